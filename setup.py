@@ -1,0 +1,78 @@
+"""Build the optional Cython core.
+
+The extension is optional: where no C compiler works the install still succeeds,
+with the pure-Python implementation, and says so.  ``EVENTBUS_REQUIRE_EXTENSIONS=1``
+(set in CI and by cibuildwheel) turns a failed build into an error instead, so a
+broken ``.pyx`` can never pass as pure Python.  ``EVENTBUS_NO_EXTENSIONS=1`` skips
+the build altogether (the pure ``py3-none-any`` wheel).  ``EVENTBUS_CYTHON_TRACE=1``
+builds with line tracing for coverage.
+"""
+
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+REQUIRE = _flag("EVENTBUS_REQUIRE_EXTENSIONS") or _flag("CIBUILDWHEEL")
+SKIP = _flag("EVENTBUS_NO_EXTENSIONS") or platform.python_implementation() != "CPython"
+TRACE = _flag("EVENTBUS_CYTHON_TRACE")
+
+
+class OptionalBuildExt(build_ext):
+    """Report a failed compile loudly, then fall back to pure Python unless required."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:
+            self._fallback(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._fallback(exc)
+
+    def _fallback(self, exc: Exception) -> None:
+        if REQUIRE:
+            raise
+        banner = "*" * 75
+        print(
+            f"\n{banner}\neventbus: building the Cython core failed ({exc!r}).\n"
+            "eventbus: installing the pure-Python implementation instead; it behaves the\n"
+            "eventbus: same, dispatch is slower. Set EVENTBUS_REQUIRE_EXTENSIONS=1 to make\n"
+            f"eventbus: this an error.\n{banner}\n",
+            file=sys.stderr,
+        )
+
+
+def extensions() -> list[Extension]:
+    if SKIP:
+        print("eventbus: EVENTBUS_NO_EXTENSIONS is set: pure-Python build", file=sys.stderr)
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        if REQUIRE:
+            raise
+        print("eventbus: Cython is not available: pure-Python build", file=sys.stderr)
+        return []
+    macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
+    extension = Extension(
+        "eventbus._core",
+        ["src/eventbus/_core.pyx"],
+        define_macros=macros,
+        optional=not REQUIRE,
+    )
+    directives = {"linetrace": True, "profile": False} if TRACE else {}
+    return cythonize([extension], compiler_directives=directives, quiet=True)
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -1,0 +1,298 @@
+"""The pure-Python ``Data`` and ``Bus``: the twin of ``_core.pyx``, read line for line alike.
+
+The registry is a dict of dicts (domain -> action -> tuple of handlers).  Writers
+take the bus's lock, build a new tuple and swap it in; dispatch reads the current
+tuple without a lock, so every dispatch runs on the snapshot it started with and
+handlers may register, unregister or dispatch from inside a dispatch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, final
+
+from ._codec import encode_params
+
+__all__ = ["Bus", "Data", "must_data", "new_data"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _check_name(what: str, value: object) -> str:
+    if type(value) is str:
+        if value:
+            return value
+        raise ValueError(f"{what} must be a non-empty str")
+    if isinstance(value, str):
+        # A str subclass may redefine hashing or equality: keep a plain copy.
+        return _check_name(what, str.__str__(value))
+    raise TypeError(f"{what} must be str, not {type(value).__qualname__}")
+
+
+def _check_raw_params(value: object) -> bytes | None:
+    if value is None or type(value) is bytes:
+        return value
+    if isinstance(value, bytes):
+        return bytes(memoryview(value))
+    raise TypeError(f"raw_params must be bytes or None, not {type(value).__qualname__}")
+
+
+def _handler_name(handler: object) -> str:
+    name = getattr(handler, "__qualname__", None)
+    module = getattr(handler, "__module__", None)
+    if isinstance(name, str):
+        return f"{module}.{name}" if isinstance(module, str) else name
+    return repr(handler)
+
+
+def _refuse_awaitable(handler: object, result: object, method: str) -> None:
+    if not inspect.isawaitable(result):
+        return
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()  # a coroutine that is never awaited warns when collected
+    raise TypeError(
+        f"handler {_handler_name(handler)} returned an awaitable, which {method}() "
+        f"cannot run: dispatch with a{method}() instead"
+    )
+
+
+@final
+class Data:
+    """An event: ``(domain, action)`` and an optional JSON payload, immutable."""
+
+    __slots__ = ("domain", "action", "raw_params")
+    __match_args__ = ("domain", "action", "raw_params")
+
+    domain: str
+    action: str
+    raw_params: bytes | None
+
+    def __init__(self, domain: str, action: str, raw_params: bytes | None = None) -> None:
+        object.__setattr__(self, "domain", _check_name("domain", domain))
+        object.__setattr__(self, "action", _check_name("action", action))
+        object.__setattr__(self, "raw_params", _check_raw_params(raw_params))
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # The bus checks the exact type on every dispatch; subclasses would defeat it.
+        raise TypeError("eventbus.Data cannot be subclassed")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Data is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Data is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Data:
+            return NotImplemented
+        return (
+            self.domain == other.domain
+            and self.action == other.action
+            and self.raw_params == other.raw_params
+        )
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is not Data:
+            return NotImplemented
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((self.domain, self.action, self.raw_params))
+
+    def __repr__(self) -> str:
+        return (
+            f"Data(domain={self.domain!r}, action={self.action!r}, "
+            f"raw_params={self.raw_params!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Data, (self.domain, self.action, self.raw_params))
+
+
+def new_data(domain: str, action: str, params: object = None) -> Data:
+    """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
+    return Data(domain, action, encode_params(params))
+
+
+def must_data(domain: str, action: str, params: object = None) -> Data:
+    """``new_data`` for payload types that cannot fail to encode."""
+    return Data(domain, action, encode_params(params))
+
+
+def _not_data(data: object) -> TypeError:
+    return TypeError(f"data must be an eventbus.Data, not {type(data).__qualname__}")
+
+
+class Bus:
+    """Synchronous, in-process dispatch of events to the handlers of their pair."""
+
+    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "__weakref__")
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+        if logger is None:
+            logger = logging.getLogger("eventbus")
+        elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+            raise TypeError(
+                f"logger must be a logging.Logger or None, not {type(logger).__qualname__}"
+            )
+        self._logger = logger
+        self._lock = threading.Lock()
+        # domain -> action -> handlers; the tuples are replaced, never mutated.
+        self._handlers: dict[str, dict[str, tuple[Callable[[Any, Data], object], ...]]] = {}
+        # (domain, action) -> one token per registration, parallel to the tuple.
+        self._tokens: dict[tuple[str, str], list[object]] = {}
+
+    def register(
+        self, domain: str, action: str, handler: Callable[[Any, Data], object]
+    ) -> Callable[[], bool]:
+        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
+        domain = _check_name("domain", domain)
+        action = _check_name("action", action)
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
+        token = object()
+        with self._lock:
+            actions = self._handlers.get(domain)
+            if actions is None:
+                actions = self._handlers[domain] = {}
+            actions[action] = actions.get(action, ()) + (handler,)
+            self._tokens.setdefault((domain, action), []).append(token)
+
+        def unregister() -> bool:
+            return self._unregister(domain, action, token)
+
+        return unregister
+
+    def _unregister(self, domain: str, action: str, token: object) -> bool:
+        with self._lock:
+            tokens = self._tokens.get((domain, action))
+            if tokens is None:
+                return False
+            for index, candidate in enumerate(tokens):
+                if candidate is token:
+                    break
+            else:
+                return False
+            del tokens[index]
+            actions = self._handlers[domain]
+            if tokens:
+                handlers = actions[action]
+                actions[action] = handlers[:index] + handlers[index + 1 :]
+            else:
+                del self._tokens[(domain, action)]
+                del actions[action]
+                if not actions:
+                    del self._handlers[domain]
+            return True
+
+    def on(self, domain: str, action: str) -> Callable[[_F], _F]:
+        """Decorator form of ``register``: registers the function, returns it unchanged."""
+        domain = _check_name("domain", domain)
+        action = _check_name("action", action)
+
+        def decorator(handler: _F) -> _F:
+            self.register(domain, action, handler)
+            return handler
+
+        return decorator
+
+    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
+        """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
+        domain = _check_name("domain", domain)
+        action = _check_name("action", action)
+        actions = self._handlers.get(domain)
+        if actions is None:
+            return ()
+        return actions.get(action, ())
+
+    def call(self, ctx: object, data: Data) -> None:
+        """Run the handlers in order; the first exception stops the dispatch and propagates."""
+        if type(data) is not Data:
+            raise _not_data(data)
+        actions = self._handlers.get(data.domain)
+        if actions is None:
+            return
+        handlers = actions.get(data.action)
+        if handlers is None:
+            return
+        for handler in handlers:
+            result = handler(ctx, data)
+            if result is not None:
+                _refuse_awaitable(handler, result, "call")
+
+    def publish(self, ctx: object, data: Data) -> None:
+        """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+        if type(data) is not Data:
+            raise _not_data(data)
+        actions = self._handlers.get(data.domain)
+        if actions is None:
+            return
+        handlers = actions.get(data.action)
+        if handlers is None:
+            return
+        errors: list[Exception] | None = None
+        for handler in handlers:
+            try:
+                result = handler(ctx, data)
+                if result is not None:
+                    _refuse_awaitable(handler, result, "publish")
+            except Exception as exc:
+                if errors is None:
+                    errors = []
+                errors.append(exc)
+                self._log_failure(handler, data, exc)
+        if errors is not None:
+            raise _failures(data, handlers, errors)
+
+    def _log_failure(self, handler: object, data: Data, exc: Exception) -> None:
+        self._logger.error(
+            "eventbus: handler %s failed for event %r/%r",
+            _handler_name(handler),
+            data.domain,
+            data.action,
+            exc_info=exc,
+        )
+
+    def _snapshot(self, data: object) -> tuple[Callable[[Any, Data], object], ...]:
+        if type(data) is not Data:
+            raise _not_data(data)
+        actions = self._handlers.get(data.domain)
+        if actions is None:
+            return ()
+        return actions.get(data.action, ())
+
+    async def acall(self, ctx: object, data: Data) -> None:
+        """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+        for handler in self._snapshot(data):
+            result = handler(ctx, data)
+            if result is not None and inspect.isawaitable(result):
+                await result
+
+    async def apublish(self, ctx: object, data: Data) -> None:
+        """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+        handlers = self._snapshot(data)
+        errors: list[Exception] | None = None
+        for handler in handlers:
+            try:
+                result = handler(ctx, data)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                if errors is None:
+                    errors = []
+                errors.append(exc)
+                self._log_failure(handler, data, exc)
+        if errors is not None:
+            raise _failures(data, handlers, errors)
+
+
+def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception]) -> ExceptionGroup[Exception]:
+    return ExceptionGroup(
+        f"{len(errors)} of {len(handlers)} handlers failed for event "
+        f"{data.domain!r}/{data.action!r}",
+        errors,
+    )
