@@ -1,0 +1,30 @@
+"""One suite, both implementations.
+
+The ``impl`` fixture yields the implementation module itself: ``eventbus._core``
+(compiled, ids ``c``) and ``eventbus._core_py`` (pure, ids ``py``).  The compiled
+case imports the extension module directly, so a build that silently fell back to
+pure Python fails here instead of passing the suite twice.  Only an explicit
+``EVENTBUS_NO_EXTENSIONS`` (the pure wheel, PyPy) leaves the compiled case out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+from types import ModuleType
+
+import pytest
+
+COMPILED_WANTED = (
+    not os.environ.get("EVENTBUS_NO_EXTENSIONS")
+    and platform.python_implementation() == "CPython"
+)
+IMPLEMENTATIONS = ["c", "py"] if COMPILED_WANTED else ["py"]
+MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
+
+
+@pytest.fixture(scope="session", params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """The implementation module under test: it has Bus, Data, new_data, must_data."""
+    return importlib.import_module(MODULES[request.param])
