@@ -8,8 +8,6 @@ handlers may register, unregister or dispatch from inside a dispatch.
 """
 
 cimport cython
-from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF
 
 import inspect
 import logging
@@ -22,33 +20,39 @@ __all__ = ["Bus", "Data", "must_data", "new_data"]
 
 cdef extern from *:
     """
-    /* A strong reference out of a dict (1 found, 0 absent, -1 error): on the
-       free-threaded build a borrowed one could be freed by a concurrent writer. */
-    #if PY_VERSION_HEX >= 0x030D0000
-    #define eventbus_dict_get_ref PyDict_GetItemRef
+    /* The registry read of every dispatch: domain -> action -> tuple of handlers.
+       Returns a new reference to the tuple, or to None when the pair has no
+       handlers.  On the free-threaded build a borrowed reference out of a dict
+       could be freed by a concurrent writer, so strong references are taken there;
+       with the GIL no other thread runs between the two lookups, and str keys
+       compare without calling back into Python, so borrowed ones are safe. */
+    static PyObject *eventbus_lookup(PyObject *registry, PyObject *domain, PyObject *action) {
+    #ifdef Py_GIL_DISABLED
+        PyObject *actions, *handlers;
+        if (PyDict_GetItemRef(registry, domain, &actions) < 0) return NULL;
+        if (actions == NULL) Py_RETURN_NONE;
+        int found = PyDict_GetItemRef(actions, action, &handlers);
+        Py_DECREF(actions);
+        if (found < 0) return NULL;
+        if (handlers == NULL) Py_RETURN_NONE;
+        return handlers;
     #else
-    static inline int eventbus_dict_get_ref(PyObject *d, PyObject *key, PyObject **result) {
-        PyObject *value = PyDict_GetItemWithError(d, key);
-        if (value != NULL) {
-            Py_INCREF(value);
-            *result = value;
-            return 1;
+        PyObject *actions = PyDict_GetItemWithError(registry, domain);
+        if (actions == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
         }
-        *result = NULL;
-        return PyErr_Occurred() ? -1 : 0;
-    }
+        PyObject *handlers = PyDict_GetItemWithError(actions, action);
+        if (handlers == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(handlers);
+        return handlers;
     #endif
+    }
     """
-    int eventbus_dict_get_ref(object d, object key, PyObject **result) except -1
-
-
-cdef inline object _dict_get(dict d, object key):
-    cdef PyObject *found = NULL
-    if eventbus_dict_get_ref(d, key, &found) == 0:
-        return None
-    value = <object>found  # takes a new reference of its own
-    Py_DECREF(value)  # drop the one the lookup gave us
-    return value
+    object eventbus_lookup(dict registry, str domain, str action)
 
 
 cdef str _check_name(str what, object value):
@@ -232,18 +236,12 @@ cdef class Bus:
         """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
         domain = _check_name("domain", domain)
         action = _check_name("action", action)
-        actions = _dict_get(self._handlers, domain)
-        if actions is None:
-            return ()
-        handlers = _dict_get(<dict>actions, action)
+        handlers = eventbus_lookup(self._handlers, domain, action)
         return () if handlers is None else handlers
 
     # The lookup of call and publish, inlined in the pure twin to save a Python call.
     cdef inline tuple _lookup(self, Data data):
-        actions = _dict_get(self._handlers, data.domain)
-        if actions is None:
-            return None
-        return <tuple>_dict_get(<dict>actions, data.action)
+        return <tuple>eventbus_lookup(self._handlers, data.domain, data.action)
 
     def call(self, ctx, data):
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
