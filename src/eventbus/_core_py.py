@@ -71,10 +71,13 @@ class Data:
     action: str
     raw_params: bytes | None
 
-    def __init__(self, domain: str, action: str, raw_params: bytes | None = None) -> None:
+    # __new__ rather than __init__, so that no later call can change a Data.
+    def __new__(cls, domain: str, action: str, raw_params: bytes | None = None) -> Data:
+        self = object.__new__(cls)
         object.__setattr__(self, "domain", _check_name("domain", domain))
         object.__setattr__(self, "action", _check_name("action", action))
         object.__setattr__(self, "raw_params", _check_raw_params(raw_params))
+        return self
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         # The bus checks the exact type on every dispatch; subclasses would defeat it.

@@ -1,0 +1,188 @@
+"""``Data``: validation, immutability, value semantics, pickling, no subclasses."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from types import ModuleType
+
+import pytest
+
+
+class WeirdStr(str):
+    """A str subclass that redefines equality and hashing: Data must not keep it."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return 42
+
+
+class WeirdBytes(bytes):
+    pass
+
+
+def test_fields_positional_and_keyword(impl: ModuleType) -> None:
+    positional = impl.Data("users", "created", b'{"id":7}')
+    keyword = impl.Data(domain="users", action="created", raw_params=b'{"id":7}')
+    for data in (positional, keyword):
+        assert data.domain == "users"
+        assert data.action == "created"
+        assert data.raw_params == b'{"id":7}'
+
+
+def test_raw_params_defaults_to_none(impl: ModuleType) -> None:
+    assert impl.Data("users", "created").raw_params is None
+    assert impl.Data("users", "created", None).raw_params is None
+
+
+def test_empty_payload_is_kept_distinct_from_none(impl: ModuleType) -> None:
+    data = impl.Data("users", "created", b"")
+    assert data.raw_params == b""
+    assert data != impl.Data("users", "created")
+
+
+@pytest.mark.parametrize("field", ["domain", "action"])
+@pytest.mark.parametrize("bad", [None, 1, 1.5, b"users", ["users"], object()], ids=repr)
+def test_non_str_name_is_a_type_error(impl: ModuleType, field: str, bad: object) -> None:
+    arguments = {"domain": "users", "action": "created", field: bad}
+    with pytest.raises(TypeError, match=field):
+        impl.Data(**arguments)
+
+
+@pytest.mark.parametrize("field", ["domain", "action"])
+@pytest.mark.parametrize("empty", ["", WeirdStr("")], ids=["str", "str-subclass"])
+def test_empty_name_is_a_value_error(impl: ModuleType, field: str, empty: str) -> None:
+    arguments = {"domain": "users", "action": "created", field: empty}
+    with pytest.raises(ValueError, match=field):
+        impl.Data(**arguments)
+
+
+@pytest.mark.parametrize(
+    "bad", ["{}", bytearray(b"{}"), memoryview(b"{}"), 0, [], {}], ids=repr
+)
+def test_raw_params_must_be_bytes_or_none(impl: ModuleType, bad: object) -> None:
+    with pytest.raises(TypeError, match="raw_params"):
+        impl.Data("users", "created", bad)
+
+
+def test_name_errors_are_not_value_errors_and_vice_versa(impl: ModuleType) -> None:
+    # The two failures are told apart by type, as the contract says.
+    with pytest.raises(TypeError) as wrong_type:
+        impl.Data(1, "created")
+    assert not isinstance(wrong_type.value, ValueError)
+    with pytest.raises(ValueError) as empty:
+        impl.Data("users", "")
+    assert not isinstance(empty.value, TypeError)
+
+
+@pytest.mark.parametrize("field", ["domain", "action"])
+def test_str_subclass_is_stored_as_plain_str(impl: ModuleType, field: str) -> None:
+    arguments = {"domain": "users", "action": "created", field: WeirdStr("name")}
+    data = impl.Data(**arguments)
+    value = getattr(data, field)
+    assert type(value) is str
+    assert value == "name"
+    assert data == impl.Data(**{**arguments, field: "name"})
+    assert hash(data) == hash(impl.Data(**{**arguments, field: "name"}))
+
+
+def test_bytes_subclass_is_stored_as_plain_bytes(impl: ModuleType) -> None:
+    data = impl.Data("users", "created", WeirdBytes(b"[1]"))
+    assert type(data.raw_params) is bytes
+    assert data.raw_params == b"[1]"
+
+
+@pytest.mark.parametrize("name", ["domain", "action", "raw_params", "other"])
+def test_assigning_or_deleting_an_attribute_raises(impl: ModuleType, name: str) -> None:
+    data = impl.Data("users", "created", b"1")
+    with pytest.raises(AttributeError):
+        setattr(data, name, "changed")
+    with pytest.raises(AttributeError):
+        delattr(data, name)
+    assert (data.domain, data.action, data.raw_params) == ("users", "created", b"1")
+    assert not hasattr(data, "other")
+
+
+def test_init_cannot_be_called_again_to_mutate(impl: ModuleType) -> None:
+    data = impl.Data("users", "created", b"1")
+    try:
+        data.__init__("other", "changed", b"2")  # type: ignore[misc]
+    except (TypeError, AttributeError):
+        pass
+    assert (data.domain, data.action, data.raw_params) == ("users", "created", b"1")
+
+
+def test_cannot_be_subclassed(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+
+        class Sub(impl.Data):  # type: ignore[misc,name-defined]
+            pass
+
+
+@pytest.mark.parametrize(
+    "other",
+    [("other", "created", b"1"), ("users", "other", b"1"), ("users", "created", b"2"),
+     ("users", "created", None)],
+    ids=["domain", "action", "raw_params", "raw_params-none"],
+)
+def test_equal_by_all_three_fields(impl: ModuleType, other: tuple[str, str, bytes | None]) -> None:
+    data = impl.Data("users", "created", b"1")
+    same = impl.Data("users", "created", b"1")
+    assert data == same
+    assert not data != same
+    assert hash(data) == hash(same)
+    different = impl.Data(*other)
+    assert data != different
+    assert not data == different
+
+
+def test_usable_as_dict_key_and_in_sets(impl: ModuleType) -> None:
+    events = {impl.Data("a", "b"), impl.Data("a", "b"), impl.Data("a", "b", b"1")}
+    assert len(events) == 2
+    assert {impl.Data("a", "b"): 1}[impl.Data("a", "b")] == 1
+
+
+@pytest.mark.parametrize("other", [("users", "created", None), "users", None, 1], ids=repr)
+def test_not_equal_to_other_types(impl: ModuleType, other: object) -> None:
+    data = impl.Data("users", "created")
+    assert data != other
+    assert not data == other
+
+
+@pytest.mark.parametrize("raw_params", [None, b'{"name":"\xc3\xa9"}'], ids=["none", "bytes"])
+def test_repr_is_readable_and_evaluates_back(impl: ModuleType, raw_params: bytes | None) -> None:
+    data = impl.Data("users", "created", raw_params)
+    text = repr(data)
+    assert text.startswith("Data(")
+    assert "'users'" in text and "'created'" in text and repr(raw_params) in text
+    assert eval(text, {"Data": impl.Data}) == data
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("raw_params", [None, b"[1,2]"], ids=["none", "bytes"])
+def test_pickle_round_trip(impl: ModuleType, protocol: int, raw_params: bytes | None) -> None:
+    data = impl.Data("users", "created", raw_params)
+    restored = pickle.loads(pickle.dumps(data, protocol=protocol))
+    assert type(restored) is impl.Data
+    assert restored == data
+    assert (restored.domain, restored.action, restored.raw_params) == ("users", "created", raw_params)
+
+
+def test_copy_and_deepcopy(impl: ModuleType) -> None:
+    data = impl.Data("users", "created", b"1")
+    for duplicate in (copy.copy(data), copy.deepcopy(data)):
+        assert type(duplicate) is impl.Data
+        assert duplicate == data
+
+
+def test_pattern_matching(impl: ModuleType) -> None:
+    match impl.Data("users", "created", b"1"):
+        case impl.Data("users", action, raw):
+            assert (action, raw) == ("created", b"1")
+        case _:
+            pytest.fail("Data did not match positionally")
