@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._codec import DecodeError, EncodeError, EventBusError, decode
 
 __all__ = [
+    "AsyncHandler",
     "Bus",
     "Data",
     "DecodeError",
     "EncodeError",
     "EventBusError",
+    "Handler",
+    "SyncHandler",
     "decode",
     "implementation",
     "must_data",
@@ -47,3 +51,10 @@ else:
         implementation = "python"
     else:
         implementation = "cython"
+
+# What ``register`` and ``on`` accept: ``handler(ctx, data)``, its result ignored unless
+# awaitable.  ``SyncHandler`` is what ``call``/``publish`` can run; ``AsyncHandler`` needs
+# ``acall``/``apublish``.  ``ctx`` is whatever the dispatcher passes: ``Any``.
+Handler: TypeAlias = Callable[[Any, Data], object]
+SyncHandler: TypeAlias = Callable[[Any, Data], None]
+AsyncHandler: TypeAlias = Callable[[Any, Data], Awaitable[object]]

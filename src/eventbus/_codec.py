@@ -150,6 +150,8 @@ class _Mismatch(Exception):
 def decode(data: EventLike) -> object: ...
 @typing.overload
 def decode(data: EventLike, cls: type[T]) -> T: ...
+@typing.overload
+def decode(data: EventLike, cls: object) -> Any: ...  # int | None, Literal[...]: not a type[T]
 def decode(data: EventLike, cls: Any = _MISSING) -> Any:
     """Decode ``data``'s payload: the JSON value, or an instance of ``cls``."""
     raw = _raw_params_of(data)

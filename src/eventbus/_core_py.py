@@ -18,7 +18,8 @@ from ._codec import encode_params
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+# ``on`` hands back the decorated function with its own type.
+_F = TypeVar("_F", bound="Callable[[Any, Data], object]")
 
 
 def _check_name(what: str, value: object) -> str:

@@ -1,0 +1,57 @@
+"""Types of the compiled core: exactly what the pure twin ``_core_py.py`` declares."""
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, final
+
+__all__ = ["Bus", "Data", "must_data", "new_data"]
+
+_F = TypeVar("_F", bound=Callable[[Any, Data], object])
+
+@final
+class Data:
+    """An event: ``(domain, action)`` and an optional JSON payload, immutable."""
+
+    __match_args__ = ("domain", "action", "raw_params")
+
+    domain: str
+    action: str
+    raw_params: bytes | None
+
+    # __new__ rather than __init__, so that no later call can change a Data.
+    def __new__(cls, domain: str, action: str, raw_params: bytes | None = None) -> Data: ...
+    def __setattr__(self, name: str, value: object, /) -> None: ...
+    def __delattr__(self, name: str, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[object, ...]: ...
+
+def new_data(domain: str, action: str, params: object = None) -> Data:
+    """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
+
+def must_data(domain: str, action: str, params: object = None) -> Data:
+    """``new_data`` for payload types that cannot fail to encode."""
+
+class Bus:
+    """Synchronous, in-process dispatch of events to the handlers of their pair."""
+
+    def __init__(
+        self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
+    ) -> None: ...
+    def register(
+        self, domain: str, action: str, handler: Callable[[Any, Data], object]
+    ) -> Callable[[], bool]:
+        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
+    def on(self, domain: str, action: str) -> Callable[[_F], _F]:
+        """Decorator form of ``register``: registers the function, returns it unchanged."""
+    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
+        """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
+    def call(self, ctx: object, data: Data) -> None:
+        """Run the handlers in order; the first exception stops the dispatch and propagates."""
+    def publish(self, ctx: object, data: Data) -> None:
+        """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+    async def acall(self, ctx: object, data: Data) -> None:
+        """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+    async def apublish(self, ctx: object, data: Data) -> None:
+        """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
