@@ -180,6 +180,9 @@ cdef class Bus:
         # (domain, action) -> one token per registration, parallel to the tuple.
         self._tokens = {}
 
+    def __reduce__(self):
+        raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
+
     def register(self, domain, action, handler):
         """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
         domain = _check_name("domain", domain)
@@ -255,6 +258,8 @@ cdef class Bus:
             if result is not None:
                 _refuse_awaitable(handler, result, "call")
 
+    @cython.boundscheck(False)  # index < count == len(handlers), a tuple that cannot shrink
+    @cython.wraparound(False)
     def publish(self, ctx, data):
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
         if type(data) is not Data:

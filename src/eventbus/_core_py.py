@@ -150,6 +150,9 @@ class Bus:
         # (domain, action) -> one token per registration, parallel to the tuple.
         self._tokens: dict[tuple[str, str], list[object]] = {}
 
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
+
     def register(
         self, domain: str, action: str, handler: Callable[[Any, Data], object]
     ) -> Callable[[], bool]:
