@@ -1,0 +1,347 @@
+"""eventbus against the hand-written loop and its peers: one table of ratios from one run.
+
+    python -m pip install ".[bench]"
+    python -m benchmarks.compare [--quick] [--markdown] [--json PATH]
+
+Each cell is the median, over the repetitions, of the candidate's time per dispatch divided by the
+floor's time with the same number of no-op handlers *in the same repetition* (interleave.py says how):
+the floor is ``for handler in handlers: handler(ctx, data)`` over a tuple, inline in the timed
+statement.  Every candidate dispatches in the form its users write (``bus.call(ctx, data)``,
+``signal.send(ctx, data=data)``, ...) with its object bound to a local, and every handler is a
+no-op ``def`` taking exactly the arguments its dispatcher passes.  Defaults otherwise (blinker and
+Django keep weak references to receivers).  The end-to-end rows time encode + dispatch + decode
+into a dataclass, as a ratio to doing the same by hand with json (one handler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+from . import interleave
+from .workloads import (
+    CTX,
+    HANDLER_COUNTS,
+    IMPLEMENTATIONS,
+    call_timer,
+    end_to_end_timer,
+    event,
+    floor_timer,
+    implementation,
+    json_dispatch_timer,
+    noop_handlers,
+    timer,
+)
+
+FLOOR = "floor: for h in handlers: h(ctx, data)"
+E2E = "e2e"  # the group of the end-to-end rows, shown in the 1-handler column
+E2E_BASELINE = "e2e by hand: json.dumps, call, json.loads, dataclass"
+PEERS = ("blinker", "django", "psygnal", "pyee", "zope.event")
+
+Builder = Callable[[int], timeit.Timer]
+
+
+# The peers.  Each builder returns a timer dispatching to ``count`` no-op handlers.
+
+
+def _blinker_send(count: int) -> timeit.Timer:
+    import blinker
+
+    def make() -> Callable[..., None]:
+        def noop(sender: Any, data: Any) -> None:
+            pass
+
+        return noop
+
+    signal = blinker.Signal()
+    handlers = tuple(make() for _ in range(count))
+    for handler in handlers:
+        signal.connect(handler)
+    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data())
+
+
+def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()  # DEBUG=False: connect() does not insist on **kwargs
+    from django.dispatch import Signal
+
+    def make() -> Callable[..., None]:
+        def noop(signal: Any, sender: Any, data: Any) -> None:
+            pass
+
+        return noop
+
+    signal = Signal()
+    handlers = tuple(make() for _ in range(count))
+    for handler in handlers:
+        signal.connect(handler)
+    return signal, handlers  # the handlers are kept alive by the timer's names
+
+
+def _django_send(count: int) -> timeit.Timer:
+    signal, handlers = _django_signal(count)
+    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data())
+
+
+def _django_send_robust(count: int) -> timeit.Timer:
+    signal, handlers = _django_signal(count)
+    return timer(
+        "signal.send_robust(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data()
+    )
+
+
+def _psygnal_instance(count: int) -> Any:
+    import psygnal
+
+    class Emitter:
+        event = psygnal.Signal(object, object)
+
+    emitter = Emitter()
+    signal = emitter.event  # the SignalInstance, as users reach it
+    for handler in noop_handlers(count):
+        signal.connect(handler)
+    return emitter, signal
+
+
+def _psygnal_emit(count: int) -> timeit.Timer:
+    emitter, signal = _psygnal_instance(count)
+    return timer("signal.emit(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data())
+
+
+def _psygnal_emit_fast(count: int) -> timeit.Timer:
+    emitter, signal = _psygnal_instance(count)
+    return timer("signal.emit_fast(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data())
+
+
+def _pyee_emit(count: int) -> timeit.Timer:
+    import pyee
+
+    emitter = pyee.EventEmitter()
+    for handler in noop_handlers(count):
+        emitter.on("event", handler)
+    return timer('emitter.emit("event", ctx, data)', emitter=emitter, ctx=CTX, data=_data())
+
+
+def _zope_notify(count: int) -> timeit.Timer:
+    import zope.event
+
+    def make() -> Callable[[Any], None]:
+        def noop(event: Any) -> None:
+            pass
+
+        return noop
+
+    # zope.event has one global list of subscribers: each timing installs its own first.
+    return timer(
+        "notify(data)",
+        prepare="subscribers[:] = handlers",
+        notify=zope.event.notify,
+        subscribers=zope.event.subscribers,
+        handlers=[make() for _ in range(count)],
+        data=_data(),
+    )
+
+
+def _data() -> Any:
+    return event(implementation("py"))
+
+
+PEER_ROWS: tuple[tuple[str, str, Builder], ...] = (
+    ("blinker Signal.send", "blinker", _blinker_send),
+    ("Django Signal.send", "django", _django_send),
+    ("Django Signal.send_robust", "django", _django_send_robust),
+    ("psygnal SignalInstance.emit", "psygnal", _psygnal_emit),
+    ("psygnal SignalInstance.emit_fast", "psygnal", _psygnal_emit_fast),
+    ("pyee EventEmitter.emit", "pyee", _pyee_emit),
+    ("zope.event notify", "zope.event", _zope_notify),
+)
+
+IMPLEMENTATION_NAMES = {"c": "compiled", "py": "pure"}
+
+
+def eventbus_rows() -> list[tuple[str, Builder]]:
+    rows: list[tuple[str, Builder]] = []
+    for name in IMPLEMENTATIONS:
+        impl = implementation(name)
+        for method in ("call", "publish"):
+            label = f"eventbus {IMPLEMENTATION_NAMES[name]} Bus.{method}"
+            rows.append((label, lambda count, impl=impl, method=method: call_timer(impl, count, method)))
+    return rows
+
+
+def version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count()}
+
+
+def environment() -> dict[str, Any]:
+    import eventbus
+
+    versions = {name: version_of(name) for name in ("eventbus", *PEERS)}
+    try:
+        import psygnal
+
+        psygnal_compiled: bool | None = bool(psygnal._compiled)
+    except ImportError:
+        psygnal_compiled = None
+    return {
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": versions,
+        "eventbus_implementation": eventbus.implementation,
+        "eventbus_compiled_measured": "c" in IMPLEMENTATIONS,
+        "psygnal_compiled": psygnal_compiled,
+    }
+
+
+def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
+    rows: list[str] = [FLOOR]
+    builders: list[tuple[str, Builder]] = eventbus_rows()
+    missing: dict[str, str] = {}
+    for label, distribution, builder in PEER_ROWS:
+        if version_of(distribution) is None:
+            missing[label] = f"{distribution} is not installed (pip install '.[bench]')"
+        else:
+            builders.append((label, builder))
+    rows += [label for label, _ in builders]
+
+    groups: dict[Any, dict[str, timeit.Timer]] = {}
+    for count in HANDLER_COUNTS:
+        groups[count] = {FLOOR: floor_timer(count)}
+        for label, builder in builders:
+            groups[count][label] = builder(count)
+    e2e_rows = [E2E_BASELINE]
+    groups[E2E] = {E2E_BASELINE: json_dispatch_timer()}
+    for name in IMPLEMENTATIONS:
+        label = f"e2e eventbus {IMPLEMENTATION_NAMES[name]}: must_data, call, decode"
+        groups[E2E][label] = end_to_end_timer(implementation(name))
+        e2e_rows.append(label)
+
+    baselines = {group: next(iter(timers)) for group, timers in groups.items()}
+    result = interleave.measure(groups, baselines, repetitions, sample_seconds, rounds)
+
+    table: dict[str, dict[str, Any]] = {}
+    for label in rows + e2e_rows:
+        cells: dict[str, Any] = {}
+        for group in (E2E,) if label in e2e_rows else HANDLER_COUNTS:
+            q1, q3 = result.quartiles(group, label)
+            cells[str(group)] = {
+                "ratio": result.median_ratio(group, label),
+                "q1": q1,
+                "q3": q3,
+                "ns": result.median_ns(group, label),
+                "loops": result.loops[group, label],
+            }
+        table[label] = cells
+    return {
+        "rows": rows,
+        "e2e_rows": e2e_rows,
+        "missing": missing,
+        "table": table,
+        "floor_ns": {str(count): result.median_ns(count, FLOOR) for count in HANDLER_COUNTS},
+        "e2e_baseline_ns": result.median_ns(E2E, E2E_BASELINE),
+        "repetitions": repetitions,
+        "sample_seconds": sample_seconds,
+        "rounds": rounds,
+    }
+
+
+def render(report: dict[str, Any], markdown: bool) -> str:
+    env = report["environment"]
+    columns = [str(count) for count in HANDLER_COUNTS]
+    header = ["dispatch (ratio to the floor, same handler count)"] + [
+        f"{count} handler{'s' if count != '1' else ''}" for count in columns
+    ]
+    body: list[list[str]] = []
+    for label in report["rows"] + report["e2e_rows"]:
+        cells = report["table"][label]
+        if label in report["e2e_rows"]:
+            ratio = cells[E2E]["ratio"]
+            body.append([label, "", f"{ratio:.2f}×", ""])
+        else:
+            body.append([label] + [f"{cells[column]['ratio']:.2f}×" for column in columns])
+    for label, reason in report["missing"].items():
+        body.append([label, "n/a", "n/a", "n/a"])
+    floor = ", ".join(f"{count}: {report['floor_ns'][count]:.0f} ns" for count in columns)
+    versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in env["versions"].items())
+    notes = [
+        f"command: {report['command']}",
+        f"date: {env['date']}; CPython {env['python']} on {env['machine']['platform']}, "
+        f"{env['machine']['cpu']}, {env['machine']['cpu_count']} CPUs",
+        f"versions: {versions}; psygnal compiled: {env['psygnal_compiled']}",
+        f"{report['repetitions']} repetitions, each the best of {report['rounds']} interleaved timings "
+        f"of about {report['sample_seconds'] * 1e3:g} ms per cell; median of per-repetition ratios",
+        f"floor, absolute, for information only (it moves, the ratios do not): {floor}; "
+        f"the e2e rows are ratios to the by-hand json row ({report['e2e_baseline_ns']:.0f} ns)",
+    ]
+    if not env["eventbus_compiled_measured"]:
+        notes.append("EVENTBUS_NO_EXTENSIONS is set (or not CPython): the compiled core was not measured")
+    notes += [f"{label}: {reason}" for label, reason in report["missing"].items()]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines + [""] + [f"- {note}" for note in notes])
+    widths = [max(len(row[index]) for row in [header] + body) for index in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        )
+
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule] + [line(row) for row in body] + [rule] + notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (CI smoke run)")
+    parser.add_argument("--repetitions", type=int, help="repetitions (default 300, 40 with --quick)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timings per cell and repetition")
+    parser.add_argument("--sample-ms", type=float, default=0.2, help="duration of one timing of one cell")
+    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table for the README")
+    args = parser.parse_args(argv)
+    repetitions = args.repetitions or (40 if args.quick else 300)
+    command = " ".join(["python -m benchmarks.compare", *(sys.argv[1:] if argv is None else argv)])
+
+    report = run(repetitions, args.sample_ms / 1e3, args.rounds)
+    report["command"] = command
+    report["environment"] = environment()
+    print(render(report, args.markdown))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Ratios measured side by side: every candidate interleaved with its baseline, many times.
+
+Absolute times on a shared machine move by 1.5x within minutes; a ratio of two timings taken a
+few milliseconds apart does not.  So each repetition visits the groups (the columns of a table)
+in a shuffled order and, within a group, times the baseline and every candidate round-robin,
+``rounds`` times over, each with ``timeit`` and a loop count fixed once for the whole run.  A
+cell's time in that repetition is the best of its ``rounds`` timings (a timing that another
+process preempted is not the cell's cost), its ratio is that time over the baseline's time in
+the *same* repetition, and the reported figure is the median of those per-repetition ratios.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import timeit
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Hashable
+
+Cell = tuple[Hashable, str]  # (group, candidate): group is a column, e.g. a handler count
+
+
+@dataclass
+class Result:
+    """Per-call seconds of every cell in every repetition, and the ratios derived from them."""
+
+    baselines: dict[Hashable, str]
+    loops: dict[Cell, int]
+    seconds: dict[Cell, list[float]] = field(default_factory=dict)
+
+    def ratios(self, group: Hashable, name: str, over: str | None = None) -> list[float]:
+        """Per-repetition ratios of ``name`` to ``over`` (default: the group's baseline)."""
+        base = self.seconds[group, over or self.baselines[group]]
+        return [mine / theirs for mine, theirs in zip(self.seconds[group, name], base)]
+
+    def median_ratio(self, group: Hashable, name: str, over: str | None = None) -> float:
+        return statistics.median(self.ratios(group, name, over))
+
+    def quartiles(self, group: Hashable, name: str, over: str | None = None) -> tuple[float, float]:
+        q1, _, q3 = statistics.quantiles(self.ratios(group, name, over), n=4)
+        return q1, q3
+
+    def median_ns(self, group: Hashable, name: str) -> float:
+        return statistics.median(self.seconds[group, name]) * 1e9
+
+
+def calibrate(timer: timeit.Timer, sample_seconds: float) -> int:
+    """A loop count that makes one timing of ``timer`` last about ``sample_seconds``."""
+    loops = 1
+    while True:
+        elapsed = timer.timeit(loops)
+        if elapsed >= sample_seconds / 5 or loops >= 1 << 24:
+            break
+        loops *= 2 if elapsed * 20 >= sample_seconds else 10
+    return max(1, math.ceil(loops * sample_seconds / max(elapsed, 1e-9)))
+
+
+def measure(
+    groups: Mapping[Hashable, Mapping[str, timeit.Timer]],
+    baselines: Mapping[Hashable, str],
+    repetitions: int,
+    sample_seconds: float,
+    rounds: int = 3,
+    seed: int = 0,
+) -> Result:
+    """Time every cell of ``groups`` in every repetition, interleaved as the module says."""
+    cells = [(group, name) for group, timers in groups.items() for name in timers]
+    loops = {cell: calibrate(groups[cell[0]][cell[1]], sample_seconds) for cell in cells}
+    result = Result(dict(baselines), loops, {cell: [] for cell in cells})
+    shuffler = random.Random(seed)
+    group_order = list(groups)
+    cell_orders = {group: [(group, name) for name in timers] for group, timers in groups.items()}
+    for _ in range(repetitions):
+        shuffler.shuffle(group_order)
+        for group in group_order:
+            best = {cell: math.inf for cell in cell_orders[group]}
+            for _ in range(rounds):
+                order = cell_orders[group]
+                shuffler.shuffle(order)
+                for cell in order:
+                    elapsed = groups[group][cell[1]].timeit(loops[cell])
+                    best[cell] = min(best[cell], elapsed / loops[cell])
+            for cell, seconds in best.items():
+                result.seconds[cell].append(seconds)
+    return result

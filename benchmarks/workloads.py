@@ -1,0 +1,160 @@
+"""What every benchmark dispatches, so that the pytest files, compare.py and gate.py measure the same work.
+
+Handlers are no-ops taking exactly the arguments their dispatcher passes; ``count`` handlers are
+``count`` distinct function objects (blinker and Django register a function only once).  Every bus
+also has one handler on a neighbouring pair of the same domain, so that dispatching to a pair
+without handlers does the whole lookup instead of stopping at an unknown domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import platform
+import timeit
+from collections.abc import Callable
+from json import dumps, loads
+from types import ModuleType
+from typing import Any
+
+from eventbus import decode
+
+HANDLER_COUNTS = (0, 1, 10)
+DOMAIN = "bench"
+ACTION = "event"
+PAYLOAD = b'{"id":7}'
+
+# As in tests/conftest.py: the compiled case imports the extension module directly, so a build that
+# fell back to pure Python fails instead of being measured twice; only an explicit
+# EVENTBUS_NO_EXTENSIONS (or another interpreter) leaves it out.
+COMPILED_WANTED = (
+    not os.environ.get("EVENTBUS_NO_EXTENSIONS")
+    and platform.python_implementation() == "CPython"
+)
+IMPLEMENTATIONS = ("c", "py") if COMPILED_WANTED else ("py",)
+MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
+
+
+def implementation(name: str) -> ModuleType:
+    """``eventbus._core`` for ``"c"``, ``eventbus._core_py`` for ``"py"``."""
+    return importlib.import_module(MODULES[name])
+
+
+class Context:
+    """The ``ctx`` every dispatch passes; handlers never look at it."""
+
+    __slots__ = ()
+
+
+CTX = Context()
+
+
+def noop_handlers(count: int) -> tuple[Callable[[Any, Any], None], ...]:
+    """``count`` distinct no-op ``(ctx, data)`` handlers: eventbus, the floor, psygnal, pyee."""
+
+    def make() -> Callable[[Any, Any], None]:
+        def noop(ctx: Any, data: Any) -> None:
+            pass
+
+        return noop
+
+    return tuple(make() for _ in range(count))
+
+
+def failing_handler(ctx: object, data: object) -> None:
+    raise LookupError("bench: this handler always fails")
+
+
+def bus_with(
+    impl: ModuleType,
+    handlers: tuple[Callable[..., object], ...],
+    logger: Any = None,
+    domain: str = DOMAIN,
+    action: str = ACTION,
+) -> Any:
+    """A bus of ``impl`` with ``handlers`` on ``(domain, action)`` and one on a neighbouring pair."""
+    bus = impl.Bus(logger)
+    bus.register(domain, action + "-neighbour", noop_handlers(1)[0])
+    for handler in handlers:
+        bus.register(domain, action, handler)
+    return bus
+
+
+def event(impl: ModuleType) -> Any:
+    """The event every dispatch benchmark sends: a ``Data`` of ``impl`` with a small payload."""
+    return impl.Data(DOMAIN, ACTION, PAYLOAD)
+
+
+# The end-to-end event: encode a small dataclass, dispatch, decode it back in the handler;
+# and the same by hand: json.dumps of a dict built from the fields, a call, json.loads and
+# the dataclass built field by field.
+
+
+@dataclasses.dataclass
+class UserCreated:
+    id: int
+    email: str
+
+
+USER = UserCreated(id=7, email="a@example.com")
+E2E_DOMAIN = "users"
+E2E_ACTION = "created"
+
+
+def decoding_handler(ctx: object, data: Any) -> None:
+    decode(data, UserCreated)
+
+
+def json_handler(ctx: object, raw: str) -> None:
+    fields = loads(raw)
+    UserCreated(id=fields["id"], email=fields["email"])
+
+
+def json_dispatch(handlers: tuple[Callable[[Any, str], None], ...], ctx: object, user: UserCreated) -> None:
+    """The hand-written end-to-end baseline, as a function (compare.py inlines the same lines)."""
+    raw = dumps({"id": user.id, "email": user.email})
+    for handler in handlers:
+        handler(ctx, raw)
+
+
+JSON_DISPATCH_STATEMENT = """\
+raw = dumps({"id": user.id, "email": user.email})
+for handler in handlers: handler(ctx, raw)"""
+FLOOR_STATEMENT = "for handler in handlers: handler(ctx, data)"
+
+
+def timer(statement: str, prepare: str = "", **names: object) -> timeit.Timer:
+    """A ``timeit.Timer`` of ``statement`` whose ``names`` are locals of the timed function.
+
+    Locals are what a hand-written loop reads (LOAD_FAST), so every candidate pays the same for
+    its names; ``prepare`` runs before each timing, untimed (after the names are bound).
+    """
+    setup = "\n".join([f"{name} = _names[{name!r}]" for name in names] + [prepare or "pass"])
+    return timeit.Timer(statement, setup, globals={"_names": names})
+
+
+def floor_timer(count: int) -> timeit.Timer:
+    """The floor: ``for handler in handlers: handler(ctx, data)`` over a tuple, inline."""
+    return timer(FLOOR_STATEMENT, handlers=noop_handlers(count), ctx=CTX, data=event(implementation("py")))
+
+
+def call_timer(impl: ModuleType, count: int, method: str = "call") -> timeit.Timer:
+    """``bus.call(ctx, data)`` (or ``publish``) with ``count`` no-op handlers."""
+    bus = bus_with(impl, noop_handlers(count))
+    return timer(f"bus.{method}(ctx, data)", bus=bus, ctx=CTX, data=event(impl))
+
+
+def json_dispatch_timer() -> timeit.Timer:
+    return timer(JSON_DISPATCH_STATEMENT, dumps=dumps, handlers=(json_handler,), ctx=CTX, user=USER)
+
+
+def end_to_end_timer(impl: ModuleType) -> timeit.Timer:
+    bus = bus_with(impl, (decoding_handler,), domain=E2E_DOMAIN, action=E2E_ACTION)
+    return timer(
+        f"bus.call(ctx, must_data({E2E_DOMAIN!r}, {E2E_ACTION!r}, user))",
+        bus=bus,
+        must_data=impl.must_data,
+        ctx=CTX,
+        user=USER,
+    )
