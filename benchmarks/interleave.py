@@ -47,13 +47,19 @@ class Result:
 
 
 def calibrate(timer: timeit.Timer, sample_seconds: float) -> int:
-    """A loop count that makes one timing of ``timer`` last about ``sample_seconds``."""
+    """A loop count that makes one timing of ``timer`` last about ``sample_seconds``.
+
+    Every estimate is the best of three timings: one timing that another process preempted
+    would otherwise fix a loop count far too small for the whole run.
+    """
     loops = 1
     while True:
-        elapsed = timer.timeit(loops)
+        elapsed = min(timer.repeat(3, loops))
         if elapsed >= sample_seconds / 5 or loops >= 1 << 24:
             break
         loops *= 2 if elapsed * 20 >= sample_seconds else 10
+    loops = max(1, math.ceil(loops * sample_seconds / max(elapsed, 1e-9)))
+    elapsed = min(timer.repeat(3, loops))  # check the extrapolation at the real count
     return max(1, math.ceil(loops * sample_seconds / max(elapsed, 1e-9)))
 
 

@@ -1,0 +1,76 @@
+"""The CI gate on dispatch speed: ratios measured side by side in one run, never absolute times.
+
+    python -m benchmarks.gate [--min-speedup 1.3] [--max-compiled 2.0] [--max-pure 2.0]
+
+Times ``bus.call(ctx, data)`` with one no-op handler on the compiled and the pure implementation,
+interleaved with the hand-written floor ``for handler in handlers: handler(ctx, data)`` (see
+interleave.py), and fails when the compiled call is not at least ``--min-speedup`` times faster
+than the pure one, or when either is slower than ``--max-compiled`` / ``--max-pure`` times the
+floor.  The defaults are the issue's: loose enough that noise never fails them, tight enough that
+a dispatch that takes a lock or builds a key tuple per call does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import interleave
+from .workloads import call_timer, floor_timer
+
+FLOOR, COMPILED, PURE = "floor", "compiled call", "pure call"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gate", description=__doc__.split("\n")[0])
+    parser.add_argument("--min-speedup", type=float, default=1.3, help="pure time / compiled time, at least")
+    parser.add_argument("--max-compiled", type=float, default=2.0, help="compiled time / floor time, at most")
+    parser.add_argument("--max-pure", type=float, default=2.0, help="pure time / floor time, at most")
+    parser.add_argument("--handlers", type=int, default=1, help="no-op handlers per dispatch")
+    parser.add_argument("--repetitions", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timings per cell and repetition")
+    parser.add_argument("--sample-ms", type=float, default=0.2, help="duration of one timing of one cell")
+    args = parser.parse_args(argv)
+
+    try:
+        compiled = importlib.import_module("eventbus._core")
+    except ImportError as exc:
+        print(f"gate: the compiled core is not importable ({exc}): build it first", file=sys.stderr)
+        return 2
+    pure = importlib.import_module("eventbus._core_py")
+
+    count = args.handlers
+    groups = {
+        count: {
+            FLOOR: floor_timer(count),
+            COMPILED: call_timer(compiled, count),
+            PURE: call_timer(pure, count),
+        }
+    }
+    result = interleave.measure(groups, {count: FLOOR}, args.repetitions, args.sample_ms / 1e3, args.rounds)
+
+    checks = [
+        ("compiled call is {:.2f}x faster than pure call", PURE, COMPILED, ">=", args.min_speedup),
+        ("compiled call costs {:.2f}x the floor", COMPILED, FLOOR, "<=", args.max_compiled),
+        ("pure call costs {:.2f}x the floor", PURE, FLOOR, "<=", args.max_pure),
+    ]
+    print(
+        f"gate: {count} no-op handler(s), {args.repetitions} repetitions, best of {args.rounds} "
+        f"interleaved timings of ~{args.sample_ms:g} ms each; medians of per-repetition ratios"
+    )
+    floor_ns = result.median_ns(count, FLOOR)
+    print(f"gate: floor {floor_ns:.0f} ns, for information only (absolute times move, ratios do not)")
+    failed = False
+    for text, name, over, sense, bound in checks:
+        ratio = result.median_ratio(count, name, over)
+        q1, q3 = result.quartiles(count, name, over)
+        ok = ratio >= bound if sense == ">=" else ratio <= bound
+        failed |= not ok
+        verdict = "ok  " if ok else "FAIL"
+        print(f"gate: {verdict} {text.format(ratio)} (quartiles {q1:.2f}-{q3:.2f}; required {sense} {bound:g})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
