@@ -9,21 +9,25 @@ import json
 import math
 import typing
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 import eventbus
 
+Maker = typing.Callable[..., Any]
+
 
 @pytest.fixture(params=["new_data", "must_data"])
-def make(request: pytest.FixtureRequest, impl: ModuleType) -> typing.Callable[..., object]:
+def make(request: pytest.FixtureRequest, impl: ModuleType) -> Maker:
     """Both constructors: ``must_data`` raises the same errors as ``new_data``."""
-    return getattr(impl, request.param)  # type: ignore[no-any-return]
+    maker: Maker = getattr(impl, request.param)
+    return maker
 
 
-def type_name(cls: object) -> str:
+def type_name(cls: Any) -> str:
     """How an error message spells a target type: the class name, or the generic as written."""
-    return cls.__qualname__ if type(cls) is type else repr(cls)  # type: ignore[attr-defined]
+    return cls.__qualname__ if type(cls) is type else repr(cls)
 
 
 def compact(value: object) -> bytes:
@@ -95,39 +99,39 @@ class Color(enum.IntEnum):
     ],
     ids=repr,
 )
-def test_encodes_compact_utf8_json(make: typing.Callable[..., object], params: object) -> None:
+def test_encodes_compact_utf8_json(make: Maker, params: object) -> None:
     data = make("users", "created", params)
-    assert data.raw_params == compact(params)  # type: ignore[attr-defined]
-    assert json.loads(data.raw_params) == params  # type: ignore[attr-defined]
+    assert data.raw_params == compact(params)
+    assert json.loads(data.raw_params) == params
 
 
-def test_compact_separators_and_non_ascii_kept(make: typing.Callable[..., object]) -> None:
-    raw = make("users", "created", {"id": 7, "name": "é", "list": [1, 2]}).raw_params  # type: ignore[attr-defined]
+def test_compact_separators_and_non_ascii_kept(make: Maker) -> None:
+    raw = make("users", "created", {"id": 7, "name": "é", "list": [1, 2]}).raw_params
     assert raw == '{"id":7,"name":"é","list":[1,2]}'.encode()
     assert b"\\u" not in raw
     assert b" " not in raw
 
 
-def test_keys_keep_insertion_order(make: typing.Callable[..., object]) -> None:
+def test_keys_keep_insertion_order(make: Maker) -> None:
     params = {"zeta": 1, "alpha": 2, "mid": {"b": 1, "a": 2}}
-    decoded = json.loads(make("d", "a", params).raw_params)  # type: ignore[attr-defined]
+    decoded = json.loads(make("d", "a", params).raw_params)
     assert list(decoded) == ["zeta", "alpha", "mid"]
     assert list(decoded["mid"]) == ["b", "a"]
 
 
-def test_tuples_encode_as_arrays(make: typing.Callable[..., object]) -> None:
+def test_tuples_encode_as_arrays(make: Maker) -> None:
     data = make("d", "a", {"pair": (1, "x"), "nested": ((1, 2), [3, (4,)])})
-    assert json.loads(data.raw_params) == {"pair": [1, "x"], "nested": [[1, 2], [3, [4]]]}  # type: ignore[attr-defined]
+    assert json.loads(data.raw_params) == {"pair": [1, "x"], "nested": [[1, 2], [3, [4]]]}
 
 
-def test_dataclasses_encode_recursively_in_declaration_order(make: typing.Callable[..., object]) -> None:
+def test_dataclasses_encode_recursively_in_declaration_order(make: Maker) -> None:
     shape = Shape(
         name="tri",
         points=[Point(y=1, x=2), Point(y=3, x=4)],
         origin=Point(y=0, x=0),
         tags={"w": 1.5},
     )
-    raw = make("shapes", "drawn", shape).raw_params  # type: ignore[attr-defined]
+    raw = make("shapes", "drawn", shape).raw_params
     assert raw == compact(
         {
             "name": "tri",
@@ -140,29 +144,29 @@ def test_dataclasses_encode_recursively_in_declaration_order(make: typing.Callab
     assert list(json.loads(raw)["points"][0]) == ["y", "x"]
 
 
-def test_dataclass_inside_containers(make: typing.Callable[..., object]) -> None:
-    raw = make("d", "a", {"point": Point(1, 2), "points": (Point(3, 4),)}).raw_params  # type: ignore[attr-defined]
+def test_dataclass_inside_containers(make: Maker) -> None:
+    raw = make("d", "a", {"point": Point(1, 2), "points": (Point(3, 4),)}).raw_params
     assert json.loads(raw) == {"point": {"y": 1, "x": 2}, "points": [{"y": 3, "x": 4}]}
 
 
-def test_json_scalar_subclasses_encode_as_their_base(make: typing.Callable[..., object]) -> None:
-    assert make("d", "a", [Color.RED]).raw_params == b"[1]"  # type: ignore[attr-defined]
+def test_json_scalar_subclasses_encode_as_their_base(make: Maker) -> None:
+    assert make("d", "a", [Color.RED]).raw_params == b"[1]"
 
 
-def test_none_gives_a_payload_less_event(make: typing.Callable[..., object], impl: ModuleType) -> None:
+def test_none_gives_a_payload_less_event(make: Maker, impl: ModuleType) -> None:
     for data in (make("users", "created", None), make("users", "created")):
         assert type(data) is impl.Data
         assert data == impl.Data("users", "created")
-        assert data.raw_params is None  # type: ignore[attr-defined]
+        assert data.raw_params is None
 
 
-def test_returns_a_data_of_the_implementation(make: typing.Callable[..., object], impl: ModuleType) -> None:
+def test_returns_a_data_of_the_implementation(make: Maker, impl: ModuleType) -> None:
     data = make("users", "created", {"id": 1})
     assert type(data) is impl.Data
-    assert (data.domain, data.action) == ("users", "created")  # type: ignore[attr-defined]
+    assert (data.domain, data.action) == ("users", "created")
 
 
-def test_names_are_validated_as_for_data(make: typing.Callable[..., object]) -> None:
+def test_names_are_validated_as_for_data(make: Maker) -> None:
     with pytest.raises(TypeError, match="domain"):
         make(1, "created", {})
     with pytest.raises(ValueError, match="action"):
@@ -172,7 +176,7 @@ def test_names_are_validated_as_for_data(make: typing.Callable[..., object]) -> 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=repr)
 @pytest.mark.parametrize("where", ["top", "nested"])
 def test_nan_and_infinities_are_encode_errors(
-    make: typing.Callable[..., object], value: float, where: str
+    make: Maker, value: float, where: str
 ) -> None:
     params = value if where == "top" else {"items": [1.0, {"price": value}]}
     with pytest.raises(eventbus.EncodeError, match="float") as error:
@@ -188,7 +192,7 @@ def test_nan_and_infinities_are_encode_errors(
         (b"bytes", "bytes"),
         (bytearray(b"x"), "bytearray"),
         (1 + 2j, "complex"),
-        (decimal.Decimal("1.5"), "Decimal"),
+        (decimal.Decimal("NaN"), "Decimal"),
         (object(), "object"),
         (lambda: None, "function"),
         (range(3), "range"),
@@ -196,35 +200,35 @@ def test_nan_and_infinities_are_encode_errors(
     ids=lambda value: type(value).__name__ if not isinstance(value, str) else value,
 )
 def test_unencodable_values_name_their_type(
-    make: typing.Callable[..., object], params: object, named: str
+    make: Maker, params: object, named: str
 ) -> None:
     with pytest.raises(eventbus.EncodeError, match=rf"\b{named}\b"):
         make("d", "a", params)
 
 
-def test_unencodable_nested_value_names_type_and_place(make: typing.Callable[..., object]) -> None:
+def test_unencodable_nested_value_names_type_and_place(make: Maker) -> None:
     with pytest.raises(eventbus.EncodeError) as error:
-        make("d", "a", {"items": [1, 2, {"price": decimal.Decimal("1")}]})
+        make("d", "a", {"items": [1, 2, {"price": 1 + 2j}]})
     message = str(error.value)
-    assert "Decimal" in message
+    assert "complex" in message
     assert "items[2].price" in message
 
 
-def test_unencodable_dataclass_field(make: typing.Callable[..., object]) -> None:
+def test_unencodable_dataclass_field(make: Maker) -> None:
     with pytest.raises(eventbus.EncodeError, match="set") as error:
-        make("d", "a", Point(y={1}, x=2))  # type: ignore[arg-type]
+        make("d", "a", Point(y=typing.cast(Any, {1}), x=2))
     assert "y" in str(error.value)
 
 
 @pytest.mark.parametrize(
     "key", [1, 1.5, None, True, ("a", "b"), b"k"], ids=lambda key: type(key).__name__
 )
-def test_non_str_dict_keys_are_encode_errors(make: typing.Callable[..., object], key: object) -> None:
+def test_non_str_dict_keys_are_encode_errors(make: Maker, key: object) -> None:
     with pytest.raises(eventbus.EncodeError, match=type(key).__name__):
         make("d", "a", {"outer": {key: "value"}})
 
 
-def test_self_containing_payload_is_an_encode_error(make: typing.Callable[..., object]) -> None:
+def test_self_containing_payload_is_an_encode_error(make: Maker) -> None:
     loop: list[object] = []
     loop.append(loop)
     with pytest.raises(eventbus.EncodeError, match="list") as error:
@@ -265,13 +269,13 @@ def test_decode_without_payload_gives_none(impl: ModuleType) -> None:
         (list[int], [1, 2, 3]),
         (dict[str, int], {"a": 1, "b": 2}),
         (int | None, 5),
-        (typing.Optional[str], "x"),  # noqa: UP007
+        (typing.Optional[str], "x"),  # noqa: UP045
         (list[dict[str, list[int]]], [{"a": [1]}, {}]),
     ],
     ids=repr,
 )
-def test_decode_into_supported_types(impl: ModuleType, cls: object, params: object) -> None:
-    value = eventbus.decode(impl.new_data("d", "a", params), cls)  # type: ignore[call-overload]
+def test_decode_into_supported_types(impl: ModuleType, cls: Any, params: object) -> None:
+    value = eventbus.decode(impl.new_data("d", "a", params), cls)
     assert value == params
     assert type(value) is type(params)
 
@@ -294,11 +298,11 @@ def test_int_is_accepted_and_converted_for_float(impl: ModuleType) -> None:
     ids=repr,
 )
 def test_decode_rejects_values_of_the_wrong_type(
-    impl: ModuleType, cls: object, params: object, got: str
+    impl: ModuleType, cls: Any, params: object, got: str
 ) -> None:
     raw = json.dumps(params, separators=(",", ":")).encode()
     with pytest.raises(eventbus.DecodeError) as error:
-        eventbus.decode(impl.Data("users", "created", raw), cls)  # type: ignore[call-overload]
+        eventbus.decode(impl.Data("users", "created", raw), cls)
     message = str(error.value)
     assert "'users'/'created'" in message
     assert type_name(cls) in message
@@ -342,8 +346,8 @@ def test_decode_honours_defaults(impl: ModuleType) -> None:
     first = eventbus.decode(impl.new_data("d", "a", {"required": 1}), WithDefaults)
     second = eventbus.decode(impl.new_data("d", "a", {"required": 1}), WithDefaults)
     assert first.factory is not second.factory
-    given = {"required": 2, "plain": "p", "factory": [], "optional": 4}
-    assert eventbus.decode(impl.new_data("d", "a", given), WithDefaults) == WithDefaults(**given)  # type: ignore[arg-type]
+    given: dict[str, Any] = {"required": 2, "plain": "p", "factory": [], "optional": 4}
+    assert eventbus.decode(impl.new_data("d", "a", given), WithDefaults) == WithDefaults(**given)
 
 
 def test_decode_missing_required_field(impl: ModuleType) -> None:
@@ -387,9 +391,9 @@ def test_decode_invalid_json(impl: ModuleType, raw: bytes, cls: type | None) -> 
 
 
 @pytest.mark.parametrize("cls", [int, str, dict, list, bool, float, list[int], Point], ids=repr)
-def test_decode_payload_less_event_into_non_optional(impl: ModuleType, cls: object) -> None:
+def test_decode_payload_less_event_into_non_optional(impl: ModuleType, cls: Any) -> None:
     with pytest.raises(eventbus.DecodeError) as error:
-        eventbus.decode(impl.Data("users", "deleted"), cls)  # type: ignore[call-overload]
+        eventbus.decode(impl.Data("users", "deleted"), cls)
     message = str(error.value)
     assert "'users'/'deleted'" in message
     assert type_name(cls) in message
@@ -406,18 +410,18 @@ class NotADataclass:
 
 @pytest.mark.parametrize(
     "cls",
-    [set, tuple, bytes, object, complex, NotADataclass, tuple[int, int], dict[int, str],
-     int | str, list[int | str], 42, "int", Point(1, 2)],
+    [set, bytes, object, complex, NotADataclass, set[int], dict[int, str], frozenset[str],
+     int | bytes, list[int | complex], tuple[int, set[int]], 42, "int", Point(1, 2)],
     ids=repr,
 )
-def test_decode_into_unsupported_cls_is_a_type_error(impl: ModuleType, cls: object) -> None:
+def test_decode_into_unsupported_cls_is_a_type_error(impl: ModuleType, cls: Any) -> None:
     with pytest.raises(TypeError):
-        eventbus.decode(impl.new_data("d", "a", {"x": 1}), cls)  # type: ignore[call-overload]
+        eventbus.decode(impl.new_data("d", "a", {"x": 1}), cls)
 
 
 def test_decode_rejects_non_events(impl: ModuleType) -> None:
     with pytest.raises(TypeError):
-        eventbus.decode({"raw_params": b"1"})  # type: ignore[arg-type]
+        eventbus.decode(typing.cast(Any, {"raw_params": b"1"}))
 
 
 def test_error_hierarchy() -> None:

@@ -1,0 +1,33 @@
+"""Small helpers shared by the behaviour tests of the core (not a test module)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[object, object], object]
+
+
+class WeirdStr(str):
+    """A str subclass that redefines equality and hashing: the core must keep a plain copy."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return 42
+
+
+def recorder(log: list[Any], name: str, raises: BaseException | None = None) -> Handler:
+    """A handler named ``name`` that appends ``name`` to ``log``, then raises ``raises`` if given."""
+
+    def handler(ctx: object, data: object) -> None:
+        log.append(name)
+        if raises is not None:
+            raise raises
+
+    handler.__qualname__ = f"recorder.{name}"
+    return handler
