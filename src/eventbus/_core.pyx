@@ -55,6 +55,51 @@ cdef extern from *:
     object eventbus_lookup(dict registry, str domain, str action)
 
 
+cdef extern from *:
+    """
+    /* The loop of call and publish: call handlers[*index:] with (ctx, data) in
+       order, advancing *index past each handler called.  A handler's non-None
+       result goes to on_result(handler, result), which raises for awaitables.
+       Returns 0 when every handler ran, -1 with the exception set at the first
+       failure.  The tuple is immutable and the caller holds it, so its items
+       stay alive while borrowed. */
+    static int eventbus_run(PyObject *handlers, Py_ssize_t *index, PyObject *ctx,
+                            PyObject *data, PyObject *on_result) {
+        PyObject *args[3] = {NULL, ctx, data};
+        Py_ssize_t count = PyTuple_GET_SIZE(handlers);
+        while (*index < count) {
+            PyObject *handler = PyTuple_GET_ITEM(handlers, *index);
+            (*index)++;
+            /* Straight through the vectorcall slot, as Cython's own calls do:
+               PyObject_Vectorcall would also re-check the result. */
+            vectorcallfunc call = PyVectorcall_Function(handler);
+            PyObject *result = call != NULL
+                ? call(handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL)
+                : PyObject_Vectorcall(handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            if (result == NULL) return -1;
+            if (result != Py_None) {
+                PyObject *checked = PyObject_CallFunctionObjArgs(on_result, handler, result, NULL);
+                Py_DECREF(result);
+                if (checked == NULL) return -1;
+                Py_DECREF(checked);
+            } else {
+                Py_DECREF(result);
+            }
+        }
+        return 0;
+    }
+
+    /* Returns -1 so that Cython raises the exception already set. */
+    static int eventbus_raise_pending(void) { return -1; }
+    """
+    int eventbus_run(tuple handlers, Py_ssize_t *index, object ctx, object data,
+                     object on_result) except -1
+    # publish checks the status itself, so its fast path enters no try block.
+    int eventbus_run_unchecked "eventbus_run" (tuple handlers, Py_ssize_t *index, object ctx,
+                                                object data, object on_result) noexcept
+    int eventbus_raise_pending() except -1
+
+
 cdef str _check_name(str what, object value):
     if type(value) is str:
         if value:
@@ -80,6 +125,14 @@ def _handler_name(handler):
     if isinstance(name, str):
         return f"{module}.{name}" if isinstance(module, str) else name
     return repr(handler)
+
+
+def _refuse_in_call(handler, result):
+    _refuse_awaitable(handler, result, "call")
+
+
+def _refuse_in_publish(handler, result):
+    _refuse_awaitable(handler, result, "publish")
 
 
 cdef _refuse_awaitable(object handler, object result, str method):
@@ -253,13 +306,11 @@ cdef class Bus:
         cdef tuple handlers = self._lookup(<Data>data)
         if handlers is None:
             return
-        for handler in handlers:
-            result = handler(ctx, data)
-            if result is not None:
-                _refuse_awaitable(handler, result, "call")
+        # The loop is C (eventbus_run): the pure twin's for loop, without
+        # Cython's per-handler bookkeeping.
+        cdef Py_ssize_t index = 0
+        eventbus_run(handlers, &index, ctx, data, _refuse_in_call)
 
-    @cython.boundscheck(False)  # index < count == len(handlers), a tuple that cannot shrink
-    @cython.wraparound(False)
     def publish(self, ctx, data):
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
         if type(data) is not Data:
@@ -267,26 +318,25 @@ cdef class Bus:
         cdef tuple handlers = self._lookup(<Data>data)
         if handlers is None:
             return
-        cdef list errors = None
         cdef Py_ssize_t index = 0
-        cdef Py_ssize_t count = len(handlers)
-        # One try block per failure rather than per handler: entering a try costs
-        # C code on every handler here (it is free in the interpreter).
-        while index < count:
+        # The success path enters no try block: a try costs C code on every
+        # dispatch here (it is free in the interpreter).  Only after a failure is
+        # the pending exception raised again, caught and the rest run one by one.
+        if eventbus_run_unchecked(handlers, &index, ctx, data, _refuse_in_publish) == 0:
+            return
+        cdef list errors = []
+        cdef bint failed = True
+        while True:
             try:
-                while index < count:
-                    handler = handlers[index]
-                    index += 1
-                    result = handler(ctx, data)
-                    if result is not None:
-                        _refuse_awaitable(handler, result, "publish")
+                if failed:
+                    failed = False
+                    eventbus_raise_pending()
+                eventbus_run(handlers, &index, ctx, data, _refuse_in_publish)
+                break
             except Exception as exc:
-                if errors is None:
-                    errors = []
                 errors.append(exc)
-                self._log_failure(handler, data, exc)
-        if errors is not None:
-            raise _failures(data, handlers, errors)
+                self._log_failure(handlers[index - 1], data, exc)
+        raise _failures(data, handlers, errors)
 
     def _log_failure(self, handler, data, exc):
         self._logger.error(
