@@ -285,7 +285,7 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         cells = report["table"][label]
         if label in report["e2e_rows"]:
             ratio = cells[E2E]["ratio"]
-            body.append([label, "", f"{ratio:.2f}×", ""])
+            body.append([label, "–", f"{ratio:.2f}×", "–"])
         else:
             body.append([label] + [f"{cells[column]['ratio']:.2f}×" for column in columns])
     for label, reason in report["missing"].items():
@@ -301,6 +301,9 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"of about {report['sample_seconds'] * 1e3:g} ms per cell; median of per-repetition ratios",
         f"floor, absolute, for information only (it moves, the ratios do not): {floor}; "
         f"the e2e rows are ratios to the by-hand json row ({report['e2e_baseline_ns']:.0f} ns)",
+        "handlers, each a no-op def taking what its dispatcher passes: def h(ctx, data) for the floor, "
+        "eventbus, psygnal and pyee; def h(sender, data) for blinker's send(ctx, data=data); "
+        "def h(signal, sender, data) for Django's send(ctx, data=data); def h(event) for notify(data)",
     ]
     if not env["eventbus_compiled_measured"]:
         notes.append("EVENTBUS_NO_EXTENSIONS is set (or not CPython): the compiled core was not measured")
