@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 Handler = Callable[[object, object], object]
@@ -31,3 +33,15 @@ def recorder(log: list[Any], name: str, raises: BaseException | None = None) -> 
 
     handler.__qualname__ = f"recorder.{name}"
     return handler
+
+
+def other_data_classes(impl: ModuleType) -> list[type]:
+    """The ``Data`` classes of the implementations other than ``impl`` that import here."""
+    classes = []
+    for name in ("eventbus._core", "eventbus._core_py"):
+        if name != impl.__name__:
+            try:
+                classes.append(importlib.import_module(name).Data)
+            except ImportError:  # not built: the pure case has no other implementation
+                pass
+    return classes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
-from helpers_core import recorder
+from helpers_core import other_data_classes, recorder
 
 
 @pytest.fixture(params=["call", "publish"])
@@ -121,18 +120,6 @@ def test_success_path_logs_nothing(
     dispatch(bus, method, None, impl.Data("users", "created"))
     assert log == ["a", "b", "c"]
     assert caplog.records == []
-
-
-def other_data_classes(impl: ModuleType) -> list[type]:
-    """The ``Data`` classes of the implementations other than ``impl`` that import here."""
-    classes = []
-    for name in ("eventbus._core", "eventbus._core_py"):
-        if name != impl.__name__:
-            try:
-                classes.append(importlib.import_module(name).Data)
-            except ImportError:
-                pass
-    return classes
 
 
 class DataLookalike:
