@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib
 import importlib.metadata
 import json
@@ -25,6 +26,7 @@ import platform
 import sys
 import timeit
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from . import interleave
@@ -70,11 +72,11 @@ def _blinker_send(count: int) -> timeit.Timer:
 
 
 def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
-    from django.conf import settings
+    from django.conf import settings  # type: ignore[import-untyped]
 
     if not settings.configured:
         settings.configure()  # DEBUG=False: connect() does not insist on **kwargs
-    from django.dispatch import Signal
+    from django.dispatch import Signal  # type: ignore[import-untyped]
 
     def make() -> Callable[..., None]:
         def noop(signal: Any, sender: Any, data: Any) -> None:
@@ -134,7 +136,7 @@ def _pyee_emit(count: int) -> timeit.Timer:
 
 
 def _zope_notify(count: int) -> timeit.Timer:
-    import zope.event
+    import zope.event  # type: ignore[import-untyped]
 
     def make() -> Callable[[Any], None]:
         def noop(event: Any) -> None:
@@ -170,13 +172,17 @@ PEER_ROWS: tuple[tuple[str, str, Builder], ...] = (
 IMPLEMENTATION_NAMES = {"c": "compiled", "py": "pure"}
 
 
+def _eventbus_timer(impl: ModuleType, method: str, count: int) -> timeit.Timer:
+    return call_timer(impl, count, method)
+
+
 def eventbus_rows() -> list[tuple[str, Builder]]:
     rows: list[tuple[str, Builder]] = []
     for name in IMPLEMENTATIONS:
         impl = implementation(name)
         for method in ("call", "publish"):
             label = f"eventbus {IMPLEMENTATION_NAMES[name]} Bus.{method}"
-            rows.append((label, lambda count, impl=impl, method=method: call_timer(impl, count, method)))
+            rows.append((label, functools.partial(_eventbus_timer, impl, method)))
     return rows
 
 

@@ -8,6 +8,7 @@ from types import ModuleType
 import pytest
 
 from .workloads import (
+    Benchmark,
     ACTION,
     CTX,
     DOMAIN,
@@ -20,18 +21,18 @@ from .workloads import (
 
 
 @pytest.mark.parametrize("count", HANDLER_COUNTS)
-def test_call(benchmark, impl: ModuleType, count: int) -> None:
+def test_call(benchmark: Benchmark, impl: ModuleType, count: int) -> None:
     bus = bus_with(impl, noop_handlers(count))
     benchmark(bus.call, CTX, event(impl))
 
 
 @pytest.mark.parametrize("count", HANDLER_COUNTS)
-def test_publish(benchmark, impl: ModuleType, count: int) -> None:
+def test_publish(benchmark: Benchmark, impl: ModuleType, count: int) -> None:
     bus = bus_with(impl, noop_handlers(count))
     benchmark(bus.publish, CTX, event(impl))
 
 
-def test_call_stops_at_a_raising_handler(benchmark, impl: ModuleType) -> None:
+def test_call_stops_at_a_raising_handler(benchmark: Benchmark, impl: ModuleType) -> None:
     # The handler after the failing one must not run: it would fail the test.
     bus = bus_with(impl, (*noop_handlers(1), failing_handler, _must_not_run))
     data = event(impl)
@@ -47,7 +48,7 @@ def test_call_stops_at_a_raising_handler(benchmark, impl: ModuleType) -> None:
     benchmark(call_failing)
 
 
-def test_publish_groups_two_failures(benchmark, impl: ModuleType, quiet_logger: logging.Logger) -> None:
+def test_publish_groups_two_failures(benchmark: Benchmark, impl: ModuleType, quiet_logger: logging.Logger) -> None:
     handlers = (failing_handler, *noop_handlers(1), failing_handler)
     bus = bus_with(impl, handlers, logger=quiet_logger)
     data = event(impl)
@@ -64,7 +65,7 @@ def test_publish_groups_two_failures(benchmark, impl: ModuleType, quiet_logger: 
     benchmark(publish_failing)
 
 
-def test_register_unregister(benchmark, impl: ModuleType) -> None:
+def test_register_unregister(benchmark: Benchmark, impl: ModuleType) -> None:
     bus = bus_with(impl, noop_handlers(1))
     handler = noop_handlers(1)[0]
 

@@ -8,6 +8,7 @@ from types import ModuleType
 from eventbus import decode
 
 from .workloads import (
+    Benchmark,
     CTX,
     E2E_ACTION,
     E2E_DOMAIN,
@@ -20,7 +21,7 @@ from .workloads import (
 )
 
 
-def test_end_to_end(benchmark, impl: ModuleType) -> None:
+def test_end_to_end(benchmark: Benchmark, impl: ModuleType) -> None:
     bus = bus_with(impl, (decoding_handler,), domain=E2E_DOMAIN, action=E2E_ACTION)
     must_data = impl.must_data
     assert decode(must_data(E2E_DOMAIN, E2E_ACTION, USER), UserCreated) == USER
@@ -31,7 +32,7 @@ def test_end_to_end(benchmark, impl: ModuleType) -> None:
     benchmark(end_to_end)
 
 
-def test_json_by_hand(benchmark) -> None:
+def test_json_by_hand(benchmark: Benchmark) -> None:
     """The baseline: json.dumps of the fields, a call, json.loads and the dataclass built by hand."""
     assert loads(dumps({"id": USER.id, "email": USER.email})) == {"id": 7, "email": "a@example.com"}
     benchmark(json_dispatch, (json_handler,), CTX, USER)

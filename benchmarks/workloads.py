@@ -20,6 +20,9 @@ from typing import Any
 
 from eventbus import decode
 
+# The ``benchmark`` fixture: pytest-benchmark's or pytest-codspeed's, called as benchmark(fn, *args).
+Benchmark = Callable[..., object]
+
 HANDLER_COUNTS = (0, 1, 10)
 DOMAIN = "bench"
 ACTION = "event"
