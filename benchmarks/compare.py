@@ -47,6 +47,7 @@ from .workloads import (
 FLOOR = "floor: for h in handlers: h(ctx, data)"
 E2E = "e2e"  # the group of the end-to-end rows, shown in the 1-handler column
 E2E_BASELINE = "e2e by hand: json.dumps, call, json.loads, dataclass"
+HARNESS = "harness"  # timeit's own loop around an empty statement: in every cell, for information
 PEERS = ("blinker", "django", "psygnal", "pyee", "zope.event")
 
 Builder = Callable[[int], timeit.Timer]
@@ -251,6 +252,8 @@ def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
         groups[E2E][label] = end_to_end_timer(implementation(name))
         e2e_rows.append(label)
 
+    groups[HARNESS] = {HARNESS: timer("pass")}
+
     baselines = {group: next(iter(timers)) for group, timers in groups.items()}
     result = interleave.measure(groups, baselines, repetitions, sample_seconds, rounds)
 
@@ -274,6 +277,7 @@ def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
         "table": table,
         "floor_ns": {str(count): result.median_ns(count, FLOOR) for count in HANDLER_COUNTS},
         "e2e_baseline_ns": result.median_ns(E2E, E2E_BASELINE),
+        "harness_ns": result.median_ns(HARNESS, HARNESS),
         "repetitions": repetitions,
         "sample_seconds": sample_seconds,
         "rounds": rounds,
@@ -305,7 +309,8 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"versions: {versions}; psygnal compiled: {env['psygnal_compiled']}",
         f"{report['repetitions']} repetitions, each the best of {report['rounds']} interleaved timings "
         f"of about {report['sample_seconds'] * 1e3:g} ms per cell; median of per-repetition ratios",
-        f"floor, absolute, for information only (it moves, the ratios do not): {floor}; "
+        f"floor, absolute, for information only (it moves, the ratios do not): {floor}, of which "
+        f"timeit's own loop takes {report['harness_ns']:.0f} ns in every cell; "
         f"the e2e rows are ratios to the by-hand json row ({report['e2e_baseline_ns']:.0f} ns)",
         "handlers, each a no-op def taking what its dispatcher passes: def h(ctx, data) for the floor, "
         "eventbus, psygnal and pyee; def h(sender, data) for blinker's send(ctx, data=data); "
