@@ -2,16 +2,34 @@
 
 Encoding and decoding are not on the dispatch path, and one definition here means
 the compiled and the pure ``Data`` can never disagree about what a payload is.
+
+Speed: both directions look up one function per type in a cache and, for a
+dataclass, that function is generated source (compiled once per class) that reads
+every field with the same few operations a hand-written converter would use.
+Paths for error messages (``items[2].price``) are built only when something
+failed, while the exception unwinds, so the success path never formats a string.
+
+pydantic and msgspec are never imported here: a payload or a target type can only
+be theirs when the user has imported them already, so ``sys.modules`` says whether
+to look.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
 import json
+import json.scanner
+import keyword
+import math
+import sys
 import types
 import typing
+import uuid
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 __all__ = [
     "DecodeError",
@@ -48,102 +66,309 @@ class EventLike(Protocol):
     def raw_params(self) -> bytes | None: ...
 
 
-# ---------------------------------------------------------------------------
-# Encoding
+class _Located(Exception):
+    """A failure somewhere inside a payload.
 
-_SCALARS = (str, int, float, bool, type(None))
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":")
-).encode
-
-
-def encode_params(params: object) -> bytes | None:
-    """Encode ``params`` as compact UTF-8 JSON; ``None`` means no payload."""
-    if params is None:
-        return None
-    try:
-        text = _dumps(_to_json(params))
-    except EncodeError:
-        raise
-    except ValueError as exc:
-        # json refuses NaN and the infinities only when it meets them.
-        raise EncodeError(
-            f"cannot encode payload: float value out of JSON range ({exc})"
-        ) from exc
-    except RecursionError as exc:
-        raise EncodeError(
-            f"cannot encode payload of type {type(params).__qualname__}: "
-            "nested too deeply (or it contains itself)"
-        ) from exc
-    return text.encode("utf-8")
-
-
-def _to_json(value: object, path: str = "") -> object:
-    """The JSON-native form of ``value``: dataclasses become dicts, keys are checked.
-
-    ``json`` alone would silently turn ``{1: "a"}`` into ``{"1": "a"}`` and
-    cannot encode dataclasses, so containers are walked here first.
+    Each container the failure unwinds through adds its own step (``.name``,
+    ``[3]``), innermost first, so the path costs nothing unless something failed.
     """
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is dict:
-        return _dict_to_json(value, path)  # type: ignore[arg-type]
-    if kind is list or kind is tuple:
-        return [_to_json(item, f"{path}[{index}]") for index, item in enumerate(value)]  # type: ignore[attr-defined]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            field.name: _to_json(getattr(value, field.name), _join(path, field.name))
-            for field in dataclasses.fields(value)
-        }
-    if isinstance(value, _SCALARS):
-        # Subclasses of the JSON scalars (IntEnum, str subclasses): json writes
-        # them as their base type, and so do we.
-        return value
-    if isinstance(value, dict):
-        return _dict_to_json(value, path)
-    if isinstance(value, (list, tuple)):
-        return [_to_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    raise EncodeError(
-        f"cannot encode payload: {_where(path)}value of type "
-        f"{kind.__qualname__} is not JSON-encodable"
-    )
 
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        self.steps: list[str] = []
 
-def _dict_to_json(value: dict[Any, Any], path: str) -> dict[str, object]:
-    encoded: dict[str, object] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise EncodeError(
-                f"cannot encode payload: {_where(path)}dict key {key!r} "
-                f"of type {type(key).__qualname__} is not a str"
-            )
-        encoded[key] = _to_json(item, _join(path, key))
-    return encoded
+    def within(self, step: str) -> None:
+        self.steps.append(step)
 
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+    @property
+    def path(self) -> str:
+        path = "".join(reversed(self.steps))
+        return path[1:] if path.startswith(".") else path
 
 
 def _where(path: str) -> str:
     return f"at {path}: " if path else ""
 
 
+def _describe(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _type_name(tp: object) -> str:
+    if isinstance(tp, type) and typing.get_origin(tp) is None:  # list[int] passes isinstance
+        return tp.__qualname__
+    return repr(tp).replace("typing.", "")
+
+
+def _module_if_imported(name: str) -> Any:
+    """The module ``name`` if the program imported it; a payload of its types needs it."""
+    return sys.modules.get(name)
+
+
+def _is_pydantic_model(tp: Any) -> bool:
+    pydantic = _module_if_imported("pydantic")
+    return (
+        pydantic is not None
+        and isinstance(tp, type)
+        and issubclass(tp, pydantic.BaseModel)
+    )
+
+
+def _is_msgspec_struct(tp: Any) -> bool:
+    msgspec = _module_if_imported("msgspec")
+    return msgspec is not None and isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _compile(source: str, namespace: dict[str, Any], name: str, what: str) -> Any:
+    code = compile(source, f"<eventbus generated {what}>", "exec")
+    exec(code, namespace)  # noqa: S102  # our own source, built from field names
+    return namespace[name]
+
+
+def _attribute_access(obj: str, name: str) -> str:
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{obj}.{name}"
+    return f"getattr({obj}, {name!r})"
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+# Written by json exactly as they are (floats are checked for NaN by json itself).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+_Encoder = Callable[[Any], object]
+
+
+class _Unencodable(_Located):
+    """A value has no JSON form."""
+
+
+def encode_params(
+    params: object, domain: str | None = None, action: str | None = None
+) -> bytes | None:
+    """Encode ``params`` as compact UTF-8 JSON; ``None`` means no payload."""
+    if params is None:
+        return None
+    try:
+        native = params if type(params) in _PLAIN else _to_json(params)
+    except _Unencodable as failure:
+        raise EncodeError(
+            f"{_encode_prefix(domain, action)}: {_where(failure.path)}{failure.message}"
+        ) from failure.cause
+    except RecursionError as exc:
+        raise EncodeError(
+            f"{_encode_prefix(domain, action)}: payload of type "
+            f"{type(params).__qualname__} is nested too deeply (or it contains itself)"
+        ) from exc
+    try:
+        return _dumps(native).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodeError(
+            f"{_encode_prefix(domain, action)}: {_where(_first_bad_leaf(native))}"
+            f"str is not encodable as UTF-8 ({exc.reason})"
+        ) from exc
+    except ValueError as exc:
+        # json refuses NaN and the infinities only when it meets them.
+        raise EncodeError(
+            f"{_encode_prefix(domain, action)}: {_where(_first_bad_leaf(native))}"
+            f"float value out of JSON range ({exc})"
+        ) from exc
+    except RecursionError as exc:
+        raise EncodeError(
+            f"{_encode_prefix(domain, action)}: payload of type "
+            f"{type(params).__qualname__} is nested too deeply"
+        ) from exc
+
+
+def _encode_prefix(domain: str | None, action: str | None) -> str:
+    if domain is None:
+        return "cannot encode payload"
+    return f"cannot encode payload of event {domain!r}/{action!r}"
+
+
+def _first_bad_leaf(native: Any, steps: str = "") -> str:
+    """Where json met a non-finite float or a str that is not UTF-8 (slow path only)."""
+    if type(native) is dict:
+        for key, item in cast("dict[str, Any]", native).items():
+            found = _first_bad_leaf(item, f"{steps}.{key}")
+            if found:
+                return found
+    elif type(native) is list:
+        for index, item in enumerate(cast("list[Any]", native)):  # type: ignore[redundant-cast]
+            found = _first_bad_leaf(item, f"{steps}[{index}]")
+            if found:
+                return found
+    elif isinstance(native, float) and not math.isfinite(native):
+        return steps or "."
+    elif isinstance(native, str):
+        try:
+            native.encode("utf-8")
+        except UnicodeEncodeError:
+            return steps or "."
+    return ""
+
+
+def _to_json(value: object) -> object:
+    """The JSON-native form of ``value``: what json can write, dict keys checked."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    try:
+        encoder = _encoders[kind]
+    except KeyError:
+        encoder = _encoders[kind] = _encoder_for(kind)
+    return encoder(value)
+
+
+def _list_to_json(value: list[Any] | tuple[Any, ...]) -> list[object]:
+    plain = _PLAIN
+    try:
+        return [item if type(item) in plain else _to_json(item) for item in value]
+    except _Unencodable:
+        # Find the index again: the success path never counts.
+        for index, item in enumerate(value):
+            try:
+                _to_json(item)
+            except _Unencodable as failure:
+                failure.within(f"[{index}]")
+                raise
+        raise
+
+
+def _dict_to_json(value: dict[Any, Any]) -> dict[str, object]:
+    plain = _PLAIN
+    encoded: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str and not isinstance(key, str):
+            # json would silently write {1: "a"} as {"1": "a"}.
+            raise _Unencodable(
+                f"dict key {key!r} of type {type(key).__qualname__} is not a str"
+            )
+        if type(item) in plain:
+            encoded[key] = item
+        else:
+            try:
+                encoded[key] = _to_json(item)
+            except _Unencodable as failure:
+                failure.within(f".{key}")
+                raise
+    return encoded
+
+
+def _unencodable(kind: type) -> _Encoder:
+    def refuse(value: object) -> object:
+        raise _Unencodable(f"value of type {kind.__qualname__} is not JSON-encodable")
+
+    return refuse
+
+
+def _iso_format(value: datetime.date | datetime.time) -> str:
+    return value.isoformat()
+
+
+def _decimal_to_json(value: decimal.Decimal) -> str:
+    if not value.is_finite():
+        raise _Unencodable(f"Decimal value {value} is not finite")
+    return str(value)
+
+
+def _enum_to_json(value: enum.Enum) -> object:
+    return _to_json(value.value)
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _library_encoder(what: str, to_builtins: Callable[[Any], object]) -> _Encoder:
+    """pydantic and msgspec values: their own serialiser first, then our checks."""
+
+    def encode(value: object) -> object:
+        try:
+            built = to_builtins(value)
+        except Exception as exc:
+            raise _Unencodable(
+                f"{what} {type(value).__qualname__} cannot be serialised: {exc}", exc
+            ) from exc
+        return _to_json(built)
+
+    return encode
+
+
+def _pydantic_dump(value: Any) -> object:
+    # by_alias: what the model's own validation expects back.
+    return value.model_dump(mode="json", by_alias=True)
+
+
+def _encoder_for(kind: Any) -> _Encoder:
+    """The function that turns a value of exactly ``kind`` into its JSON form."""
+    if kind is dict:
+        return _dict_to_json
+    if kind is list or kind is tuple:
+        return _list_to_json
+    if dataclasses.is_dataclass(kind):
+        return _dataclass_encoder(kind)
+    if issubclass(kind, enum.Enum):
+        return _enum_to_json
+    if issubclass(kind, (datetime.date, datetime.time)):
+        return _iso_format
+    if issubclass(kind, uuid.UUID):
+        return str
+    if issubclass(kind, decimal.Decimal):
+        return _decimal_to_json
+    if _is_pydantic_model(kind):
+        return _library_encoder("pydantic model", _pydantic_dump)
+    if _is_msgspec_struct(kind):
+        return _library_encoder("msgspec Struct", _module_if_imported("msgspec").to_builtins)
+    if issubclass(kind, (str, int, float)):
+        # Subclasses of the JSON scalars: json writes them as their base type.
+        return _same
+    if issubclass(kind, dict):
+        return _dict_to_json
+    if issubclass(kind, (list, tuple)):
+        return _list_to_json
+    return _unencodable(kind)
+
+
+def _dataclass_encoder(cls: Any) -> _Encoder:
+    """Generated: read each field, convert only what json cannot write as it is."""
+    names = [field.name for field in dataclasses.fields(cls)]
+    lines = ["def encode(value):"]
+    for index, name in enumerate(names):
+        lines += [
+            f"    v{index} = {_attribute_access('value', name)}",
+            f"    if type(v{index}) not in plain:",
+            "        try:",
+            f"            v{index} = to_json(v{index})",
+            "        except Unencodable as failure:",
+            f"            failure.within({'.' + name!r})",
+            "            raise",
+        ]
+    items = ", ".join(f"{name!r}: v{index}" for index, name in enumerate(names))
+    lines.append(f"    return {{{items}}}")
+    namespace = {"plain": _PLAIN, "to_json": _to_json, "Unencodable": _Unencodable}
+    encoder: _Encoder = _compile("\n".join(lines), namespace, "encode", f"encoder of {cls!r}")
+    return encoder
+
+
+_encoders: dict[type, _Encoder] = {}
+
+
 # ---------------------------------------------------------------------------
 # Decoding
 
-_MISSING = object()
-_Converter = Callable[[object, str], object]
+_MISSING: Any = object()
+_Converter = Callable[[Any], object]
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # noqa: E501
 
 
-class _Mismatch(Exception):
-    """A value did not fit its target type; ``path`` says where."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
+class _Mismatch(_Located):
+    """A value did not fit its target type."""
 
 
 @typing.overload
@@ -157,17 +382,21 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
     raw = _raw_params_of(data)
     if cls is _MISSING:
         return None if raw is None else _loads(data, raw, "object")
-    convert = _converter_for(cls)
-    value = None if raw is None else _loads(data, raw, _type_name(cls))
     try:
-        return convert(value, "")
+        convert = _converters[cls]
+    except (KeyError, TypeError):
+        convert = _converter_for(cls)
+    value = None if raw is None else _loads(data, raw, cls)
+    try:
+        return convert(value)
     except _Mismatch as mismatch:
-        where = f" at {mismatch.path}" if mismatch.path else ""
-        what = "no payload" if raw is None and not mismatch.path else mismatch.message
+        path = mismatch.path
+        where = f" at {path}" if path else ""
+        what = "no payload" if raw is None and not path else mismatch.message
         raise DecodeError(
             f"cannot decode event {data.domain!r}/{data.action!r} into "
             f"{_type_name(cls)}{where}: {what}"
-        ) from None
+        ) from mismatch.cause
 
 
 def _raw_params_of(data: object) -> bytes | None:
@@ -182,41 +411,58 @@ def _raw_params_of(data: object) -> bytes | None:
     return raw  # type: ignore[no-any-return]
 
 
-def _loads(data: EventLike, raw: bytes, target: str) -> object:
+def _loads(data: EventLike, raw: bytes, target: object) -> object:
+    # json.loads(raw) without its Python-level detours for the common case: UTF-8
+    # text holding exactly one JSON value.  Anything else (a BOM, UTF-16,
+    # whitespace, an error) goes through json.loads itself, so results and error
+    # messages are json's own.
+    try:
+        text = raw.decode("utf-8")
+        value, end = _scan_once(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
+        name = target if isinstance(target, str) else _type_name(target)
         raise DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into {target}: "
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
             f"invalid JSON ({exc})"
         ) from exc
 
 
-def _type_name(tp: object) -> str:
-    if isinstance(tp, type) and not isinstance(tp, types.GenericAlias):
-        return tp.__qualname__
-    return repr(tp).replace("typing.", "")
-
+_SUPPORTED = (
+    "supported are dict, list, tuple, str, int, float, bool, None, dataclasses, "
+    "TypedDicts, Enums, datetime, date, time, UUID, Decimal, Literal[...], "
+    "list[X], dict[str, X], tuple[X, ...], unions (X | Y, Optional[X]), "
+    "pydantic models and msgspec Structs"
+)
 
 _converters: dict[object, _Converter] = {}
 
 
-def _converter_for(tp: object) -> _Converter:
+def _converter_for(tp: Any) -> _Converter:
     """The (cached) function that checks and converts a JSON value into ``tp``."""
     try:
         return _converters[tp]
     except KeyError:
         pass
     except TypeError:  # an unhashable "type" cannot be a supported one
-        raise TypeError(f"decode() cannot decode into {tp!r}") from None
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        raise TypeError(f"decode() cannot decode into {tp!r}: {_SUPPORTED}") from None
+    is_typeddict = typing.is_typeddict(tp)
+    if is_typeddict or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         # A dataclass may contain itself (a tree): its fields find this forwarder
         # in the cache while the real converter is still being built.
         built: list[_Converter] = []
         cached_before = set(_converters)
-        _converters[tp] = lambda value, path: built[0](value, path)
+        _converters[tp] = lambda value: built[0](value)
         try:
-            built.append(_dataclass_converter(tp))
+            if is_typeddict:
+                built.append(_typeddict_converter(tp))
+            else:
+                built.append(_dataclass_converter(tp))
         except BaseException:
             # Converters cached while building refer to the forwarder: drop them.
             for key in set(_converters) - cached_before:
@@ -229,131 +475,467 @@ def _converter_for(tp: object) -> _Converter:
     return converter
 
 
-def _build_converter(tp: object) -> _Converter:
-    if tp is bool:
-        return _exact(bool, "bool")
-    if tp is str:
-        return _exact(str, "str")
-    if tp is int:
-        return _int
+def _unsupported(tp: Any) -> TypeError:
+    return TypeError(f"decode() cannot decode into {_type_name(tp)}: {_SUPPORTED}")
+
+
+_EXACT_NAMES = {bool: "bool", str: "str", dict: "dict", list: "list", int: "int"}
+
+
+def _build_converter(tp: Any) -> _Converter:
     if tp is float:
         return _float
-    if tp is dict or tp is list:
-        return _exact(tp, tp.__name__)  # type: ignore[attr-defined]
+    if tp in _EXACT_NAMES:
+        return _exact(tp, _EXACT_NAMES[tp])
     if tp is type(None) or tp is None:
         return _none
+    if tp is Any:
+        return _same
+    if tp is tuple:
+        return _bare_tuple
+    if tp in _STRING_TYPES:
+        return _STRING_TYPES[tp]
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum):
+            return _enum_converter(tp)
+        if _is_pydantic_model(tp):
+            return _pydantic_converter(tp)
+        if _is_msgspec_struct(tp):
+            return _msgspec_converter(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _converter_for(args[0])
     if origin is list and len(args) == 1:
         return _list_converter(args[0])
     if origin is dict and len(args) == 2 and args[0] is str:
         return _dict_converter(args[1])
+    if origin is tuple:
+        return _tuple_converter(tp, args)
+    if origin is typing.Literal:
+        return _literal_converter(tp, args)
     if origin is typing.Union or origin is types.UnionType:
-        members = [arg for arg in args if arg is not type(None)]
-        if len(members) == 1 and len(args) == 2:
-            return _optional_converter(members[0])
-    raise TypeError(
-        f"decode() cannot decode into {_type_name(tp)}: supported are dict, list, "
-        "str, int, float, bool, dataclasses, list[X], dict[str, X] and X | None"
-    )
+        return _union_converter(tp, args)
+    raise _unsupported(tp)
 
 
-def _describe(value: object) -> str:
-    return "null" if value is None else type(value).__name__
+# Inline checks for the generated code: the value passes as it is when this holds.
+_INLINE_CHECKS: dict[object, str] = {
+    int: "type({v}) is int",
+    str: "type({v}) is str",
+    bool: "type({v}) is bool",
+    float: "type({v}) is float",
+    dict: "type({v}) is dict",
+    list: "type({v}) is list",
+    Any: "True",
+}
 
 
-def _exact(kind: type, name: str) -> _Converter:
-    def convert(value: object, path: str) -> object:
-        if type(value) is not kind:
-            raise _Mismatch(path, f"expected {name}, got {_describe(value)}")
-        return value
-
-    return convert
-
-
-def _int(value: object, path: str) -> object:
-    if type(value) is not int:
-        raise _Mismatch(path, f"expected int, got {_describe(value)}")
-    return value
-
-
-def _float(value: object, path: str) -> object:
-    kind = type(value)
-    if kind is float:
-        return value
-    if kind is int:
-        return float(value)  # type: ignore[arg-type]
-    raise _Mismatch(path, f"expected float, got {_describe(value)}")
-
-
-def _none(value: object, path: str) -> object:
-    if value is not None:
-        raise _Mismatch(path, f"expected null, got {_describe(value)}")
+def _inline_check(tp: Any) -> str | None:
+    try:
+        check = _INLINE_CHECKS.get(tp)
+    except TypeError:
+        return None
+    if check is not None:
+        return check
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        if len(args) == 2 and type(None) in args:
+            inner = _inline_check(args[0] if args[1] is type(None) else args[1])
+            if inner is not None and inner != "True":
+                return f"({{v}} is None or {inner})"
     return None
 
 
-def _optional_converter(inner_tp: object) -> _Converter:
-    inner = _converter_for(inner_tp)
-
-    def convert(value: object, path: str) -> object:
-        return None if value is None else inner(value, path)
+def _exact(kind: type, name: str) -> _Converter:
+    def convert(value: Any) -> object:
+        if type(value) is not kind:
+            raise _Mismatch(f"expected {name}, got {_describe(value)}")
+        return value
 
     return convert
 
 
-def _list_converter(item_tp: object) -> _Converter:
+def _float(value: Any) -> object:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise _Mismatch(f"expected float, got {_describe(value)}")
+
+
+def _none(value: Any) -> object:
+    if value is not None:
+        raise _Mismatch(f"expected null, got {_describe(value)}")
+    return None
+
+
+def _bare_tuple(value: Any) -> object:
+    if type(value) is not list:
+        raise _Mismatch(f"expected tuple (a JSON array), got {_describe(value)}")
+    return tuple(cast("list[Any]", value))  # type: ignore[redundant-cast]
+
+
+def _from_string(name: str, parse: Callable[[str], object], described: str) -> _Converter:
+    """datetime, date, time, UUID and Decimal: a JSON string parsed by the type."""
+
+    def convert(value: Any) -> object:
+        if type(value) is not str:
+            raise _Mismatch(f"expected {name} (a string), got {_describe(value)}")
+        try:
+            return parse(value)
+        except (ValueError, ArithmeticError) as exc:  # InvalidOperation is an ArithmeticError
+            raise _Mismatch(f"expected {described}, got {value!r}", exc) from exc
+
+    return convert
+
+
+def _finite_decimal(text: str) -> decimal.Decimal:
+    number = decimal.Decimal(text)
+    if not number.is_finite():
+        raise ValueError("not a finite number")
+    return number
+
+
+_STRING_TYPES: dict[object, _Converter] = {
+    datetime.datetime: _from_string(
+        "datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"
+    ),
+    datetime.date: _from_string("date", datetime.date.fromisoformat, "an ISO 8601 date"),
+    datetime.time: _from_string("time", datetime.time.fromisoformat, "an ISO 8601 time"),
+    uuid.UUID: _from_string("UUID", uuid.UUID, "a UUID"),
+    decimal.Decimal: _from_string("Decimal", _finite_decimal, "a finite decimal number"),
+}
+
+
+def _enum_converter(cls: type[enum.Enum]) -> _Converter:
+    # Keyed by type too: True must not find the member whose value is 1.
+    members: dict[tuple[type, Any], enum.Enum] = {
+        (type(member.value), member.value): member for member in cls
+    }
+    name = cls.__qualname__
+    values = [member.value for member in cls]
+
+    def convert(value: Any) -> object:
+        try:
+            return members[type(value), value]
+        except (KeyError, TypeError):
+            raise _Mismatch(
+                f"expected a value of {name} (one of {values!r}), got {value!r}"
+            ) from None
+
+    return convert
+
+
+def _literal_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    allowed: dict[tuple[type, object], object] = {}
+    for arg in args:
+        if isinstance(arg, enum.Enum):
+            allowed[type(arg.value), arg.value] = arg
+        elif arg is None or type(arg) in (str, int, bool):
+            allowed[type(arg), arg] = arg
+        else:
+            raise _unsupported(tp)
+    shown = [arg.value if isinstance(arg, enum.Enum) else arg for arg in args]
+
+    def convert(value: Any) -> object:
+        try:
+            return allowed[type(value), value]
+        except (KeyError, TypeError):
+            raise _Mismatch(f"expected one of {shown!r}, got {value!r}") from None
+
+    return convert
+
+
+def _union_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    members = [arg for arg in args if arg is not type(None)]
+    accepts_none = len(members) < len(args)
+    if len(members) == 1:
+        inner = _converter_for(members[0])
+
+        def optional(value: Any) -> object:
+            return None if value is None else inner(value)
+
+        return optional if accepts_none else inner
+    converters = [_converter_for(member) for member in members]
+    # A value whose type is exactly a member's is that member, whatever the order
+    # (1 stays an int in float | int); only then are conversions tried, in order.
+    exact = {member for member in members if member in (str, int, float, bool, list, dict)}
+    name = _type_name(tp)
+
+    def convert(value: Any) -> object:
+        if value is None and accepts_none:
+            return None
+        if type(value) in exact:
+            return value
+        failures: list[_Mismatch] = []
+        for converter in converters:
+            try:
+                return converter(value)
+            except _Mismatch as mismatch:
+                failures.append(mismatch)
+        # The member that got furthest into the value explains it best.
+        deepest = max(failures, key=lambda failure: len(failure.steps))
+        if deepest.steps:
+            raise deepest
+        raise _Mismatch(f"expected {name}, got {_describe(value)}")
+
+    return convert
+
+
+def _items_converter(item_tp: Any) -> tuple[str, _Converter]:
+    """Source of one item's conversion, as an expression on ``item``, and its converter."""
     item = _converter_for(item_tp)
+    check = _inline_check(item_tp)
+    if check == "True":
+        return "item", item
+    if check is None:
+        return "convert(item)", item
+    return f"item if {check.format(v='item')} else convert(item)", item
 
-    def convert(value: object, path: str) -> object:
-        if type(value) is not list:
-            raise _Mismatch(path, f"expected list, got {_describe(value)}")
-        return [item(element, f"{path}[{index}]") for index, element in enumerate(value)]
 
-    return convert
+def _list_converter(item_tp: Any) -> _Converter:
+    expression, item = _items_converter(item_tp)
+    source = f"""
+def list_of(value):
+    if type(value) is not list:
+        raise Mismatch(f"expected list, got {{describe(value)}}")
+    try:
+        return [{expression} for item in value]
+    except Mismatch:
+        locate(value)
+        raise
+"""
+    return _compile(  # type: ignore[no-any-return]
+        source,
+        {"convert": item, "Mismatch": _Mismatch, "describe": _describe, "locate": _locator(item)},
+        "list_of",
+        f"converter into list[{_type_name(item_tp)}]",
+    )
 
 
-def _dict_converter(value_tp: object) -> _Converter:
+def _locator(item: _Converter) -> Callable[[list[Any]], None]:
+    """Slow path: convert again, counting, to say which item failed."""
+
+    def locate(value: list[Any]) -> None:
+        for index, element in enumerate(value):
+            try:
+                item(element)
+            except _Mismatch as mismatch:
+                mismatch.within(f"[{index}]")
+                raise
+
+    return locate
+
+
+def _dict_converter(value_tp: Any) -> _Converter:
     item = _converter_for(value_tp)
 
-    def convert(value: object, path: str) -> object:
+    def convert(value: Any) -> object:
         if type(value) is not dict:
-            raise _Mismatch(path, f"expected dict, got {_describe(value)}")
-        return {key: item(element, _join(path, key)) for key, element in value.items()}
+            raise _Mismatch(f"expected dict, got {_describe(value)}")
+        converted: dict[str, object] = {}
+        for key, element in cast("dict[str, Any]", value).items():
+            try:
+                converted[key] = item(element)
+            except _Mismatch as mismatch:
+                mismatch.within(f".{key}")
+                raise
+        return converted
 
     return convert
 
 
-def _dataclass_converter(cls: type) -> _Converter:
+def _tuple_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    if len(args) == 2 and args[1] is Ellipsis:
+        as_list = _list_converter(args[0])
+
+        def variadic(value: Any) -> object:
+            if type(value) is not list:
+                raise _Mismatch(f"expected {_type_name(tp)} (a JSON array), got {_describe(value)}")
+            return tuple(as_list(value))  # type: ignore[arg-type]
+
+        return variadic
+    if args == ((),):  # tuple[()]: spelled so on 3.11
+        args = ()
+    converters = [_converter_for(arg) for arg in args]
+    size = len(converters)
+
+    def fixed(value: Any) -> object:
+        if type(value) is not list:
+            raise _Mismatch(f"expected {_type_name(tp)} (a JSON array), got {_describe(value)}")
+        items = cast("list[Any]", value)  # type: ignore[redundant-cast]
+        if len(items) != size:
+            raise _Mismatch(f"expected {size} items, got {len(items)}")
+        converted: list[object] = []
+        for index, (converter, element) in enumerate(zip(converters, items, strict=True)):
+            try:
+                converted.append(converter(element))
+            except _Mismatch as mismatch:
+                mismatch.within(f"[{index}]")
+                raise
+        return tuple(converted)
+
+    return fixed
+
+
+def _field_types(cls: Any) -> dict[str, Any]:
     try:
-        hints = typing.get_type_hints(cls)
+        return typing.get_type_hints(cls)
     except Exception as exc:
         raise TypeError(
             f"decode() cannot resolve the field types of {cls.__qualname__}: {exc}"
         ) from exc
-    fields: list[tuple[str, _Converter, bool]] = []
-    for field in dataclasses.fields(cls):
+
+
+def _field_slow_path(
+    name: str, convert: _Converter, default: Callable[[], object] | None
+) -> _Converter:
+    """A field that is missing, needs converting or does not fit: the rare path."""
+    step = f".{name}"
+
+    def slow(value: Any) -> object:
+        if value is _MISSING:
+            if default is None:
+                mismatch = _Mismatch("missing required field")
+                mismatch.within(step)
+                raise mismatch
+            return default()
+        try:
+            return convert(value)
+        except _Mismatch as mismatch:
+            mismatch.within(step)
+            raise
+
+    return slow
+
+
+def _constant(value: Any) -> Callable[[], object]:
+    return lambda: value
+
+
+def _dataclass_converter(cls: Any) -> _Converter:
+    """Generated: one ``get`` and one type check per field, then the class itself.
+
+    A field whose value passes the inline check (an ``int`` for an ``int``) costs
+    what hand-written code costs; anything else (missing, to convert, nested,
+    wrong) goes through the field's slow path, which also adds the field to the
+    error path.
+    """
+    hints = _field_types(cls)
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "MISSING": _MISSING,
+        "Mismatch": _Mismatch,
+        "describe": _describe,
+    }
+    lines = ["def convert(value):", "    if type(value) is not dict:"]
+    lines.append(
+        f"        raise Mismatch(f'expected {cls.__qualname__} (a JSON object), "
+        "got {describe(value)}')"
+    )
+    lines.append("    get = value.get")
+    arguments: list[str] = []
+    for index, field in enumerate(dataclasses.fields(cls)):
         if not field.init:
             continue
-        required = (
-            field.default is dataclasses.MISSING
-            and field.default_factory is dataclasses.MISSING
-        )
-        fields.append((field.name, _converter_for(hints[field.name]), required))
+        field_tp = hints[field.name]
+        default: Callable[[], object] | None = None
+        if field.default is not dataclasses.MISSING:
+            default = _constant(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory
+        namespace[f"slow{index}"] = _field_slow_path(field.name, _converter_for(field_tp), default)
+        variable = f"v{index}"
+        lines.append(f"    {variable} = get({field.name!r}, MISSING)")
+        check = _inline_check(field_tp)
+        if check == "True":
+            lines.append(f"    if {variable} is MISSING:")
+        elif check is not None:
+            lines.append(f"    if not ({check.format(v=variable)}):")
+        if check is None:
+            lines.append(f"    {variable} = slow{index}({variable})")
+        else:
+            lines.append(f"        {variable} = slow{index}({variable})")
+        arguments.append(f"{field.name}={variable}")
+    lines += [
+        "    try:",
+        f"        return cls({', '.join(arguments)})",
+        "    except Exception as exc:",
+        "        raise Mismatch(",
+        f"            f'{cls.__qualname__}() refused the value: {{type(exc).__name__}}: {{exc}}', exc",
+        "        ) from exc",
+    ]
+    converter: _Converter = _compile(
+        "\n".join(lines), namespace, "convert", f"converter into {cls!r}"
+    )
+    return converter
+
+
+def _typeddict_converter(cls: Any) -> _Converter:
+    hints = _field_types(cls)
+    required: frozenset[str] = cls.__required_keys__
+    fields = [(name, _converter_for(tp), name in required) for name, tp in hints.items()]
     name = cls.__qualname__
 
-    def convert(value: object, path: str) -> object:
+    def convert(value: Any) -> object:
         if type(value) is not dict:
-            raise _Mismatch(path, f"expected {name} (a JSON object), got {_describe(value)}")
-        kwargs: dict[str, object] = {}
-        for field_name, field_convert, required in fields:
-            item = value.get(field_name, _MISSING)
+            raise _Mismatch(f"expected {name} (a JSON object), got {_describe(value)}")
+        converted: dict[str, object] = {}
+        present = cast("dict[str, Any]", value)
+        for key, field_convert, is_required in fields:
+            item = present.get(key, _MISSING)
             if item is _MISSING:
-                if required:
-                    raise _Mismatch(
-                        _join(path, field_name), "missing required field"
-                    )
+                if is_required:
+                    mismatch = _Mismatch("missing required key")
+                    mismatch.within(f".{key}")
+                    raise mismatch
                 continue
-            kwargs[field_name] = field_convert(item, _join(path, field_name))
-        return cls(**kwargs)
+            try:
+                converted[key] = field_convert(item)
+            except _Mismatch as mismatch:
+                mismatch.within(f".{key}")
+                raise
+        return converted
+
+    return convert
+
+
+def _steps_from_location(location: tuple[int | str, ...]) -> list[str]:
+    return [f"[{step}]" if isinstance(step, int) else f".{step}" for step in reversed(location)]
+
+
+def _pydantic_converter(cls: Any) -> _Converter:
+    pydantic = _module_if_imported("pydantic")
+    validate = cls.model_validate
+
+    def convert(value: Any) -> object:
+        try:
+            return validate(value)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            more = exc.error_count() - 1
+            message = first["msg"] + (f" (and {more} more errors)" if more else "")
+            mismatch = _Mismatch(message, exc)
+            mismatch.steps = _steps_from_location(tuple(first["loc"]))
+            raise mismatch from exc
+
+    return convert
+
+
+def _msgspec_converter(cls: Any) -> _Converter:
+    msgspec = _module_if_imported("msgspec")
+
+    def convert(value: Any) -> object:
+        try:
+            return msgspec.convert(value, cls)
+        except msgspec.ValidationError as exc:
+            # "Expected `int`, got `str` - at `$.address.zip`"
+            message, _, location = str(exc).partition(" - at `$")
+            mismatch = _Mismatch(message, exc)
+            if location:
+                mismatch.steps = [location.rstrip("`")]
+            raise mismatch from exc
 
     return convert

@@ -198,12 +198,12 @@ cdef class Data:
 
 def new_data(domain, action, params=None):
     """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
-    return Data(domain, action, encode_params(params))
+    return Data(domain, action, encode_params(params, domain, action))
 
 
 def must_data(domain, action, params=None):
     """``new_data`` for payload types that cannot fail to encode."""
-    return Data(domain, action, encode_params(params))
+    return Data(domain, action, encode_params(params, domain, action))
 
 
 cdef _not_data(object data):

@@ -119,12 +119,12 @@ class Data:
 
 def new_data(domain: str, action: str, params: object = None) -> Data:
     """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
-    return Data(domain, action, encode_params(params))
+    return Data(domain, action, encode_params(params, domain, action))
 
 
 def must_data(domain: str, action: str, params: object = None) -> Data:
     """``new_data`` for payload types that cannot fail to encode."""
-    return Data(domain, action, encode_params(params))
+    return Data(domain, action, encode_params(params, domain, action))
 
 
 def _not_data(data: object) -> TypeError:
