@@ -39,6 +39,7 @@ class Bus:
     def __init__(
         self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
     ) -> None: ...
+    def __reduce__(self) -> tuple[object, ...]: ...
     def register(
         self, domain: str, action: str, handler: Callable[[Any, Data], object]
     ) -> Callable[[], bool]:
@@ -55,3 +56,7 @@ class Bus:
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
     async def apublish(self, ctx: object, data: Data) -> None:
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+    def _mute(
+        self, domain: str, action: str, replacement: tuple[Callable[[Any, Data], object], ...] = ()
+    ) -> Callable[[], None]:
+        """For ``eventbus.testing``: dispatches of the pair run ``replacement`` until unmuted."""

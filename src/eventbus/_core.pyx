@@ -217,6 +217,7 @@ cdef class Bus:
     cdef object _lock
     cdef dict _handlers
     cdef dict _tokens
+    cdef dict _muted
     cdef object __weakref__
 
     def __init__(self, logger=None):
@@ -232,6 +233,8 @@ cdef class Bus:
         self._handlers = {}
         # (domain, action) -> one token per registration, parallel to the tuple.
         self._tokens = {}
+        # (domain, action) -> [its handlers, set aside; the mutes in force]: eventbus.testing.
+        self._muted = {}
 
     def __reduce__(self):
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
@@ -244,10 +247,7 @@ cdef class Bus:
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
         token = object()
         with self._lock:
-            actions = self._handlers.get(domain)
-            if actions is None:
-                actions = self._handlers[domain] = {}
-            actions[action] = actions.get(action, ()) + (handler,)
+            self._install(domain, action, self._registered(domain, action) + (handler,))
             self._tokens.setdefault((domain, action), []).append(token)
 
         def unregister():
@@ -266,16 +266,79 @@ cdef class Bus:
             else:
                 return False
             del tokens[index]
-            actions = self._handlers[domain]
-            if tokens:
-                handlers = actions[action]
-                actions[action] = handlers[:index] + handlers[index + 1 :]
-            else:
+            if not tokens:
                 del self._tokens[(domain, action)]
-                del actions[action]
-                if not actions:
-                    del self._handlers[domain]
+            handlers = self._registered(domain, action)
+            self._install(domain, action, handlers[:index] + handlers[index + 1 :])
             return True
+
+    # Writers only, under the lock: what is registered for a pair, muted or not, and
+    # where a new tuple of handlers goes.  Dispatch never looks at _muted.
+    cdef tuple _registered(self, str domain, str action):
+        muted = self._muted.get((domain, action))
+        if muted is not None:
+            set_aside = muted[0]
+            return set_aside
+        actions = self._handlers.get(domain)
+        return () if actions is None else actions.get(action, ())
+
+    cdef _install(self, str domain, str action, tuple handlers):
+        muted = self._muted.get((domain, action))
+        if muted is not None:
+            muted[0] = handlers
+        else:
+            self._set_live(domain, action, handlers)
+
+    cdef _set_live(self, str domain, str action, tuple handlers):
+        actions = self._handlers.get(domain)
+        if handlers:
+            if actions is None:
+                actions = self._handlers[domain] = {}
+            actions[action] = handlers
+        elif actions is not None:
+            actions.pop(action, None)
+            if not actions:
+                del self._handlers[domain]
+
+    def _mute(self, domain, action, replacement=()):
+        """For ``eventbus.testing``: until the returned function is called, dispatches of
+        the pair run ``replacement`` instead of the pair's handlers.
+
+        The handlers are set aside, not removed: registering and unregistering keep
+        working on them and take effect when the last mute of the pair ends.  Mutes
+        nest and may end in any order; the newest one in force decides.
+        """
+        domain = _check_name("domain", domain)
+        action = _check_name("action", action)
+        key = (domain, action)
+        # A list of its own: its identity marks this mute.
+        entry = [tuple(replacement)]
+        with self._lock:
+            muted = self._muted.get(key)
+            if muted is None:
+                muted = self._muted[key] = [self._registered(domain, action), []]
+            muted[1].append(entry)
+            self._set_live(domain, action, entry[0])
+
+        def unmute():
+            with self._lock:
+                muted = self._muted.get(key)
+                if muted is None:
+                    return
+                mutes = muted[1]
+                for index, candidate in enumerate(mutes):
+                    if candidate is entry:
+                        break
+                else:
+                    return
+                del mutes[index]
+                if mutes:
+                    self._set_live(domain, action, mutes[-1][0])
+                else:
+                    del self._muted[key]
+                    self._set_live(domain, action, muted[0])
+
+        return unmute
 
     def on(self, domain, action):
         """Decorator form of ``register``: registers the function, returns it unchanged."""

@@ -134,7 +134,7 @@ def _not_data(data: object) -> TypeError:
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
-    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "__weakref__")
+    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "_muted", "__weakref__")
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
         if logger is None:
@@ -149,6 +149,8 @@ class Bus:
         self._handlers: dict[str, dict[str, tuple[Callable[[Any, Data], object], ...]]] = {}
         # (domain, action) -> one token per registration, parallel to the tuple.
         self._tokens: dict[tuple[str, str], list[object]] = {}
+        # (domain, action) -> [its handlers, set aside; the mutes in force]: eventbus.testing.
+        self._muted: dict[tuple[str, str], list[Any]] = {}
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
@@ -163,10 +165,7 @@ class Bus:
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
         token = object()
         with self._lock:
-            actions = self._handlers.get(domain)
-            if actions is None:
-                actions = self._handlers[domain] = {}
-            actions[action] = actions.get(action, ()) + (handler,)
+            self._install(domain, action, self._registered(domain, action) + (handler,))
             self._tokens.setdefault((domain, action), []).append(token)
 
         def unregister() -> bool:
@@ -185,16 +184,85 @@ class Bus:
             else:
                 return False
             del tokens[index]
-            actions = self._handlers[domain]
-            if tokens:
-                handlers = actions[action]
-                actions[action] = handlers[:index] + handlers[index + 1 :]
-            else:
+            if not tokens:
                 del self._tokens[(domain, action)]
-                del actions[action]
-                if not actions:
-                    del self._handlers[domain]
+            handlers = self._registered(domain, action)
+            self._install(domain, action, handlers[:index] + handlers[index + 1 :])
             return True
+
+    # Writers only, under the lock: what is registered for a pair, muted or not, and
+    # where a new tuple of handlers goes.  Dispatch never looks at _muted.
+    def _registered(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
+        muted = self._muted.get((domain, action))
+        if muted is not None:
+            set_aside: tuple[Callable[[Any, Data], object], ...] = muted[0]
+            return set_aside
+        actions = self._handlers.get(domain)
+        return () if actions is None else actions.get(action, ())
+
+    def _install(
+        self, domain: str, action: str, handlers: tuple[Callable[[Any, Data], object], ...]
+    ) -> None:
+        muted = self._muted.get((domain, action))
+        if muted is not None:
+            muted[0] = handlers
+        else:
+            self._set_live(domain, action, handlers)
+
+    def _set_live(
+        self, domain: str, action: str, handlers: tuple[Callable[[Any, Data], object], ...]
+    ) -> None:
+        actions = self._handlers.get(domain)
+        if handlers:
+            if actions is None:
+                actions = self._handlers[domain] = {}
+            actions[action] = handlers
+        elif actions is not None:
+            actions.pop(action, None)
+            if not actions:
+                del self._handlers[domain]
+
+    def _mute(
+        self, domain: str, action: str, replacement: tuple[Callable[[Any, Data], object], ...] = ()
+    ) -> Callable[[], None]:
+        """For ``eventbus.testing``: until the returned function is called, dispatches of
+        the pair run ``replacement`` instead of the pair's handlers.
+
+        The handlers are set aside, not removed: registering and unregistering keep
+        working on them and take effect when the last mute of the pair ends.  Mutes
+        nest and may end in any order; the newest one in force decides.
+        """
+        domain = _check_name("domain", domain)
+        action = _check_name("action", action)
+        key = (domain, action)
+        # A list of its own: its identity marks this mute.
+        entry: list[tuple[Callable[[Any, Data], object], ...]] = [tuple(replacement)]
+        with self._lock:
+            muted = self._muted.get(key)
+            if muted is None:
+                muted = self._muted[key] = [self._registered(domain, action), []]
+            muted[1].append(entry)
+            self._set_live(domain, action, entry[0])
+
+        def unmute() -> None:
+            with self._lock:
+                muted = self._muted.get(key)
+                if muted is None:
+                    return
+                mutes = muted[1]
+                for index, candidate in enumerate(mutes):
+                    if candidate is entry:
+                        break
+                else:
+                    return
+                del mutes[index]
+                if mutes:
+                    self._set_live(domain, action, mutes[-1][0])
+                else:
+                    del self._muted[key]
+                    self._set_live(domain, action, muted[0])
+
+        return unmute
 
     def on(self, domain: str, action: str) -> Callable[[_F], _F]:
         """Decorator form of ``register``: registers the function, returns it unchanged."""
