@@ -21,6 +21,7 @@ import functools
 import importlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import sys
@@ -229,8 +230,8 @@ def environment() -> dict[str, Any]:
     }
 
 
-def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
-    rows: list[str] = [FLOOR]
+def plan() -> tuple[list[str], list[str], list[tuple[str, Builder]], dict[str, str]]:
+    """The table's rows, its end-to-end rows, the builders of the rows measured, what is missing."""
     builders: list[tuple[str, Builder]] = eventbus_rows()
     missing: dict[str, str] = {}
     for label, distribution, builder in PEER_ROWS:
@@ -238,24 +239,34 @@ def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
             missing[label] = f"{distribution} is not installed (pip install '.[bench]')"
         else:
             builders.append((label, builder))
-    rows += [label for label, _ in builders]
+    rows = [FLOOR] + [label for label, _ in builders]
+    e2e_rows = [E2E_BASELINE] + [
+        f"e2e eventbus {IMPLEMENTATION_NAMES[name]}: must_data, call, decode" for name in IMPLEMENTATIONS
+    ]
+    return rows, e2e_rows, builders, missing
 
+
+def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int) -> interleave.Result:
+    """One worker's share of the run, in this process."""
+    _, e2e_rows, builders, _ = plan()
     groups: dict[Any, dict[str, timeit.Timer]] = {}
     for count in HANDLER_COUNTS:
         groups[count] = {FLOOR: floor_timer(count)}
         for label, builder in builders:
             groups[count][label] = builder(count)
-    e2e_rows = [E2E_BASELINE]
     groups[E2E] = {E2E_BASELINE: json_dispatch_timer()}
-    for name in IMPLEMENTATIONS:
-        label = f"e2e eventbus {IMPLEMENTATION_NAMES[name]}: must_data, call, decode"
+    for label, name in zip(e2e_rows[1:], IMPLEMENTATIONS):
         groups[E2E][label] = end_to_end_timer(implementation(name))
-        e2e_rows.append(label)
-
     groups[HARNESS] = {HARNESS: timer("pass")}
-
     baselines = {group: next(iter(timers)) for group, timers in groups.items()}
-    result = interleave.measure(groups, baselines, repetitions, sample_seconds, rounds)
+    return interleave.measure(groups, baselines, repetitions, sample_seconds, rounds, seed)
+
+
+def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) -> dict[str, Any]:
+    rows, e2e_rows, _, missing = plan()
+    per_process = math.ceil(repetitions / processes)
+    worker = ["--repetitions", str(per_process), "--sample-ms", repr(sample_seconds * 1e3), "--rounds", str(rounds)]
+    result = interleave.in_processes("benchmarks.compare", worker, processes)
 
     table: dict[str, dict[str, Any]] = {}
     for label in rows + e2e_rows:
@@ -278,7 +289,8 @@ def run(repetitions: int, sample_seconds: float, rounds: int) -> dict[str, Any]:
         "floor_ns": {str(count): result.median_ns(count, FLOOR) for count in HANDLER_COUNTS},
         "e2e_baseline_ns": result.median_ns(E2E, E2E_BASELINE),
         "harness_ns": result.median_ns(HARNESS, HARNESS),
-        "repetitions": repetitions,
+        "repetitions": per_process * processes,
+        "processes": processes,
         "sample_seconds": sample_seconds,
         "rounds": rounds,
     }
@@ -307,8 +319,9 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"date: {env['date']}; CPython {env['python']} on {env['machine']['platform']}, "
         f"{env['machine']['cpu']}, {env['machine']['cpu_count']} CPUs",
         f"versions: {versions}; psygnal compiled: {env['psygnal_compiled']}",
-        f"{report['repetitions']} repetitions, each the best of {report['rounds']} interleaved timings "
-        f"of about {report['sample_seconds'] * 1e3:g} ms per cell; median of per-repetition ratios",
+        f"{report['repetitions']} repetitions in {report['processes']} processes, each the best of "
+        f"{report['rounds']} interleaved timings of about {report['sample_seconds'] * 1e3:g} ms per cell; "
+        "median of per-repetition ratios",
         f"floor, absolute, for information only (it moves, the ratios do not): {floor}, of which "
         f"timeit's own loop takes {report['harness_ns']:.0f} ns in every cell; "
         f"the e2e rows are ratios to the by-hand json row ({report['e2e_baseline_ns']:.0f} ns)",
@@ -337,16 +350,26 @@ def render(report: dict[str, Any], markdown: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (CI smoke run)")
-    parser.add_argument("--repetitions", type=int, help="repetitions (default 300, 40 with --quick)")
+    parser.add_argument("--repetitions", type=int, help="repetitions in all (default 300, 45 with --quick)")
+    parser.add_argument(
+        "--processes", type=int, help="worker processes sharing the repetitions (default 5, 3 with --quick)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timings per cell and repetition")
     parser.add_argument("--sample-ms", type=float, default=0.2, help="duration of one timing of one cell")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table for the README")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    repetitions = args.repetitions or (40 if args.quick else 300)
+    if args.worker:
+        result = measure_here(args.repetitions, args.sample_ms / 1e3, args.rounds, args.seed)
+        interleave.save(result, args.worker)
+        return 0
+    repetitions = args.repetitions or (45 if args.quick else 300)
+    processes = args.processes or (3 if args.quick else 5)
     command = " ".join(["python -m benchmarks.compare", *(sys.argv[1:] if argv is None else argv)])
 
-    report = run(repetitions, args.sample_ms / 1e3, args.rounds)
+    report = run(repetitions, args.sample_ms / 1e3, args.rounds, processes)
     report["command"] = command
     report["environment"] = environment()
     print(render(report, args.markdown))

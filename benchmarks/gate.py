@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 
 from . import interleave
@@ -28,9 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-compiled", type=float, default=2.0, help="compiled time / floor time, at most")
     parser.add_argument("--max-pure", type=float, default=2.0, help="pure time / floor time, at most")
     parser.add_argument("--handlers", type=int, default=1, help="no-op handlers per dispatch")
-    parser.add_argument("--repetitions", type=int, default=200)
+    parser.add_argument("--repetitions", type=int, default=210, help="repetitions in all")
+    parser.add_argument("--processes", type=int, default=3, help="worker processes sharing the repetitions")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timings per cell and repetition")
     parser.add_argument("--sample-ms", type=float, default=0.2, help="duration of one timing of one cell")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     try:
@@ -41,14 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     pure = importlib.import_module("eventbus._core_py")
 
     count = args.handlers
-    groups = {
-        count: {
-            FLOOR: floor_timer(count),
-            COMPILED: call_timer(compiled, count),
-            PURE: call_timer(pure, count),
+    if args.worker:
+        groups = {
+            count: {
+                FLOOR: floor_timer(count),
+                COMPILED: call_timer(compiled, count),
+                PURE: call_timer(pure, count),
+            }
         }
-    }
-    result = interleave.measure(groups, {count: FLOOR}, args.repetitions, args.sample_ms / 1e3, args.rounds)
+        saved = interleave.measure(
+            groups, {count: FLOOR}, args.repetitions, args.sample_ms / 1e3, args.rounds, args.seed
+        )
+        interleave.save(saved, args.worker)
+        return 0
+    per_process = math.ceil(args.repetitions / args.processes)
+    worker = [
+        *("--handlers", str(count), "--repetitions", str(per_process)),
+        *("--rounds", str(args.rounds), "--sample-ms", repr(args.sample_ms)),
+    ]
+    result = interleave.in_processes("benchmarks.gate", worker, args.processes)
 
     checks = [
         ("compiled call is {:.2f}x faster than pure call", PURE, COMPILED, ">=", args.min_speedup),
@@ -56,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         ("pure call costs {:.2f}x the floor", PURE, FLOOR, "<=", args.max_pure),
     ]
     print(
-        f"gate: {count} no-op handler(s), {args.repetitions} repetitions, best of {args.rounds} "
-        f"interleaved timings of ~{args.sample_ms:g} ms each; medians of per-repetition ratios"
+        f"gate: {count} no-op handler(s), {per_process * args.processes} repetitions in {args.processes} "
+        f"processes, best of {args.rounds} interleaved timings of ~{args.sample_ms:g} ms each; "
+        "medians of per-repetition ratios"
     )
     floor_ns = result.median_ns(count, FLOOR)
     print(f"gate: floor {floor_ns:.0f} ns, for information only (absolute times move, ratios do not)")

@@ -7,13 +7,23 @@ in a shuffled order and, within a group, times the baseline and every candidate 
 cell's time in that repetition is the best of its ``rounds`` timings (a timing that another
 process preempted is not the cell's cost), its ratio is that time over the baseline's time in
 the *same* repetition, and the reported figure is the median of those per-repetition ratios.
+
+The repetitions are split over several worker processes run one after another and pooled
+(``in_processes``), as pyperf does: a process can be slow or fast at one cell for its whole life
+(memory layout, address randomisation, the interpreter's specialisation of a call site that
+several cells share), which no number of repetitions inside that one process averages out.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import timeit
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +37,7 @@ class Result:
     """Per-call seconds of every cell in every repetition, and the ratios derived from them."""
 
     baselines: dict[Hashable, str]
-    loops: dict[Cell, int]
+    loops: dict[Cell, list[int]]  # the loop count of each process that measured the cell
     seconds: dict[Cell, list[float]] = field(default_factory=dict)
 
     def ratios(self, group: Hashable, name: str, over: str | None = None) -> list[float]:
@@ -74,7 +84,7 @@ def measure(
     """Time every cell of ``groups`` in every repetition, interleaved as the module says."""
     cells = [(group, name) for group, timers in groups.items() for name in timers]
     loops = {cell: calibrate(groups[cell[0]][cell[1]], sample_seconds) for cell in cells}
-    result = Result(dict(baselines), loops, {cell: [] for cell in cells})
+    result = Result(dict(baselines), {cell: [loops[cell]] for cell in cells}, {cell: [] for cell in cells})
     shuffler = random.Random(seed)
     group_order = list(groups)
     cell_orders = {group: [(group, name) for name in timers] for group, timers in groups.items()}
@@ -91,3 +101,45 @@ def measure(
             for cell, seconds in best.items():
                 result.seconds[cell].append(seconds)
     return result
+
+
+def save(result: Result, path: str) -> None:
+    """Write ``result`` for ``in_processes`` (groups keep their JSON type: int or str)."""
+    cells = [[group, name, result.loops[group, name], seconds] for (group, name), seconds in result.seconds.items()]
+    baselines = [[group, name] for group, name in result.baselines.items()]
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump({"baselines": baselines, "cells": cells}, out)
+
+
+def load(path: str) -> Result:
+    with open(path, encoding="utf-8") as source:
+        saved = json.load(source)
+    result = Result({group: name for group, name in saved["baselines"]}, {}, {})
+    for group, name, loops, seconds in saved["cells"]:
+        result.loops[group, name] = loops
+        result.seconds[group, name] = seconds
+    return result
+
+
+def in_processes(module: str, arguments: list[str], processes: int) -> Result:
+    """Run ``python -m module ARGUMENTS --seed I --worker PATH`` ``processes`` times, one after
+    another, and pool the repetitions each worker saved at PATH (see ``save``)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    pooled: Result | None = None
+    with tempfile.TemporaryDirectory(prefix="eventbus-bench-") as scratch:
+        for index in range(processes):
+            path = os.path.join(scratch, f"worker-{index}.json")
+            command = [sys.executable, "-m", module, *arguments, "--seed", str(index), "--worker", path]
+            subprocess.run(command, check=True, env=env)
+            result = load(path)
+            if pooled is None:
+                pooled = result
+                continue
+            for cell, seconds in result.seconds.items():
+                pooled.seconds[cell] += seconds
+                pooled.loops[cell] += result.loops[cell]
+    if pooled is None:
+        raise ValueError("in_processes needs at least one process")
+    return pooled
