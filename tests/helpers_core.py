@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -45,3 +46,14 @@ def other_data_classes(impl: ModuleType) -> list[type]:
             except ImportError:  # not built: the pure case has no other implementation
                 pass
     return classes
+
+
+def quiet_logger() -> logging.Logger:
+    """A logger that records nothing and formats nothing: for runs that fail on purpose.
+
+    (pytest attaches its capture handlers even to loggers that do not propagate, and a
+    captured record keeps its traceback, and so the failing frames, alive.)
+    """
+    logger = logging.getLogger("tests.quiet")
+    logger.setLevel(logging.CRITICAL + 1)
+    return logger

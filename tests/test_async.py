@@ -7,12 +7,12 @@ import gc
 import inspect
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType, ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import other_data_classes, recorder
+from helpers_core import other_data_classes, quiet_logger, recorder
 
 
 class MyBaseException(BaseException):
@@ -46,14 +46,6 @@ def amethod(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["call", "publish"])
 def method(request: pytest.FixtureRequest) -> str:
     return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def quiet_logger() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("tests.async.quiet")
-    logger.setLevel(logging.CRITICAL + 1)
-    yield logger
-    logger.setLevel(logging.NOTSET)
 
 
 def run(bus: object, amethod: str, ctx: object, data: object) -> None:
@@ -278,9 +270,8 @@ def test_apublish_runs_all_groups_and_logs(impl: ModuleType, caplog: pytest.LogC
 @pytest.mark.parametrize("kind", ["coroutine", "awaitable", "plain"])
 def test_base_exceptions_propagate_at_once(
     impl: ModuleType, amethod: str, kind: str, make_error: Callable[[], BaseException],
-    quiet_logger: logging.Logger,
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[Any] = []
     error = make_error()
     make = {"coroutine": async_recorder, "awaitable": awaitable_returner, "plain": recorder}[kind]
@@ -340,9 +331,9 @@ def test_cancellation_propagates_at_once(impl: ModuleType, amethod: str, where: 
 
 
 def test_apublish_does_not_group_a_cancellation_raised_by_a_handler(
-    impl: ModuleType, quiet_logger: logging.Logger
+    impl: ModuleType
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[str] = []
     bus.register("users", "created", recorder(log, "fails", ValueError("v")))
     bus.register("users", "created", async_recorder(log, "cancels", asyncio.CancelledError()))
@@ -392,10 +383,10 @@ def only_error(raised: BaseException) -> BaseException:
 
 
 def test_async_handler_is_refused_with_a_type_error(
-    impl: ModuleType, method: str, quiet_logger: logging.Logger
+    impl: ModuleType, method: str
 ) -> None:
     # A quiet logger: a captured log record's traceback would keep the coroutine alive.
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[str] = []
 
     async def an_async_handler(ctx: object, data: object) -> None:
@@ -436,8 +427,8 @@ def test_refused_async_handler_in_call_logs_nothing(
     assert caplog.records == []
 
 
-def test_refused_coroutine_is_closed(impl: ModuleType, method: str, quiet_logger: logging.Logger) -> None:
-    bus = impl.Bus(quiet_logger)
+def test_refused_coroutine_is_closed(impl: ModuleType, method: str) -> None:
+    bus = impl.Bus(quiet_logger())
     coroutines: list[CoroutineType[Any, Any, None]] = []
 
     async def body() -> None:
@@ -467,9 +458,9 @@ def test_refused_coroutine_is_closed(impl: ModuleType, method: str, quiet_logger
 
 @pytest.mark.parametrize("closable", [True, False], ids=["with-close", "without-close"])
 def test_refused_awaitable_is_closed_when_it_can_be(
-    impl: ModuleType, method: str, closable: bool, quiet_logger: logging.Logger
+    impl: ModuleType, method: str, closable: bool
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[Any] = []
     results: list[Any] = []
 

@@ -6,29 +6,17 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
-from helpers_core import other_data_classes, recorder
+from helpers_core import other_data_classes, quiet_logger, recorder
 
 
 @pytest.fixture(params=["call", "publish"])
 def method(request: pytest.FixtureRequest) -> str:
     """The dispatch method under test, where both share the semantics."""
     return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def quiet_logger() -> Iterator[logging.Logger]:
-    """A logger that records nothing and formats nothing: for runs that fail on purpose.
-
-    (pytest attaches its capture handlers even to loggers that do not propagate.)
-    """
-    logger = logging.getLogger("tests.dispatch.quiet")
-    logger.setLevel(logging.CRITICAL + 1)
-    yield logger
-    logger.setLevel(logging.NOTSET)
 
 
 def dispatch(bus: object, method: str, ctx: object, data: object) -> object:
@@ -181,9 +169,9 @@ def test_base_exceptions_propagate_at_once(
 
 
 def test_publish_base_exception_after_a_failure_is_not_grouped(
-    impl: ModuleType, quiet_logger: logging.Logger
+    impl: ModuleType
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[object] = []
     interrupt = KeyboardInterrupt()
     bus.register("users", "created", recorder(log, "fails", ValueError("first")))
@@ -283,9 +271,9 @@ def test_publish_runs_every_handler_and_groups_failures(
 
 @pytest.mark.parametrize("failing", [0, 1, 2])
 def test_publish_single_failure_is_still_a_group(
-    impl: ModuleType, failing: int, quiet_logger: logging.Logger
+    impl: ModuleType, failing: int
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     log: list[object] = []
     error = RuntimeError("only one")
     for index in range(3):
@@ -297,8 +285,8 @@ def test_publish_single_failure_is_still_a_group(
     assert log == ["0", "1", "2"]
 
 
-def test_publish_all_failing(impl: ModuleType, quiet_logger: logging.Logger) -> None:
-    bus = impl.Bus(quiet_logger)
+def test_publish_all_failing(impl: ModuleType) -> None:
+    bus = impl.Bus(quiet_logger())
     errors = [ValueError(str(index)) for index in range(4)]
     for index, error in enumerate(errors):
         bus.register("users", "created", recorder([], str(index), error))
@@ -309,8 +297,8 @@ def test_publish_all_failing(impl: ModuleType, quiet_logger: logging.Logger) -> 
     assert "4 of 4" in caught.value.message
 
 
-def test_publish_same_exception_object_twice(impl: ModuleType, quiet_logger: logging.Logger) -> None:
-    bus = impl.Bus(quiet_logger)
+def test_publish_same_exception_object_twice(impl: ModuleType) -> None:
+    bus = impl.Bus(quiet_logger())
     error = ValueError("shared")
     handler = recorder([], "twice", error)
     bus.register("users", "created", handler)
@@ -321,8 +309,8 @@ def test_publish_same_exception_object_twice(impl: ModuleType, quiet_logger: log
     assert all(got is error for got in caught.value.exceptions)
 
 
-def test_publish_group_works_with_except_star(impl: ModuleType, quiet_logger: logging.Logger) -> None:
-    bus = impl.Bus(quiet_logger)
+def test_publish_group_works_with_except_star(impl: ModuleType) -> None:
+    bus = impl.Bus(quiet_logger())
     key_error, value_error = KeyError("k"), ValueError("v")
     bus.register("users", "created", recorder([], "a", key_error))
     bus.register("users", "created", recorder([], "b", value_error))
@@ -488,9 +476,9 @@ def test_nested_dispatch_of_another_and_the_same_event(impl: ModuleType, method:
 
 
 def test_nested_publish_failure_is_grouped_inside_the_outer_group(
-    impl: ModuleType, quiet_logger: logging.Logger
+    impl: ModuleType
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     inner_error = ValueError("inner")
     bus.register("inner", "event", recorder([], "inner", inner_error))
     bus.register("outer", "event", lambda ctx, data: bus.publish(ctx, impl.Data("inner", "event")))
@@ -511,9 +499,9 @@ def innermost(error: BaseException) -> BaseException:
 
 
 def test_unbounded_recursion_ends_in_recursion_error(
-    impl: ModuleType, method: str, quiet_logger: logging.Logger
+    impl: ModuleType, method: str
 ) -> None:
-    bus = impl.Bus(quiet_logger)
+    bus = impl.Bus(quiet_logger())
     data = impl.Data("loop", "forever")
     bus.register("loop", "forever", lambda ctx, got: dispatch(bus, method, ctx, got))
     with pytest.raises((RecursionError, ExceptionGroup)) as caught:
