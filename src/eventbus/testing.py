@@ -1,0 +1,160 @@
+"""Helpers for testing code that dispatches or handles events.
+
+Plain context managers: they work from pytest (or unittest, or a script) without a
+plugin, and with either implementation's ``Bus``.
+
+- ``record(bus, pairs...)`` registers a recorder for the pairs and removes it on
+  exit; the recorder keeps every ``Data`` dispatched to them, in order.
+- ``muted(bus, pairs...)`` runs a block in which dispatches of the pairs run none
+  of their handlers; they are back on exit.
+- ``record(bus, pairs..., mute=True)`` does both: only the recorder sees the pairs.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, TypeVar, cast
+
+from ._codec import decode as _decode
+
+if typing.TYPE_CHECKING:
+    from . import Bus, Data
+
+__all__ = ["Recorded", "muted", "record"]
+
+T = TypeVar("T")
+Pair = tuple[str, str]
+
+
+class Recorded:
+    """What the recorded pairs were dispatched, in dispatch order (across all of them).
+
+    Recording happens on the dispatching thread, as a handler; dispatches from
+    several threads are all kept, in the order they reached the recorder.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[tuple[object, Data]] = []
+
+    def __call__(self, ctx: object, data: Data) -> None:
+        """The recorder is itself a handler: ``bus.register(domain, action, recorded)``."""
+        with self._lock:
+            self._events.append((ctx, data))
+
+    @property
+    def data(self) -> list[Data]:
+        """The recorded events, oldest first (a copy)."""
+        with self._lock:
+            return [data for _, data in self._events]
+
+    @property
+    def contexts(self) -> list[object]:
+        """The ``ctx`` each recorded dispatch passed, parallel to ``data``."""
+        with self._lock:
+            return [ctx for ctx, _ in self._events]
+
+    @property
+    def pairs(self) -> list[Pair]:
+        """``(domain, action)`` of each recorded event, parallel to ``data``."""
+        return [(data.domain, data.action) for data in self.data]
+
+    @typing.overload
+    def decode(self) -> list[object]: ...
+    @typing.overload
+    def decode(self, cls: type[T]) -> list[T]: ...
+    @typing.overload
+    def decode(self, cls: object) -> list[Any]: ...
+    def decode(self, cls: Any = None) -> list[Any]:
+        """Every recorded payload decoded, as ``eventbus.decode(data[, cls])`` would."""
+        if cls is None:
+            return [_decode(data) for data in self.data]
+        return [_decode(data, cls) for data in self.data]
+
+    @typing.overload
+    def one(self) -> object: ...
+    @typing.overload
+    def one(self, cls: type[T]) -> T: ...
+    @typing.overload
+    def one(self, cls: object) -> Any: ...
+    def one(self, cls: Any = None) -> Any:
+        """The payload of the only recorded event; ``AssertionError`` unless exactly one."""
+        events = self.data
+        if len(events) != 1:
+            raise AssertionError(
+                f"expected exactly one recorded event, got {len(events)}: {events!r}"
+            )
+        return _decode(events[0]) if cls is None else _decode(events[0], cls)
+
+    def clear(self) -> None:
+        """Forget what was recorded so far; recording goes on."""
+        with self._lock:
+            self._events.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def __iter__(self) -> Iterator[Data]:
+        return iter(self.data)
+
+    def __getitem__(self, index: int) -> Data:
+        with self._lock:
+            return self._events[index][1]
+
+    def __repr__(self) -> str:
+        return f"<Recorded {self.pairs!r}>"
+
+
+def _checked_pairs(pairs: tuple[object, ...]) -> list[Pair]:
+    if not pairs:
+        raise TypeError("name at least one (domain, action) pair")
+    checked: list[Pair] = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):  # pyright: ignore[reportUnknownArgumentType]
+            raise TypeError(f"a pair is a (domain, action) tuple, not {pair!r}")
+        domain, action = cast("tuple[str, str]", pair)  # the bus validates them
+        checked.append((domain, action))
+    return checked
+
+
+def _mute(
+    bus: Bus, domain: str, action: str, replacement: tuple[Callable[[Any, Data], object], ...]
+) -> Callable[[], None]:
+    # The bus's one test-support method: not public API, so it stays private there.
+    return bus._mute(domain, action, replacement)  # pyright: ignore[reportPrivateUsage]
+
+
+@contextmanager
+def record(bus: Bus, *pairs: Pair, mute: bool = False) -> Generator[Recorded, None, None]:
+    """Record every ``Data`` dispatched on ``bus`` to ``pairs`` while the block runs.
+
+    The recorder is a handler registered after those already there, so a ``call``
+    that an earlier handler stops never reaches it.  With ``mute=True`` the pairs'
+    own handlers do not run inside the block and the recorder sees every dispatch.
+    The recorder is removed (and the handlers are back) on exit, also on error.
+    """
+    recorded = Recorded()
+    with ExitStack() as stack:
+        for domain, action in _checked_pairs(pairs):
+            if mute:
+                stack.callback(_mute(bus, domain, action, (recorded,)))
+            else:
+                stack.callback(bus.register(domain, action, recorded))
+        yield recorded
+
+
+@contextmanager
+def muted(bus: Bus, *pairs: Pair) -> Generator[None, None, None]:
+    """Run the block with the handlers of ``pairs`` muted: dispatching them runs nothing.
+
+    Handlers registered or unregistered inside the block take effect on exit; code
+    outside the block (other threads included) sees the pairs muted while it runs.
+    """
+    with ExitStack() as stack:
+        for domain, action in _checked_pairs(pairs):
+            stack.callback(_mute(bus, domain, action, ()))
+        yield
