@@ -222,7 +222,7 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "machine": machine(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "versions": versions,
         "eventbus_implementation": eventbus.implementation,
         "eventbus_compiled_measured": "c" in IMPLEMENTATIONS,
@@ -255,7 +255,7 @@ def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int
         for label, builder in builders:
             groups[count][label] = builder(count)
     groups[E2E] = {E2E_BASELINE: json_dispatch_timer()}
-    for label, name in zip(e2e_rows[1:], IMPLEMENTATIONS):
+    for label, name in zip(e2e_rows[1:], IMPLEMENTATIONS, strict=True):
         groups[E2E][label] = end_to_end_timer(implementation(name))
     groups[HARNESS] = {HARNESS: timer("pass")}
     baselines = {group: next(iter(timers)) for group, timers in groups.items()}
@@ -265,7 +265,10 @@ def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int
 def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) -> dict[str, Any]:
     rows, e2e_rows, _, missing = plan()
     per_process = math.ceil(repetitions / processes)
-    worker = ["--repetitions", str(per_process), "--sample-ms", repr(sample_seconds * 1e3), "--rounds", str(rounds)]
+    worker = [
+        *("--repetitions", str(per_process), "--rounds", str(rounds)),
+        *("--sample-ms", repr(sample_seconds * 1e3)),
+    ]
     result = interleave.in_processes("benchmarks.compare", worker, processes)
 
     table: dict[str, dict[str, Any]] = {}
@@ -310,10 +313,12 @@ def render(report: dict[str, Any], markdown: bool) -> str:
             body.append([label, "–", f"{ratio:.2f}×", "–"])
         else:
             body.append([label] + [f"{cells[column]['ratio']:.2f}×" for column in columns])
-    for label, reason in report["missing"].items():
+    for label in report["missing"]:
         body.append([label, "n/a", "n/a", "n/a"])
     floor = ", ".join(f"{count}: {report['floor_ns'][count]:.0f} ns" for count in columns)
-    versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in env["versions"].items())
+    versions = ", ".join(
+        f"{name} {version or 'not installed'}" for name, version in env["versions"].items()
+    )
     notes = [
         f"command: {report['command']}",
         f"date: {env['date']}; CPython {env['python']} on {env['machine']['platform']}, "
@@ -333,15 +338,15 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         notes.append("EVENTBUS_NO_EXTENSIONS is set (or not CPython): the compiled core was not measured")
     notes += [f"{label}: {reason}" for label, reason in report["missing"].items()]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
+        rule = "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"
+        lines = ["| " + " | ".join(header) + " |", rule]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines + [""] + [f"- {note}" for note in notes])
     widths = [max(len(row[index]) for row in [header] + body) for index in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(
-            [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
-        )
+        cells = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join([row[0].ljust(widths[0]), *cells])
 
     rule = "-" * len(line(header))
     return "\n".join([line(header), rule] + [line(row) for row in body] + [rule] + notes)

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = ratio >= bound if sense == ">=" else ratio <= bound
         failed |= not ok
         verdict = "ok  " if ok else "FAIL"
-        print(f"gate: {verdict} {text.format(ratio)} (quartiles {q1:.2f}-{q3:.2f}; required {sense} {bound:g})")
+        spread = f"quartiles {q1:.2f}-{q3:.2f}; required {sense} {bound:g}"
+        print(f"gate: {verdict} {text.format(ratio)} ({spread})")
     return 1 if failed else 0
 
 

@@ -25,9 +25,8 @@ import subprocess
 import sys
 import tempfile
 import timeit
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Hashable
 
 Cell = tuple[Hashable, str]  # (group, candidate): group is a column, e.g. a handler count
 
@@ -43,7 +42,7 @@ class Result:
     def ratios(self, group: Hashable, name: str, over: str | None = None) -> list[float]:
         """Per-repetition ratios of ``name`` to ``over`` (default: the group's baseline)."""
         base = self.seconds[group, over or self.baselines[group]]
-        return [mine / theirs for mine, theirs in zip(self.seconds[group, name], base)]
+        return [mine / theirs for mine, theirs in zip(self.seconds[group, name], base, strict=True)]
 
     def median_ratio(self, group: Hashable, name: str, over: str | None = None) -> float:
         return statistics.median(self.ratios(group, name, over))
@@ -105,7 +104,10 @@ def measure(
 
 def save(result: Result, path: str) -> None:
     """Write ``result`` for ``in_processes`` (groups keep their JSON type: int or str)."""
-    cells = [[group, name, result.loops[group, name], seconds] for (group, name), seconds in result.seconds.items()]
+    cells = [
+        [group, name, result.loops[group, name], seconds]
+        for (group, name), seconds in result.seconds.items()
+    ]
     baselines = [[group, name] for group, name in result.baselines.items()]
     with open(path, "w", encoding="utf-8") as out:
         json.dump({"baselines": baselines, "cells": cells}, out)

@@ -8,11 +8,11 @@ from types import ModuleType
 import pytest
 
 from .workloads import (
-    Benchmark,
     ACTION,
     CTX,
     DOMAIN,
     HANDLER_COUNTS,
+    Benchmark,
     bus_with,
     event,
     failing_handler,
@@ -48,7 +48,9 @@ def test_call_stops_at_a_raising_handler(benchmark: Benchmark, impl: ModuleType)
     benchmark(call_failing)
 
 
-def test_publish_groups_two_failures(benchmark: Benchmark, impl: ModuleType, quiet_logger: logging.Logger) -> None:
+def test_publish_groups_two_failures(
+    benchmark: Benchmark, impl: ModuleType, quiet_logger: logging.Logger
+) -> None:
     handlers = (failing_handler, *noop_handlers(1), failing_handler)
     bus = bus_with(impl, handlers, logger=quiet_logger)
     data = event(impl)

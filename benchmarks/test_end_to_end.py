@@ -8,11 +8,11 @@ from types import ModuleType
 from eventbus import decode
 
 from .workloads import (
-    Benchmark,
     CTX,
     E2E_ACTION,
     E2E_DOMAIN,
     USER,
+    Benchmark,
     UserCreated,
     bus_with,
     decoding_handler,
