@@ -78,6 +78,7 @@ class _Located(Exception):
         self.message = message
         self.cause = cause
         self.steps: list[str] = []
+        self.missing = False  # a required field or key was absent
 
     def within(self, step: str) -> None:
         self.steps.append(step)
@@ -97,8 +98,20 @@ def _describe(value: object) -> str:
 
 
 def _type_name(tp: object) -> str:
-    if isinstance(tp, type) and typing.get_origin(tp) is None:  # list[int] passes isinstance
+    """A target type as people write it: ``list[Address]``, ``Cat | None``."""
+    if tp is None or tp is type(None):
+        return "None"
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and origin is None:  # list[int] passes isinstance
         return tp.__qualname__
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if isinstance(origin, type) and args:
+        shown = ", ".join("..." if arg is Ellipsis else _type_name(arg) for arg in args)
+        return f"{origin.__qualname__}[{shown}]"
     return repr(tp).replace("typing.", "")
 
 
@@ -191,26 +204,32 @@ def _encode_prefix(domain: str | None, action: str | None) -> str:
     return f"cannot encode payload of event {domain!r}/{action!r}"
 
 
-def _first_bad_leaf(native: Any, steps: str = "") -> str:
+def _first_bad_leaf(native: Any) -> str:
     """Where json met a non-finite float or a str that is not UTF-8 (slow path only)."""
+    steps = _bad_leaf_steps(native, "")
+    path = steps or ""
+    return path[1:] if path.startswith(".") else path
+
+
+def _bad_leaf_steps(native: Any, steps: str) -> str | None:
     if type(native) is dict:
         for key, item in cast("dict[str, Any]", native).items():
-            found = _first_bad_leaf(item, f"{steps}.{key}")
-            if found:
+            found = _bad_leaf_steps(item, f"{steps}.{key}")
+            if found is not None:
                 return found
     elif type(native) is list:
         for index, item in enumerate(cast("list[Any]", native)):  # type: ignore[redundant-cast]
-            found = _first_bad_leaf(item, f"{steps}[{index}]")
-            if found:
+            found = _bad_leaf_steps(item, f"{steps}[{index}]")
+            if found is not None:
                 return found
     elif isinstance(native, float) and not math.isfinite(native):
-        return steps or "."
+        return steps
     elif isinstance(native, str):
         try:
             native.encode("utf-8")
         except UnicodeEncodeError:
-            return steps or "."
-    return ""
+            return steps
+    return None
 
 
 def _to_json(value: object) -> object:
@@ -675,8 +694,9 @@ def _union_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
                 return converter(value)
             except _Mismatch as mismatch:
                 failures.append(mismatch)
-        # The member that got furthest into the value explains it best.
-        deepest = max(failures, key=lambda failure: len(failure.steps))
+        # The member that got furthest into the value explains it best; one that
+        # found a field of the wrong type beats one that missed a field at that depth.
+        deepest = max(failures, key=lambda failure: (len(failure.steps), not failure.missing))
         if deepest.steps:
             raise deepest
         raise _Mismatch(f"expected {name}, got {_describe(value)}")
@@ -799,6 +819,7 @@ def _field_slow_path(
         if value is _MISSING:
             if default is None:
                 mismatch = _Mismatch("missing required field")
+                mismatch.missing = True
                 mismatch.within(step)
                 raise mismatch
             return default()
@@ -875,7 +896,16 @@ def _dataclass_converter(cls: Any) -> _Converter:
 
 def _typeddict_converter(cls: Any) -> _Converter:
     hints = _field_types(cls)
-    required: frozenset[str] = cls.__required_keys__
+    # Under ``from __future__ import annotations`` Python 3.11 cannot see NotRequired
+    # in __required_keys__: the annotations themselves say it.
+    marked = typing.get_type_hints(cls, include_extras=True)
+    required: set[str] = set(cls.__required_keys__)
+    for name, hint in marked.items():
+        origin = typing.get_origin(hint)
+        if origin is typing.NotRequired:
+            required.discard(name)
+        elif origin is typing.Required:
+            required.add(name)
     fields = [(name, _converter_for(tp), name in required) for name, tp in hints.items()]
     name = cls.__qualname__
 
@@ -889,6 +919,7 @@ def _typeddict_converter(cls: Any) -> _Converter:
             if item is _MISSING:
                 if is_required:
                     mismatch = _Mismatch("missing required key")
+                    mismatch.missing = True
                     mismatch.within(f".{key}")
                     raise mismatch
                 continue

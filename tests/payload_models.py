@@ -1,0 +1,61 @@
+"""pydantic and msgspec payload types for test_typed_payloads (not a test module).
+
+Importing this module needs pydantic and msgspec (the ``typed`` extra); the tests
+that use it skip without them in a plain run, and ``.ci/steps/40-typing.sh``
+installs both and sets ``EVENTBUS_TYPED_DEPS_REQUIRED=1`` so that there they fail
+instead of skipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+
+import msgspec
+import pydantic
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    zip: int
+    country: str = "NZ"
+
+
+class Customer(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    name: str = pydantic.Field(alias="fullName")
+    address: Address
+    tags: list[str] = []
+
+
+class Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(strict=True)
+
+    count: int
+
+
+@dataclasses.dataclass
+class Order:
+    id: int
+    customer: Customer
+    placed: datetime.datetime
+    total: decimal.Decimal
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
+class Route(msgspec.Struct, rename="camel"):
+    route_name: str
+    points: list[Point]
+    started: datetime.date | None = None
+
+
+@dataclasses.dataclass
+class Trip:
+    driver: str
+    route: Route

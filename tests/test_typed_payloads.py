@@ -1,0 +1,526 @@
+"""Typed payloads beyond JSON-native values: encode, decode, validate, name the path on failure.
+
+Every test runs on both implementations (``impl``); the codec is shared, but the
+events come from each implementation's ``new_data`` / ``must_data``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import importlib
+import json
+import os
+import subprocess
+import sys
+import typing
+import uuid
+from types import ModuleType
+from typing import Any, Literal, NotRequired, Optional, TypedDict
+
+import pytest
+
+import eventbus
+from eventbus import DecodeError, EncodeError, decode
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Flag(enum.Enum):
+    ON = True
+    ONE = 1
+
+
+class Zip(TypedDict):
+    code: str
+    plus4: NotRequired[int]
+
+
+class Partial(TypedDict, total=False):
+    note: str
+    count: int
+
+
+@dataclasses.dataclass
+class Address:
+    street: str
+    zip: Zip
+    kind: Literal["home", "work"] = "home"
+
+
+@dataclasses.dataclass
+class Person:
+    id: uuid.UUID
+    name: str
+    born: datetime.date
+    wakes: datetime.time
+    joined: datetime.datetime
+    balance: decimal.Decimal
+    color: Color
+    level: Level
+    address: Address
+    location: tuple[float, float]
+    history: tuple[int, ...] = ()
+    nickname: Optional[str] = None  # noqa: UP045  # the typing spelling on purpose
+    backup: Address | None = None
+    meta: dict[str, Level] = dataclasses.field(default_factory=dict[str, Level])
+
+
+PERSON = Person(
+    id=uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    name="Ann",
+    born=datetime.date(1990, 2, 3),
+    wakes=datetime.time(6, 30, 15, 250000),
+    joined=datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone(datetime.timedelta(hours=12))),
+    balance=decimal.Decimal("1234.50"),
+    color=Color.GREEN,
+    level=Level.HIGH,
+    address=Address(street="1 Main St", zip={"code": "6011", "plus4": 42}, kind="work"),
+    location=(-41.29, 174.78),
+    history=(1, 2, 3),
+    nickname=None,
+    backup=Address(street="PO Box 1", zip={"code": "6140"}),
+    meta={"a": Level.LOW},
+)
+
+PERSON_JSON = {
+    "id": "12345678-1234-5678-1234-567812345678",
+    "name": "Ann",
+    "born": "1990-02-03",
+    "wakes": "06:30:15.250000",
+    "joined": "2024-05-06T07:08:09+12:00",
+    "balance": "1234.50",
+    "color": "green",
+    "level": 2,
+    "address": {"street": "1 Main St", "zip": {"code": "6011", "plus4": 42}, "kind": "work"},
+    "location": [-41.29, 174.78],
+    "history": [1, 2, 3],
+    "nickname": None,
+    "backup": {"street": "PO Box 1", "zip": {"code": "6140"}, "kind": "home"},
+    "meta": {"a": 1},
+}
+
+
+@pytest.fixture(params=["new_data", "must_data"])
+def make(request: pytest.FixtureRequest, impl: ModuleType) -> typing.Callable[..., Any]:
+    maker: typing.Callable[..., Any] = getattr(impl, request.param)
+    return maker
+
+
+def raw(impl: ModuleType, value: object) -> Any:
+    """An event carrying exactly this JSON (not made by our encoder)."""
+    return impl.Data("people", "joined", json.dumps(value).encode())
+
+
+def decode_error(impl: ModuleType, value: object, cls: object) -> str:
+    with pytest.raises(DecodeError) as error:
+        decode(raw(impl, value), cls)
+    message = str(error.value)
+    assert message.startswith("cannot decode event 'people'/'joined' into ")
+    return message
+
+
+# ---------------------------------------------------------------------------
+# Round trips
+
+
+def test_nested_dataclass_of_every_type_round_trips(make: typing.Callable[..., Any]) -> None:
+    data = make("people", "joined", PERSON)
+    assert json.loads(data.raw_params) == PERSON_JSON
+    decoded = decode(data, Person)
+    assert decoded == PERSON
+    assert type(decoded.id) is uuid.UUID
+    assert decoded.color is Color.GREEN
+    assert decoded.level is Level.HIGH
+    assert type(decoded.location) is tuple
+    assert decoded.joined.utcoffset() == datetime.timedelta(hours=12)
+    assert decoded.balance.as_tuple() == decimal.Decimal("1234.50").as_tuple()  # exact digits
+    assert decoded.meta["a"] is Level.LOW
+
+
+def test_encoding_is_compact_and_in_field_order(make: typing.Callable[..., Any]) -> None:
+    data = make("d", "a", Address(street="é", zip={"code": "1"}))
+    assert data.raw_params == '{"street":"é","zip":{"code":"1"},"kind":"home"}'.encode()
+
+
+@pytest.mark.parametrize(
+    "value, cls",
+    [
+        (Color.RED, Color),
+        (Level.LOW, Level),
+        (datetime.datetime(2020, 1, 2, 3, 4, 5), datetime.datetime),
+        (datetime.date(2020, 1, 2), datetime.date),
+        (datetime.time(23, 59), datetime.time),
+        (uuid.UUID(int=1), uuid.UUID),
+        (decimal.Decimal("-0.000001"), decimal.Decimal),
+        ((1, "a", None), tuple[int, str, None]),
+        ((1, 2), tuple[int, ...]),
+        ((), tuple[()]),
+        ("work", Literal["home", "work"]),
+        ({"code": "1"}, Zip),
+        ({}, Partial),
+        ([Color.RED, None], list[Color | None]),
+        ({"k": (1.5, Level.HIGH)}, dict[str, tuple[float, Level]]),
+    ],
+    ids=repr,
+)
+def test_top_level_values_round_trip(make: typing.Callable[..., Any], value: object, cls: object) -> None:
+    assert decode(make("d", "a", value), cls) == value
+
+
+def test_bare_tuple_and_any(impl: ModuleType) -> None:
+    assert decode(raw(impl, [1, "a"]), tuple) == (1, "a")
+    anything: object = decode(raw(impl, {"x": [1]}), Any)
+    assert anything == {"x": [1]}
+
+
+def test_typeddict_ignores_unknown_keys_and_keeps_optional_ones_out(impl: ModuleType) -> None:
+    assert decode(raw(impl, {"code": "1", "extra": True}), Zip) == {"code": "1"}
+    assert decode(raw(impl, {"count": 2}), Partial) == {"count": 2}
+
+
+# ---------------------------------------------------------------------------
+# Strictness: every type accepts only its own JSON form
+
+
+@pytest.mark.parametrize(
+    "value, cls, expected",
+    [
+        ("blue", Color, "one of ['red', 'green']"),
+        (True, Level, "expected a value of Level"),  # bool is not int
+        (1.0, Level, "expected a value of Level"),
+        (1, Flag, "Flag"),  # Flag.ONE's value is 1 but Flag.ON's is True: exact types only
+        ("2020-13-01", datetime.date, "ISO 8601 date"),
+        ("2020-01-01T10:00", datetime.date, "ISO 8601 date"),
+        (20200101, datetime.datetime, "expected datetime (a string), got int"),
+        ("25:00", datetime.time, "ISO 8601 time"),
+        ("not-a-uuid", uuid.UUID, "UUID"),
+        (1.5, decimal.Decimal, "expected Decimal (a string), got float"),
+        ("NaN", decimal.Decimal, "finite decimal"),
+        ("Infinity", decimal.Decimal, "finite decimal"),
+        ("1,5", decimal.Decimal, "decimal"),
+        ([1, 2, 3], tuple[int, int], "expected 2 items, got 3"),
+        ({"a": 1}, tuple[int, ...], "a JSON array"),
+        ("office", Literal["home", "work"], "one of ['home', 'work']"),
+        (True, Literal[1, 2], "one of [1, 2]"),
+        (1, Literal[True], "one of [True]"),
+        ([], Zip, "expected Zip (a JSON object), got list"),
+        (True, int | str, "expected int | str, got bool"),
+        ([1], Optional[str], "expected str, got list"),  # noqa: UP045
+    ],
+    ids=repr,
+)
+def test_values_that_do_not_fit_are_decode_errors(
+    impl: ModuleType, value: object, cls: object, expected: str
+) -> None:
+    assert expected in decode_error(impl, value, cls)
+
+
+def test_literal_of_enum_members_decodes_to_the_member(impl: ModuleType) -> None:
+    assert decode(raw(impl, "red"), Literal[Color.RED]) is Color.RED
+    assert "one of ['red']" in decode_error(impl, "green", Literal[Color.RED])
+
+
+def test_unions_prefer_the_exact_type_then_try_members_in_order(impl: ModuleType) -> None:
+    assert type(decode(raw(impl, 1), float | int)) is int
+    assert type(decode(raw(impl, 1.5), int | float)) is float
+    assert type(decode(raw(impl, 1), float | str)) is float  # int is accepted for float
+    assert decode(raw(impl, "2020-01-02"), int | datetime.date) == datetime.date(2020, 1, 2)
+    assert decode(raw(impl, None), Color | None) is None
+
+
+@dataclasses.dataclass
+class Cat:
+    meows: bool
+
+
+@dataclasses.dataclass
+class Dog:
+    barks: bool
+    name: str
+
+
+def test_union_of_dataclasses(impl: ModuleType) -> None:
+    assert decode(raw(impl, {"barks": True, "name": "Rex"}), Cat | Dog) == Dog(True, "Rex")
+    assert decode(raw(impl, {"meows": False}), Cat | Dog) == Cat(False)
+    # The member that got furthest explains the failure: Dog fit up to its name.
+    message = decode_error(impl, {"barks": True, "name": 3}, Cat | Dog)
+    assert "into Cat | Dog at name: expected str, got int" in message
+
+
+# ---------------------------------------------------------------------------
+# Paths: every failure says where
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    "where, new, path, what",
+    [
+        (("address", "zip", "code"), 6011, "address.zip.code", "expected str, got int"),
+        (("address", "zip", "code"), DELETE, "address.zip.code", "missing required key"),
+        (("address", "kind"), "mars", "address.kind", "one of ['home', 'work']"),
+        (("backup", "street"), None, "backup.street", "expected str, got null"),
+        (("location",), [1.0], "location", "expected 2 items, got 1"),
+        (("location",), [1.0, "x"], "location[1]", "expected float, got str"),
+        (("history",), [1, 2, True], "history[2]", "expected int, got bool"),
+        (("meta",), {"a": 1, "b": 7}, "meta.b", "Level"),
+        (("joined",), "yesterday", "joined", "ISO 8601 datetime"),
+        (("id",), 7, "id", "expected UUID (a string), got int"),
+        (("name",), DELETE, "name", "missing required field"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and "." in value else None,
+)
+def test_nested_failures_name_event_type_and_path(
+    impl: ModuleType, where: tuple[str, ...], new: object, path: str, what: str
+) -> None:
+    payload: dict[str, Any] = json.loads(json.dumps(PERSON_JSON))
+    parent = payload
+    for key in where[:-1]:
+        parent = parent[key]
+    if new is DELETE:
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = new
+    message = decode_error(impl, payload, Person)
+    assert f"into Person at {path}: " in message
+    assert what in message
+
+
+def test_failures_inside_lists_of_dataclasses_name_the_index(impl: ModuleType) -> None:
+    payload = [{"street": "a", "zip": {"code": "1"}}, {"street": "b", "zip": {"code": 2}}]
+    message = decode_error(impl, payload, list[Address])
+    assert "into list[Address] at [1].zip.code: expected str, got int" in message
+
+
+@dataclasses.dataclass
+class Checked:
+    percent: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.percent <= 100:
+            raise ValueError(f"percent out of range: {self.percent}")
+
+
+@dataclasses.dataclass
+class Wrapper:
+    checked: Checked
+
+
+def test_a_dataclass_refusing_its_values_is_a_decode_error(impl: ModuleType) -> None:
+    with pytest.raises(DecodeError) as error:
+        decode(raw(impl, {"checked": {"percent": 101}}), Wrapper)
+    assert "into Wrapper at checked: Checked() refused the value: ValueError: percent out of range" in str(
+        error.value
+    )
+    assert isinstance(error.value.__cause__, ValueError)
+
+
+# ---------------------------------------------------------------------------
+# Encoding failures name the event and the path
+
+
+@dataclasses.dataclass
+class Basket:
+    items: list[Any]
+
+
+@pytest.mark.parametrize(
+    "params, path, what",
+    [
+        (Basket([1, {"price": decimal.Decimal("NaN")}]), "items[1].price", "Decimal value NaN is not finite"),
+        (Basket([{"tags": {"a", "b"}}]), "items[0].tags", "value of type set is not JSON-encodable"),
+        (Basket([{"t": (1, float("inf"))}]), "items[0].t[1]", "float value out of JSON range"),
+        ({"s": "\ud800"}, "s", "not encodable as UTF-8"),
+        (Basket([{1: "a"}]), "items[0]", "dict key 1 of type int is not a str"),
+    ],
+    ids=["decimal-nan", "set", "inf-in-tuple", "lone-surrogate", "int-key"],
+)
+def test_encode_errors_name_the_event_and_the_path(
+    make: typing.Callable[..., Any], params: object, path: str, what: str
+) -> None:
+    with pytest.raises(EncodeError) as error:
+        make("orders", "placed", params)
+    message = str(error.value)
+    assert message.startswith("cannot encode payload of event 'orders'/'placed': ")
+    assert f"at {path}: " in message
+    assert what in message
+
+
+def test_enum_values_are_encoded_as_their_value(make: typing.Callable[..., Any]) -> None:
+    class Nested(enum.Enum):
+        PAIR = (1, Color.RED)
+
+    assert make("d", "a", [Nested.PAIR, Level.LOW]).raw_params == b'[[1,"red"],1]'
+
+
+# ---------------------------------------------------------------------------
+# Generated converters: names that could collide, dataclass flavours, caching
+
+
+@dataclasses.dataclass
+class Awkward:
+    value: int
+    cls: str
+    get: float
+    type: list[int]
+    MISSING: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Frozen:
+    a: int
+    b: str = "b"
+    c: int = dataclasses.field(default=0, init=False)
+
+
+def test_field_names_that_shadow_the_generated_code(make: typing.Callable[..., Any]) -> None:
+    value = Awkward(value=1, cls="c", get=2.0, type=[3], MISSING=True)
+    assert decode(make("d", "a", value), Awkward) == value
+
+
+def test_frozen_slotted_keyword_only_dataclass(make: typing.Callable[..., Any]) -> None:
+    data = make("d", "a", Frozen(a=1))
+    assert json.loads(data.raw_params) == {"a": 1, "b": "b", "c": 0}
+    assert decode(data, Frozen) == Frozen(a=1)
+
+
+def test_type_hints_are_read_once_per_class(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclasses.dataclass
+    class Fresh:
+        x: int
+
+    calls: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(typing, "get_type_hints", counting)
+    for number in range(3):
+        assert decode(impl.new_data("d", "a", {"x": number}), Fresh) == Fresh(number)
+    assert calls == [Fresh]
+
+
+# ---------------------------------------------------------------------------
+# pydantic and msgspec: used only when the payload type is theirs
+
+
+def _typed_models() -> ModuleType:
+    if os.environ.get("EVENTBUS_TYPED_DEPS_REQUIRED"):
+        return importlib.import_module("payload_models")
+    module: ModuleType = pytest.importorskip(
+        "payload_models", reason="needs the typed extra (pydantic, msgspec)"
+    )
+    return module
+
+
+@pytest.fixture
+def models() -> ModuleType:
+    return _typed_models()
+
+
+def test_pydantic_model_nested_in_a_dataclass(make: typing.Callable[..., Any], models: ModuleType) -> None:
+    order = models.Order(
+        id=1,
+        customer=models.Customer(fullName="Ann", address=models.Address(street="Main", zip=6011)),
+        placed=datetime.datetime(2024, 1, 2, 3, 4, 5),
+        total=decimal.Decimal("9.90"),
+    )
+    data = make("orders", "placed", order)
+    assert json.loads(data.raw_params) == {
+        "id": 1,
+        "customer": {
+            "fullName": "Ann",  # by alias: what the model validates
+            "address": {"street": "Main", "zip": 6011, "country": "NZ"},
+            "tags": [],
+        },
+        "placed": "2024-01-02T03:04:05",
+        "total": "9.90",
+    }
+    assert decode(data, models.Order) == order
+
+
+def test_pydantic_model_at_top_level_and_in_lists(make: typing.Callable[..., Any], models: ModuleType) -> None:
+    address = models.Address(street="Main", zip=1)
+    assert decode(make("d", "a", address), models.Address) == address
+    generic_list: Any = list
+    assert decode(make("d", "a", [address]), generic_list[models.Address]) == [address]
+
+
+def test_pydantic_errors_name_the_path(impl: ModuleType, models: ModuleType) -> None:
+    payload = {
+        "id": 1,
+        "customer": {"fullName": "Ann", "address": {"street": "Main", "zip": "not a number"}},
+        "placed": "2024-01-02T03:04:05",
+        "total": "1",
+    }
+    with pytest.raises(DecodeError) as error:
+        decode(raw(impl, payload), models.Order)
+    message = str(error.value)
+    assert "cannot decode event 'people'/'joined' into Order at customer.address.zip: " in message
+    assert "valid integer" in message
+    assert isinstance(error.value.__cause__, models.pydantic.ValidationError)
+
+
+def test_pydantic_model_config_decides_strictness(impl: ModuleType, models: ModuleType) -> None:
+    assert decode(raw(impl, {"street": "s", "zip": "12"}), models.Address).zip == 12  # pydantic's lax mode
+    message = decode_error(impl, {"count": "12"}, models.Strict)
+    assert "into Strict at count: " in message
+
+
+def test_msgspec_struct_nested_in_a_dataclass(make: typing.Callable[..., Any], models: ModuleType) -> None:
+    trip = models.Trip(
+        driver="Bo",
+        route=models.Route(route_name="r1", points=[models.Point(1, 2)], started=datetime.date(2024, 1, 1)),
+    )
+    data = make("trips", "started", trip)
+    assert json.loads(data.raw_params) == {
+        "driver": "Bo",
+        "route": {"routeName": "r1", "points": [{"x": 1, "y": 2}], "started": "2024-01-01"},
+    }
+    assert decode(data, models.Trip) == trip
+
+
+def test_msgspec_errors_name_the_path(impl: ModuleType, models: ModuleType) -> None:
+    payload = {"driver": "Bo", "route": {"routeName": "r1", "points": [{"x": 1, "y": "2"}]}}
+    with pytest.raises(DecodeError) as error:
+        decode(raw(impl, payload), models.Trip)
+    message = str(error.value)
+    assert "into Trip at route.points[0].y: Expected `int`, got `str`" in message
+    assert isinstance(error.value.__cause__, models.msgspec.ValidationError)
+
+
+def test_pydantic_and_msgspec_are_never_imported_by_eventbus() -> None:
+    code = (
+        "import dataclasses, sys, eventbus\n"
+        "from eventbus import _core_py\n"
+        "@dataclasses.dataclass\n"
+        "class P:\n"
+        "    x: int\n"
+        "data = _core_py.must_data('d', 'a', P(1))\n"
+        "assert eventbus.decode(data, P) == P(1)\n"
+        "import eventbus.testing\n"
+        "print(sorted(name for name in ('pydantic', 'msgspec', 'orjson') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_unsupported_types_stay_type_errors(impl: ModuleType) -> None:
+    for cls in (set[int], bytes, complex, dict[int, int], Literal[1.5], Color | bytes):
+        with pytest.raises(TypeError, match="cannot decode into"):
+            decode(raw(impl, 1), cls)
+    assert isinstance(eventbus.EncodeError("x"), ValueError)
