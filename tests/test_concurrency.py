@@ -285,3 +285,38 @@ def test_every_dispatch_calls_each_handler_of_its_snapshot_once(impl: ModuleType
     for index in range(3):
         assert calls[f"stable-{index}"] == dispatchers * dispatches
     assert bus.handlers("users", "created") == tuple(stable)
+
+
+@pytest.mark.parametrize("method", ["call", "publish"])
+def test_changes_from_another_thread_do_not_reach_a_running_dispatch(
+    impl: ModuleType, method: str
+) -> None:
+    # A dispatch blocked in its first handler: another thread registers a handler and
+    # unregisters the second one meanwhile.  That thread must not block (dispatch holds
+    # no lock), and the running dispatch still calls exactly its snapshot.
+    bus = impl.Bus()
+    log: list[str] = []
+    in_first = threading.Event()
+    changed = threading.Event()
+
+    def first(ctx: object, data: object) -> None:
+        log.append("first")
+        in_first.set()
+        assert changed.wait(JOIN_SECONDS), "the other thread was blocked by the dispatch"
+
+    bus.register("users", "created", first)
+    unregister_second = bus.register("users", "created", lambda ctx, data: log.append("second"))
+    late = named_handler("late")
+
+    def dispatcher() -> None:
+        getattr(bus, method)(None, impl.Data("users", "created"))
+
+    def changer() -> None:
+        assert in_first.wait(JOIN_SECONDS)
+        bus.register("users", "created", late)
+        assert unregister_second() is True
+        assert bus.handlers("users", "created") == (first, late)
+        changed.set()
+
+    run_workers([dispatcher, changer])
+    assert log == ["first", "second"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
-from helpers_core import other_data_classes, quiet_logger, recorder
+from helpers_core import Handler, other_data_classes, quiet_logger, recorder
 
 
 @pytest.fixture(params=["call", "publish"])
@@ -324,6 +325,41 @@ def test_publish_group_works_with_except_star(impl: ModuleType) -> None:
         caught_values.extend(group.exceptions)
     assert caught_keys == [key_error] and caught_keys[0] is key_error
     assert caught_values == [value_error] and caught_values[0] is value_error
+
+
+class FailingCallable:
+    def __call__(self, ctx: object, data: object) -> None:
+        raise ValueError("instance")
+
+    def method(self, ctx: object, data: object) -> None:
+        raise ValueError("method")
+
+
+def failing_function(ctx: object, data: object, extra: object = None) -> None:
+    raise ValueError("function")
+
+
+@pytest.mark.parametrize(
+    "handler, named",
+    [
+        (failing_function, "failing_function"),
+        (FailingCallable().method, "FailingCallable.method"),
+        (FailingCallable(), "FailingCallable"),
+        (functools.partial(failing_function, extra=1), "failing_function"),
+    ],
+    ids=["function", "bound-method", "callable-instance", "partial"],
+)
+def test_publish_log_names_any_kind_of_handler(
+    impl: ModuleType, handler: Handler, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bus = impl.Bus()
+    bus.register("users", "created", handler)
+    with pytest.raises(ExceptionGroup):
+        bus.publish(None, impl.Data("users", "created"))
+    (record,) = caplog.records
+    assert named in record.getMessage()
+    assert "'users'" in record.getMessage() and "'created'" in record.getMessage()
 
 
 def test_publish_logs_on_a_custom_logger(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
