@@ -57,3 +57,25 @@ def quiet_logger() -> logging.Logger:
     logger = logging.getLogger("tests.quiet")
     logger.setLevel(logging.CRITICAL + 1)
     return logger
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def collecting_logger(name: str = "tests.collect") -> tuple[logging.Logger, list[logging.LogRecord]]:
+    """A fresh logger and the list its records land in.
+
+    Outside the logging registry, so neither pytest's capture nor a test running
+    beside this one in another thread (pytest-run-parallel) sees its records.
+    """
+    logger = logging.Logger(name)  # noqa: LOG001 (kept out of the registry on purpose)
+    collector = _Collector()
+    logger.addHandler(collector)
+    logger.propagate = False
+    return logger, collector.records

@@ -11,7 +11,13 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
-from helpers_core import Handler, other_data_classes, quiet_logger, recorder
+from helpers_core import (
+    Handler,
+    collecting_logger,
+    other_data_classes,
+    quiet_logger,
+    recorder,
+)
 
 
 @pytest.fixture(params=["call", "publish"])
@@ -349,45 +355,43 @@ def failing_function(ctx: object, data: object, extra: object = None) -> None:
     ],
     ids=["function", "bound-method", "callable-instance", "partial"],
 )
-def test_publish_log_names_any_kind_of_handler(
-    impl: ModuleType, handler: Handler, named: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    bus = impl.Bus()
+def test_publish_log_names_any_kind_of_handler(impl: ModuleType, handler: Handler, named: str) -> None:
+    logger, records = collecting_logger()
+    bus = impl.Bus(logger)
     bus.register("users", "created", handler)
     with pytest.raises(ExceptionGroup):
         bus.publish(None, impl.Data("users", "created"))
-    (record,) = caplog.records
+    (record,) = records
     assert named in record.getMessage()
     assert "'users'" in record.getMessage() and "'created'" in record.getMessage()
 
 
 def test_publish_logs_on_a_custom_logger(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    logger = logging.getLogger("tests.dispatch.custom")
+    logger, records = collecting_logger("tests.dispatch.custom")
     bus = impl.Bus(logger)
     error = ValueError("custom")
     bus.register("users", "created", recorder([], "fails", error))
     with pytest.raises(ExceptionGroup):
         bus.publish(None, impl.Data("users", "created"))
-    assert [record.name for record in caplog.records] == ["tests.dispatch.custom"]
-    assert caplog.records[0].exc_info is not None
-    assert caplog.records[0].exc_info[1] is error
+    assert [(record.name, record.levelno) for record in records] == [
+        ("tests.dispatch.custom", logging.ERROR)
+    ]
+    assert records[0].exc_info is not None
+    assert records[0].exc_info[1] is error
+    assert caplog.records == []  # nothing on the default "eventbus" logger
 
 
-def test_publish_logs_through_a_logger_adapter(
-    impl: ModuleType, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    adapter = logging.LoggerAdapter(logging.getLogger("tests.dispatch.adapter"), {"tag": "x"})
-    bus = impl.Bus(adapter)
+def test_publish_logs_through_a_logger_adapter(impl: ModuleType) -> None:
+    logger, records = collecting_logger("tests.dispatch.adapter")
+    bus = impl.Bus(logging.LoggerAdapter(logger, {"tag": "x"}))
     bus.register("users", "created", recorder([], "fails", ValueError("adapted")))
     with pytest.raises(ExceptionGroup):
         bus.publish(None, impl.Data("users", "created"))
-    assert [(record.name, record.levelno) for record in caplog.records] == [
+    assert [(record.name, record.levelno) for record in records] == [
         ("tests.dispatch.adapter", logging.ERROR)
     ]
-    assert getattr(caplog.records[0], "tag") == "x"  # noqa: B009 (an extra attribute)
+    assert getattr(records[0], "tag") == "x"  # noqa: B009 (an extra attribute)
 
 
 def test_call_logs_nothing_even_on_a_custom_logger(

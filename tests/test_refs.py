@@ -15,6 +15,7 @@ import asyncio
 import gc
 import logging
 import sys
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -59,6 +60,11 @@ def gc_disabled() -> Iterator[None]:
         gc.enable()
 
 
+def fresh(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A new function object with the same code: no other test (or thread) holds it."""
+    return types.FunctionType(function.__code__, function.__globals__, function.__name__)
+
+
 def refcounts(*objects: object) -> list[int]:
     return [sys.getrefcount(item) for item in objects]
 
@@ -80,6 +86,7 @@ SYNC_PATHS: dict[str, tuple[list[Callable[..., Any]], str, type[BaseException] |
 @pytest.mark.parametrize("path", list(SYNC_PATHS))
 def test_dispatch_keeps_no_references(impl: ModuleType, path: str) -> None:
     handlers, method, expected, collect = SYNC_PATHS[path]
+    handlers = [fresh(handler) for handler in handlers]
     bus = impl.Bus(make_logger())
     for handler in handlers:
         bus.register("users", "created", handler)
@@ -107,17 +114,18 @@ def test_dispatch_keeps_no_references(impl: ModuleType, path: str) -> None:
 @pytest.mark.parametrize("registered", [True, False], ids=["with-handlers", "without"])
 def test_refused_non_data_keeps_no_references(impl: ModuleType, method: str, registered: bool) -> None:
     bus = impl.Bus(make_logger())
+    handler = fresh(ok)
     if registered:
-        bus.register("users", "created", ok)
+        bus.register("users", "created", handler)
     ctx = object()
-    not_data = ("users", "created", None)
-    before = refcounts(ctx, not_data, bus, ok)
+    not_data = ("users", "created", object())  # built here: not a shared constant
+    before = refcounts(ctx, not_data, bus, handler)
     dispatch = getattr(bus, method)
     for _ in range(DISPATCHES):
         with pytest.raises(TypeError):
             dispatch(ctx, not_data)
     del dispatch
-    assert refcounts(ctx, not_data, bus, ok) == before
+    assert refcounts(ctx, not_data, bus, handler) == before
 
 
 ASYNC_PATHS: dict[str, tuple[list[Callable[..., Any]], str, type[BaseException] | None]] = {
@@ -132,6 +140,7 @@ ASYNC_PATHS: dict[str, tuple[list[Callable[..., Any]], str, type[BaseException] 
 @pytest.mark.parametrize("path", list(ASYNC_PATHS))
 def test_async_dispatch_keeps_no_references(impl: ModuleType, path: str) -> None:
     handlers, method, expected = ASYNC_PATHS[path]
+    handlers = [fresh(handler) for handler in handlers]
     bus = impl.Bus(make_logger())
     for handler in handlers:
         bus.register("users", "created", handler)
