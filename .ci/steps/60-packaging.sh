@@ -12,6 +12,7 @@
 # Everything is built from a copy of the tree in $CI_WORK: nothing is written into the clone.
 set -euo pipefail
 : "${CI_VENV:?CI_VENV must name a venv with the package installed}" "${CI_WORK:?}"
+step_start=$SECONDS
 root=$(pwd)
 work="$CI_WORK/packaging"
 rm -rf "$work"
@@ -23,7 +24,6 @@ nonce="$(date +%s)-$$"
 # The clone's tests/, as copied with the tree the dists are built from (so they match).
 pytest_args=(-p no:cacheprovider -p installed_guard -q "$work/tree/tests")
 export PYTHONDONTWRITEBYTECODE=1
-step_start=$SECONDS
 
 # pip, quiet, without this machine's notes about index folders that do not exist.
 pip_install() {
@@ -38,6 +38,17 @@ fresh_venv() {
 
 section() {
   echo "--- [$((SECONDS - step_start)) s] $*"
+}
+
+# What `import eventbus` picks in that venv, from outside the clone; fails unless expected.
+expect_implementation() {
+  local python=$1 expected=$2 implementation
+  implementation=$(cd "$work" && "$python" -c "import eventbus; print(eventbus.implementation)")
+  echo "eventbus.implementation: $implementation"
+  if [ "$implementation" != "$expected" ]; then
+    echo "packaging: expected the $expected implementation" >&2
+    exit 1
+  fi
 }
 
 section "tools: build, twine, actionlint"
@@ -67,51 +78,59 @@ EVENTBUS_NO_EXTENSIONS=1 "$work/tools/bin/python" -m build --wheel --outdir "$wo
 pure_wheel=$(ls "$work"/dist-pure/*.whl)
 
 section "twine check"
-"$work/tools/bin/twine" check --strict "$sdist" "$wheel" "$pure_wheel"
+COLUMNS=200 NO_COLOR=1 "$work/tools/bin/twine" check --strict "$sdist" "$wheel" "$pure_wheel"
 
 section "contents"
 "$work/tools/bin/python" "$root/.ci/dists.py" "$work/sources.txt" "$work/dist" "$work/dist-pure"
 
+section "sdist in a fresh venv, CC=/bin/false, EVENTBUS_REQUIRE_EXTENSIONS unset (in the background)"
+# Its build (isolated build env, cythonize, failed compile) overlaps the suites below.
+sdist_fallback() {
+  fresh_venv "$work/venv-sdist"
+  mkdir -p "$work/sdist-$nonce"
+  cp "$sdist" "$work/sdist-$nonce/"
+  env -u EVENTBUS_REQUIRE_EXTENSIONS -u CIBUILDWHEEL CC=/bin/false \
+    "$work/venv-sdist/bin/python" -m pip install -v "$work/sdist-$nonce/$(basename "$sdist")" \
+    > "$work/sdist-install.log" 2>&1 || { tail -n 60 "$work/sdist-install.log"; exit 1; }
+  if ! grep -q "installing the pure-Python implementation instead" "$work/sdist-install.log"; then
+    echo "packaging: the sdist install did not print the fallback message" >&2
+    tail -n 60 "$work/sdist-install.log"
+    exit 1
+  fi
+  grep -E "^ *eventbus: " "$work/sdist-install.log" | sed -E 's/^ +//'
+  expect_implementation "$work/venv-sdist/bin/python" python
+}
+sdist_fallback > "$work/sdist-fallback.log" 2>&1 &
+sdist_pid=$!
+
 section "compiled wheel in a fresh venv: $(basename "$wheel")"
 fresh_venv "$work/venv-wheel"
 pip_install "$work/venv-wheel/bin/python" "${wheel}[test]"
+expect_implementation "$work/venv-wheel/bin/python" cython
 (
   cd "$work"
-  "$work/venv-wheel/bin/python" -c "import eventbus; print('implementation:', eventbus.implementation)"
   PYTHONPATH="$root/.ci" EVENTBUS_EXPECT_IMPLEMENTATION=cython \
     "$work/venv-wheel/bin/python" -m pytest "${pytest_args[@]}"
-)
-
-section "sdist in a fresh venv, CC=/bin/false, EVENTBUS_REQUIRE_EXTENSIONS unset"
-fresh_venv "$work/venv-sdist"
-mkdir -p "$work/sdist-$nonce"
-cp "$sdist" "$work/sdist-$nonce/"
-env -u EVENTBUS_REQUIRE_EXTENSIONS -u CIBUILDWHEEL CC=/bin/false \
-  "$work/venv-sdist/bin/python" -m pip install -v "$work/sdist-$nonce/$(basename "$sdist")" \
-  > "$work/sdist-install.log" 2>&1 || { tail -n 60 "$work/sdist-install.log"; exit 1; }
-if ! grep -q "installing the pure-Python implementation instead" "$work/sdist-install.log"; then
-  echo "packaging: the sdist install did not print the fallback message" >&2
-  tail -n 60 "$work/sdist-install.log"
-  exit 1
-fi
-grep -E "^ *eventbus: " "$work/sdist-install.log" | sed -E 's/^ +//'
-(
-  cd "$work"
-  implementation=$("$work/venv-sdist/bin/python" -c "import eventbus; print(eventbus.implementation)")
-  echo "implementation: $implementation"
-  [ "$implementation" = python ] || { echo "packaging: expected the pure fallback" >&2; exit 1; }
 )
 
 section "pure wheel in a fresh venv: $(basename "$pure_wheel")"
 fresh_venv "$work/venv-pure"
 pip_install "$work/venv-pure/bin/python" "${pure_wheel}[test]"
+expect_implementation "$work/venv-pure/bin/python" python
 (
   cd "$work"
-  "$work/venv-pure/bin/python" -c "import eventbus; print('implementation:', eventbus.implementation)"
   # EVENTBUS_NO_EXTENSIONS leaves the compiled case out of the suite (tests/conftest.py).
   PYTHONPATH="$root/.ci" EVENTBUS_NO_EXTENSIONS=1 EVENTBUS_EXPECT_IMPLEMENTATION=python \
     "$work/venv-pure/bin/python" -m pytest "${pytest_args[@]}"
 )
+
+section "sdist fallback: waiting for it"
+if ! wait "$sdist_pid"; then
+  cat "$work/sdist-fallback.log"
+  echo "packaging: the sdist fallback failed" >&2
+  exit 1
+fi
+cat "$work/sdist-fallback.log"
 
 section "actionlint"
 if ! command -v shellcheck > /dev/null && command -v apt-get > /dev/null && [ "$(id -u)" = 0 ]; then
@@ -120,7 +139,7 @@ if ! command -v shellcheck > /dev/null && command -v apt-get > /dev/null && [ "$
     || true
 fi
 command -v shellcheck > /dev/null || echo "packaging: shellcheck unavailable: actionlint runs without it"
-"$work/tools/bin/actionlint" -version | head -n 1
+"$work/tools/bin/actionlint" -version | sed -n 1p
 workflows=(.github/workflows/*.yml)
 "$work/tools/bin/actionlint" -no-color "${workflows[@]}"
 echo "actionlint: ${#workflows[@]} workflows (${workflows[*]}), no problems"
