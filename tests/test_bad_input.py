@@ -28,7 +28,6 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
@@ -143,7 +142,7 @@ def _run(coroutine_function: Callable[..., Any], *args: object) -> object:
 
 class Case(NamedTuple):
     id: str
-    run: Callable[[Env], object]
+    run: Callable[..., object]  # lambdas binding loop values as defaults take two parameters
     error: type[BaseException] | None  # None: accepted
     match: str = ""  # a part of the message that names what was wrong
 

@@ -150,7 +150,7 @@ class Side:
 
     def register(self, domain: object, action: object, function_id: int) -> Callable[[], bool]:
         unregister = self.bus.register(domain, action, self.functions[function_id])
-        self.registrations.append([(str.__str__(domain), str.__str__(action)), function_id, unregister, True])  # type: ignore[arg-type]
+        self.registrations.append([(str.__str__(domain), str.__str__(action)), function_id, unregister, True])  # pyright: ignore[reportArgumentType]
         return unregister  # type: ignore[no-any-return]
 
     def unregister(self, index: int) -> bool:
@@ -179,7 +179,8 @@ class Side:
     def describe(self, exc: BaseException) -> tuple[Any, ...]:
         """An exception as plain data: type, message, identity, members, cause."""
         identity = next((i for i, r in enumerate(self.raised) if r is exc), None)
-        message, members = str(exc), ()
+        message = str(exc)
+        members: tuple[object, ...] = ()
         if isinstance(exc, BaseExceptionGroup):
             message = exc.message
             members = tuple(self.describe(e) for e in exc.exceptions)
@@ -260,9 +261,9 @@ def make_handler(side: Side, number: int, effect: Effect, ending: Ending) -> Cal
             return ending[1]
         if outcome == "coroutine":
             return _coroutine()
-        exc: BaseException = Failure(f"handler {number} failed") if outcome == "raise" else Abort(f"handler {number} aborted")
-        side.raised.append(exc)
-        raise exc
+        failure: BaseException = Failure(f"handler {number} failed") if outcome == "raise" else Abort(f"handler {number} aborted")
+        side.raised.append(failure)
+        raise failure
 
     handler.__qualname__ = f"handler_{number}"
     return handler
@@ -582,9 +583,9 @@ def _same_value(a: object, b: object) -> bool:
     if isinstance(a, float):
         return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))  # type: ignore[arg-type]
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))  # type: ignore[arg-type, call-overload]
     if isinstance(a, dict):
-        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)  # type: ignore[call-overload]
+        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)  # type: ignore[call-overload, index]
     if dataclasses.is_dataclass(a):
         return _same_value(dataclasses.asdict(a), dataclasses.asdict(b))  # type: ignore[arg-type, call-overload]
     return a == b

