@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 COMPILED_WANTED = (
-    not os.environ.get("EVENTBUS_NO_EXTENSIONS")
+    os.environ.get("EVENTBUS_NO_EXTENSIONS", "") in ("", "0")
     and platform.python_implementation() == "CPython"
 )
 IMPLEMENTATIONS = ["c", "py"] if COMPILED_WANTED else ["py"]

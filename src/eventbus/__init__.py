@@ -2,7 +2,7 @@
 
 ``import eventbus`` picks the compiled core (``eventbus._core``) when it is built and
 importable, and its pure-Python twin (``eventbus._core_py``) otherwise, or when
-``EVENTBUS_NO_EXTENSIONS`` is set, or on interpreters other than CPython.
+``EVENTBUS_NO_EXTENSIONS`` is set (to anything but ``0``), or on interpreters other than CPython.
 ``eventbus.implementation`` says which one is active: ``"cython"`` or ``"python"``.
 """
 
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from ._core_py import Bus, Data, must_data, new_data
 
     implementation = "python"
-elif os.environ.get("EVENTBUS_NO_EXTENSIONS") or sys.implementation.name != "cpython":
+elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (
+    sys.implementation.name != "cpython"
+):
     from ._core_py import Bus, Data, must_data, new_data
 
     implementation = "python"

@@ -321,7 +321,12 @@ class Bus:
                 errors.append(exc)
                 self._log_failure(handler, data, exc)
         if errors is not None:
-            raise _failures(data, handlers, errors)
+            try:
+                raise _failures(data, handlers, errors)
+            finally:
+                # The tracebacks lead back to this frame: without this, frame ->
+                # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
+                errors = None
 
     def _log_failure(self, handler: object, data: Data, exc: Exception) -> None:
         self._logger.error(
@@ -362,7 +367,12 @@ class Bus:
                 errors.append(exc)
                 self._log_failure(handler, data, exc)
         if errors is not None:
-            raise _failures(data, handlers, errors)
+            try:
+                raise _failures(data, handlers, errors)
+            finally:
+                # The tracebacks lead back to this frame: without this, frame ->
+                # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
+                errors = None
 
 
 def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception]) -> ExceptionGroup[Exception]:
