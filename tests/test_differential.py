@@ -89,6 +89,7 @@ ACTIONS = ("created", "deleted")
 PAIRS = [(d, a) for d in DOMAINS for a in ACTIONS]
 PAYLOADS = (None, b"", b'{"id":7}', b"\xff not json")
 MAX_DEPTH = 3
+ASYNC_METHODS = ("acall", "apublish")
 MAX_REGISTRATIONS = 12  # bounds the fan-out of nested dispatches
 
 
@@ -172,6 +173,8 @@ class Side:
     def dispatch(self, method: str, ctx: object, data: Any) -> tuple[Any, ...]:
         try:
             result = getattr(self.bus, method)(ctx, data)
+            if method in ASYNC_METHODS:
+                result = asyncio.run(result)
         except BaseException as exc:  # noqa: BLE001 - Abort is part of what we compare
             return ("raised", self.describe(exc))
         return ("returned", result)
@@ -260,7 +263,7 @@ def make_handler(side: Side, number: int, effect: Effect, ending: Ending) -> Cal
         if outcome == "return":
             return ending[1]
         if outcome == "coroutine":
-            return _coroutine()
+            return _coroutine(side, number)
         failure: BaseException = Failure(f"handler {number} failed") if outcome == "raise" else Abort(f"handler {number} aborted")
         side.raised.append(failure)
         raise failure
@@ -273,8 +276,9 @@ def _stays_registered() -> bool:
     return False
 
 
-async def _coroutine() -> None:  # pragma: no cover - never awaited: the bus closes it
-    raise AssertionError("a sync dispatch must not run an async handler")
+async def _coroutine(side: Side, number: int) -> None:
+    """What an async handler returns: call/publish must close it unrun, acall/apublish await it."""
+    side.events.append((number, "awaited"))
 
 
 # ---------------------------------------------------------------------------
@@ -407,7 +411,7 @@ class DifferentialBus(RuleBasedStateMachine):
         self.compare_observations()
 
     @rule(
-        method=st.sampled_from(("call", "publish")),
+        method=st.sampled_from(("call", "publish", "acall", "apublish")),
         pair=st.sampled_from(PAIRS),
         payload=st.sampled_from(PAYLOADS),
         ctx=st.sampled_from((None, 0, "ctx", ("a", 1))),
@@ -424,11 +428,12 @@ class DifferentialBus(RuleBasedStateMachine):
         start = max(i for i, e in enumerate(c.events) if e == ("dispatch", method, pair, payload))
         outer = [e[0] for e in c.events[start + 1 :] if len(e) > 6 and e[6] == 0 and isinstance(e[0], int)]
         ran = expected["c"]
-        if outcome[1][0] == "raised" and (method == "call" or outcome[1][1][0] == "Abort"):
+        fail_fast = method in ("call", "acall")
+        if outcome[1][0] == "raised" and (fail_fast or outcome[1][1][0] == "Abort"):
             assert outer == list(ran[: len(outer)])  # stopped early: a prefix
         else:
             assert outer == list(ran)
-            if method == "publish" and outcome[1][0] == "raised":
+            if not fail_fast and outcome[1][0] == "raised":
                 name, message, _, members = outcome[1][1]
                 assert name == "ExceptionGroup"
                 assert message == (
@@ -439,10 +444,10 @@ class DifferentialBus(RuleBasedStateMachine):
         # exception, and nothing for a call (when no handler dispatched again).
         if not any(len(e) > 7 and e[7] == "dispatching" for e in c.events[start + 1 :]):
             logged = c.log()[records_before:]
-            if method == "publish" and outcome[1][0] == "raised" and outcome[1][1][0] == "ExceptionGroup":
+            if not fail_fast and outcome[1][0] == "raised" and outcome[1][1][0] == "ExceptionGroup":
                 assert [r[2] for r in logged] == list(outcome[1][1][3])
                 assert all(r[0] == "ERROR" and f"{pair[0]!r}/{pair[1]!r}" in r[1] for r in logged)
-            elif method == "call" or outcome[1] == ("returned", None):
+            elif fail_fast or outcome[1] == ("returned", None):
                 assert logged == []
 
     @rule(pair=st.sampled_from(PAIRS), subclass=st.booleans())
