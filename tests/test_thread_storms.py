@@ -18,6 +18,7 @@ registrations it loses: proof that the harness still forces interleavings.
 from __future__ import annotations
 
 import faulthandler
+import logging
 import sys
 import tempfile
 import threading
@@ -365,6 +366,78 @@ def test_unregister_races_remove_each_registration_exactly_once(impl: ModuleType
         first, second = results[2 * pair], results[2 * pair + 1][::-1]
         assert [a != b for a, b in zip(first, second)] == [True] * 80  # exactly one True each
     assert bus.handlers("storm", "unregister") == tuple(keep)
+
+
+class _Failure(Exception):
+    pass
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_concurrent_failing_publishes_group_only_their_own_failures(impl: ModuleType) -> None:
+    """Each publish's ExceptionGroup holds exactly the failures of its own handlers, in order.
+
+    Half the threads publish (each with its own ctx) while the other half register and
+    unregister extra failing handlers; every failure is logged exactly once.
+    """
+    records = _Records()
+    logger = logging.Logger("storm-failures")
+    logger.addHandler(records)
+    bus = impl.Bus(logger)
+
+    def fail(tag: str) -> Callable[[dict[str, Any], object], None]:
+        def handler(ctx: dict[str, Any], data: object) -> None:
+            raise _Failure(tag, ctx["id"])
+
+        return handler
+
+    def ok(ctx: dict[str, Any], data: object) -> None:
+        ctx["ok"] += 1
+
+    for handler in (fail("first"), ok, fail("second")):
+        bus.register("storm", "fail", handler)
+    event = impl.Data("storm", "fail")
+    publishers, churners, rounds = THREADS // 2, THREADS // 2, 300
+    raised = [0] * publishers
+
+    def publisher(t: int) -> Callable[[], None]:
+        def run() -> None:
+            for index in range(rounds):
+                ctx = {"id": (t, index), "ok": 0}
+                try:
+                    bus.publish(ctx, event)
+                except ExceptionGroup as group:
+                    args = [e.args for e in group.exceptions]
+                    message = group.message
+                else:
+                    raise AssertionError("publish with failing handlers raised nothing")
+                # The fixed handlers first, in order; then 0 or more extra ones, all this ctx's.
+                assert args[:2] == [("first", ctx["id"]), ("second", ctx["id"])], args
+                assert all(a[0] == "extra" and a[1] == ctx["id"] for a in args[2:]), args
+                assert ctx["ok"] == 1
+                assert message.startswith(f"{len(args)} of {len(args) + 1} handlers failed")
+                raised[t] += len(args)
+
+        return run
+
+    def churner(t: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(rounds):
+                assert bus.register("storm", "fail", fail("extra"))() is True
+
+        return run
+
+    run_workers([publisher(t) for t in range(publishers)] + [churner(t) for t in range(churners)])
+    assert len(records.records) == sum(raised)
+    assert all(r.levelno == logging.ERROR and r.exc_info for r in records.records)
+    assert len(bus.handlers("storm", "fail")) == 3
 
 
 def test_register_and_dispatch_storm_on_many_pairs(impl: ModuleType) -> None:
