@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import typing
 import uuid
 from types import ModuleType
@@ -524,3 +525,59 @@ def test_unsupported_types_stay_type_errors(impl: ModuleType) -> None:
         with pytest.raises(TypeError, match="cannot decode into"):
             decode(raw(impl, 1), cls)
     assert isinstance(eventbus.EncodeError("x"), ValueError)
+
+
+def test_first_decodes_from_many_threads_at_once(impl: ModuleType) -> None:
+    """Converters are built once per type under a lock and published complete."""
+
+    @dataclasses.dataclass
+    class Node:
+        name: str
+        children: list[Node] = dataclasses.field(default_factory=list[Any])
+
+    globals()["Node"] = Node  # the annotations name it: let get_type_hints find it
+    data = impl.must_data("d", "a", Node("root", [Node("a", [Node("b")]), Node("c")]))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def decode_once() -> None:
+        barrier.wait()
+        try:
+            assert decode(data, list[Node] | Node) == Node("root", [Node("a", [Node("b")]), Node("c")])
+        except BaseException as exc:  # noqa: BLE001  # reported below, on the test's thread
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=decode_once) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
+def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a dataclass's converter is being built, other threads cannot find it (or parts)."""
+    from eventbus import _codec  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+
+    @dataclasses.dataclass
+    class Branch:
+        leaves: list[Branch]
+
+    globals()["Branch"] = Branch
+    seen_while_building: list[bool] = []
+    real = typing.get_type_hints
+
+    def spying(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if obj is Branch:
+            published = _codec._converters  # pyright: ignore[reportPrivateUsage]
+            seen_while_building.append(Branch in published or list[Branch] in published)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(typing, "get_type_hints", spying)
+    assert decode(impl.must_data("d", "a", Branch([Branch([])])), Branch) == Branch([Branch([])])
+    assert seen_while_building and not any(seen_while_building)

@@ -25,6 +25,7 @@ import json.scanner
 import keyword
 import math
 import sys
+import threading
 import types
 import typing
 import uuid
@@ -460,6 +461,11 @@ _SUPPORTED = (
 )
 
 _converters: dict[object, _Converter] = {}
+# Converters of one build in progress (a dataclass and what it contains), published to
+# _converters only once all of them are complete: a forwarder that another thread could
+# call before its target exists never leaves the building thread.
+_building: dict[object, _Converter] = {}
+_build_lock = threading.RLock()
 
 
 def _converter_for(tp: Any) -> _Converter:
@@ -470,27 +476,35 @@ def _converter_for(tp: Any) -> _Converter:
         pass
     except TypeError:  # an unhashable "type" cannot be a supported one
         raise TypeError(f"decode() cannot decode into {tp!r}: {_SUPPORTED}") from None
+    with _build_lock:
+        found = _converters.get(tp) or _building.get(tp)
+        if found is not None:
+            return found
+        outermost = not _building
+        try:
+            converter = _build_cached(tp)
+        except BaseException:
+            if outermost:
+                _building.clear()
+            raise
+        if outermost:
+            _converters.update(_building)
+            _building.clear()
+        return converter
+
+
+def _build_cached(tp: Any) -> _Converter:
     is_typeddict = typing.is_typeddict(tp)
     if is_typeddict or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         # A dataclass may contain itself (a tree): its fields find this forwarder
-        # in the cache while the real converter is still being built.
+        # while the real converter is still being built.
         built: list[_Converter] = []
-        cached_before = set(_converters)
-        _converters[tp] = lambda value: built[0](value)
-        try:
-            if is_typeddict:
-                built.append(_typeddict_converter(tp))
-            else:
-                built.append(_dataclass_converter(tp))
-        except BaseException:
-            # Converters cached while building refer to the forwarder: drop them.
-            for key in set(_converters) - cached_before:
-                _converters.pop(key, None)
-            raise
+        _building[tp] = lambda value: built[0](value)
+        built.append(_typeddict_converter(tp) if is_typeddict else _dataclass_converter(tp))
         converter = built[0]
     else:
         converter = _build_converter(tp)
-    _converters[tp] = converter
+    _building[tp] = converter
     return converter
 
 
