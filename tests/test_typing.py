@@ -1,0 +1,94 @@
+"""What type checkers see of the public API (mypy --strict and pyright check this file in CI).
+
+The runtime assertions are trivial; the point is the static ones: ``assert_type`` fails
+the type check when an inferred type drifts, and each ``# type: ignore[code]`` is a
+misuse that must stay an error (``warn_unused_ignores``, part of mypy --strict, reports
+an ignore that is no longer needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+from typing import Any, assert_type
+
+import eventbus
+from eventbus.testing import Recorded, record
+
+
+@dataclasses.dataclass
+class User:
+    id: int
+
+
+def test_decode_is_typed_by_its_target() -> None:
+    data = eventbus.new_data("users", "created", User(1))
+    assert_type(eventbus.decode(data, User), User)
+    assert_type(eventbus.decode(data, dict), dict[Any, Any])
+    assert_type(eventbus.decode(data), object)
+    assert eventbus.decode(data, User) == User(1)
+
+
+def test_on_returns_the_function_with_its_own_type() -> None:
+    bus = eventbus.Bus()
+
+    @bus.on("users", "created")
+    def count(ctx: list[int], data: eventbus.Data) -> int:
+        ctx.append(1)
+        return len(ctx)
+
+    @bus.on("users", "created")
+    async def later(ctx: list[int], data: eventbus.Data) -> None:
+        await asyncio.sleep(0)
+
+    assert_type(count([], eventbus.Data("d", "a")), int)
+    assert count([], eventbus.Data("d", "a")) == 1
+    assert inspect.iscoroutinefunction(later)
+
+
+def test_handler_aliases() -> None:
+    def sync(ctx: object, data: eventbus.Data) -> None:
+        pass
+
+    async def asynchronous(ctx: object, data: eventbus.Data) -> None:
+        pass
+
+    handlers: list[eventbus.Handler] = [sync, asynchronous]
+    sync_only: eventbus.SyncHandler = sync
+    async_only: eventbus.AsyncHandler = asynchronous
+    bus = eventbus.Bus()
+    for handler in (*handlers, sync_only, async_only):
+        bus.register("d", "a", handler)
+    assert_type(bus.handlers("d", "a"), tuple[eventbus.Handler, ...])
+    assert len(bus.handlers("d", "a")) == 4
+
+
+def test_misuse_is_a_type_error() -> None:
+    bus = eventbus.Bus()
+
+    def no_data(ctx: object) -> None:
+        pass
+
+    async def not_sync(ctx: object, data: eventbus.Data) -> None:
+        pass
+
+    sync_only: eventbus.SyncHandler = not_sync  # type: ignore[assignment]
+    try:
+        bus.register("d", "a", no_data)  # type: ignore[arg-type]
+        bus.on("d", "a")(no_data)  # type: ignore[type-var]
+        bus.call(None, {"domain": "d"})  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    assert callable(sync_only)
+
+
+def test_testing_helpers_are_typed() -> None:
+    bus = eventbus.Bus()
+    with record(bus, ("users", "created")) as recorded:
+        bus.call(None, eventbus.must_data("users", "created", User(2)))
+    assert_type(recorded, Recorded)
+    assert_type(recorded.decode(User), list[User])
+    assert_type(recorded.one(User), User)
+    assert_type(recorded.data, list[eventbus.Data])
+    assert recorded.one(User) == User(2)
