@@ -22,6 +22,8 @@ from types import ModuleType
 from typing import Any, Literal, NotRequired, Optional, TypedDict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eventbus
 from eventbus import DecodeError, EncodeError, decode
@@ -581,3 +583,30 @@ def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.M
     monkeypatch.setattr(typing, "get_type_hints", spying)
     assert decode(impl.must_data("d", "a", Branch([Branch([])])), Branch) == Branch([Branch([])])
     assert seen_while_building and not any(seen_while_building)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(_json_values)
+def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
+    """The codec keeps one C encoder instead of json's one per call: same text, same errors."""
+    from eventbus import _codec  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+
+    write = _codec._write_json  # pyright: ignore[reportPrivateUsage]
+    reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    try:
+        expected: str | BaseException = reference(value)
+    except ValueError as exc:
+        expected = exc
+    if isinstance(expected, str):
+        assert write(value) == expected
+    else:
+        with pytest.raises(ValueError) as error:
+            write(value)
+        assert str(error.value) == str(expected)
