@@ -44,7 +44,11 @@ printf '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}\n' >"$examples/p
   "$tools/bin/mypy" --strict --python-version 3.11 --python-executable "$python" \
     --cache-dir "$CI_WORK/mypy-cache-readme" readme_examples.py
   "$tools/bin/pyright" --pythonpath "$python" readme_examples.py
-)
+) || {
+  echo "typing: the README's python examples must pass mypy --strict and pyright strict" >&2
+  echo "typing: (annotate handlers: def handler(ctx: list[str], data: eventbus.Data) -> None)" >&2
+  exit 1
+}
 
 echo "typing: stubtest eventbus._core against _core.pyi"
 purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
