@@ -269,3 +269,53 @@ def test_example_consumer_opens_an_account(impl: ModuleType) -> None:
     with record(bus, ("billing", "account_opened")) as opened:
         bus.call([], impl.must_data("users", "created", UserCreated(7, "a@example.com")))
     assert opened.one(dict[str, int]) == {"user": 7}
+
+
+def test_mutes_and_registrations_from_many_threads_keep_the_registry_exact(impl: ModuleType) -> None:
+    """Writers race with mutes; afterwards exactly the surviving registrations run, in order."""
+    bus = impl.Bus()
+    data = impl.Data("d", "a")
+    barrier = threading.Barrier(5)
+    errors: list[BaseException] = []
+    kept: dict[int, list[Any]] = {}
+
+    def writer(number: int) -> None:
+        barrier.wait()
+        try:
+            mine = []
+            for step in range(200):
+                handler = _appender([], f"{number}-{step}")
+                unregister = bus.register("d", "a", handler)
+                if step % 2:
+                    assert unregister() is True
+                else:
+                    mine.append(handler)
+                bus.call(None, data)
+            kept[number] = mine
+        except BaseException as exc:  # noqa: BLE001  # reported on the test's thread
+            errors.append(exc)
+
+    def muter() -> None:
+        barrier.wait()
+        try:
+            for _ in range(300):
+                with muted(bus, ("d", "a")):
+                    bus.call(None, data)
+                with record(bus, ("d", "a"), mute=True) as recorded:
+                    bus.call(None, data)
+                assert len(recorded) >= 1
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
+    threads.append(threading.Thread(target=muter))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    registered = bus.handlers("d", "a")
+    assert sorted(map(id, registered)) == sorted(id(h) for mine in kept.values() for h in mine)
+    for mine in kept.values():  # each writer's handlers stay in its registration order
+        positions = [registered.index(handler) for handler in mine]
+        assert positions == sorted(positions)
