@@ -227,6 +227,25 @@ def test_acall_stops_at_the_first_failure(
     assert caplog.records == []
 
 
+def test_acall_reports_a_plain_handlers_stop_iteration_alike(impl: ModuleType) -> None:
+    # A coroutine cannot let StopIteration out (PEP 479): both twins raise the same
+    # RuntimeError, chained from the handler's own exception, and stop there.
+    bus = impl.Bus()
+    log: list[Any] = []
+    error = StopIteration("done")
+
+    def stops(ctx: object, data: object) -> None:
+        raise error
+
+    bus.register("users", "created", stops)
+    bus.register("users", "created", recorder(log, "never"))
+    with pytest.raises(RuntimeError) as caught:
+        asyncio.run(bus.acall(None, impl.Data("users", "created")))
+    assert str(caught.value) == f"handler {__name__}.{stops.__qualname__} raised StopIteration"
+    assert caught.value.__cause__ is error
+    assert log == []
+
+
 def test_apublish_runs_all_groups_and_logs(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="eventbus")
     bus = impl.Bus()

@@ -26,18 +26,12 @@ import collections
 import dataclasses
 import importlib
 import logging
-import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pytest
 
 from eventbus import DecodeError, EncodeError
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0"),
-    reason="comparing messages needs the compiled core next to the pure one",
-)
 
 MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
 

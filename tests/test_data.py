@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 from types import ModuleType
 
 import pytest
@@ -106,7 +107,8 @@ def test_init_cannot_be_called_again_to_mutate(impl: ModuleType) -> None:
 
 
 def test_cannot_be_subclassed(impl: ModuleType) -> None:
-    with pytest.raises(TypeError):
+    expected = f"type '{impl.__name__}.Data' is not an acceptable base type"
+    with pytest.raises(TypeError, match=f"^{re.escape(expected)}$"):
 
         class Sub(impl.Data):  # type: ignore[misc,name-defined]
             pass

@@ -46,11 +46,6 @@ from hypothesis.stateful import (
 
 from eventbus import DecodeError, EncodeError, decode
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0"),
-    reason="differential tests need the compiled core next to the pure one",
-)
-
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -28,17 +28,5 @@ sys.setswitchinterval"
   --ignore=tests/test_differential.py
 )
 
-# KNOWN BUG, remove this block when it is fixed: the codec's converter cache is not
-# thread-safe. The first decode() into a dataclass or TypedDict publishes a forwarder in
-# _codec._converters before the converter behind it is built; another thread that decodes
-# into the same type then calls it and gets IndexError instead of a value. These tests do
-# exactly that from 4 threads (eventbus.testing's recorder decodes too) and fail at random
-# until _codec builds converters under a lock.
-args+=(
-  --ignore=tests/test_codec.py
-  --ignore=tests/test_typed_payloads.py
-  --ignore=tests/test_testing_helpers.py
-  "--deselect=tests/test_bad_input.py::test_bad_input[decode-missing-field]"
-)
 
 timeout 200 "$python" -m pytest "${args[@]}"

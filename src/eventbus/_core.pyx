@@ -434,7 +434,11 @@ cdef class Bus:
     async def acall(self, ctx, data):
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
         for handler in self._snapshot(data):
-            result = handler(ctx, data)
+            try:
+                result = handler(ctx, data)
+            except StopIteration as exc:
+                # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
+                raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
             if result is not None and inspect.isawaitable(result):
                 await result
 

@@ -82,7 +82,7 @@ class Data:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         # The bus checks the exact type on every dispatch; subclasses would defeat it.
-        raise TypeError("eventbus.Data cannot be subclassed")
+        raise TypeError(f"type '{__name__}.Data' is not an acceptable base type")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Data is immutable: cannot set {name!r}")
@@ -348,7 +348,11 @@ class Bus:
     async def acall(self, ctx: object, data: Data) -> None:
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
         for handler in self._snapshot(data):
-            result = handler(ctx, data)
+            try:
+                result = handler(ctx, data)
+            except StopIteration as exc:
+                # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
+                raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
             if result is not None and inspect.isawaitable(result):
                 await result
 
