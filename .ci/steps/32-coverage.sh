@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Line coverage of both implementations over the whole suite: _core.pyx through Cython's
+# coverage plugin on a line-tracing build (EVENTBUS_CYTHON_TRACE=1, built in place inside a
+# copy of the tree, so the plugin finds _core.pyx and _core.c beside the extension) and
+# _core_py.py as usual.  Fails when either twin falls under its floor.
+set -euo pipefail
+root=$(pwd)
+source "$root/.ci/native.sh"
+work=$(native_workdir coverage)
+floor_pyx=95
+floor_py=95
+
+"${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
+python="$work/venv/bin/python"
+native_copy_tree "$root" "$work/src"
+native_install_deps "$root" "$python" "coverage>=7.6"
+
+cd "$work/src"
+EVENTBUS_CYTHON_TRACE=1 EVENTBUS_REQUIRE_EXTENSIONS=1 "$python" setup.py -q build_ext --inplace \
+  >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+traced_lines=$(grep -c '__Pyx_TraceLine(' src/eventbus/_core.c || true)
+if [ "$traced_lines" -lt 50 ] || ! grep -q '"CYTHON_TRACE_NOGIL"' src/eventbus/_core.c; then
+  echo "coverage: _core.c was not generated for line tracing" >&2
+  exit 1
+fi
+export PYTHONPATH="$work/src/src"
+"$python" -c 'import eventbus, eventbus._core as c; assert eventbus.implementation == "cython"; print("coverage:", c.__file__)'
+
+rcfile="$root/.ci/coveragerc"
+native_run_halves "$work" "$python" -m coverage run --rcfile="$rcfile" -m pytest -p no:cacheprovider -q
+"$python" -m coverage combine --rcfile="$rcfile" -q
+"$python" -m coverage report --rcfile="$rcfile"
+echo "coverage: the compiled twin, floor $floor_pyx%"
+"$python" -m coverage report --rcfile="$rcfile" --include='*/_core.pyx' --fail-under="$floor_pyx"
+echo "coverage: the pure twin, floor $floor_py%"
+"$python" -m coverage report --rcfile="$rcfile" --include='*/_core_py.py' --fail-under="$floor_py"
