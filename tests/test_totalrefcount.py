@@ -32,7 +32,7 @@ import pickle
 import sys
 import sysconfig
 from collections.abc import Callable, Generator, Iterator
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
@@ -322,7 +322,7 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         expect(eventbus.DecodeError, lambda: eventbus.decode(w.data, dict[str, int]))
         expect(eventbus.DecodeError, lambda: eventbus.decode(w.empty, Point))
         expect(TypeError, lambda: eventbus.decode(w.data, Context))
-        expect(TypeError, lambda: eventbus.decode(w.ctx))
+        expect(TypeError, lambda: eventbus.decode(w.ctx))  # type: ignore[call-overload]
 
     yield "decode", decode_ok
     yield "decode-errors", decode_errors
@@ -492,7 +492,7 @@ def recursion(w: World) -> Callable[[], None]:
     """Unbounded re-entrant dispatch ends in RecursionError; nothing is left behind."""
 
     depth = 0
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()  # pyright: ignore[reportPrivateUsage]
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
 
