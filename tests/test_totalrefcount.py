@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 import eventbus
+import eventbus.testing
 
 WARMUP = 200
 ITERATIONS = 2000
@@ -332,6 +333,7 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         assert impl.Bus().handlers(domain, "ok") == ()
         impl.Bus(w.logger)
         expect(TypeError, lambda: impl.Bus(w.ctx))
+        expect(TypeError, lambda: pickle.dumps(bus))
 
     yield "Bus", bus_new
 
@@ -375,6 +377,36 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
     yield "register-errors", register_errors
     yield "on", on_decorator
     yield "handlers", handlers
+
+    # -- eventbus.testing (record and muted, through the bus's _mute)
+    def testing_helpers() -> None:
+        ok_calls = w.ok.calls
+        with eventbus.testing.record(bus, (domain, "ok"), (domain, "nobody")) as recorded:
+            bus.call(ctx, events["ok"])
+            bus.publish(ctx, events["nobody"])
+        assert w.ok.calls == ok_calls + 1 and len(recorded) == 2
+        with eventbus.testing.record(bus, (domain, "fail"), mute=True) as recorded:
+            with eventbus.testing.muted(bus, (domain, "fail")):
+                bus.call(ctx, events["fail"])  # muted: nothing runs, nothing fails
+                taken_back = bus.register(domain, "fail", w.ok2)
+            bus.publish(ctx, events["fail"])
+            assert taken_back() is True
+        assert len(recorded) == 1 and bus.handlers(domain, "fail")[-1] is w.failing
+        not_a_pair: Any = (domain,)
+        expect(TypeError, lambda: eventbus.testing.muted(bus, not_a_pair).__enter__())
+
+    def mute_ends_twice() -> None:
+        first = bus._mute(domain, "ok", (w.ok2,))
+        second = bus._mute(domain, "ok")
+        first()
+        first()  # already ended: nothing happens
+        assert bus.handlers(domain, "ok") == ()
+        second()
+        second()
+        assert bus.handlers(domain, "ok") == (w.ok, w.ok2)
+
+    yield "testing-helpers", testing_helpers
+    yield "mute-ends-twice", mute_ends_twice
 
     # -- call
     def call_ok() -> None:
