@@ -7,8 +7,9 @@ set -euo pipefail
 root=$(pwd)
 source "$root/.ci/native.sh"
 work=$(native_workdir coverage)
-floor_pyx=95
-floor_py=95
+# Both twins measured 100% (234 and 252 lines) on 2026-11-27: a few points of room.
+floor_pyx=97
+floor_py=97
 
 "${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
 python="$work/venv/bin/python"
