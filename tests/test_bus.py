@@ -222,7 +222,7 @@ def test_invalid_names_register_nothing(
 
 
 @pytest.mark.parametrize("how", [_register, _on], ids=["register", "on"])
-@pytest.mark.parametrize("handler", [None, 1, "handler", object()], ids=repr)
+@pytest.mark.parametrize("handler", [None, 1, "handler", object()], ids=["None", "int", "str", "object"])
 def test_non_callable_handler_registers_nothing(
     impl: ModuleType, how: Callable[..., None], handler: object
 ) -> None:
@@ -253,7 +253,7 @@ def test_str_subclass_names_are_registered_as_plain_str(impl: ModuleType) -> Non
     assert bus.handlers("users", "created") == ()
 
 
-@pytest.mark.parametrize("logger", ["eventbus", 1, object(), print], ids=repr)
+@pytest.mark.parametrize("logger", ["eventbus", 1, object(), print], ids=["str", "int", "object", "print"])
 def test_logger_must_be_a_logger(impl: ModuleType, logger: object) -> None:
     with pytest.raises(TypeError, match="logger"):
         impl.Bus(logger)
@@ -267,3 +267,13 @@ def test_logger_must_be_a_logger(impl: ModuleType, logger: object) -> None:
 def test_bus_accepts_a_logger(impl: ModuleType, logger: object) -> None:
     assert impl.Bus(logger).handlers("users", "created") == ()
     assert impl.Bus(logger=logger).handlers("users", "created") == ()
+
+
+def test_a_live_bus_cannot_be_initialised_again(impl: ModuleType) -> None:
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("users", "created", lambda ctx, data: log.append("kept"))
+    with pytest.raises(TypeError, match=r"^Bus.__init__\(\) may be called only once$"):
+        bus.__init__()
+    bus.call(None, impl.Data("users", "created"))
+    assert log == ["kept"]

@@ -236,6 +236,9 @@ cdef class Bus:
     cdef object __weakref__
 
     def __init__(self, logger=None):
+        # Re-initialising a live bus would swap its lock and registry under other threads.
+        if self._lock is not None:
+            raise TypeError("Bus.__init__() may be called only once")
         if logger is None:
             logger = logging.getLogger("eventbus")
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):

@@ -137,6 +137,9 @@ class Bus:
     __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "_muted", "__weakref__")
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+        # Re-initialising a live bus would swap its lock and registry under other threads.
+        if getattr(self, "_lock", None) is not None:
+            raise TypeError("Bus.__init__() may be called only once")
         if logger is None:
             logger = logging.getLogger("eventbus")
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
