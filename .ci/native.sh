@@ -18,13 +18,15 @@ native_copy_tree() {
 }
 
 # native_install_deps ROOT PYTHON [PACKAGE...]: the pinned Cython, setuptools and the
-# project's test extra (read from pyproject.toml), plus PACKAGEs, into PYTHON's environment.
+# project's test extra (read from pyproject.toml; the typed extra too unless NATIVE_NO_TYPED
+# is set), plus PACKAGEs, into PYTHON's environment.
 native_install_deps() {
   local root=$1 python=$2
   shift 2
-  local cython
+  local cython extras=test
   cython=$(grep -o '"Cython==[^"]*"' "$root/pyproject.toml" | tr -d '"')
-  mapfile -t extra < <("$python" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["test"]))' "$root/pyproject.toml")
+  [ -n "${NATIVE_NO_TYPED:-}" ] || extras="test typed"
+  mapfile -t extra < <("$python" -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]; print("\n".join(r for name in sys.argv[2:] for r in d[name]))' "$root/pyproject.toml" $extras)
   "$python" -m pip install -q "$cython" "setuptools>=77" wheel "${extra[@]}" "$@"
 }
 

@@ -105,7 +105,7 @@ sdist_pid=$!
 
 section "compiled wheel in a fresh venv: $(basename "$wheel")"
 fresh_venv "$work/venv-wheel"
-pip_install "$work/venv-wheel/bin/python" "${wheel}[test]"
+pip_install "$work/venv-wheel/bin/python" "${wheel}[test,typed]"
 expect_implementation "$work/venv-wheel/bin/python" cython
 (
   cd "$work"
@@ -115,7 +115,7 @@ expect_implementation "$work/venv-wheel/bin/python" cython
 
 section "pure wheel in a fresh venv: $(basename "$pure_wheel")"
 fresh_venv "$work/venv-pure"
-pip_install "$work/venv-pure/bin/python" "${pure_wheel}[test]"
+pip_install "$work/venv-pure/bin/python" "${pure_wheel}[test,typed]"
 expect_implementation "$work/venv-pure/bin/python" python
 (
   cd "$work"
