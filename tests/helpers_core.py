@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import importlib
 import logging
-from collections.abc import Callable
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 Handler = Callable[[object, object], object]
 
@@ -79,3 +87,58 @@ def collecting_logger(name: str = "tests.collect") -> tuple[logging.Logger, list
     logger.addHandler(collector)
     logger.propagate = False
     return logger, collector.records
+
+
+@contextlib.contextmanager
+def tiny_switch_interval() -> Iterator[None]:
+    """Force a thread switch every microsecond, so races get their interleavings."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def run_workers(workers: Sequence[Callable[[], None]], timeout: float = 60.0) -> None:
+    """Start ``workers`` together on a barrier, wait for all, re-raise what any of them raised.
+
+    A run still going after ``timeout`` seconds fails with every thread's stack.
+    """
+    barrier = threading.Barrier(len(workers))
+    errors: list[tuple[str, BaseException]] = []
+    errors_lock = threading.Lock()
+
+    def run(worker: Callable[[], None]) -> None:
+        try:
+            barrier.wait()
+            worker()
+        except BaseException as exc:  # noqa: BLE001 - everything must reach the main thread
+            with errors_lock:
+                errors.append((threading.current_thread().name, exc))
+            barrier.abort()  # a worker still waiting at the start must not hang
+
+    threads = [
+        threading.Thread(target=run, args=(worker,), name=f"worker-{index}", daemon=True)
+        for index, worker in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [thread.name for thread in threads if thread.is_alive()]
+    if alive:
+        with tempfile.TemporaryFile("w+") as stacks:
+            faulthandler.dump_traceback(stacks, all_threads=True)
+            stacks.seek(0)
+            pytest.fail(
+                f"deadlock? threads {alive} still running after {timeout} s; stacks:\n"
+                + stacks.read(),
+                pytrace=False,
+            )
+    if errors:
+        raise BaseExceptionGroup(
+            f"{len(errors)} worker thread(s) failed: {[name for name, _ in errors]}",
+            [exc for _, exc in errors],
+        )

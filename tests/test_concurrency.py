@@ -9,65 +9,22 @@ thread's stack, from ``faulthandler``) and re-raises whatever a worker raised.
 from __future__ import annotations
 
 import collections
-import faulthandler
 import random
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import quiet_logger
+from helpers_core import quiet_logger, run_workers, tiny_switch_interval
 
 JOIN_SECONDS = 120.0
 
 
 @pytest.fixture
 def fast_switching() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with tiny_switch_interval():
         yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
-def run_workers(workers: list[Callable[[], None]]) -> None:
-    """Start ``workers`` together, wait for all of them, fail on a hang or a worker's error."""
-    barrier = threading.Barrier(len(workers))
-    errors: list[BaseException] = []
-
-    def wrapped(work: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait(timeout=JOIN_SECONDS)
-                work()
-            except BaseException as exc:  # noqa: BLE001 (handed to the main thread)
-                errors.append(exc)
-
-        return run
-
-    threads = [
-        threading.Thread(target=wrapped(work), name=f"worker-{index}", daemon=True)
-        for index, work in enumerate(workers)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + JOIN_SECONDS
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread in threads if thread.is_alive()]
-    if stuck:
-        with tempfile.TemporaryFile("w+") as dump:
-            faulthandler.dump_traceback(file=dump, all_threads=True)
-            dump.seek(0)
-            stacks = dump.read()
-        pytest.fail(f"threads still running after {JOIN_SECONDS} s (deadlock?): {stuck}\n{stacks}")
-    if errors:
-        raise BaseExceptionGroup(f"{len(errors)} worker(s) failed", errors)
 
 
 def named_handler(name: str, calls: collections.Counter[str] | None = None) -> Callable[[object, object], None]:

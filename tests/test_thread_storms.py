@@ -17,75 +17,27 @@ registrations it loses: proof that the harness still forces interleavings.
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_core import run_workers, tiny_switch_interval
 
 # pytest-timeout backstop: above the harness's own join timeout, so a deadlock is
 # normally reported by the harness with every thread's stack.
 pytestmark = [pytest.mark.timeout(120)]
 
-JOIN_TIMEOUT = 60.0
 THREADS = 12
 
 
 @pytest.fixture(autouse=True)
-def tiny_switch_interval() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+def fast_switching() -> Iterator[None]:
+    with tiny_switch_interval():
         yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
-def run_workers(workers: Sequence[Callable[[], None]], timeout: float = JOIN_TIMEOUT) -> None:
-    """Start ``workers`` together, wait for all, re-raise what any of them raised."""
-    barrier = threading.Barrier(len(workers))
-    errors: list[tuple[str, BaseException]] = []
-    errors_lock = threading.Lock()
-
-    def run(worker: Callable[[], None]) -> None:
-        try:
-            barrier.wait()
-            worker()
-        except BaseException as exc:  # noqa: BLE001 - everything must reach the main thread
-            with errors_lock:
-                errors.append((threading.current_thread().name, exc))
-            barrier.abort()  # a worker still waiting at the start must not hang
-
-    threads = [
-        threading.Thread(target=run, args=(worker,), name=f"storm-{index}", daemon=True)
-        for index, worker in enumerate(workers)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    alive = [thread.name for thread in threads if thread.is_alive()]
-    if alive:
-        with tempfile.TemporaryFile("w+") as stacks:
-            faulthandler.dump_traceback(stacks, all_threads=True)
-            stacks.seek(0)
-            pytest.fail(
-                f"deadlock? threads {alive} still running after {timeout} s; stacks:\n"
-                + stacks.read(),
-                pytrace=False,
-            )
-    if errors:
-        raise BaseExceptionGroup(
-            f"{len(errors)} worker thread(s) failed: {[name for name, _ in errors]}",
-            [exc for _, exc in errors],
-        )
 
 
 # ---------------------------------------------------------------------------
