@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -90,7 +90,7 @@ def collecting_logger(name: str = "tests.collect") -> tuple[logging.Logger, list
 
 
 @contextlib.contextmanager
-def tiny_switch_interval() -> Iterator[None]:
+def tiny_switch_interval() -> Generator[None]:
     """Force a thread switch every microsecond, so races get their interleavings."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
