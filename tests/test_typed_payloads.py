@@ -435,6 +435,49 @@ def models() -> ModuleType:
     return _typed_models()
 
 
+_MSGSPEC_FIRST_USE_RACE = """
+import datetime, sys, threading
+import msgspec
+import eventbus
+
+sys.setswitchinterval(1e-6)
+for attempt in range(600):
+    class Point(msgspec.Struct):
+        x: int
+        y: int
+
+    class Route(msgspec.Struct, rename="camel"):
+        route_name: str
+        points: list[Point]
+        started: datetime.date | None = None
+
+    data = eventbus.new_data("d", "a", {"routeName": "r", "points": [{"x": 1, "y": 2}], "started": None})
+    barrier = threading.Barrier(4)
+
+    def decode_once() -> None:
+        barrier.wait()
+        assert eventbus.decode(data, Route).route_name == "r"
+
+    threads = [threading.Thread(target=decode_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+print("ok")
+"""
+
+
+def test_first_msgspec_decodes_from_many_threads_do_not_crash(models: ModuleType, impl: ModuleType) -> None:
+    # msgspec builds a Struct's tables on first use, and threads doing that at once
+    # crash the interpreter (msgspec 0.22); the codec builds them under its lock first.
+    # In a subprocess, so that a regression is a failed test rather than a dead run.
+    env = {**os.environ, "EVENTBUS_NO_EXTENSIONS": "1" if impl.__name__.endswith("_py") else "0"}
+    run = subprocess.run(
+        [sys.executable, "-c", _MSGSPEC_FIRST_USE_RACE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr[-2000:]
+
+
 def test_pydantic_model_nested_in_a_dataclass(make: typing.Callable[..., Any], models: ModuleType) -> None:
     order = models.Order(
         id=1,

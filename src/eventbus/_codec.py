@@ -1000,6 +1000,10 @@ def _pydantic_converter(cls: Any) -> _Converter:
 
 def _msgspec_converter(cls: Any) -> _Converter:
     msgspec = _module_if_imported("msgspec")
+    # msgspec builds its tables for a Struct (and the types in it) on first use, and two
+    # threads doing that at once can crash the interpreter (seen with msgspec 0.22).
+    # Build them now, under _build_lock, before any decode can reach this converter.
+    msgspec.json.Decoder(cls)
 
     def convert(value: Any) -> object:
         try:
