@@ -15,13 +15,13 @@ import platform
 from types import ModuleType
 
 import pytest
+from helpers_core import MODULES
 
 COMPILED_WANTED = (
     os.environ.get("EVENTBUS_NO_EXTENSIONS", "") in ("", "0")
     and platform.python_implementation() == "CPython"
 )
 IMPLEMENTATIONS = ["c", "py"] if COMPILED_WANTED else ["py"]
-MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
 
 # These compare the two implementations with each other: without the compiled one
 # there is nothing to compare, so they are not collected (rather than skipped).

@@ -19,8 +19,12 @@ import pytest
 Handler = Callable[[object, object], object]
 
 
+# The two implementation modules, by the ids the ``impl`` fixture gives them.
+MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
+
+
 class WeirdStr(str):
-    """A str subclass that redefines equality and hashing: the core must keep a plain copy."""
+    """A str subclass that lies about itself: the core must keep a plain copy of its text."""
 
     def __eq__(self, other: object) -> bool:
         return False
@@ -30,6 +34,19 @@ class WeirdStr(str):
 
     def __hash__(self) -> int:
         return 42
+
+    def __str__(self) -> str:
+        return "lie"
+
+
+class WeirdBytes(bytes):
+    """A bytes subclass that lies about equality: the core must keep plain bytes."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 1
 
 
 def recorder(log: list[Any], name: str, raises: BaseException | None = None) -> Handler:

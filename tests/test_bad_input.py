@@ -30,37 +30,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pytest
+from helpers_core import MODULES, WeirdBytes, WeirdStr
 
 from eventbus import DecodeError, EncodeError
-
-MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
-
-
-class StrSub(str):
-    """A str subclass that lies about itself: a stored name must be a plain str."""
-
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    def __ne__(self, other: object) -> bool:
-        return True
-
-    def __hash__(self) -> int:
-        return 1
-
-    def __str__(self) -> str:
-        return "lie"
-
-
-class BytesSub(bytes):
-    """A bytes subclass: a stored payload must be plain bytes."""
-
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    def __hash__(self) -> int:
-        return 1
-
 
 class NotCallable:
     """Has a ``__call__`` attribute on the instance only, which calling ignores."""
@@ -148,7 +120,7 @@ def _data_cases() -> list[Case]:
         ("int", 7, TypeError, "must be str, not int"),
         ("bytes", b"users", TypeError, "must be str, not bytes"),
         ("empty", "", ValueError, "must be a non-empty str"),
-        ("empty-subclass", StrSub(""), ValueError, "must be a non-empty str"),
+        ("empty-subclass", WeirdStr(""), ValueError, "must be a non-empty str"),
         ("tuple", ("users",), TypeError, "must be str, not tuple"),
     ]
     for label, bad, error, match in names:
@@ -175,7 +147,7 @@ def _data_cases() -> list[Case]:
             Case(f"Data-raw_params-{label}", lambda e, r=raw: e.m.Data("users", "created", r), TypeError, "raw_params must be bytes or None")
         )
     cases += [
-        Case("Data-subclasses-stored-plain", lambda e: _plain(e.m.Data(StrSub("users"), StrSub("created"), BytesSub(b"{}"))), None),
+        Case("Data-subclasses-stored-plain", lambda e: _plain(e.m.Data(WeirdStr("users"), WeirdStr("created"), WeirdBytes(b"{}"))), None),
         Case("Data-set-attribute", lambda e: setattr(e.m.Data("users", "created"), "domain", "x"), AttributeError, "immutable"),
         Case("Data-delete-attribute", lambda e: delattr(e.m.Data("users", "created"), "raw_params"), AttributeError, "immutable"),
         Case("Data-new-attribute", lambda e: setattr(e.m.Data("users", "created"), "extra", 1), AttributeError, "immutable"),
@@ -219,8 +191,8 @@ def _payload_cases() -> list[Case]:
             Case(f"must_data-payload-{label}", lambda e, mk=make: e.m.must_data("users", "created", mk()), EncodeError, match),
         ]
     cases += [
-        Case("new_data-str-subclass-payload", lambda e: e.m.new_data("users", "created", StrSub("x")).raw_params, None),
-        Case("new_data-subclass-names", lambda e: _plain(e.m.new_data(StrSub("users"), StrSub("created"), [1])), None),
+        Case("new_data-str-subclass-payload", lambda e: e.m.new_data("users", "created", WeirdStr("x")).raw_params, None),
+        Case("new_data-subclass-names", lambda e: _plain(e.m.new_data(WeirdStr("users"), WeirdStr("created"), [1])), None),
         Case("new_data-bad-domain-and-payload", lambda e: e.m.new_data(None, "created", {1, 2}), EncodeError, "set"),
     ]
     malformed = [b"{", b"[1,", b'{"a":}', b"nul", b"\xff\xfe\x00", b'{"a":1}x', b""]
@@ -235,7 +207,7 @@ def _payload_cases() -> list[Case]:
         Case("decode-bytes", lambda e: _decode(b"{}"), TypeError, "bytes"),
         Case("decode-other-implementations-data", lambda e: _decode(e.other.Data("users", "created", b'{"x":1}')), None),
         Case("decode-data-like", lambda e: _decode(DataLike("users", "created", b"[1]")), None),
-        Case("decode-bytes-subclass-payload", lambda e: _decode(e.m.Data("users", "created", BytesSub(b"[1]"))), None),
+        Case("decode-bytes-subclass-payload", lambda e: _decode(e.m.Data("users", "created", WeirdBytes(b"[1]"))), None),
         Case("decode-no-payload-into-int", lambda e: _decode(e.m.Data("users", "created"), int), DecodeError, "no payload"),
         Case("decode-wrong-type", lambda e: _decode(e.m.Data("users", "created", b'"x"'), int), DecodeError, "expected int"),
         Case("decode-bool-is-not-int", lambda e: _decode(e.m.Data("users", "created", b"true"), int), DecodeError, "users"),
@@ -284,8 +256,8 @@ def _bus_cases() -> list[Case]:
     cases += [
         Case("register-all-bad-domain-first", lambda e: e.bus.register(None, "", None), TypeError, "domain"),
         Case("register-name-bad-handler-checked", lambda e: e.bus.register("", "created", None), ValueError, "domain"),
-        Case("register-subclass-names", lambda e: e.bus.register(StrSub("a"), StrSub("b"), e.handlers[2]) and None, None),
-        Case("handlers-subclass-names", lambda e: e.bus.handlers(StrSub("users"), StrSub("created")) == tuple(e.handlers[:2]), None),
+        Case("register-subclass-names", lambda e: e.bus.register(WeirdStr("a"), WeirdStr("b"), e.handlers[2]) and None, None),
+        Case("handlers-subclass-names", lambda e: e.bus.handlers(WeirdStr("users"), WeirdStr("created")) == tuple(e.handlers[:2]), None),
     ]
     events: list[tuple[str, Callable[[Env], object], str]] = [
         ("none", lambda e: None, "NoneType"),
@@ -357,9 +329,9 @@ def test_accepted_subclasses_are_stored_as_plain_types() -> None:
     """The rows above compare the two sides; this pins what both must say."""
     for name in MODULES:
         env = Env(name)
-        data = env.m.Data(StrSub("users"), StrSub("created"), BytesSub(b"{}"))
+        data = env.m.Data(WeirdStr("users"), WeirdStr("created"), WeirdBytes(b"{}"))
         assert _plain(data) == (str, "users", str, "created", bytes, b"{}")
-        env.bus.register(StrSub("a"), StrSub("b"), env.handlers[0])
+        env.bus.register(WeirdStr("a"), WeirdStr("b"), env.handlers[0])
         assert env.bus.handlers("a", "b") == (env.handlers[0],)
 
 

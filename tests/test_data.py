@@ -8,11 +8,7 @@ import re
 from types import ModuleType
 
 import pytest
-from helpers_core import WeirdStr
-
-
-class WeirdBytes(bytes):
-    pass
+from helpers_core import WeirdBytes, WeirdStr
 
 
 def test_fields_positional_and_keyword(impl: ModuleType) -> None:
