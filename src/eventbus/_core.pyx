@@ -406,12 +406,10 @@ cdef class Bus:
         if eventbus_run_unchecked(handlers, &index, ctx, data, _refuse_in_publish) == 0:
             return
         cdef list errors = []
-        cdef bint failed = True
         while True:
             try:
-                if failed:
-                    failed = False
-                    eventbus_raise_pending()
+                if not errors:
+                    eventbus_raise_pending()  # the failure the fast path stopped at
                 eventbus_run(handlers, &index, ctx, data, _refuse_in_publish)
                 break
             except Exception as exc:
