@@ -607,7 +607,7 @@ def test_first_decodes_from_many_threads_at_once(impl: ModuleType) -> None:
 
 def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """While a dataclass's converter is being built, other threads cannot find it (or parts)."""
-    from eventbus import _codec  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
 
     @dataclasses.dataclass
     class Branch:
@@ -619,7 +619,7 @@ def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.M
 
     def spying(obj: Any, *args: Any, **kwargs: Any) -> Any:
         if obj is Branch:
-            published = _codec._converters  # pyright: ignore[reportPrivateUsage]
+            published = _decode._converters  # pyright: ignore[reportPrivateUsage]
             seen_while_building.append(Branch in published or list[Branch] in published)
         return real(obj, *args, **kwargs)
 
@@ -639,9 +639,9 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
     """The codec keeps one C encoder instead of json's one per call: same text, same errors."""
-    from eventbus import _codec  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus import _encode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
 
-    write = _codec._write_json  # pyright: ignore[reportPrivateUsage]
+    write = _encode._write_json  # pyright: ignore[reportPrivateUsage]
     reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
     try:
         expected: str | BaseException = reference(value)

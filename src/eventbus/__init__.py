@@ -13,7 +13,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ._codec import DecodeError, EncodeError, EventBusError, decode
+from ._decode import decode
+from ._errors import DecodeError, EncodeError, EventBusError
 
 __all__ = [
     "AsyncHandler",

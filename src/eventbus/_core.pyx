@@ -13,7 +13,7 @@ import inspect
 import logging
 import threading
 
-from ._codec import encode_params
+from ._encode import encode_params
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 

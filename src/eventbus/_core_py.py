@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, final
 
-from ._codec import encode_params
+from ._encode import encode_params
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar, cast
 
-from ._codec import decode as _decode
+from ._decode import decode as _decode
 
 if typing.TYPE_CHECKING:
     from . import Bus, Data

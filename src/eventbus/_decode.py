@@ -1,0 +1,616 @@
+"""Decoding: a payload's JSON into the requested type, checked on the way.
+
+Speed: one converter per target type in a cache; for a dataclass the converter is
+generated source (compiled once per class) with one ``get`` and one type check per
+field.  Paths for error messages are built only when something failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import json.scanner
+import threading
+import types
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
+from ._errors import DecodeError, describe, Located
+from ._types import (
+    compile_source,
+    field_types,
+    inline_check,
+    is_msgspec_struct,
+    is_pydantic_model,
+    SUPPORTED,
+    module_if_imported,
+    type_name,
+    unsupported,
+)
+
+__all__ = ["EventLike", "decode"]
+
+T = TypeVar("T")
+
+
+class EventLike(Protocol):
+    """What the codec reads from an event: both ``Data`` classes fit."""
+
+    @property
+    def domain(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def raw_params(self) -> bytes | None: ...
+
+
+
+_MISSING: Any = object()
+
+
+def _same(value: object) -> object:
+    return value
+
+_Converter = Callable[[Any], object]
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # noqa: E501
+
+
+class _Mismatch(Located):
+    """A value did not fit its target type."""
+
+
+@typing.overload
+def decode(data: EventLike) -> object: ...
+@typing.overload
+def decode(data: EventLike, cls: type[T]) -> T: ...
+@typing.overload
+def decode(data: EventLike, cls: object) -> Any: ...  # int | None, Literal[...]: not a type[T]
+def decode(data: EventLike, cls: Any = _MISSING) -> Any:
+    """Decode ``data``'s payload: the JSON value, or an instance of ``cls``."""
+    raw = _raw_params_of(data)
+    if cls is _MISSING:
+        return None if raw is None else _loads(data, raw, "object")
+    try:
+        convert = _converters[cls]
+    except (KeyError, TypeError):
+        convert = _converter_for(cls)
+    value = None if raw is None else _loads(data, raw, cls)
+    try:
+        return convert(value)
+    except _Mismatch as mismatch:
+        path = mismatch.path
+        where = f" at {path}" if path else ""
+        what = "no payload" if raw is None and not path else mismatch.message
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into "
+            f"{type_name(cls)}{where}: {what}"
+        ) from mismatch.cause
+
+
+def _raw_params_of(data: object) -> bytes | None:
+    try:
+        raw = data.raw_params  # type: ignore[attr-defined]
+        data.domain  # type: ignore[attr-defined]  # noqa: B018
+        data.action  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError:
+        raise TypeError(
+            f"decode() needs an eventbus.Data, not {type(data).__qualname__}"
+        ) from None
+    return raw  # type: ignore[no-any-return]
+
+
+def _loads(data: EventLike, raw: bytes, target: object) -> object:
+    # json.loads(raw) without its Python-level detours for the common case: UTF-8
+    # text holding exactly one JSON value.  Anything else (a BOM, UTF-16,
+    # whitespace, an error) goes through json.loads itself, so results and error
+    # messages are json's own.
+    try:
+        text = raw.decode("utf-8")
+        value, end = _scan_once(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        name = target if isinstance(target, str) else type_name(target)
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
+            f"invalid JSON ({exc})"
+        ) from exc
+
+
+
+_converters: dict[object, _Converter] = {}
+# Converters of one build in progress (a dataclass and what it contains), published to
+# _converters only once all of them are complete: a forwarder that another thread could
+# call before its target exists never leaves the building thread.
+_building: dict[object, _Converter] = {}
+_build_lock = threading.RLock()
+
+
+def _converter_for(tp: Any) -> _Converter:
+    """The (cached) function that checks and converts a JSON value into ``tp``."""
+    try:
+        return _converters[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable "type" cannot be a supported one
+        raise TypeError(f"decode() cannot decode into {tp!r}: {SUPPORTED}") from None
+    with _build_lock:
+        found = _converters.get(tp) or _building.get(tp)
+        if found is not None:
+            return found
+        outermost = not _building
+        try:
+            converter = _build_cached(tp)
+        except BaseException:
+            if outermost:
+                _building.clear()
+            raise
+        if outermost:
+            _converters.update(_building)
+            _building.clear()
+        return converter
+
+
+def _build_cached(tp: Any) -> _Converter:
+    is_typeddict = typing.is_typeddict(tp)
+    if is_typeddict or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+        # A dataclass may contain itself (a tree): its fields find this forwarder
+        # while the real converter is still being built.
+        built: list[_Converter] = []
+        _building[tp] = lambda value: built[0](value)
+        built.append(_typeddict_converter(tp) if is_typeddict else _dataclass_converter(tp))
+        converter = built[0]
+    else:
+        converter = _build_converter(tp)
+    _building[tp] = converter
+    return converter
+
+
+_EXACT_NAMES = {bool: "bool", str: "str", dict: "dict", list: "list", int: "int"}
+
+
+def _build_converter(tp: Any) -> _Converter:
+    if tp is float:
+        return _float
+    if tp in _EXACT_NAMES:
+        return _exact(tp, _EXACT_NAMES[tp])
+    if tp is type(None) or tp is None:
+        return _none
+    if tp is Any:
+        return _same
+    if tp is tuple:
+        return _bare_tuple
+    if tp in _STRING_TYPES:
+        return _STRING_TYPES[tp]
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum):
+            return _enum_converter(tp)
+        if is_pydantic_model(tp):
+            return _pydantic_converter(tp)
+        if is_msgspec_struct(tp):
+            return _msgspec_converter(tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _converter_for(args[0])
+    if origin is list and len(args) == 1:
+        return _list_converter(args[0])
+    if origin is dict and len(args) == 2 and args[0] is str:
+        return _dict_converter(args[1])
+    if origin is tuple:
+        return _tuple_converter(tp, args)
+    if origin is typing.Literal:
+        return _literal_converter(tp, args)
+    if origin is typing.Union or origin is types.UnionType:
+        return _union_converter(tp, args)
+    raise unsupported(tp)
+
+
+
+def _exact(kind: type, name: str) -> _Converter:
+    def convert(value: Any) -> object:
+        if type(value) is not kind:
+            raise _Mismatch(f"expected {name}, got {describe(value)}")
+        return value
+
+    return convert
+
+
+def _float(value: Any) -> object:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise _Mismatch(f"expected float, got {describe(value)}")
+
+
+def _none(value: Any) -> object:
+    if value is not None:
+        raise _Mismatch(f"expected null, got {describe(value)}")
+    return None
+
+
+def _bare_tuple(value: Any) -> object:
+    if type(value) is not list:
+        raise _Mismatch(f"expected tuple (a JSON array), got {describe(value)}")
+    return tuple(cast("list[Any]", value))  # type: ignore[redundant-cast]
+
+
+def _from_string(name: str, parse: Callable[[str], object], described: str) -> _Converter:
+    """datetime, date, time, UUID and Decimal: a JSON string parsed by the type."""
+
+    def convert(value: Any) -> object:
+        if type(value) is not str:
+            raise _Mismatch(f"expected {name} (a string), got {describe(value)}")
+        try:
+            return parse(value)
+        except (ValueError, ArithmeticError) as exc:  # InvalidOperation is an ArithmeticError
+            raise _Mismatch(f"expected {described}, got {value!r}", exc) from exc
+
+    return convert
+
+
+def _finite_decimal(text: str) -> decimal.Decimal:
+    number = decimal.Decimal(text)
+    if not number.is_finite():
+        raise ValueError("not a finite number")
+    return number
+
+
+_STRING_TYPES: dict[object, _Converter] = {
+    datetime.datetime: _from_string(
+        "datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"
+    ),
+    datetime.date: _from_string("date", datetime.date.fromisoformat, "an ISO 8601 date"),
+    datetime.time: _from_string("time", datetime.time.fromisoformat, "an ISO 8601 time"),
+    uuid.UUID: _from_string("UUID", uuid.UUID, "a UUID"),
+    decimal.Decimal: _from_string("Decimal", _finite_decimal, "a finite decimal number"),
+}
+
+
+def _enum_converter(cls: type[enum.Enum]) -> _Converter:
+    # Keyed by type too: True must not find the member whose value is 1.
+    members: dict[tuple[type, Any], enum.Enum] = {
+        (type(member.value), member.value): member for member in cls
+    }
+    name = cls.__qualname__
+    values = [member.value for member in cls]
+
+    def convert(value: Any) -> object:
+        try:
+            return members[type(value), value]
+        except (KeyError, TypeError):
+            raise _Mismatch(
+                f"expected a value of {name} (one of {values!r}), got {value!r}"
+            ) from None
+
+    return convert
+
+
+def _literal_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    allowed: dict[tuple[type, object], object] = {}
+    for arg in args:
+        if isinstance(arg, enum.Enum):
+            allowed[type(arg.value), arg.value] = arg
+        elif arg is None or type(arg) in (str, int, bool):
+            allowed[type(arg), arg] = arg
+        else:
+            raise unsupported(tp)
+    shown = [arg.value if isinstance(arg, enum.Enum) else arg for arg in args]
+
+    def convert(value: Any) -> object:
+        try:
+            return allowed[type(value), value]
+        except (KeyError, TypeError):
+            raise _Mismatch(f"expected one of {shown!r}, got {value!r}") from None
+
+    return convert
+
+
+def _union_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    members = [arg for arg in args if arg is not type(None)]
+    accepts_none = len(members) < len(args)
+    if len(members) == 1:
+        inner = _converter_for(members[0])
+
+        def optional(value: Any) -> object:
+            return None if value is None else inner(value)
+
+        return optional if accepts_none else inner
+    converters = [_converter_for(member) for member in members]
+    # A value whose type is exactly a member's is that member, whatever the order
+    # (1 stays an int in float | int); only then are conversions tried, in order.
+    exact = {member for member in members if member in (str, int, float, bool, list, dict)}
+    name = type_name(tp)
+
+    def convert(value: Any) -> object:
+        if value is None and accepts_none:
+            return None
+        if type(value) in exact:
+            return value
+        failures: list[_Mismatch] = []
+        for converter in converters:
+            try:
+                return converter(value)
+            except _Mismatch as mismatch:
+                failures.append(mismatch)
+        # The member that got furthest into the value explains it best; one that
+        # found a field of the wrong type beats one that missed a field at that depth.
+        deepest = max(failures, key=lambda failure: (len(failure.steps), not failure.missing))
+        if deepest.steps:
+            raise deepest
+        raise _Mismatch(f"expected {name}, got {describe(value)}")
+
+    return convert
+
+
+def _items_converter(item_tp: Any) -> tuple[str, _Converter]:
+    """Source of one item's conversion, as an expression on ``item``, and its converter."""
+    item = _converter_for(item_tp)
+    check = inline_check(item_tp)
+    if check == "True":
+        return "item", item
+    if check is None:
+        return "convert(item)", item
+    return f"item if {check.format(v='item')} else convert(item)", item
+
+
+def _list_converter(item_tp: Any) -> _Converter:
+    expression, item = _items_converter(item_tp)
+    source = f"""
+def list_of(value):
+    if type(value) is not list:
+        raise Mismatch(f"expected list, got {{describe(value)}}")
+    try:
+        return [{expression} for item in value]
+    except Mismatch:
+        locate(value)
+        raise
+"""
+    return compile_source(  # type: ignore[no-any-return]
+        source,
+        {"convert": item, "Mismatch": _Mismatch, "describe": describe, "locate": _locator(item)},
+        "list_of",
+        f"converter into list[{type_name(item_tp)}]",
+    )
+
+
+def _locator(item: _Converter) -> Callable[[list[Any]], None]:
+    """Slow path: convert again, counting, to say which item failed."""
+
+    def locate(value: list[Any]) -> None:
+        for index, element in enumerate(value):
+            try:
+                item(element)
+            except _Mismatch as mismatch:
+                mismatch.within(f"[{index}]")
+                raise
+
+    return locate
+
+
+def _dict_converter(value_tp: Any) -> _Converter:
+    item = _converter_for(value_tp)
+
+    def convert(value: Any) -> object:
+        if type(value) is not dict:
+            raise _Mismatch(f"expected dict, got {describe(value)}")
+        converted: dict[str, object] = {}
+        for key, element in cast("dict[str, Any]", value).items():
+            try:
+                converted[key] = item(element)
+            except _Mismatch as mismatch:
+                mismatch.within(f".{key}")
+                raise
+        return converted
+
+    return convert
+
+
+def _tuple_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
+    if len(args) == 2 and args[1] is Ellipsis:
+        as_list = _list_converter(args[0])
+
+        def variadic(value: Any) -> object:
+            if type(value) is not list:
+                raise _Mismatch(f"expected {type_name(tp)} (a JSON array), got {describe(value)}")
+            return tuple(as_list(value))  # type: ignore[arg-type]
+
+        return variadic
+    if args == ((),):  # tuple[()]: spelled so on 3.11
+        args = ()
+    converters = [_converter_for(arg) for arg in args]
+    size = len(converters)
+
+    def fixed(value: Any) -> object:
+        if type(value) is not list:
+            raise _Mismatch(f"expected {type_name(tp)} (a JSON array), got {describe(value)}")
+        items = cast("list[Any]", value)  # type: ignore[redundant-cast]
+        if len(items) != size:
+            raise _Mismatch(f"expected {size} items, got {len(items)}")
+        converted: list[object] = []
+        for index, (converter, element) in enumerate(zip(converters, items, strict=True)):
+            try:
+                converted.append(converter(element))
+            except _Mismatch as mismatch:
+                mismatch.within(f"[{index}]")
+                raise
+        return tuple(converted)
+
+    return fixed
+
+
+def _field_slow_path(
+    name: str, convert: _Converter, default: Callable[[], object] | None
+) -> _Converter:
+    """A field that is missing, needs converting or does not fit: the rare path."""
+    step = f".{name}"
+
+    def slow(value: Any) -> object:
+        if value is _MISSING:
+            if default is None:
+                mismatch = _Mismatch("missing required field")
+                mismatch.missing = True
+                mismatch.within(step)
+                raise mismatch
+            return default()
+        try:
+            return convert(value)
+        except _Mismatch as mismatch:
+            mismatch.within(step)
+            raise
+
+    return slow
+
+
+def _constant(value: Any) -> Callable[[], object]:
+    return lambda: value
+
+
+def _dataclass_converter(cls: Any) -> _Converter:
+    """Generated: one ``get`` and one type check per field, then the class itself.
+
+    A field whose value passes the inline check (an ``int`` for an ``int``) costs
+    what hand-written code costs; anything else (missing, to convert, nested,
+    wrong) goes through the field's slow path, which also adds the field to the
+    error path.
+    """
+    hints = field_types(cls)
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "MISSING": _MISSING,
+        "Mismatch": _Mismatch,
+        "describe": describe,
+    }
+    lines = ["def convert(value):", "    if type(value) is not dict:"]
+    lines.append(
+        f"        raise Mismatch(f'expected {cls.__qualname__} (a JSON object), "
+        "got {describe(value)}')"
+    )
+    lines.append("    get = value.get")
+    arguments: list[str] = []
+    for index, field in enumerate(dataclasses.fields(cls)):
+        if not field.init:
+            continue
+        field_tp = hints[field.name]
+        default: Callable[[], object] | None = None
+        if field.default is not dataclasses.MISSING:
+            default = _constant(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory
+        namespace[f"slow{index}"] = _field_slow_path(field.name, _converter_for(field_tp), default)
+        variable = f"v{index}"
+        lines.append(f"    {variable} = get({field.name!r}, MISSING)")
+        check = inline_check(field_tp)
+        if check == "True":
+            lines.append(f"    if {variable} is MISSING:")
+        elif check is not None:
+            lines.append(f"    if not ({check.format(v=variable)}):")
+        if check is None:
+            lines.append(f"    {variable} = slow{index}({variable})")
+        else:
+            lines.append(f"        {variable} = slow{index}({variable})")
+        arguments.append(f"{field.name}={variable}")
+    lines += [
+        "    try:",
+        f"        return cls({', '.join(arguments)})",
+        "    except Exception as exc:",
+        "        raise Mismatch(",
+        f"            f'{cls.__qualname__}() refused the value: {{type(exc).__name__}}: {{exc}}', exc",
+        "        ) from exc",
+    ]
+    converter: _Converter = compile_source(
+        "\n".join(lines), namespace, "convert", f"converter into {cls!r}"
+    )
+    return converter
+
+
+def _typeddict_converter(cls: Any) -> _Converter:
+    hints = field_types(cls)
+    # Under ``from __future__ import annotations`` Python 3.11 cannot see NotRequired
+    # in __required_keys__: the annotations themselves say it.
+    marked = typing.get_type_hints(cls, include_extras=True)
+    required: set[str] = set(cls.__required_keys__)
+    for name, hint in marked.items():
+        origin = typing.get_origin(hint)
+        if origin is typing.NotRequired:
+            required.discard(name)
+        elif origin is typing.Required:
+            required.add(name)
+    fields = [(name, _converter_for(tp), name in required) for name, tp in hints.items()]
+    name = cls.__qualname__
+
+    def convert(value: Any) -> object:
+        if type(value) is not dict:
+            raise _Mismatch(f"expected {name} (a JSON object), got {describe(value)}")
+        converted: dict[str, object] = {}
+        present = cast("dict[str, Any]", value)
+        for key, field_convert, is_required in fields:
+            item = present.get(key, _MISSING)
+            if item is _MISSING:
+                if is_required:
+                    mismatch = _Mismatch("missing required key")
+                    mismatch.missing = True
+                    mismatch.within(f".{key}")
+                    raise mismatch
+                continue
+            try:
+                converted[key] = field_convert(item)
+            except _Mismatch as mismatch:
+                mismatch.within(f".{key}")
+                raise
+        return converted
+
+    return convert
+
+
+def _steps_from_location(location: tuple[int | str, ...]) -> list[str]:
+    return [f"[{step}]" if isinstance(step, int) else f".{step}" for step in reversed(location)]
+
+
+def _pydantic_converter(cls: Any) -> _Converter:
+    pydantic = module_if_imported("pydantic")
+    validate = cls.model_validate
+
+    def convert(value: Any) -> object:
+        try:
+            return validate(value)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            more = exc.error_count() - 1
+            message = first["msg"] + (f" (and {more} more errors)" if more else "")
+            mismatch = _Mismatch(message, exc)
+            mismatch.steps = _steps_from_location(tuple(first["loc"]))
+            raise mismatch from exc
+
+    return convert
+
+
+def _msgspec_converter(cls: Any) -> _Converter:
+    msgspec = module_if_imported("msgspec")
+    # msgspec builds its tables for a Struct (and the types in it) on first use, and two
+    # threads doing that at once can crash the interpreter (seen with msgspec 0.22).
+    # Build them now, under _build_lock, before any decode can reach this converter.
+    msgspec.json.Decoder(cls)
+
+    def convert(value: Any) -> object:
+        try:
+            return msgspec.convert(value, cls)
+        except msgspec.ValidationError as exc:
+            # "Expected `int`, got `str` - at `$.address.zip`"
+            message, _, location = str(exc).partition(" - at `$")
+            mismatch = _Mismatch(message, exc)
+            if location:
+                mismatch.steps = [location.rstrip("`")]
+            raise mismatch from exc
+
+    return convert

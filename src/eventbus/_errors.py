@@ -1,0 +1,58 @@
+"""The public errors of the codec, and the located failure the codec unwinds with.
+
+The public classes say ``__module__ == "eventbus"``: they are raised to users as
+``eventbus.DecodeError`` etc., whichever module of the codec raised them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DecodeError", "EncodeError", "EventBusError"]
+
+
+class EventBusError(ValueError):
+    """Base class of the errors the codec raises."""
+
+
+class EncodeError(EventBusError):
+    """A payload could not be encoded as JSON."""
+
+
+class DecodeError(EventBusError):
+    """An event's payload could not be decoded into the requested type."""
+
+
+
+class Located(Exception):
+    """A failure somewhere inside a payload.
+
+    Each container the failure unwinds through adds its own step (``.name``,
+    ``[3]``), innermost first, so the path costs nothing unless something failed.
+    """
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        self.steps: list[str] = []
+        self.missing = False  # a required field or key was absent
+
+    def within(self, step: str) -> None:
+        self.steps.append(step)
+
+    @property
+    def path(self) -> str:
+        path = "".join(reversed(self.steps))
+        return path[1:] if path.startswith(".") else path
+
+
+def where(path: str) -> str:
+    return f"at {path}: " if path else ""
+
+
+def describe(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+for _public in (EventBusError, EncodeError, DecodeError):
+    _public.__module__ = "eventbus"
+del _public
