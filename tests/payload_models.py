@@ -59,3 +59,37 @@ class Route(msgspec.Struct, rename="camel"):
 class Trip:
     driver: str
     route: Route
+
+
+class Tagged(msgspec.Struct):
+    """msgspec reads a Struct's keys as UTF-8: a lone surrogate in one fails there."""
+
+    labels: dict[str, int]
+
+
+class CheckedStruct(msgspec.Struct):
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise RuntimeError(f"count {self.count} is negative")
+
+
+class CheckedModel(pydantic.BaseModel):
+    count: int
+
+    @pydantic.field_validator("count")
+    @classmethod
+    def not_negative(cls, count: int) -> int:
+        if count < 0:
+            raise RuntimeError(f"count {count} is negative")
+        return count
+
+
+@dataclasses.dataclass
+class CheckedDataclass:
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise RuntimeError(f"count {self.count} is negative")

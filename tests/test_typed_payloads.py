@@ -653,3 +653,27 @@ def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
         with pytest.raises(ValueError) as error:
             write(value)
         assert str(error.value) == str(expected)
+
+
+def test_msgspec_struct_refuses_lone_surrogates_as_a_decode_error(impl: ModuleType, models: ModuleType) -> None:
+    data = impl.Data("d", "a", b'{"labels":{},"\\ud800":1}')
+    with pytest.raises(DecodeError) as error:
+        decode(data, models.Tagged)
+    assert str(error.value) == (
+        "cannot decode event 'd'/'a' into Tagged: a str is not valid Unicode (surrogates not allowed)"
+    )
+    assert isinstance(error.value.__cause__, UnicodeEncodeError)
+
+
+@pytest.mark.parametrize("target", ["CheckedStruct", "CheckedModel", "CheckedDataclass"])
+def test_validators_raising_their_own_exceptions_agree(impl: ModuleType, models: ModuleType, target: str) -> None:
+    """A __post_init__ or field_validator raising: one DecodeError, the same words for each library."""
+    cls = getattr(models, target)
+    assert decode(impl.Data("d", "a", b'{"count":1}'), cls).count == 1
+    with pytest.raises(DecodeError) as error:
+        decode(impl.Data("d", "a", b'{"count":-1}'), cls)
+    assert str(error.value) == (
+        f"cannot decode event 'd'/'a' into {target}: {target}() refused the value: "
+        "RuntimeError: count -1 is negative"
+    )
+    assert isinstance(error.value.__cause__, RuntimeError)

@@ -61,4 +61,4 @@ purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"]
 echo "typing: typed payloads with pydantic and msgspec"
 EVENTBUS_TYPED_DEPS_REQUIRED=1 "$python" -m pytest -q -p no:cacheprovider \
   tests/test_typed_payloads.py tests/test_testing_helpers.py tests/test_readme_examples.py \
-  tests/test_codec.py
+  tests/test_codec.py tests/test_encode.py tests/test_decode.py

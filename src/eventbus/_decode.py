@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from ._errors import DecodeError, describe, Located
 from ._types import (
+    cache_key,
     compile_source,
     field_types,
     inline_check,
@@ -57,7 +58,22 @@ def _same(value: object) -> object:
     return value
 
 _Converter = Callable[[Any], object]
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # noqa: E501
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number - number != 0.0:  # inf (nan never gets here: json has no literal for it)
+        raise ValueError(f"number {text} is beyond the range of float")
+    return number
+
+
+# NaN, Infinity, -Infinity and 1e999 are not JSON (and could never be encoded again).
+_STRICT: dict[str, Any] = {"parse_constant": _refuse_constant, "parse_float": _finite_float}
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder(**_STRICT))  # type: ignore[arg-type]  # noqa: E501
 
 
 class _Mismatch(Located):
@@ -76,12 +92,17 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
     if cls is _MISSING:
         return None if raw is None else _loads(data, raw, "object")
     try:
-        convert = _converters[cls]
+        convert = _converters[cls if type(cls) is type else cache_key(cls)]
     except (KeyError, TypeError):
         convert = _converter_for(cls)
     value = None if raw is None else _loads(data, raw, cls)
     try:
         return convert(value)
+    except RecursionError:
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into "
+            f"{type_name(cls)}: the payload is nested too deeply"
+        ) from None
     except _Mismatch as mismatch:
         path = mismatch.path
         where = f" at {path}" if path else ""
@@ -117,8 +138,14 @@ def _loads(data: EventLike, raw: bytes, target: object) -> object:
     except (ValueError, StopIteration, RecursionError):
         pass
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        return json.loads(raw, **_STRICT)
+    except RecursionError:
+        name = target if isinstance(target, str) else type_name(target)
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
+            "the payload is nested too deeply"
+        ) from None
+    except ValueError as exc:
         name = target if isinstance(target, str) else type_name(target)
         raise DecodeError(
             f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
@@ -137,19 +164,20 @@ _build_lock = threading.RLock()
 
 def _converter_for(tp: Any) -> _Converter:
     """The (cached) function that checks and converts a JSON value into ``tp``."""
+    key = cache_key(tp)
     try:
-        return _converters[tp]
+        return _converters[key]
     except KeyError:
         pass
     except TypeError:  # an unhashable "type" cannot be a supported one
         raise TypeError(f"decode() cannot decode into {tp!r}: {SUPPORTED}") from None
     with _build_lock:
-        found = _converters.get(tp) or _building.get(tp)
+        found = _converters.get(key) or _building.get(key)
         if found is not None:
             return found
         outermost = not _building
         try:
-            converter = _build_cached(tp)
+            converter = _build_cached(tp, key)
         except BaseException:
             if outermost:
                 _building.clear()
@@ -160,18 +188,18 @@ def _converter_for(tp: Any) -> _Converter:
         return converter
 
 
-def _build_cached(tp: Any) -> _Converter:
+def _build_cached(tp: Any, key: object) -> _Converter:
     is_typeddict = typing.is_typeddict(tp)
     if is_typeddict or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         # A dataclass may contain itself (a tree): its fields find this forwarder
         # while the real converter is still being built.
         built: list[_Converter] = []
-        _building[tp] = lambda value: built[0](value)
+        _building[key] = lambda value: built[0](value)
         built.append(_typeddict_converter(tp) if is_typeddict else _dataclass_converter(tp))
         converter = built[0]
     else:
         converter = _build_converter(tp)
-    _building[tp] = converter
+    _building[key] = converter
     return converter
 
 
@@ -277,30 +305,62 @@ _STRING_TYPES: dict[object, _Converter] = {
 }
 
 
+def _frozen(value: object) -> object:
+    """A JSON value as a hashable key, its types kept: True must not find 1, nor 1.0 find 1."""
+    kind = type(value)
+    if kind is list:
+        return (list, tuple(_frozen(item) for item in cast("list[object]", value)))
+    if kind is dict:
+        items = cast("dict[str, object]", value).items()
+        return (dict, frozenset((key, _frozen(item)) for key, item in items))
+    return (kind, value)
+
+
+def _member_key(member: enum.Enum) -> object | None:
+    """A member's value as it reads back from JSON (tuples are arrays); None if it cannot encode."""
+    from ._encode import json_form  # noqa: PLC0415  # decoding an Enum needs its encoded form
+
+    try:
+        return _frozen(json_form(member.value))
+    except (ValueError, TypeError):
+        return None
+
+
 def _enum_converter(cls: type[enum.Enum]) -> _Converter:
-    # Keyed by type too: True must not find the member whose value is 1.
-    members: dict[tuple[type, Any], enum.Enum] = {
-        (type(member.value), member.value): member for member in cls
-    }
+    # Keyed by the JSON form the member encodes to, its types kept.
+    members: dict[object, enum.Enum] = {}
+    for member in cls.__members__.values():
+        key = _member_key(member)
+        if key is not None:
+            members.setdefault(key, member)
     name = cls.__qualname__
     values = [member.value for member in cls]
+    # A Flag value is any combination of its members, none included.
+    flag = cls if issubclass(cls, enum.Flag) else None
 
     def convert(value: Any) -> object:
         try:
-            return members[type(value), value]
+            return members[_frozen(value)]
         except (KeyError, TypeError):
-            raise _Mismatch(
-                f"expected a value of {name} (one of {values!r}), got {value!r}"
-            ) from None
+            pass
+        if flag is not None and type(value) is int:
+            try:
+                return flag(value)
+            except ValueError:
+                pass
+        raise _Mismatch(f"expected a value of {name} (one of {values!r}), got {value!r}")
 
     return convert
 
 
 def _literal_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
-    allowed: dict[tuple[type, object], object] = {}
+    allowed: dict[object, object] = {}
     for arg in args:
         if isinstance(arg, enum.Enum):
-            allowed[type(arg.value), arg.value] = arg
+            key = _member_key(arg)
+            if key is None:
+                raise unsupported(tp)
+            allowed[key] = arg
         elif arg is None or type(arg) in (str, int, bool):
             allowed[type(arg), arg] = arg
         else:
@@ -309,7 +369,7 @@ def _literal_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
 
     def convert(value: Any) -> object:
         try:
-            return allowed[type(value), value]
+            return allowed[_frozen(value)]
         except (KeyError, TypeError):
             raise _Mismatch(f"expected one of {shown!r}, got {value!r}") from None
 
@@ -380,7 +440,7 @@ def list_of(value):
         source,
         {"convert": item, "Mismatch": _Mismatch, "describe": describe, "locate": _locator(item)},
         "list_of",
-        f"converter into list[{type_name(item_tp)}]",
+        "list converter",
     )
 
 
@@ -482,22 +542,25 @@ def _dataclass_converter(cls: Any) -> _Converter:
     A field whose value passes the inline check (an ``int`` for an ``int``) costs
     what hand-written code costs; anything else (missing, to convert, nested,
     wrong) goes through the field's slow path, which also adds the field to the
-    error path.
+    error path.  The source holds no user text: the class's and the fields' names
+    are globals of the generated function (``n0`` is the first field's name).
     """
     hints = field_types(cls)
     namespace: dict[str, Any] = {
         "cls": cls,
+        "name": cls.__qualname__,
         "MISSING": _MISSING,
         "Mismatch": _Mismatch,
         "describe": describe,
     }
-    lines = ["def convert(value):", "    if type(value) is not dict:"]
-    lines.append(
-        f"        raise Mismatch(f'expected {cls.__qualname__} (a JSON object), "
-        "got {describe(value)}')"
-    )
-    lines.append("    get = value.get")
-    arguments: list[str] = []
+    lines = [
+        "def convert(value):",
+        "    if type(value) is not dict:",
+        "        raise Mismatch(f'expected {name} (a JSON object), got {describe(value)}')",
+        "    get = value.get",
+    ]
+    names: list[str] = []
+    variables: list[str] = []
     for index, field in enumerate(dataclasses.fields(cls)):
         if not field.init:
             continue
@@ -508,8 +571,9 @@ def _dataclass_converter(cls: Any) -> _Converter:
         elif field.default_factory is not dataclasses.MISSING:
             default = field.default_factory
         namespace[f"slow{index}"] = _field_slow_path(field.name, _converter_for(field_tp), default)
+        namespace[f"n{index}"] = field.name
         variable = f"v{index}"
-        lines.append(f"    {variable} = get({field.name!r}, MISSING)")
+        lines.append(f"    {variable} = get(n{index}, MISSING)")
         check = inline_check(field_tp)
         if check == "True":
             lines.append(f"    if {variable} is MISSING:")
@@ -519,19 +583,47 @@ def _dataclass_converter(cls: Any) -> _Converter:
             lines.append(f"    {variable} = slow{index}({variable})")
         else:
             lines.append(f"        {variable} = slow{index}({variable})")
-        arguments.append(f"{field.name}={variable}")
+        names.append(f"n{index}")
+        variables.append(variable)
+    if _takes_in_order(cls, [namespace[name] for name in names]):
+        call = f"cls({', '.join(variables)})"  # what the keywords would bind, faster
+    else:
+        pairs = ", ".join(f"{name}: {variable}" for name, variable in zip(names, variables, strict=True))
+        call = f"cls(**{{{pairs}}})"
     lines += [
         "    try:",
-        f"        return cls({', '.join(arguments)})",
+        f"        return {call}",
+        "    except RecursionError:",
+        "        raise",
         "    except Exception as exc:",
         "        raise Mismatch(",
-        f"            f'{cls.__qualname__}() refused the value: {{type(exc).__name__}}: {{exc}}', exc",
+        "            f'{name}() refused the value: {type(exc).__name__}: {exc}', exc",
         "        ) from exc",
     ]
     converter: _Converter = compile_source(
-        "\n".join(lines), namespace, "convert", f"converter into {cls!r}"
+        "\n".join(lines), namespace, "convert", "dataclass converter"
     )
     return converter
+
+
+def _takes_in_order(cls: Any, names: list[str]) -> bool:
+    """Whether ``cls(*values)`` binds exactly as ``cls(**dict(zip(names, values)))`` does."""
+    import inspect  # noqa: PLC0415  # only when a converter is built
+
+    try:
+        parameters = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(parameters) < len(names):
+        return False
+    for parameter, name in zip(parameters, names, strict=False):
+        if parameter.name != name or parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
+            return False
+    return all(
+        parameter.default is not parameter.empty
+        or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        for parameter in parameters[len(names) :]
+    )
 
 
 def _typeddict_converter(cls: Any) -> _Converter:
@@ -591,8 +683,16 @@ def _pydantic_converter(cls: Any) -> _Converter:
             mismatch = _Mismatch(message, exc)
             mismatch.steps = _steps_from_location(tuple(first["loc"]))
             raise mismatch from exc
+        except RecursionError:
+            raise
+        except Exception as exc:  # a validator's own exception, as for a dataclass
+            raise _refused(cls, exc) from exc
 
     return convert
+
+
+def _refused(cls: Any, exc: Exception) -> _Mismatch:
+    return _Mismatch(f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}", exc)
 
 
 def _msgspec_converter(cls: Any) -> _Converter:
@@ -612,5 +712,11 @@ def _msgspec_converter(cls: Any) -> _Converter:
             if location:
                 mismatch.steps = [location.rstrip("`")]
             raise mismatch from exc
+        except RecursionError:
+            raise
+        except UnicodeEncodeError as exc:  # msgspec reads a lone surrogate ("\\ud800") as UTF-8
+            raise _Mismatch(f"a str is not valid Unicode ({exc.reason})", exc) from exc
+        except Exception as exc:  # __post_init__'s own, as for a dataclass
+            raise _refused(cls, exc) from exc
 
     return convert

@@ -13,15 +13,17 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import json
 import json.encoder
 import math
+import operator
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
 from ._errors import EncodeError, Located, where
-from ._types import attribute_access, compile_source, is_msgspec_struct, is_pydantic_model, module_if_imported
+from ._types import compile_source, is_msgspec_struct, is_pydantic_model, module_if_imported
 
 __all__ = ["encode_params"]
 
@@ -85,22 +87,18 @@ def encode_params(
         ) from exc
     try:
         return _write_json(native).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise EncodeError(
-            f"{_encode_prefix(domain, action)}: {where(_first_bad_leaf(native))}"
-            f"str is not encodable as UTF-8 ({exc.reason})"
-        ) from exc
-    except ValueError as exc:
-        # json refuses NaN and the infinities only when it meets them.
-        raise EncodeError(
-            f"{_encode_prefix(domain, action)}: {where(_first_bad_leaf(native))}"
-            f"float value out of JSON range ({exc})"
-        ) from exc
     except RecursionError as exc:
         raise EncodeError(
             f"{_encode_prefix(domain, action)}: payload of type "
             f"{type(params).__qualname__} is nested too deeply"
         ) from exc
+    except ValueError as exc:  # UnicodeEncodeError is a ValueError
+        # json refuses NaN, the infinities and ints past the digit limit only when it
+        # meets them, and UTF-8 refuses a lone surrogate only after json wrote it: the
+        # first such leaf in writing order is the one to name, with its own words.
+        found = _first_bad_leaf(native)
+        what = str(exc) if found is None else f"{where(found[0])}{found[1]}"
+        raise EncodeError(f"{_encode_prefix(domain, action)}: {what}") from exc
 
 
 def _encode_prefix(domain: str | None, action: str | None) -> str:
@@ -109,31 +107,49 @@ def _encode_prefix(domain: str | None, action: str | None) -> str:
     return f"cannot encode payload of event {domain!r}/{action!r}"
 
 
-def _first_bad_leaf(native: Any) -> str:
-    """Where json met a non-finite float or a str that is not UTF-8 (slow path only)."""
-    steps = _bad_leaf_steps(native, "")
-    path = steps or ""
-    return path[1:] if path.startswith(".") else path
+def _first_bad_leaf(native: Any) -> tuple[str, str] | None:
+    """Where and why json or UTF-8 refuses ``native``, first in writing order (slow path only)."""
+    found = _bad_leaf(native, "")
+    if found is None:
+        return None
+    path, message = found
+    return (path[1:] if path.startswith(".") else path), message
 
 
-def _bad_leaf_steps(native: Any, steps: str) -> str | None:
+def _bad_str(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.reason
+    return None
+
+
+def _bad_leaf(native: Any, steps: str) -> tuple[str, str] | None:
     if type(native) is dict:
         for key, item in cast("dict[str, Any]", native).items():
-            found = _bad_leaf_steps(item, f"{steps}.{key}")
+            reason = _bad_str(key)
+            if reason is not None:
+                return steps, f"dict key {key!r} is not encodable as UTF-8 ({reason})"
+            found = _bad_leaf(item, f"{steps}.{key}")
             if found is not None:
                 return found
     elif type(native) is list:
         for index, item in enumerate(cast("list[Any]", native)):  # type: ignore[redundant-cast]
-            found = _bad_leaf_steps(item, f"{steps}[{index}]")
+            found = _bad_leaf(item, f"{steps}[{index}]")
             if found is not None:
                 return found
-    elif isinstance(native, float) and not math.isfinite(native):
-        return steps
-    elif isinstance(native, str):
+    elif isinstance(native, float):
+        if not math.isfinite(native):
+            return steps, f"float value out of JSON range ({float.__repr__(native)})"
+    elif isinstance(native, int) and not isinstance(native, bool):
         try:
-            native.encode("utf-8")
-        except UnicodeEncodeError:
-            return steps
+            int.__repr__(native)
+        except ValueError as exc:  # past sys.get_int_max_str_digits()
+            return steps, f"int value has too many digits to write ({exc})"
+    elif isinstance(native, str):
+        reason = _bad_str(native)
+        if reason is not None:
+            return steps, f"str is not encodable as UTF-8 ({reason})"
     return None
 
 
@@ -146,7 +162,25 @@ def _to_json(value: object) -> object:
         encoder = _encoders[kind]
     except KeyError:
         encoder = _encoders[kind] = _encoder_for(kind)
-    return encoder(value)
+    try:
+        return encoder(value)
+    except (_Unencodable, RecursionError, MemoryError):
+        raise
+    except Exception as exc:
+        # A value that misbehaves while it is read (a dict subclass whose items() raises,
+        # a datetime whose tzinfo does): an encode error at its place, like any other.
+        raise _Unencodable(
+            f"value of type {kind.__qualname__} could not be encoded: {type(exc).__name__}: {exc}",
+            exc,
+        ) from exc
+
+
+def json_form(value: object) -> object:
+    """``value`` as JSON reads it back (tuples as lists, ...); ValueError if it has none."""
+    try:
+        return _to_json(value)
+    except _Unencodable as failure:
+        raise ValueError(failure.message) from None
 
 
 def _list_to_json(value: list[Any] | tuple[Any, ...]) -> list[object]:
@@ -168,7 +202,8 @@ def _dict_to_json(value: dict[Any, Any]) -> dict[str, object]:
     plain = _PLAIN
     encoded: dict[str, object] = {}
     for key, item in value.items():
-        if type(key) is not str and not isinstance(key, str):
+        if type(key) is not str and not issubclass(type(key), str):
+            # Not isinstance: a Mock(spec=str) passes it through __class__, and json refuses it.
             # json would silently write {1: "a"} as {"1": "a"}.
             raise _Unencodable(
                 f"dict key {key!r} of type {type(key).__qualname__} is not a str"
@@ -260,24 +295,82 @@ def _encoder_for(kind: Any) -> _Encoder:
 
 
 def _dataclass_encoder(cls: Any) -> _Encoder:
-    """Generated: read each field, convert only what json cannot write as it is."""
+    """Generated: read the fields at once, convert only what json cannot write as it is.
+
+    The source holds no user text (no class or field name): the names are globals of
+    the generated function, ``n0`` for the first field's and so on.
+    """
     names = [field.name for field in dataclasses.fields(cls)]
-    lines = ["def encode(value):"]
-    for index, name in enumerate(names):
+    namespace: dict[str, Any] = {
+        "plain": _PLAIN,
+        "to_json": _to_json,
+        "Unencodable": _Unencodable,
+        "unreadable": _unreadable(names),
+    }
+    if not names:
+        return _empty_dataclass
+    variables = [f"v{index}" for index in range(len(names))]
+    if any("." in name for name in names):  # attrgetter would follow the dots
+        namespace["fetch"] = functools.partial(_fields_of, names)
+    else:
+        namespace["fetch"] = operator.attrgetter(*names)
+    # attrgetter of one name gives the value itself, of several a tuple.
+    target = variables[0] if len(names) == 1 else ", ".join(variables)
+    if len(names) == 1 and "." in names[0]:
+        target += ","
+    lines = [
+        "def encode(value):",
+        "    try:",
+        f"        {target} = fetch(value)",
+        "    except Exception as exc:",
+        "        unreadable(value, exc)",
+        "        raise",
+    ]
+    for index, (name, variable) in enumerate(zip(names, variables, strict=True)):
+        namespace[f"n{index}"] = name
+        namespace[f"s{index}"] = f".{name}"
         lines += [
-            f"    v{index} = {attribute_access('value', name)}",
-            f"    if type(v{index}) not in plain:",
+            f"    if type({variable}) not in plain:",
             "        try:",
-            f"            v{index} = to_json(v{index})",
+            f"            {variable} = to_json({variable})",
             "        except Unencodable as failure:",
-            f"            failure.within({'.' + name!r})",
+            f"            failure.within(s{index})",
             "            raise",
         ]
-    items = ", ".join(f"{name!r}: v{index}" for index, name in enumerate(names))
+    items = ", ".join(f"n{index}: {variable}" for index, variable in enumerate(variables))
     lines.append(f"    return {{{items}}}")
-    namespace = {"plain": _PLAIN, "to_json": _to_json, "Unencodable": _Unencodable}
-    encoder: _Encoder = compile_source("\n".join(lines), namespace, "encode", f"encoder of {cls!r}")
+    encoder: _Encoder = compile_source("\n".join(lines), namespace, "encode", "dataclass encoder")
     return encoder
+
+
+def _fields_of(names: list[str], value: object) -> tuple[object, ...]:
+    return tuple(getattr(value, name) for name in names)
+
+
+def _empty_dataclass(value: object) -> object:
+    return {}
+
+
+def _unreadable(names: list[str]) -> Callable[[object, Exception], None]:
+    """Slow path: say which field could not be read (``init=False`` and never set, ...)."""
+
+    def locate(value: object, exc: Exception) -> None:
+        for name in names:
+            try:
+                getattr(value, name)
+            except Exception as failed:
+                failure = _Unencodable(
+                    f"field could not be read: {type(failed).__name__}: {failed}", failed
+                )
+                failure.within(f".{name}")
+                raise failure from failed
+        raise _Unencodable(
+            f"value of type {type(value).__qualname__} could not be read: "
+            f"{type(exc).__name__}: {exc}",
+            exc,
+        ) from exc
+
+    return locate
 
 
 _encoders: dict[type, _Encoder] = {}

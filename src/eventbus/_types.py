@@ -7,7 +7,6 @@ to look.
 
 from __future__ import annotations
 
-import keyword
 import sys
 import types
 import typing
@@ -52,15 +51,10 @@ def is_msgspec_struct(tp: Any) -> bool:
 
 
 def compile_source(source: str, namespace: dict[str, Any], name: str, what: str) -> Any:
+    """Compile generated source, which never holds user text: names come in ``namespace``."""
     code = compile(source, f"<eventbus generated {what}>", "exec")
-    exec(code, namespace)  # noqa: S102  # our own source, built from field names
+    exec(code, namespace)  # noqa: S102  # our own source: no user text in it
     return namespace[name]
-
-
-def attribute_access(obj: str, name: str) -> str:
-    if name.isidentifier() and not keyword.iskeyword(name):
-        return f"{obj}.{name}"
-    return f"getattr({obj}, {name!r})"
 
 
 
@@ -114,3 +108,30 @@ def inline_check(tp: Any) -> str | None:
             if inner is not None and inner != "True":
                 return f"({{v}} is None or {inner})"
     return None
+
+
+def _typed(value: object) -> tuple[type[object], object]:
+    return (type(value), value)
+
+
+# Marks the keys built by cache_key: no type a user passes is such a tuple.
+_GENERIC = object()
+
+
+def cache_key(tp: Any) -> object:
+    """What the converter cache keys ``tp`` by: ``tp`` itself, or for a generic its origin
+    and the keys of its arguments, in order.
+
+    Generics compare by ``==``, under which ``Cat | Dog == Dog | Cat`` (and
+    ``Literal[1, 2] == Literal[2, 1]``): keyed by the type itself, the first of them
+    decoded would decide what every later one returns.
+    """
+    args = typing.get_args(tp)
+    if not args:
+        return tp
+    origin = typing.get_origin(tp)
+    if origin is types.UnionType:  # X | Y and Union[X, Y] decode alike
+        origin = typing.Union
+    if origin is typing.Literal:  # Literal[1] == Literal[True] is False, but keep types apart
+        return (_GENERIC, origin, tuple(map(_typed, args)))
+    return (_GENERIC, origin, tuple(cache_key(arg) for arg in args))
