@@ -12,6 +12,9 @@ from types import CoroutineType, ModuleType
 from typing import Any
 
 import pytest
+from helpers_observe import observed as observed
+from helpers_observe import observed_or_not
+from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 from helpers_core import other_data_classes, quiet_logger, recorder
 
 
@@ -36,6 +39,13 @@ class ManualAwaitable:
 
     def close(self) -> None:
         self.closed = True
+
+
+@pytest.fixture(scope="session")
+def impl(impl: ModuleType, observed: str) -> ModuleType:
+    """Every test here runs twice: on the plain buses, and with a do-nothing observer
+    installed on each (helpers_observe): an observed dispatch must behave the same."""
+    return observed_or_not(impl, observed)
 
 
 @pytest.fixture(params=["acall", "apublish"])

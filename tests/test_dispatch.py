@@ -11,6 +11,9 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+from helpers_observe import observed as observed
+from helpers_observe import observed_or_not
+from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 from helpers_core import (
     Handler,
     collecting_logger,
@@ -18,6 +21,13 @@ from helpers_core import (
     quiet_logger,
     recorder,
 )
+
+
+@pytest.fixture(scope="session")
+def impl(impl: ModuleType, observed: str) -> ModuleType:
+    """Every test here runs twice: on the plain buses, and with a do-nothing observer
+    installed on each (helpers_observe): an observed dispatch must behave the same."""
+    return observed_or_not(impl, observed)
 
 
 @pytest.fixture(params=["call", "publish"])

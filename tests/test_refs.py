@@ -22,8 +22,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_observe import observed as observed
+from helpers_observe import observed_or_not
+from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 
 DISPATCHES = 5000
+
+
+@pytest.fixture(scope="session")
+def impl(impl: ModuleType, observed: str) -> ModuleType:
+    """Every test here runs twice: on the plain buses, and with a do-nothing observer
+    installed on each (helpers_observe): an observed dispatch keeps nothing alive either."""
+    return observed_or_not(impl, observed)
 
 
 def make_logger() -> logging.Logger:

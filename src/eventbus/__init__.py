@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._decode import decode
 from ._errors import DecodeError, EncodeError, EventBusError
+from ._observe import Observation, Observer
 
 __all__ = [
     "AsyncHandler",
@@ -24,6 +25,8 @@ __all__ = [
     "EncodeError",
     "EventBusError",
     "Handler",
+    "Observation",
+    "Observer",
     "SyncHandler",
     "decode",
     "implementation",

@@ -4,6 +4,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, final
 
+from ._observe import Observer
+
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
 _F = TypeVar("_F", bound=Callable[[Any, Data], object])
@@ -37,9 +39,19 @@ class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
     def __init__(
-        self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
+        self,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        *,
+        observer: Observer | None = None,
     ) -> None: ...
     def __reduce__(self) -> tuple[object, ...]: ...
+    @property
+    def observer(self) -> Observer | None:
+        """What sees every dispatch of this bus (see ``eventbus.Observer``); ``None``: nothing."""
+    @observer.setter
+    def observer(self, observer: Observer | None) -> None: ...
+    @observer.deleter
+    def observer(self) -> None: ...
     def register(
         self, domain: str, action: str, handler: Callable[[Any, Data], object]
     ) -> Callable[[], bool]:

@@ -14,6 +14,7 @@ import logging
 import threading
 
 from ._encode import encode_params
+from ._observe import Dispatcher, Helpers, check_observer
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
@@ -142,6 +143,10 @@ def _handler_name(handler):
     return repr(handler)
 
 
+def _refuse_awaitable_in(handler, result, method):
+    _refuse_awaitable(handler, result, method)
+
+
 def _refuse_in_call(handler, result):
     _refuse_awaitable(handler, result, "call")
 
@@ -233,9 +238,10 @@ cdef class Bus:
     cdef dict _handlers
     cdef dict _tokens
     cdef dict _muted
+    cdef object _observer
     cdef object __weakref__
 
-    def __init__(self, logger=None):
+    def __init__(self, logger=None, *, observer=None):
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if self._lock is not None:
             raise TypeError("Bus.__init__() may be called only once")
@@ -245,6 +251,7 @@ cdef class Bus:
             raise TypeError(
                 f"logger must be a logging.Logger or None, not {type(logger).__qualname__}"
             )
+        self._observer = check_observer(observer)
         self._logger = logger
         self._lock = threading.Lock()
         # domain -> action -> handlers; the tuples are replaced, never mutated.
@@ -256,6 +263,33 @@ cdef class Bus:
 
     def __reduce__(self):
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
+
+    # On the free-threaded build a dispatch must not take its reference to the observer
+    # while a setter drops the old one: both sides hold the bus's critical section (a
+    # no-op with the GIL).  The check at the entry of a dispatch only compares the pointer.
+    @property
+    def observer(self):
+        """What sees every dispatch of this bus (see ``eventbus.Observer``); ``None``: nothing.
+
+        Each dispatch reads it once, at its start; setting it affects later dispatches only.
+        """
+        return self._current_observer()
+
+    @observer.setter
+    def observer(self, observer):
+        observer = check_observer(observer)
+        with cython.critical_section(self):
+            previous, self._observer = self._observer, observer
+        del previous  # dropped outside the critical section: its __del__ may run
+
+    @observer.deleter
+    def observer(self):
+        self.observer = None
+
+    cdef object _current_observer(self):
+        with cython.critical_section(self):
+            observer = self._observer
+        return observer
 
     def register(self, domain, action, handler):
         """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
@@ -382,6 +416,8 @@ cdef class Bus:
 
     def call(self, ctx, data):
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
+        if self._observer is not None:
+            return _OBSERVED.call(self, self._current_observer(), ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         cdef tuple handlers = self._lookup(<Data>data)
@@ -394,6 +430,8 @@ cdef class Bus:
 
     def publish(self, ctx, data):
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+        if self._observer is not None:
+            return _OBSERVED.publish(self, self._current_observer(), ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         cdef tuple handlers = self._lookup(<Data>data)
@@ -426,6 +464,16 @@ cdef class Bus:
             exc_info=exc,
         )
 
+    def _log_observer_failure(self, observer, hook, data, exc):
+        self._logger.error(
+            "eventbus: observer %s failed in %s() for event %r/%r",
+            _handler_name(type(observer)),
+            hook,
+            data.domain,
+            data.action,
+            exc_info=exc,
+        )
+
     def _snapshot(self, data):
         if type(data) is not Data:
             raise _not_data(data)
@@ -434,6 +482,8 @@ cdef class Bus:
 
     async def acall(self, ctx, data):
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+        if self._observer is not None:
+            return await _OBSERVED.acall(self, self._current_observer(), ctx, data)
         for handler in self._snapshot(data):
             try:
                 result = handler(ctx, data)
@@ -445,6 +495,8 @@ cdef class Bus:
 
     async def apublish(self, ctx, data):
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+        if self._observer is not None:
+            return await _OBSERVED.apublish(self, self._current_observer(), ctx, data)
         handlers = self._snapshot(data)
         errors = None
         for handler in handlers:
@@ -468,3 +520,7 @@ def _failures(data, handlers, errors):
         f"{data.domain!r}/{data.action!r}",
         errors,
     )
+
+
+# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
+_OBSERVED = Dispatcher(Helpers(_refuse_awaitable_in, _failures, _handler_name))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, final
 
 from ._encode import encode_params
+from ._observe import Dispatcher, Helpers, Observer, check_observer
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
@@ -134,9 +135,14 @@ def _not_data(data: object) -> TypeError:
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
-    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "_muted", "__weakref__")
+    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "_muted", "_observer", "__weakref__")
 
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        *,
+        observer: Observer | None = None,
+    ) -> None:
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if getattr(self, "_lock", None) is not None:
             raise TypeError("Bus.__init__() may be called only once")
@@ -146,6 +152,7 @@ class Bus:
             raise TypeError(
                 f"logger must be a logging.Logger or None, not {type(logger).__qualname__}"
             )
+        self._observer: Observer | None = check_observer(observer)
         self._logger = logger
         self._lock = threading.Lock()
         # domain -> action -> handlers; the tuples are replaced, never mutated.
@@ -157,6 +164,22 @@ class Bus:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
+
+    @property
+    def observer(self) -> Observer | None:
+        """What sees every dispatch of this bus (see ``eventbus.Observer``); ``None``: nothing.
+
+        Each dispatch reads it once, at its start; setting it affects later dispatches only.
+        """
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: Observer | None) -> None:
+        self._observer = check_observer(observer)
+
+    @observer.deleter
+    def observer(self) -> None:
+        self._observer = None
 
     def register(
         self, domain: str, action: str, handler: Callable[[Any, Data], object]
@@ -289,6 +312,8 @@ class Bus:
 
     def call(self, ctx: object, data: Data) -> None:
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
+        if self._observer is not None:
+            return _OBSERVED.call(self, self._observer, ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         actions = self._handlers.get(data.domain)
@@ -304,6 +329,8 @@ class Bus:
 
     def publish(self, ctx: object, data: Data) -> None:
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+        if self._observer is not None:
+            return _OBSERVED.publish(self, self._observer, ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         actions = self._handlers.get(data.domain)
@@ -340,6 +367,16 @@ class Bus:
             exc_info=exc,
         )
 
+    def _log_observer_failure(self, observer: object, hook: str, data: Data, exc: Exception) -> None:
+        self._logger.error(
+            "eventbus: observer %s failed in %s() for event %r/%r",
+            _handler_name(type(observer)),
+            hook,
+            data.domain,
+            data.action,
+            exc_info=exc,
+        )
+
     def _snapshot(self, data: object) -> tuple[Callable[[Any, Data], object], ...]:
         if type(data) is not Data:
             raise _not_data(data)
@@ -350,6 +387,8 @@ class Bus:
 
     async def acall(self, ctx: object, data: Data) -> None:
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+        if self._observer is not None:
+            return await _OBSERVED.acall(self, self._observer, ctx, data)
         for handler in self._snapshot(data):
             try:
                 result = handler(ctx, data)
@@ -361,6 +400,8 @@ class Bus:
 
     async def apublish(self, ctx: object, data: Data) -> None:
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+        if self._observer is not None:
+            return await _OBSERVED.apublish(self, self._observer, ctx, data)
         handlers = self._snapshot(data)
         errors: list[Exception] | None = None
         for handler in handlers:
@@ -388,3 +429,7 @@ def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception])
         f"{data.domain!r}/{data.action!r}",
         errors,
     )
+
+
+# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
+_OBSERVED = Dispatcher(Helpers(_refuse_awaitable, _failures, _handler_name))
