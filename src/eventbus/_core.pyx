@@ -116,6 +116,12 @@ cdef extern from *:
     int eventbus_raise_pending() except -1
 
 
+cdef extern from *:
+    # Cython's own branch hint (__builtin_expect where the compiler has it): the observed
+    # dispatch is the cold path, laid out away from the unobserved one.
+    bint eventbus_unlikely "unlikely" (bint condition)
+
+
 cdef str _check_name(str what, object value):
     if type(value) is str:
         if value:
@@ -291,6 +297,11 @@ cdef class Bus:
             observer = self._observer
         return observer
 
+    # A function of its own, so that the dispatch methods carry no more code than the check.
+    @cython.final
+    cdef object _dispatch_observed(self, str method, object ctx, object data):
+        return getattr(_OBSERVED, method)(self, self._current_observer(), ctx, data)
+
     def register(self, domain, action, handler):
         """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
         domain = _check_name("domain", domain)
@@ -416,8 +427,8 @@ cdef class Bus:
 
     def call(self, ctx, data):
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
-        if self._observer is not None:
-            return _OBSERVED.call(self, self._current_observer(), ctx, data)
+        if eventbus_unlikely(self._observer is not None):
+            return self._dispatch_observed("call", ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         cdef tuple handlers = self._lookup(<Data>data)
@@ -430,8 +441,8 @@ cdef class Bus:
 
     def publish(self, ctx, data):
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
-        if self._observer is not None:
-            return _OBSERVED.publish(self, self._current_observer(), ctx, data)
+        if eventbus_unlikely(self._observer is not None):
+            return self._dispatch_observed("publish", ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
         cdef tuple handlers = self._lookup(<Data>data)
@@ -483,7 +494,7 @@ cdef class Bus:
     async def acall(self, ctx, data):
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
         if self._observer is not None:
-            return await _OBSERVED.acall(self, self._current_observer(), ctx, data)
+            return await self._dispatch_observed("acall", ctx, data)
         for handler in self._snapshot(data):
             try:
                 result = handler(ctx, data)
@@ -496,7 +507,7 @@ cdef class Bus:
     async def apublish(self, ctx, data):
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
         if self._observer is not None:
-            return await _OBSERVED.apublish(self, self._current_observer(), ctx, data)
+            return await self._dispatch_observed("apublish", ctx, data)
         handlers = self._snapshot(data)
         errors = None
         for handler in handlers:

@@ -270,7 +270,9 @@ class Dispatcher:
                     result = handler(ctx, data)
                     if result is not None and inspect.isawaitable(result):
                         await result
+                    duration = perf_counter() - start
                 except Exception as exc:
+                    duration = perf_counter() - start
                     if errors is None:
                         errors = []
                     errors.append(exc)
@@ -279,7 +281,7 @@ class Dispatcher:
                 except BaseException as exc:
                     _handler_finished(bus, observation, handler, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, handler, data, perf_counter() - start, failure)
+                _handler_finished(bus, observation, handler, data, duration, failure)
                 failure = None
             if errors is not None:
                 raise self._failures(data, handlers, errors)
