@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import COMPILED_WANTED
 
 REPORT = """
@@ -78,3 +80,41 @@ def test_implementation_attribute_matches_the_active_bus() -> None:
     expected = {"cython": "eventbus._core", "python": "eventbus._core_py"}[eventbus.implementation]
     assert eventbus.Bus.__module__ == expected
     assert eventbus.Data.__module__ == expected
+
+
+# What ``import eventbus`` loads: the codec's modules and the stdlib they need (json, dataclasses,
+# datetime, decimal, uuid, logging, inspect, threading) load on first use.
+LOADED = """
+import sys
+before = set(sys.modules)
+import eventbus
+loaded = set(sys.modules) - before
+bus = eventbus.Bus()
+data = eventbus.new_data("d", "a", {"id": 1})
+after_use = set(sys.modules) - before
+assert eventbus.decode(data) == {"id": 1}
+import json
+print(json.dumps({"loaded": sorted(loaded), "after_use": sorted(after_use),
+                  "decode_loaded": "eventbus._decode" in sys.modules,
+                  "handler": repr(eventbus.Handler), "dir": "decode" in dir(eventbus)}))
+"""
+DEFERRED = {"json", "dataclasses", "datetime", "decimal", "uuid", "logging", "inspect", "threading",
+            "eventbus._decode", "eventbus._types"}
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["default", "pure"])
+def test_import_eventbus_defers_the_codec_and_its_stdlib(tmp_path: Path, pure: bool) -> None:
+    env = {**os.environ, "EVENTBUS_NO_EXTENSIONS": "1" if pure else "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED], capture_output=True, text=True, env=env, cwd=tmp_path,
+        timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert DEFERRED.isdisjoint(found["loaded"]), DEFERRED.intersection(found["loaded"])
+    if COMPILED_WANTED and not pure:  # nor typing and collections.abc
+        assert {"typing", "collections.abc", "re"}.isdisjoint(found["loaded"])
+    assert "logging" in found["after_use"]  # Bus() takes logging.getLogger("eventbus")
+    assert found["decode_loaded"] is True
+    assert found["handler"].startswith("collections.abc.Callable[[typing.Any, eventbus._core")
+    assert found["dir"] is True

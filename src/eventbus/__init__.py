@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ._decode import decode
 from ._errors import DecodeError, EncodeError, EventBusError
 from ._observe import Observation, Observer
 
@@ -38,8 +35,12 @@ __version__ = "0.1.0"
 
 implementation: str
 
+# Not typing's: import eventbus imports neither typing nor collections.abc (nor json, logging,
+# inspect, ...); what needs them loads on first use.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._core_py import Bus, Data, must_data, new_data
+    from ._decode import decode
 
     implementation = "python"
 elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (
@@ -60,7 +61,45 @@ else:
 
 # What ``register`` and ``on`` accept: ``handler(ctx, data)``, its result ignored unless
 # awaitable.  ``SyncHandler`` is what ``call``/``publish`` can run; ``AsyncHandler`` needs
-# ``acall``/``apublish``.  ``ctx`` is whatever the dispatcher passes: ``Any``.
-Handler: TypeAlias = Callable[[Any, Data], object]
-SyncHandler: TypeAlias = Callable[[Any, Data], None]
-AsyncHandler: TypeAlias = Callable[[Any, Data], Awaitable[object]]
+# ``acall``/``apublish``.  ``ctx`` is whatever the dispatcher passes: ``Any``.  Built on first
+# use (by ``__getattr__``), as the same ``collections.abc.Callable`` aliases.
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any, TypeAlias
+
+    Handler: TypeAlias = Callable[[Any, Data], object]
+    SyncHandler: TypeAlias = Callable[[Any, Data], None]
+    AsyncHandler: TypeAlias = Callable[[Any, Data], Awaitable[object]]
+
+
+def _handler_aliases() -> dict[str, object]:
+    from collections.abc import Awaitable, Callable  # noqa: PLC0415
+    from typing import Any  # noqa: PLC0415
+
+    return {
+        "Handler": Callable[[Any, Data], object],
+        "SyncHandler": Callable[[Any, Data], None],
+        "AsyncHandler": Callable[[Any, Data], Awaitable[object]],
+    }
+
+
+def __getattr__(name: str) -> object:
+    # ``decode`` and what it needs (json, the converters) load on first use, so that
+    # ``import eventbus`` stays cheap; after that it is an ordinary module attribute.
+    if name == "decode":
+        from ._decode import decode  # noqa: PLC0415
+
+        globals()["decode"] = decode
+        return decode
+    if name in ("Handler", "SyncHandler", "AsyncHandler"):
+        aliases = _handler_aliases()
+        globals().update(aliases)
+        return aliases[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+del TYPE_CHECKING

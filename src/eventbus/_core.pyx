@@ -9,9 +9,7 @@ handlers may register, unregister or dispatch from inside a dispatch.
 
 cimport cython
 
-import inspect
-import logging
-import threading
+from _thread import allocate_lock as _allocate_lock
 
 from ._encode import encode_params
 from ._observe import Dispatcher, Helpers, check_observer
@@ -141,6 +139,18 @@ cdef object _check_raw_params(object value):
     raise TypeError(f"raw_params must be bytes or None, not {type(value).__qualname__}")
 
 
+def _first_isawaitable(value):
+    """``inspect.isawaitable``, importing inspect on first use (import eventbus stays cheap)."""
+    global _isawaitable
+    from inspect import isawaitable
+
+    _isawaitable = isawaitable
+    return isawaitable(value)
+
+
+_isawaitable = _first_isawaitable
+
+
 def _handler_name(handler):
     name = getattr(handler, "__qualname__", None)
     module = getattr(handler, "__module__", None)
@@ -162,7 +172,7 @@ def _refuse_in_publish(handler, result):
 
 
 cdef _refuse_awaitable(object handler, object result, str method):
-    if not inspect.isawaitable(result):
+    if not _isawaitable(result):
         return
     close = getattr(result, "close", None)
     if close is not None:
@@ -251,6 +261,8 @@ cdef class Bus:
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if self._lock is not None:
             raise TypeError("Bus.__init__() may be called only once")
+        import logging  # on first use: import eventbus stays cheap
+
         if logger is None:
             logger = logging.getLogger("eventbus")
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
@@ -259,7 +271,7 @@ cdef class Bus:
             )
         self._observer = check_observer(observer)
         self._logger = logger
-        self._lock = threading.Lock()
+        self._lock = _allocate_lock()  # threading.Lock(), without importing threading
         # domain -> action -> handlers; the tuples are replaced, never mutated.
         self._handlers = {}
         # (domain, action) -> one token per registration, parallel to the tuple.
@@ -501,7 +513,7 @@ cdef class Bus:
             except StopIteration as exc:
                 # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
                 raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
-            if result is not None and inspect.isawaitable(result):
+            if result is not None and _isawaitable(result):
                 await result
 
     async def apublish(self, ctx, data):
@@ -513,7 +525,7 @@ cdef class Bus:
         for handler in handlers:
             try:
                 result = handler(ctx, data)
-                if result is not None and inspect.isawaitable(result):
+                if result is not None and _isawaitable(result):
                     await result
             except Exception as exc:
                 if errors is None:

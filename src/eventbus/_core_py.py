@@ -8,14 +8,17 @@ handlers may register, unregister or dispatch from inside a dispatch.
 
 from __future__ import annotations
 
-import inspect
-import logging
-import threading
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
-from typing import Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from ._encode import encode_params
 from ._observe import Dispatcher, Helpers, Observer, check_observer
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Awaitable
+    from typing_extensions import TypeIs
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
@@ -42,6 +45,18 @@ def _check_raw_params(value: object) -> bytes | None:
     raise TypeError(f"raw_params must be bytes or None, not {type(value).__qualname__}")
 
 
+def _first_isawaitable(value: object) -> TypeIs[Awaitable[Any]]:
+    """``inspect.isawaitable``, importing inspect on first use (import eventbus stays cheap)."""
+    global _isawaitable  # noqa: PLW0603
+    from inspect import isawaitable  # noqa: PLC0415
+
+    _isawaitable = isawaitable
+    return isawaitable(value)
+
+
+_isawaitable: Callable[[object], TypeIs[Awaitable[Any]]] = _first_isawaitable
+
+
 def _handler_name(handler: object) -> str:
     name = getattr(handler, "__qualname__", None)
     module = getattr(handler, "__module__", None)
@@ -51,7 +66,7 @@ def _handler_name(handler: object) -> str:
 
 
 def _refuse_awaitable(handler: object, result: object, method: str) -> None:
-    if not inspect.isawaitable(result):
+    if not _isawaitable(result):
         return
     close = getattr(result, "close", None)
     if close is not None:
@@ -146,6 +161,8 @@ class Bus:
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if getattr(self, "_lock", None) is not None:
             raise TypeError("Bus.__init__() may be called only once")
+        import logging  # on first use: import eventbus stays cheap
+
         if logger is None:
             logger = logging.getLogger("eventbus")
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
@@ -154,7 +171,7 @@ class Bus:
             )
         self._observer: Observer | None = check_observer(observer)
         self._logger = logger
-        self._lock = threading.Lock()
+        self._lock = _allocate_lock()  # threading.Lock(), without importing threading
         # domain -> action -> handlers; the tuples are replaced, never mutated.
         self._handlers: dict[str, dict[str, tuple[Callable[[Any, Data], object], ...]]] = {}
         # (domain, action) -> one token per registration, parallel to the tuple.
@@ -395,7 +412,7 @@ class Bus:
             except StopIteration as exc:
                 # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
                 raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
-            if result is not None and inspect.isawaitable(result):
+            if result is not None and _isawaitable(result):
                 await result
 
     async def apublish(self, ctx: object, data: Data) -> None:
@@ -407,7 +424,7 @@ class Bus:
         for handler in handlers:
             try:
                 result = handler(ctx, data)
-                if result is not None and inspect.isawaitable(result):
+                if result is not None and _isawaitable(result):
                     await result
             except Exception as exc:
                 if errors is None:

@@ -7,18 +7,18 @@ field.  Paths for error messages are built only when something failed.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import decimal
 import enum
+import functools
 import json
 import json.scanner
 import threading
 import types
 import typing
-import uuid
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+if TYPE_CHECKING:
+    import decimal
 
 from ._errors import DecodeError, describe, Located
 from ._types import (
@@ -190,7 +190,8 @@ def _converter_for(tp: Any) -> _Converter:
 
 def _build_cached(tp: Any, key: object) -> _Converter:
     is_typeddict = typing.is_typeddict(tp)
-    if is_typeddict or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+    dataclasses = module_if_imported("dataclasses")  # no dataclass exists before it is imported
+    if is_typeddict or (isinstance(tp, type) and dataclasses is not None and dataclasses.is_dataclass(tp)):
         # A dataclass may contain itself (a tree): its fields find this forwarder
         # while the real converter is still being built.
         built: list[_Converter] = []
@@ -217,8 +218,8 @@ def _build_converter(tp: Any) -> _Converter:
         return _same
     if tp is tuple:
         return _bare_tuple
-    if tp in _STRING_TYPES:
-        return _STRING_TYPES[tp]
+    if getattr(tp, "__module__", None) in _STRING_MODULES and tp in _string_types():
+        return _string_types()[tp]
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
             return _enum_converter(tp)
@@ -288,21 +289,33 @@ def _from_string(name: str, parse: Callable[[str], object], described: str) -> _
 
 
 def _finite_decimal(text: str) -> decimal.Decimal:
+    import decimal  # noqa: PLC0415  # imported already: the target type is its
+
     number = decimal.Decimal(text)
     if not number.is_finite():
         raise ValueError("not a finite number")
     return number
 
 
-_STRING_TYPES: dict[object, _Converter] = {
-    datetime.datetime: _from_string(
-        "datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"
-    ),
-    datetime.date: _from_string("date", datetime.date.fromisoformat, "an ISO 8601 date"),
-    datetime.time: _from_string("time", datetime.time.fromisoformat, "an ISO 8601 time"),
-    uuid.UUID: _from_string("UUID", uuid.UUID, "a UUID"),
-    decimal.Decimal: _from_string("Decimal", _finite_decimal, "a finite decimal number"),
-}
+_STRING_MODULES = frozenset({"datetime", "uuid", "decimal"})
+
+
+@functools.cache
+def _string_types() -> dict[object, _Converter]:
+    """Built when a target type is one of them (import eventbus does not import their modules)."""
+    import datetime  # noqa: PLC0415
+    import decimal  # noqa: PLC0415
+    import uuid  # noqa: PLC0415
+
+    return {
+        datetime.datetime: _from_string(
+            "datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"
+        ),
+        datetime.date: _from_string("date", datetime.date.fromisoformat, "an ISO 8601 date"),
+        datetime.time: _from_string("time", datetime.time.fromisoformat, "an ISO 8601 time"),
+        uuid.UUID: _from_string("UUID", uuid.UUID, "a UUID"),
+        decimal.Decimal: _from_string("Decimal", _finite_decimal, "a finite decimal number"),
+    }
 
 
 def _frozen(value: object) -> object:
@@ -561,6 +574,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
     ]
     names: list[str] = []
     variables: list[str] = []
+    dataclasses = module_if_imported("dataclasses")
     for index, field in enumerate(dataclasses.fields(cls)):
         if not field.init:
             continue

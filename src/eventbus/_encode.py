@@ -9,30 +9,25 @@ unwinds, so the success path never formats a string.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import decimal
-import enum
-import functools
-import json
-import json.encoder
-import math
-import operator
-import uuid
-from collections.abc import Callable
-from typing import Any, cast
+import sys
 
 from ._errors import EncodeError, Located, where
-from ._types import compile_source, is_msgspec_struct, is_pydantic_model, module_if_imported
+
+TYPE_CHECKING = False  # not typing's: import eventbus imports nothing more than sys for this
+if TYPE_CHECKING:
+    import datetime
+    import decimal
+    import enum
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
+
+    _Encoder: TypeAlias = Callable[[Any], object]
 
 __all__ = ["encode_params"]
 
 
 # Written by json exactly as they are (floats are checked for NaN by json itself).
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":")
-).encode
 
 
 def _json_writer() -> Callable[[object], str]:
@@ -43,9 +38,11 @@ def _json_writer() -> Callable[[object], str]:
     writes exactly the same text: the walk in ``_to_json`` has already built fresh
     containers (so there is no cycle left to detect) and only JSON-native values.
     """
+    import json.encoder  # noqa: PLC0415  # on first use: import eventbus stays cheap
+
     make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:  # no C accelerator (PyPy): json's own path
-        return _dumps
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
     def refuse(value: object) -> object:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
@@ -60,8 +57,14 @@ def _json_writer() -> Callable[[object], str]:
     return write
 
 
-_write_json = _json_writer()
-_Encoder = Callable[[Any], object]
+def _first_write(native: object) -> str:
+    """Builds the writer on first use, then steps aside for it."""
+    global _write_json  # noqa: PLW0603
+    _write_json = _json_writer()
+    return _write_json(native)
+
+
+_write_json: Callable[[object], str] = _first_write
 
 
 class _Unencodable(Located):
@@ -126,6 +129,8 @@ def _bad_str(text: str) -> str | None:
 
 def _bad_leaf(native: Any, steps: str) -> tuple[str, str] | None:
     if type(native) is dict:
+        from typing import cast  # noqa: PLC0415  # the error path only
+
         for key, item in cast("dict[str, Any]", native).items():
             reason = _bad_str(key)
             if reason is not None:
@@ -134,12 +139,14 @@ def _bad_leaf(native: Any, steps: str) -> tuple[str, str] | None:
             if found is not None:
                 return found
     elif type(native) is list:
+        from typing import cast  # noqa: PLC0415  # the error path only
+
         for index, item in enumerate(cast("list[Any]", native)):  # type: ignore[redundant-cast]
             found = _bad_leaf(item, f"{steps}[{index}]")
             if found is not None:
                 return found
     elif isinstance(native, float):
-        if not math.isfinite(native):
+        if native - native != 0.0:  # inf - inf and nan - nan are nan
             return steps, f"float value out of JSON range ({float.__repr__(native)})"
     elif isinstance(native, int) and not isinstance(native, bool):
         try:
@@ -270,15 +277,24 @@ def _encoder_for(kind: Any) -> _Encoder:
         return _dict_to_json
     if kind is list or kind is tuple:
         return _list_to_json
-    if dataclasses.is_dataclass(kind):
+    # A value of a module's type exists only once the module is imported: those not
+    # imported yet need no look (and import eventbus does not import them).
+    from ._types import is_msgspec_struct, is_pydantic_model, module_if_imported  # noqa: PLC0415
+
+    dataclasses = module_if_imported("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(kind):
         return _dataclass_encoder(kind)
-    if issubclass(kind, enum.Enum):
+    enum = module_if_imported("enum")
+    if enum is not None and issubclass(kind, enum.Enum):
         return _enum_to_json
-    if issubclass(kind, (datetime.date, datetime.time)):
+    datetime = module_if_imported("datetime")
+    if datetime is not None and issubclass(kind, (datetime.date, datetime.time)):
         return _iso_format
-    if issubclass(kind, uuid.UUID):
+    uuid = module_if_imported("uuid")
+    if uuid is not None and issubclass(kind, uuid.UUID):
         return str
-    if issubclass(kind, decimal.Decimal):
+    decimal = module_if_imported("decimal")
+    if decimal is not None and issubclass(kind, decimal.Decimal):
         return _decimal_to_json
     if is_pydantic_model(kind):
         return _library_encoder("pydantic model", _pydantic_dump)
@@ -300,7 +316,12 @@ def _dataclass_encoder(cls: Any) -> _Encoder:
     The source holds no user text (no class or field name): the names are globals of
     the generated function, ``n0`` for the first field's and so on.
     """
-    names = [field.name for field in dataclasses.fields(cls)]
+    import functools  # noqa: PLC0415  # once per dataclass
+    import operator  # noqa: PLC0415
+
+    from ._types import compile_source  # noqa: PLC0415
+
+    names = [field.name for field in sys.modules["dataclasses"].fields(cls)]
     namespace: dict[str, Any] = {
         "plain": _PLAIN,
         "to_json": _to_json,
