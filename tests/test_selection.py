@@ -99,7 +99,7 @@ print(json.dumps({"loaded": sorted(loaded), "after_use": sorted(after_use),
                   "handler": repr(eventbus.Handler), "dir": "decode" in dir(eventbus)}))
 """
 DEFERRED = {"json", "dataclasses", "datetime", "decimal", "uuid", "logging", "inspect", "threading",
-            "eventbus._decode", "eventbus._types"}
+            "eventbus._decode", "eventbus._types", "eventbus._observe"}
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["default", "pure"])

@@ -12,7 +12,6 @@ import os
 import sys
 
 from ._errors import DecodeError, EncodeError, EventBusError
-from ._observe import Observation, Observer
 
 __all__ = [
     "AsyncHandler",
@@ -41,6 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._core_py import Bus, Data, must_data, new_data
     from ._decode import decode
+    from ._observe import Observation, Observer
 
     implementation = "python"
 elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (
@@ -91,6 +91,12 @@ def __getattr__(name: str) -> object:
 
         globals()["decode"] = decode
         return decode
+    if name in ("Observer", "Observation"):
+        from . import _observe  # noqa: PLC0415
+
+        found: object = getattr(_observe, name)
+        globals()[name] = found
+        return found
     if name in ("Handler", "SyncHandler", "AsyncHandler"):
         aliases = _handler_aliases()
         globals().update(aliases)

@@ -12,7 +12,6 @@ cimport cython
 from _thread import allocate_lock as _allocate_lock
 
 from ._encode import encode_params
-from ._observe import Dispatcher, Helpers, check_observer
 
 __all__ = ["Bus", "Data", "must_data", "new_data"]
 
@@ -545,5 +544,27 @@ def _failures(data, handlers, errors):
     )
 
 
-# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
-_OBSERVED = Dispatcher(Helpers(_refuse_awaitable_in, _failures, _handler_name))
+# eventbus._observe (and the typing it needs) loads with the first bus that has an observer:
+# import eventbus stays cheap.
+def check_observer(observer):
+    """``eventbus._observe.check_observer``; ``None`` needs no look."""
+    if observer is None:
+        return None
+    from ._observe import check_observer as check
+
+    return check(observer)
+
+
+class _FirstObserved:
+    """Stands in for the dispatcher below until the first observed dispatch builds it."""
+
+    def __getattr__(self, name):
+        global _OBSERVED
+        from ._observe import Dispatcher, Helpers
+
+        # Dispatch when the bus has an observer, with this twin's own helpers.
+        _OBSERVED = Dispatcher(Helpers(_refuse_awaitable_in, _failures, _handler_name))
+        return getattr(_OBSERVED, name)
+
+
+_OBSERVED = _FirstObserved()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final
 
 from ._encode import encode_params
-from ._observe import Dispatcher, Helpers, Observer, check_observer
 
 if TYPE_CHECKING:
     import logging
+
+    from ._observe import Dispatcher, Observer
     from collections.abc import Awaitable
     from typing_extensions import TypeIs
 
@@ -448,5 +449,27 @@ def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception])
     )
 
 
-# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
-_OBSERVED = Dispatcher(Helpers(_refuse_awaitable, _failures, _handler_name))
+# eventbus._observe (and the typing it needs) loads with the first bus that has an observer:
+# import eventbus stays cheap.
+def check_observer(observer: Observer | None) -> Observer | None:
+    """``eventbus._observe.check_observer``; ``None`` needs no look."""
+    if observer is None:
+        return None
+    from ._observe import check_observer as check  # noqa: PLC0415
+
+    return check(observer)
+
+
+class _FirstObserved:
+    """Stands in for the dispatcher below until the first observed dispatch builds it."""
+
+    def __getattr__(self, name: str) -> Any:
+        global _OBSERVED  # noqa: PLW0603
+        from ._observe import Dispatcher, Helpers  # noqa: PLC0415
+
+        # Dispatch when the bus has an observer, with this twin's own helpers.
+        _OBSERVED = Dispatcher(Helpers(_refuse_awaitable, _failures, _handler_name))  # pyright: ignore[reportConstantRedefinition]
+        return getattr(_OBSERVED, name)
+
+
+_OBSERVED: Dispatcher = cast("Dispatcher", _FirstObserved())
