@@ -25,6 +25,7 @@ else:
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -296,8 +297,33 @@ def test_otel_the_global_tracer_provider_is_the_default(impl: ModuleType) -> Non
     # No provider configured here: the API's no-op spans; dispatch works and nothing leaks.
     observer = OpenTelemetryObserver()
     bus = impl.Bus(observer=observer)
-    ran: list[object] = []
-    bus.register("users", "created", lambda ctx, data: ran.append(ctx))
+    seen: list[object] = []
+    bus.register("users", "created", lambda ctx, data: seen.append(trace.get_current_span()))
     bus.call("ctx", impl.Data("users", "created"))
-    assert ran == ["ctx"]
+    assert seen == [trace.INVALID_SPAN]
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+@pytest.mark.parametrize("method", ["call", "publish", "acall", "apublish"])
+def test_otel_a_sampled_out_dispatch_records_nothing_and_keeps_the_callers_span(
+    impl: ModuleType, method: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = Traced()  # the caller's own spans are recorded, eventbus's are not
+    bus = impl.Bus(observer=OpenTelemetryObserver(provider))
+    seen: list[object] = []
+
+    def handler(ctx: object, data: object) -> None:
+        seen.append(trace.get_current_span())
+        getattr(bus, method.lstrip("a") if method.startswith("a") else method)(ctx, impl.Data("b", "c"))
+
+    bus.register("users", "created", handler)
+    with traced.tracer.start_as_current_span("request") as request:
+        result = getattr(bus, method)(None, impl.Data("users", "created"))
+        if method.startswith("a"):
+            run(result)
+    assert seen == [request]
+    assert exporter.get_finished_spans() == ()
+    assert [span.name for span in traced.spans()] == ["request"]

@@ -17,8 +17,9 @@ These are not messaging spans: OpenTelemetry's messaging conventions are meant f
 an out-of-process broker (open-telemetry/semantic-conventions#1963), and a dispatch here is a
 function call chosen at run time, in the caller's thread and trace.
 
-Only ``opentelemetry-api`` is needed; without an SDK configured the spans cost little and go
-nowhere, as for any instrumented library.
+Only ``opentelemetry-api`` is needed.  A dispatch whose span is not recorded (no SDK
+configured, or sampled out) costs one ``start_span`` and no more: no handler spans, and the
+caller's context stays current.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class OpenTelemetryObserver:
 
     def dispatch(
         self, method: Method, data: Data, handlers: tuple[Callable[[Any, Data], object], ...]
-    ) -> _DispatchSpans:
+    ) -> _DispatchSpans | None:
         span = self._tracer.start_span(
             f"{method} {data.domain}/{data.action}",
             kind=SpanKind.INTERNAL,
@@ -82,6 +83,11 @@ class OpenTelemetryObserver:
                 "eventbus.handler_count": len(handlers),
             },
         )
+        if not span.is_recording():
+            # No SDK, or sampled out: nothing of this dispatch is recorded, nor of its
+            # handlers' spans (they would be its children).  The caller's context stays
+            # current, so what the handlers trace still has a parent that exists.
+            return None
         token = context.attach(trace.set_span_in_context(span))
         return _DispatchSpans(self._tracer if self._handler_spans else None, span, token)
 
