@@ -113,6 +113,51 @@ class Counting(logging.Handler):
         self.count += 1
 
 
+class Watch:
+    """One observed dispatch: counts the hooks in its observer, keeps nothing."""
+
+    def __init__(self, observer: Watching) -> None:
+        self.observer = observer
+
+    def handler_started(self, handler: object) -> None:
+        self.observer.hooks += 1
+
+    def handler_finished(self, handler: object, duration: float, error: BaseException | None) -> None:
+        self.observer.hooks += 1
+
+    def finished(self, error: BaseException | None) -> None:
+        self.observer.hooks += 1
+
+
+class Watching:
+    """An observer whose observations are made per dispatch and dropped after it."""
+
+    def __init__(self) -> None:
+        self.hooks = 0
+
+    def dispatch(self, method: str, data: object, handlers: tuple[object, ...]) -> Watch:
+        self.hooks += 1
+        return Watch(self)
+
+
+class Raising(Watching):
+    """An observer every hook of which raises: each failure is logged, none kept."""
+
+    def dispatch(self, method: str, data: object, handlers: tuple[object, ...]) -> Watch:
+        return RaisingWatch(self)
+
+
+class RaisingWatch(Watch):
+    def handler_started(self, handler: object) -> None:
+        raise HandlerError(bytearray(b"observer failed"))
+
+    def handler_finished(self, handler: object, duration: float, error: BaseException | None) -> None:
+        raise HandlerError(bytearray(b"observer failed"))
+
+    def finished(self, error: BaseException | None) -> None:
+        raise HandlerError(bytearray(b"observer failed"))
+
+
 class Name(str):
     """A str subclass: Data and the bus store a plain copy."""
 
@@ -194,6 +239,15 @@ class World:
             )
         }
         self.events["other-domain"] = impl.Data("nobody-here", "ok", None)
+        # The same handlers on buses with an observer (eventbus._observe's dispatch).
+        self.observer = Watching()
+        self.observed = impl.Bus(self.logger, observer=self.observer)
+        self.raising_observer = Raising()
+        self.observed_raising = impl.Bus(self.logger, observer=self.raising_observer)
+        for observed in (self.observed, self.observed_raising):
+            for action in ("ok", "fail", "stop", "awaitable", "async", "async-fail"):
+                for handler in bus.handlers(self.domain, action):
+                    observed.register(self.domain, action, handler)
         self.bad_json = impl.Data(self.domain, "bad", b"{not json")
         self.empty = impl.Data(self.domain, "empty", None)
         self.floats = impl.Data(self.domain, "floats", b"[1,2.5,null]")
@@ -221,6 +275,11 @@ class World:
             "coroutine_handler": self.coroutine_handler,
             "reentrant": self.reentrant,
             "recursive": self.recursive,
+            "observer": self.observer,
+            "observed": self.observed,
+            "raising_observer": self.raising_observer,
+            "observed_raising": self.observed_raising,
+            "Watch": Watch,
             # A class's count includes its live instances: leaked exceptions, contexts,
             # events or handlers show here even when nothing else refers to them.
             "Data": self.Data,
@@ -518,6 +577,44 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
     yield "acall-errors", acall_errors
     yield "apublish", apublish_ok
     yield "apublish-errors", apublish_errors
+
+    # -- the observer hook
+    def observer_set() -> None:
+        other = impl.Bus(w.logger, observer=w.observer)
+        assert other.observer is w.observer
+        other.observer = None
+        other.observer = w.observer
+        del other.observer
+        expect(TypeError, lambda: setattr(other, "observer", ctx))
+        expect(TypeError, lambda: impl.Bus(observer=ctx))
+
+    def observed_dispatch() -> None:
+        observed, hooks = w.observed, w.observer.hooks
+        observed.call(ctx, events["ok"])
+        observed.publish(ctx, events["ok"])
+        observed.call(ctx, events["nobody"])
+        expect(HandlerError, lambda: observed.call(ctx, events["fail"]))
+        expect(ExceptionGroup, lambda: observed.publish(ctx, events["fail"]))
+        expect(Stop, lambda: observed.call(ctx, events["stop"]))
+        expect(Stop, lambda: observed.publish(ctx, events["stop"]))
+        expect(TypeError, lambda: observed.call(ctx, events["awaitable"]))
+        expect(TypeError, lambda: observed.publish(ctx, ctx))
+        run_coroutine(observed.acall(ctx, events["async"]))
+        expect(HandlerError, lambda: run_coroutine(observed.acall(ctx, events["async-fail"])))
+        expect(ExceptionGroup, lambda: run_coroutine(observed.apublish(ctx, events["async-fail"])))
+        expect(Stop, lambda: run_coroutine(observed.apublish(ctx, events["stop"])))
+        assert w.observer.hooks > hooks
+
+    def observer_failures() -> None:
+        before = w.records.count
+        w.observed_raising.call(ctx, events["ok"])
+        expect(ExceptionGroup, lambda: w.observed_raising.publish(ctx, events["fail"]))
+        run_coroutine(w.observed_raising.acall(ctx, events["async"]))
+        assert w.records.count > before
+
+    yield "observer-set", observer_set
+    yield "observed-dispatch", observed_dispatch
+    yield "observer-failures", observer_failures
 
 
 def recursion(w: World) -> Callable[[], None]:
