@@ -89,12 +89,20 @@ class Data:
     action: str
     raw_params: bytes | None
 
-    # __new__ rather than __init__, so that no later call can change a Data.
+    # __new__ rather than __init__, so that no later call can change a Data.  The common
+    # case (plain non-empty str names, bytes or None) is checked inline and the slots are
+    # set through their own descriptors, past __setattr__: the helpers only see the rest.
     def __new__(cls, domain: str, action: str, raw_params: bytes | None = None) -> Data:
-        self = object.__new__(cls)
-        object.__setattr__(self, "domain", _check_name("domain", domain))
-        object.__setattr__(self, "action", _check_name("action", action))
-        object.__setattr__(self, "raw_params", _check_raw_params(raw_params))
+        self = _new_object(cls)
+        if type(domain) is not str or not domain:
+            domain = _check_name("domain", domain)
+        if type(action) is not str or not action:
+            action = _check_name("action", action)
+        if raw_params is not None and type(raw_params) is not bytes:
+            raw_params = _check_raw_params(raw_params)
+        _set_domain(self, domain)
+        _set_action(self, action)
+        _set_raw_params(self, raw_params)
         return self
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -132,6 +140,13 @@ class Data:
 
     def __reduce__(self) -> tuple[object, ...]:
         return (Data, (self.domain, self.action, self.raw_params))
+
+
+_new_object = object.__new__
+# The slots' own descriptors: Data.__setattr__ refuses every assignment.
+_set_domain: Callable[[Data, str], None] = Data.__dict__["domain"].__set__
+_set_action: Callable[[Data, str], None] = Data.__dict__["action"].__set__
+_set_raw_params: Callable[[Data, bytes | None], None] = Data.__dict__["raw_params"].__set__
 
 
 def new_data(domain: str, action: str, params: object = None) -> Data:
