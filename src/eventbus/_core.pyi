@@ -2,13 +2,17 @@
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, final
+from typing import Any, ClassVar, TypeVar, final, overload
 
+from . import _event
 from ._observe import Observer
 
-__all__ = ["Bus", "Data", "must_data", "new_data"]
+__all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
 _F = TypeVar("_F", bound=Callable[[Any, Data], object])
+_T = TypeVar("_T")
+_C = TypeVar("_C")
+_R = TypeVar("_R")
 
 @final
 class Data:
@@ -35,6 +39,15 @@ def new_data(domain: str, action: str, params: object = None) -> Data:
 def must_data(domain: str, action: str, params: object = None) -> Data:
     """``new_data`` for payload types that cannot fail to encode."""
 
+class Event(_event.Event[_T]):
+    """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+
+    _Data: ClassVar[Any]
+    def data(self, payload: _T) -> Data:  # type: ignore[override]
+        """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""
+    def decode(self, data: Data) -> _T:  # type: ignore[override]
+        """The payload of ``data``, a dispatch of this event, as ``payload_type``."""
+
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
@@ -52,14 +65,28 @@ class Bus:
     def observer(self, observer: Observer | None) -> None: ...
     @observer.deleter
     def observer(self) -> None: ...
+    @overload
     def register(
-        self, domain: str, action: str, handler: Callable[[Any, Data], object]
-    ) -> Callable[[], bool]:
-        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
-    def on(self, domain: str, action: str) -> Callable[[_F], _F]:
-        """Decorator form of ``register``: registers the function, returns it unchanged."""
-    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
-        """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
+        self, domain: str, action: str, handler: Callable[[Any, Data], object], *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    @overload
+    def register(
+        self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    @overload
+    def unregister(self, domain: str, action: str, handler: object) -> bool: ...
+    @overload
+    def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
+    @overload
+    def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
+    @overload
+    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    @overload
+    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
+    @overload
+    def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
     def call(self, ctx: object, data: Data) -> None:
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
     def publish(self, ctx: object, data: Data) -> None:

@@ -9,11 +9,13 @@ handlers may register, unregister or dispatch from inside a dispatch.
 
 cimport cython
 
-from _thread import allocate_lock as _allocate_lock
+import sys
+from _thread import RLock as _RLock
+from types import FunctionType
 
 from ._encode import encode_params
 
-__all__ = ["Bus", "Data", "must_data", "new_data"]
+__all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
 
 cdef extern from *:
@@ -150,6 +152,13 @@ def _first_isawaitable(value):
 _isawaitable = _first_isawaitable
 
 
+def _inspect():
+    """The inspect module, imported on first use (import eventbus stays cheap)."""
+    import inspect
+
+    return inspect
+
+
 def _handler_name(handler):
     name = getattr(handler, "__qualname__", None)
     module = getattr(handler, "__module__", None)
@@ -177,7 +186,7 @@ cdef _refuse_awaitable(object handler, object result, str method):
     if close is not None:
         close()  # a coroutine that is never awaited warns when collected
     raise TypeError(
-        f"handler {_handler_name(handler)} returned an awaitable, which {method}() "
+        f"handler {_handler_name(_registered_handler(handler))} returned an awaitable, which {method}() "
         f"cannot run: dispatch with a{method}() instead"
     )
 
@@ -245,14 +254,185 @@ cdef _not_data(object data):
     return TypeError(f"data must be an eventbus.Data, not {type(data).__qualname__}")
 
 
+# eventbus._event (and typing, which it needs) loads with the first use of ``Event``:
+# import eventbus stays cheap.  No Event exists before, so nothing needs the class.
+_Event = None
+
+
+def _event_class():
+    global _Event
+    if _Event is None:
+        from ._event import Event as base
+
+        class Event(base):
+            """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+
+            __slots__ = ()
+            _Data = Data
+
+        Event.__module__ = __name__
+        _Event = Event
+    return _Event
+
+
+def __getattr__(name):
+    if name == "Event":
+        return _event_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+cdef bint _is_event(object value) except -1:
+    module = sys.modules.get("eventbus._event")
+    return module is not None and isinstance(value, module.Event)
+
+
+# -- The registry -------------------------------------------------------------------
+#
+# Per pair, one insertion-ordered dict maps each registration (its token) to what
+# dispatch calls for it: adding and removing one is O(1) and the two can never
+# disagree.  Dispatch reads ``_handlers[domain][action]``, which is a plain tuple
+# (the snapshot) or, after a change, a marker: a dispatch that meets a marker
+# rebuilds the tuple under the lock, once per batch of changes.
+
+
+@cython.final
+cdef class _Stale:
+    """In the registry, for "the snapshot must be rebuilt"; not iterable on purpose."""
+
+
+cdef _Stale _STALE = _Stale()
+
+
+@cython.final
+cdef class _Refused:
+    """The snapshot of a pair with a coroutine-function handler: ``call`` refuses it
+    before running any handler; the other methods run ``handlers``."""
+
+    cdef readonly tuple handlers
+    cdef readonly str refused  # the name of the first coroutine function
+
+    def __init__(self, tuple handlers, str refused):
+        self.handlers = handlers
+        self.refused = refused
+
+
+@cython.final
+cdef class _Registration:
+    """One registration: its pair, the handler as registered (or a weak reference to
+    it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
+
+    cdef readonly tuple key
+    cdef public object handler  # a weak reference to it, once _weakly has run
+    cdef readonly bint weak
+    cdef readonly bint coroutine
+    cdef public bint removed
+
+    def __init__(self, tuple key, handler, bint weak, bint coroutine):
+        self.key = key
+        self.handler = handler
+        self.weak = weak
+        self.coroutine = coroutine
+        self.removed = False
+
+    cpdef object registered(self):
+        """The handler as registered; ``None`` once a weak one was collected."""
+        return self.handler() if self.weak else self.handler
+
+
+cdef bint _is_coroutine_function(object handler) except -1:
+    # inspect's own answer, without its detours for plain functions (registration
+    # is measured against pyee's add_listener).
+    if type(handler) is FunctionType:
+        if handler.__code__.co_flags & _CO_COROUTINE:
+            return True
+        if not _MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
+            return False
+    return _inspect().iscoroutinefunction(handler)
+
+
+cdef int _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+# inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
+cdef bint _MARKABLE = sys.version_info >= (3, 12)
+
+_NO_PAYLOAD_TYPE = object()
+_MISSING = object()
+
+
+def _registered_handler(target):
+    """The handler as registered behind what dispatch calls (a typed or weak wrapper)."""
+    # Known by its code, not by an attribute: a Mock handler has every attribute.
+    if type(target) is _WRAPPER_TYPE and target.__code__ in _WRAPPER_CODES:
+        behind = target._eventbus_handler
+        return behind[0] if type(behind) is tuple else behind()
+    return target
+
+
+def _decode():
+    """eventbus.decode, imported on first use (import eventbus stays cheap)."""
+    from ._decode import decode
+
+    return decode
+
+
+def _typed_handler(handler, payload_type, decode):
+    def typed_handler(ctx, data):
+        return handler(ctx, decode(data, payload_type))
+
+    typed_handler._eventbus_handler = (handler,)
+    return typed_handler
+
+
+def _weak_handler(ref, payload_type, decode):
+    def weak_handler(ctx, data):
+        handler = ref()
+        return None if handler is None else handler(ctx, data)
+
+    def weak_typed_handler(ctx, data):
+        handler = ref()
+        return None if handler is None else handler(ctx, decode(data, payload_type))
+
+    wrapper = weak_handler if payload_type is _NO_PAYLOAD_TYPE else weak_typed_handler
+    wrapper._eventbus_handler = ref
+    return wrapper
+
+
+# (The wrappers are Cython functions here, plain functions in the pure twin.)
+_WRAPPER_TYPE = type(_typed_handler(print, int, None))
+_WRAPPER_CODES = frozenset(
+    {
+        _typed_handler(print, int, None).__code__,
+        *(_weak_handler(print, t, None).__code__ for t in (_NO_PAYLOAD_TYPE, int)),
+    }
+)
+
+
+cdef _add_note(BaseException exc, object target, Data data):
+    exc.add_note(
+        f"eventbus: handler {_handler_name(_registered_handler(target))} failed for event "
+        f"{data.domain!r}/{data.action!r}"
+    )
+
+
+cdef int _raise_noted(tuple handlers, Py_ssize_t index, Data data) except -1:
+    # call's failure path: the pending exception gets its note and goes on.
+    try:
+        eventbus_raise_pending()
+    except BaseException as exc:
+        _add_note(exc, handlers[index - 1], data)
+        raise
+    return 0
+
+
 cdef class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
     cdef object _logger
-    cdef object _lock
+    cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
     cdef dict _handlers
-    cdef dict _tokens
+    cdef dict _entries
+    cdef dict _holes
     cdef dict _muted
+    cdef list _pending
     cdef object _observer
     cdef object __weakref__
 
@@ -270,13 +450,21 @@ cdef class Bus:
             )
         self._observer = check_observer(observer)
         self._logger = logger
-        self._lock = _allocate_lock()  # threading.Lock(), without importing threading
-        # domain -> action -> handlers; the tuples are replaced, never mutated.
+        # Reentrant only so that _is_owned() is exact: an operation that finds the lock
+        # held by its own thread (a finalizer, a weakref callback or a signal handler
+        # running inside a locked section) queues its change in _pending instead.
+        self._lock = _RLock()  # threading.RLock(), without importing threading
+        # domain -> action -> the snapshot dispatch runs (a tuple, replaced, never
+        # mutated), _STALE after a change, or a _Refused.
         self._handlers = {}
-        # (domain, action) -> one token per registration, parallel to the tuple.
-        self._tokens = {}
-        # (domain, action) -> [its handlers, set aside; the mutes in force]: eventbus.testing.
+        # (domain, action) -> {registration: what dispatch calls}, in registration order.
+        self._entries = {}
+        # (domain, action) -> registrations removed since its dict was last compacted.
+        self._holes = {}
+        # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
         self._muted = {}
+        # Changes queued while the lock was held: (function, argument), applied in order.
+        self._pending = []
 
     def __reduce__(self):
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
@@ -313,62 +501,229 @@ cdef class Bus:
     cdef object _dispatch_observed(self, str method, object ctx, object data):
         return getattr(_OBSERVED, method)(self, self._current_observer(), ctx, data)
 
-    def register(self, domain, action, handler):
-        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
+    # -- arguments ----------------------------------------------------------------
+
+    @staticmethod
+    def _pair(domain, action, method):
+        """(event or None, domain, action, what follows the pair) from (event, x) or (domain, action, x)."""
+        if _is_event(domain):
+            return domain, domain.domain, domain.action, action
+        if action is _MISSING:
+            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
+        return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+
+    # -- writers --------------------------------------------------------------------
+
+    def register(self, domain, action=_MISSING, handler=_MISSING, *, weak=False):
+        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``;
+        ``register(event, handler)`` runs ``handler(ctx, payload)``."""
+        if type(domain) is not str and _is_event(domain):
+            event = domain
+            if handler is not _MISSING:
+                raise TypeError("register(event, handler) takes no action: the event names the pair")
+            domain, action, handler = event.domain, event.action, action
+        elif action is _MISSING:
+            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
+        else:
+            event = None
+            domain = _check_name("domain", domain)
+            action = _check_name("action", action)
+        if handler is _MISSING:
+            raise TypeError("register() needs a handler")
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
-        token = object()
-        with self._lock:
-            self._install(domain, action, self._registered(domain, action) + (handler,))
-            self._tokens.setdefault((domain, action), []).append(token)
+        if weak is not False and weak is not True:
+            raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
+        key = (domain, action)
+        registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
+        if weak:
+            target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)
+        else:
+            target = handler if event is None else _typed_handler(handler, event.payload_type, _decode())
+        lock = self._lock
+        if lock._is_owned():
+            self._pending.append((self._add, (registration, target)))
+        else:
+            with lock:
+                # _add, inlined (registration is measured against pyee's add_listener).
+                actions = self._handlers.get(domain)
+                if actions is None:
+                    actions = self._handlers[domain] = {}
+                actions[action] = _STALE
+                entries = self._entries.get(key)
+                if entries is None:
+                    entries = self._entries[key] = {}
+                entries[registration] = target
+                if self._pending:
+                    self._drain()
+            if self._pending:
+                self._drain_soon()
 
         def unregister():
-            return self._unregister(domain, action, token)
+            return self._unregister(registration)
 
         return unregister
 
-    def _unregister(self, domain, action, token):
-        with self._lock:
-            tokens = self._tokens.get((domain, action))
-            if tokens is None:
-                return False
-            for index, candidate in enumerate(tokens):
-                if candidate is token:
-                    break
+    def _weakly(self, _Registration registration, handler, payload_type):
+        def collected(ref):
+            # On whatever thread dropped the handler, maybe inside one of this bus's
+            # locked sections: queue the removal, never wait for the lock.
+            self._pending.append((self._remove, registration))
+            registration.removed = True
+            if not self._lock._is_owned():
+                self._drain_soon()
+
+        import weakref  # on first use: import eventbus stays cheap
+
+        try:
+            if _inspect().ismethod(handler):
+                ref = weakref.WeakMethod(handler, collected)
             else:
+                ref = weakref.ref(handler, collected)
+        except TypeError:
+            raise TypeError(
+                f"cannot hold handler {_handler_name(handler)} weakly: "
+                f"{type(handler).__qualname__} objects do not support weak references"
+            ) from None
+        registration.handler = ref
+        return _weak_handler(ref, payload_type, None if payload_type is _NO_PAYLOAD_TYPE else _decode())
+
+    def _unregister(self, _Registration registration):
+        if self._lock._is_owned():
+            if registration.removed:
                 return False
-            del tokens[index]
-            if not tokens:
-                del self._tokens[(domain, action)]
-            handlers = self._registered(domain, action)
-            self._install(domain, action, handlers[:index] + handlers[index + 1 :])
+            self._pending.append((self._remove, registration))
+            registration.removed = True
             return True
+        with self._lock:
+            if registration.removed:
+                found = False
+            else:
+                # Removed first, then marked: an interruption in between leaves a
+                # registration that is gone, which a later unregister() finds gone.
+                found = self._remove(registration)
+                registration.removed = True
+            if self._pending:
+                self._drain()
+        if self._pending:
+            self._drain_soon()
+        return found
 
-    # Writers only, under the lock: what is registered for a pair, muted or not, and
-    # where a new tuple of handlers goes.  Dispatch never looks at _muted.
-    cdef tuple _registered(self, str domain, str action):
-        muted = self._muted.get((domain, action))
-        if muted is not None:
-            set_aside = muted[0]
-            return set_aside
+    def unregister(self, domain, action=_MISSING, handler=_MISSING):
+        """Remove the earliest registration of the pair whose handler ``==`` ``handler``."""
+        event, domain, action, rest = self._pair(domain, action, "unregister")
+        if rest is not _MISSING:
+            if handler is not _MISSING:
+                raise TypeError("unregister(event, handler) takes no action: the event names the pair")
+            handler = rest
+        if handler is _MISSING:
+            raise TypeError("unregister() needs the handler to remove")
+        entries = self._entries.get((domain, action))
+        if entries is None:
+            return False
+        # Compared outside the lock, since a handler's __eq__ may run anything (this bus
+        # included), in registration order, so that removing handlers in the order they
+        # were registered stays O(1) each.  A change meanwhile restarts on a copy.
+        try:
+            for registration in entries:
+                if self._unregister_equal(registration, handler):
+                    return True
+        except RuntimeError:  # the dict changed size during iteration
+            for registration in list(entries):
+                if self._unregister_equal(registration, handler):
+                    return True
+        return False
+
+    def _unregister_equal(self, _Registration registration, handler):
+        if registration.removed:
+            return False
+        registered = registration.registered()
+        return registered is not None and registered == handler and self._unregister(registration)
+
+    # Under the lock (or from _pending), each change is one step on the registry dicts
+    # after marking the pair stale, so an exception between two steps (a
+    # KeyboardInterrupt from a signal handler) leaves nothing half-done.
+
+    def _add(self, item):
+        registration, target = item
+        if (<_Registration>registration).removed:  # unregistered before a queued registration applied
+            return
+        domain, action = key = (<_Registration>registration).key
+        self._set_live(domain, action, _STALE)
+        entries = self._entries.get(key)
+        if entries is None:
+            entries = self._entries[key] = {}
+        entries[registration] = target
+
+    def _remove(self, _Registration registration):
+        key = registration.key
+        entries = self._entries.get(key)
+        if entries is None or registration not in entries:
+            return False
+        domain, action = key
+        self._set_live(domain, action, _STALE)
+        del entries[registration]
+        if not entries:
+            del self._entries[key]
+            self._holes.pop(key, None)
+            if key not in self._muted:
+                self._set_live(domain, action, None)
+            return True
+        # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
+        # by handler, earliest first) skips them one by one: compact when they outnumber
+        # the registrations, so removals stay O(1) amortized.
+        holes = self._holes.get(key, 0) + 1
+        if holes > len(entries):
+            self._entries[key] = dict(entries)
+            holes = 0
+        self._holes[key] = holes
+        return True
+
+    def _drain(self):
+        """Apply the queued changes, in order, under the lock."""
+        pending = self._pending
+        while pending:
+            function, argument = pending[0]
+            function(argument)  # each is idempotent: a retry after an interruption is harmless
+            del pending[0]
+
+    def _drain_soon(self):
+        # Whoever holds the lock now checks _pending after releasing it: never wait here.
+        while self._pending and self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _build(self, str domain, str action):
+        """The snapshot of a pair from the registrations (and mutes), under the lock."""
+        key = (domain, action)
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][1]
+        entries = self._entries.get(key)
+        if not entries:
+            return None
+        return _snapshot(tuple(entries.values()), [r for r in entries if (<_Registration>r).coroutine])
+
+    def _current(self, str domain, str action):
+        """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
+        if self._lock._is_owned():
+            return self._build(domain, action)  # inside our own locked section: read only
+        with self._lock:
+            snapshot = self._build(domain, action)
+            self._set_live(domain, action, snapshot)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return snapshot
+
+    cdef _set_live(self, str domain, str action, object snapshot):
         actions = self._handlers.get(domain)
-        return () if actions is None else actions.get(action, ())
-
-    cdef _install(self, str domain, str action, tuple handlers):
-        muted = self._muted.get((domain, action))
-        if muted is not None:
-            muted[0] = handlers
-        else:
-            self._set_live(domain, action, handlers)
-
-    cdef _set_live(self, str domain, str action, tuple handlers):
-        actions = self._handlers.get(domain)
-        if handlers:
+        if snapshot is not None:
             if actions is None:
                 actions = self._handlers[domain] = {}
-            actions[action] = handlers
+            actions[action] = snapshot
         elif actions is not None:
             actions.pop(action, None)
             if not actions:
@@ -385,56 +740,118 @@ cdef class Bus:
         domain = _check_name("domain", domain)
         action = _check_name("action", action)
         key = (domain, action)
+        replacement = tuple(replacement)
+        coroutines = [h for h in replacement if _is_coroutine_function(h)]
         # A list of its own: its identity marks this mute.
-        entry = [tuple(replacement)]
-        with self._lock:
-            muted = self._muted.get(key)
-            if muted is None:
-                muted = self._muted[key] = [self._registered(domain, action), []]
-            muted[1].append(entry)
-            self._set_live(domain, action, entry[0])
+        entry = [replacement, _snapshot(replacement, coroutines) if replacement else None]
+        self._write(self._add_mute, (key, entry))
 
         def unmute():
-            with self._lock:
-                muted = self._muted.get(key)
-                if muted is None:
-                    return
-                mutes = muted[1]
-                for index, candidate in enumerate(mutes):
-                    if candidate is entry:
-                        break
-                else:
-                    return
-                del mutes[index]
-                if mutes:
-                    self._set_live(domain, action, mutes[-1][0])
-                else:
-                    del self._muted[key]
-                    self._set_live(domain, action, muted[0])
+            self._write(self._remove_mute, (key, entry))
 
         return unmute
 
-    def on(self, domain, action):
+    def _write(self, function, argument):
+        if self._lock._is_owned():
+            self._pending.append((function, argument))
+            return
+        with self._lock:
+            function(argument)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+
+    def _add_mute(self, item):
+        (domain, action), entry = item
+        mutes = self._muted.get(item[0])
+        if mutes is None:
+            mutes = self._muted[item[0]] = []
+        if not any(mute is entry for mute in mutes):  # a retry after an interruption
+            self._set_live(domain, action, _STALE)
+            mutes.append(entry)
+
+    def _remove_mute(self, item):
+        key, entry = item
+        mutes = self._muted.get(key)
+        if mutes is None:
+            return
+        for index, candidate in enumerate(mutes):
+            if candidate is entry:
+                break
+        else:
+            return
+        self._set_live(key[0], key[1], _STALE)
+        del mutes[index]
+        if not mutes:
+            del self._muted[key]
+
+    # -- readers ---------------------------------------------------------------------
+
+    def on(self, domain, action=_MISSING):
         """Decorator form of ``register``: registers the function, returns it unchanged."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
+        event, domain, action, rest = self._pair(domain, action, "on")
+        if rest is not _MISSING:
+            raise TypeError("on(event) takes no action: the event names the pair")
 
         def decorator(handler):
-            self.register(domain, action, handler)
+            if event is not None:
+                self.register(event, handler)
+            else:
+                self.register(domain, action, handler)
             return handler
 
         return decorator
 
-    def handlers(self, domain, action):
-        """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
-        handlers = eventbus_lookup(self._handlers, domain, action)
-        return () if handlers is None else handlers
+    def _registered_now(self, key):
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][0]
+        entries = self._entries.get(key)
+        if not entries:
+            return ()
+        handlers = [(<_Registration>r).registered() for r in entries if not (<_Registration>r).removed]
+        return tuple([h for h in handlers if h is not None])
+
+    def handlers(self, domain, action=_MISSING):
+        """The handlers of ``(domain, action)`` in registration order, as registered; ``()`` if none."""
+        event, domain, action, rest = self._pair(domain, action, "handlers")
+        if rest is not _MISSING:
+            raise TypeError("handlers(event) takes no action: the event names the pair")
+        key = (domain, action)
+        if self._lock._is_owned():
+            return self._registered_now(key)
+        with self._lock:
+            handlers = self._registered_now(key)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return handlers
+
+    def pairs(self):
+        """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
+        if self._lock._is_owned():
+            return tuple(sorted([k for k in (*self._entries, *self._muted) if self._registered_now(k)]))
+        with self._lock:
+            pairs = {k for k in (*self._entries, *self._muted) if self._registered_now(k)}
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return tuple(sorted(pairs))
+
+    # -- dispatch ----------------------------------------------------------------------
 
     # The lookup of call and publish, inlined in the pure twin to save a Python call.
-    cdef inline tuple _lookup(self, Data data):
-        return <tuple>eventbus_lookup(self._handlers, data.domain, data.action)
+    cdef inline object _lookup(self, Data data):
+        return eventbus_lookup(self._handlers, data.domain, data.action)
+
+    cdef object _slow(self, object found, Data data, bint refuse):
+        # A marker instead of a tuple (the pure twin gets here by failing to iterate it).
+        snapshot = self._current(data.domain, data.action)
+        if type(snapshot) is _Refused:
+            if refuse:
+                raise _coroutine_refused((<_Refused>snapshot).refused, "call")
+            return (<_Refused>snapshot).handlers
+        return snapshot
 
     def call(self, ctx, data):
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
@@ -442,13 +859,20 @@ cdef class Bus:
             return self._dispatch_observed("call", ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
-        cdef tuple handlers = self._lookup(<Data>data)
-        if handlers is None:
-            return
+        handlers = self._lookup(<Data>data)
+        # One type check, as cheap as the "is None" it replaces: None, a stale pair
+        # and a pair with a coroutine-function handler all take the slow path.
+        if type(handlers) is not tuple:
+            if handlers is None:
+                return
+            handlers = self._slow(handlers, <Data>data, True)
+            if handlers is None:
+                return
         # The loop is C (eventbus_run): the pure twin's for loop, without
         # Cython's per-handler bookkeeping.
         cdef Py_ssize_t index = 0
-        eventbus_run(handlers, &index, ctx, data, _refuse_in_call)
+        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, _refuse_in_call) != 0:
+            _raise_noted(<tuple>handlers, index, <Data>data)
 
     def publish(self, ctx, data):
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
@@ -456,31 +880,39 @@ cdef class Bus:
             return self._dispatch_observed("publish", ctx, data)
         if type(data) is not Data:
             raise _not_data(data)
-        cdef tuple handlers = self._lookup(<Data>data)
-        if handlers is None:
-            return
+        handlers = self._lookup(<Data>data)
+        if type(handlers) is not tuple:
+            if handlers is None:
+                return
+            handlers = self._slow(handlers, <Data>data, False)
+            if handlers is None:
+                return
         cdef Py_ssize_t index = 0
         # The success path enters no try block: a try costs C code on every
         # dispatch here (it is free in the interpreter).  Only after a failure is
         # the pending exception raised again, caught and the rest run one by one.
-        if eventbus_run_unchecked(handlers, &index, ctx, data, _refuse_in_publish) == 0:
+        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, _refuse_in_publish) == 0:
             return
         cdef list errors = []
         while True:
             try:
                 if not errors:
                     eventbus_raise_pending()  # the failure the fast path stopped at
-                eventbus_run(handlers, &index, ctx, data, _refuse_in_publish)
+                eventbus_run(<tuple>handlers, &index, ctx, data, _refuse_in_publish)
                 break
             except Exception as exc:
+                _add_note(exc, (<tuple>handlers)[index - 1], <Data>data)
                 errors.append(exc)
-                self._log_failure(handlers[index - 1], data, exc)
+                self._log_failure((<tuple>handlers)[index - 1], data, exc)
+            except BaseException as exc:
+                _add_note(exc, (<tuple>handlers)[index - 1], <Data>data)
+                raise
         raise _failures(data, handlers, errors)
 
     def _log_failure(self, handler, data, exc):
         self._logger.error(
             "eventbus: handler %s failed for event %r/%r",
-            _handler_name(handler),
+            _handler_name(_registered_handler(handler)),
             data.domain,
             data.action,
             exc_info=exc,
@@ -500,6 +932,11 @@ cdef class Bus:
         if type(data) is not Data:
             raise _not_data(data)
         handlers = self._lookup(<Data>data)
+        if type(handlers) is tuple:
+            return handlers
+        if handlers is None:
+            return ()
+        handlers = self._slow(handlers, <Data>data, False)
         return () if handlers is None else handlers
 
     async def acall(self, ctx, data):
@@ -508,12 +945,18 @@ cdef class Bus:
             return await self._dispatch_observed("acall", ctx, data)
         for handler in self._snapshot(data):
             try:
-                result = handler(ctx, data)
-            except StopIteration as exc:
-                # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
-                raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
-            if result is not None and _isawaitable(result):
-                await result
+                try:
+                    result = handler(ctx, data)
+                except StopIteration as exc:
+                    # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
+                    raise RuntimeError(
+                        f"handler {_handler_name(_registered_handler(handler))} raised StopIteration"
+                    ) from exc
+                if result is not None and _isawaitable(result):
+                    await result
+            except BaseException as exc:
+                _add_note(exc, handler, data)
+                raise
 
     async def apublish(self, ctx, data):
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
@@ -527,13 +970,31 @@ cdef class Bus:
                 if result is not None and _isawaitable(result):
                     await result
             except Exception as exc:
+                _add_note(exc, handler, data)
                 if errors is None:
                     errors = []
                 errors.append(exc)
                 self._log_failure(handler, data, exc)
+            except BaseException as exc:
+                _add_note(exc, handler, data)
+                raise
         if errors is not None:
             # (Cython frames keep no locals: no cycle to break, unlike the pure twin.)
             raise _failures(data, handlers, errors)
+
+
+def _snapshot(tuple targets, list coroutines):
+    if not coroutines:
+        return targets
+    first = coroutines[0]
+    return _Refused(targets, _handler_name(first.registered() if type(first) is _Registration else first))
+
+
+def _coroutine_refused(str name, str method):
+    return TypeError(
+        f"handler {name} is a coroutine function, which {method}() "
+        f"cannot run: dispatch with a{method}() instead"
+    )
 
 
 def _failures(data, handlers, errors):
@@ -542,6 +1003,23 @@ def _failures(data, handlers, errors):
         f"{data.domain!r}/{data.action!r}",
         errors,
     )
+
+
+# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
+def _refuse_coroutines(handlers):
+    """call's refusal of a snapshot with a coroutine-function handler, for the observed path."""
+    for handler in handlers:
+        registered = _registered_handler(handler)
+        if _is_coroutine_function(registered):
+            raise _coroutine_refused(_handler_name(registered), "call")
+
+
+def _observed_note(exc, target, data):
+    _add_note(exc, target, data)
+
+
+def _registered_name(handler):
+    return _handler_name(_registered_handler(handler))
 
 
 # eventbus._observe (and the typing it needs) loads with the first bus that has an observer:
@@ -563,7 +1041,9 @@ class _FirstObserved:
         from ._observe import Dispatcher, Helpers
 
         # Dispatch when the bus has an observer, with this twin's own helpers.
-        _OBSERVED = Dispatcher(Helpers(_refuse_awaitable_in, _failures, _handler_name))
+        _OBSERVED = Dispatcher(
+            Helpers(_refuse_awaitable_in, _failures, _registered_name, _registered_handler, _observed_note, _refuse_coroutines)
+        )
         return getattr(_OBSERVED, name)
 
 

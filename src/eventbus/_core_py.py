@@ -8,23 +8,31 @@ handlers may register, unregister or dispatch from inside a dispatch.
 
 from __future__ import annotations
 
-from _thread import allocate_lock as _allocate_lock
+import sys
+from _thread import RLock as _RLock
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast, final
+from types import FunctionType
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final, overload
 
+from . import _event
 from ._encode import encode_params
 
 if TYPE_CHECKING:
+    import inspect
     import logging
-
-    from ._observe import Dispatcher, Observer
     from collections.abc import Awaitable
+
     from typing_extensions import TypeIs
 
-__all__ = ["Bus", "Data", "must_data", "new_data"]
+    from ._observe import Dispatcher, Observer
+
+__all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
 # ``on`` hands back the decorated function with its own type.
 _F = TypeVar("_F", bound="Callable[[Any, Data], object]")
+_T = TypeVar("_T")
+_C = TypeVar("_C")
+_R = TypeVar("_R")
 
 
 def _check_name(what: str, value: object) -> str:
@@ -58,6 +66,13 @@ def _first_isawaitable(value: object) -> TypeIs[Awaitable[Any]]:
 _isawaitable: Callable[[object], TypeIs[Awaitable[Any]]] = _first_isawaitable
 
 
+def _inspect() -> Any:
+    """The inspect module, imported on first use (import eventbus stays cheap)."""
+    import inspect  # noqa: PLC0415
+
+    return inspect
+
+
 def _handler_name(handler: object) -> str:
     name = getattr(handler, "__qualname__", None)
     module = getattr(handler, "__module__", None)
@@ -73,7 +88,7 @@ def _refuse_awaitable(handler: object, result: object, method: str) -> None:
     if close is not None:
         close()  # a coroutine that is never awaited warns when collected
     raise TypeError(
-        f"handler {_handler_name(handler)} returned an awaitable, which {method}() "
+        f"handler {_handler_name(_registered_handler(handler))} returned an awaitable, which {method}() "
         f"cannot run: dispatch with a{method}() instead"
     )
 
@@ -163,10 +178,147 @@ def _not_data(data: object) -> TypeError:
     return TypeError(f"data must be an eventbus.Data, not {type(data).__qualname__}")
 
 
+# (The compiled twin defines its Event on first use, to keep typing out of import eventbus;
+# here typing is loaded anyway, and type checkers read this class.)
+class Event(_event.Event[_T]):
+    """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+
+    __slots__ = ()
+    _Data = Data
+
+
+def _is_event(value: object) -> bool:
+    return isinstance(value, _event.Event)
+
+
+# -- The registry -------------------------------------------------------------------
+#
+# Per pair, one insertion-ordered dict maps each registration (its token) to what
+# dispatch calls for it: adding and removing one is O(1) and the two can never
+# disagree.  Dispatch reads ``_handlers[domain][action]``, which is a plain tuple
+# (the snapshot) or, after a change, a marker: a dispatch that meets a marker
+# rebuilds the tuple under the lock, once per batch of changes.
+
+
+class _Stale:
+    """In the registry, for "the snapshot must be rebuilt"; not iterable on purpose."""
+
+    __slots__ = ()
+
+
+_STALE = _Stale()
+
+
+class _Refused:
+    """The snapshot of a pair with a coroutine-function handler: ``call`` refuses it
+    before running any handler; the other methods run ``handlers``."""
+
+    __slots__ = ("handlers", "refused")
+
+    def __init__(self, handlers: tuple[Callable[[Any, Data], object], ...], refused: str) -> None:
+        self.handlers = handlers
+        self.refused = refused  # the name of the first coroutine function
+
+
+class _Registration:
+    """One registration: its pair, the handler as registered (or a weak reference to
+    it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
+
+    __slots__ = ("key", "handler", "weak", "coroutine", "removed")
+
+    def __init__(self, key: tuple[str, str], handler: Any, weak: bool, coroutine: bool) -> None:
+        self.key = key
+        self.handler = handler  # a weak reference to it, once _weakly has run
+        self.weak = weak
+        self.coroutine = coroutine
+        self.removed = False
+
+    def registered(self) -> Any:
+        """The handler as registered; ``None`` once a weak one was collected."""
+        return self.handler() if self.weak else self.handler
+
+
+def _is_coroutine_function(handler: object) -> bool:
+    # inspect's own answer, without its detours for plain functions (registration
+    # is measured against pyee's add_listener).
+    if type(handler) is FunctionType:
+        if handler.__code__.co_flags & _CO_COROUTINE:
+            return True
+        if not _MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
+            return False
+    return bool(_inspect().iscoroutinefunction(handler))
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+# inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
+_MARKABLE = sys.version_info >= (3, 12)
+
+
+_NO_PAYLOAD_TYPE: Any = object()
+_MISSING: Any = object()
+
+
+def _registered_handler(target: object) -> object:
+    """The handler as registered behind what dispatch calls (a typed or weak wrapper)."""
+    # Known by its code, not by an attribute: a Mock handler has every attribute.
+    if type(target) is FunctionType and target.__code__ in _WRAPPER_CODES:
+        behind: Any = target._eventbus_handler  # type: ignore[attr-defined]
+        return behind[0] if type(behind) is tuple else behind()  # pyright: ignore[reportUnknownVariableType]
+    return target
+
+
+def _decode() -> Callable[[Any, Any], Any]:
+    """eventbus.decode, imported on first use (import eventbus stays cheap)."""
+    from ._decode import decode  # noqa: PLC0415
+
+    return decode
+
+
+def _typed_handler(
+    handler: Callable[[Any, Any], object], payload_type: object, decode: Any
+) -> Callable[[Any, Data], object]:
+    def typed_handler(ctx: object, data: Data) -> object:
+        return handler(ctx, decode(data, payload_type))
+
+    typed_handler._eventbus_handler = (handler,)  # type: ignore[attr-defined]
+    return typed_handler
+
+
+def _weak_handler(ref: Callable[[], Any], payload_type: object, decode: Any) -> Callable[[Any, Data], object]:
+    def weak_handler(ctx: object, data: Data) -> object:
+        handler = ref()
+        return None if handler is None else handler(ctx, data)
+
+    def weak_typed_handler(ctx: object, data: Data) -> object:
+        handler = ref()
+        return None if handler is None else handler(ctx, decode(data, payload_type))
+
+    wrapper = weak_handler if payload_type is _NO_PAYLOAD_TYPE else weak_typed_handler
+    wrapper._eventbus_handler = ref  # type: ignore[attr-defined]
+    return wrapper
+
+
+_WRAPPER_CODES = frozenset(
+    {
+        _typed_handler(print, int, None).__code__,
+        *(_weak_handler(print, t, None).__code__ for t in (_NO_PAYLOAD_TYPE, int)),
+    }
+)
+
+
+def _add_note(exc: BaseException, target: object, data: Data) -> None:
+    exc.add_note(
+        f"eventbus: handler {_handler_name(_registered_handler(target))} failed for event "
+        f"{data.domain!r}/{data.action!r}"
+    )
+
+
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
-    __slots__ = ("_logger", "_lock", "_handlers", "_tokens", "_muted", "_observer", "__weakref__")
+    __slots__ = (
+        "_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending", "_observer", "__weakref__"
+    )
 
     def __init__(
         self,
@@ -187,13 +339,21 @@ class Bus:
             )
         self._observer: Observer | None = check_observer(observer)
         self._logger = logger
-        self._lock = _allocate_lock()  # threading.Lock(), without importing threading
-        # domain -> action -> handlers; the tuples are replaced, never mutated.
-        self._handlers: dict[str, dict[str, tuple[Callable[[Any, Data], object], ...]]] = {}
-        # (domain, action) -> one token per registration, parallel to the tuple.
-        self._tokens: dict[tuple[str, str], list[object]] = {}
-        # (domain, action) -> [its handlers, set aside; the mutes in force]: eventbus.testing.
-        self._muted: dict[tuple[str, str], list[Any]] = {}
+        # Reentrant only so that _is_owned() is exact: an operation that finds the lock
+        # held by its own thread (a finalizer, a weakref callback or a signal handler
+        # running inside a locked section) queues its change in _pending instead.
+        self._lock = _RLock()  # threading.RLock(), without importing threading
+        # domain -> action -> the snapshot dispatch runs (a tuple, replaced, never
+        # mutated), _STALE after a change, or a _Refused.
+        self._handlers: dict[str, dict[str, Any]] = {}
+        # (domain, action) -> {registration: what dispatch calls}, in registration order.
+        self._entries: dict[tuple[str, str], dict[_Registration, Callable[[Any, Data], object]]] = {}
+        # (domain, action) -> registrations removed since its dict was last compacted.
+        self._holes: dict[tuple[str, str], int] = {}
+        # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
+        self._muted: dict[tuple[str, str], list[list[Any]]] = {}
+        # Changes queued while the lock was held: (function, argument), applied in order.
+        self._pending: list[tuple[Callable[[Any], object], Any]] = []
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
@@ -214,68 +374,251 @@ class Bus:
     def observer(self) -> None:
         self._observer = None
 
+    # -- arguments ----------------------------------------------------------------
+
+    @staticmethod
+    def _pair(domain: object, action: object, method: str) -> tuple[Any, str, str, Any]:
+        """(event or None, domain, action, what follows the pair) from (event, x) or (domain, action, x)."""
+        if _is_event(domain):
+            event: Any = cast(Any, domain)
+            return event, event.domain, event.action, action
+        if action is _MISSING:
+            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
+        return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+
+    # -- writers --------------------------------------------------------------------
+
+    @overload
     def register(
-        self, domain: str, action: str, handler: Callable[[Any, Data], object]
+        self, domain: str, action: str, handler: Callable[[Any, Data], object], *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    @overload
+    def register(
+        self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    def register(
+        self,
+        domain: Any,
+        action: Any = _MISSING,
+        handler: Any = _MISSING,
+        *,
+        weak: bool = False,
     ) -> Callable[[], bool]:
-        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
+        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``;
+        ``register(event, handler)`` runs ``handler(ctx, payload)``."""
+        event: Any
+        if type(domain) is not str and _is_event(domain):
+            event = cast(Any, domain)
+            if handler is not _MISSING:
+                raise TypeError("register(event, handler) takes no action: the event names the pair")
+            domain, action, handler = event.domain, event.action, action
+        elif action is _MISSING:
+            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
+        else:
+            event = None
+            domain = _check_name("domain", domain)
+            action = _check_name("action", action)
+        if handler is _MISSING:
+            raise TypeError("register() needs a handler")
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
-        token = object()
-        with self._lock:
-            self._install(domain, action, self._registered(domain, action) + (handler,))
-            self._tokens.setdefault((domain, action), []).append(token)
+        if weak is not False and weak is not True:
+            raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
+        key = (domain, action)
+        registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
+        target: Callable[[Any, Data], object]
+        if weak:
+            target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)
+        else:
+            target = handler if event is None else _typed_handler(handler, event.payload_type, _decode())
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            self._pending.append((self._add, (registration, target)))
+        else:
+            with lock:
+                # _add, inlined (registration is measured against pyee's add_listener).
+                actions = self._handlers.get(domain)
+                if actions is None:
+                    actions = self._handlers[domain] = {}
+                actions[action] = _STALE
+                entries = self._entries.get(key)
+                if entries is None:
+                    entries = self._entries[key] = {}
+                entries[registration] = target
+                if self._pending:
+                    self._drain()
+            if self._pending:
+                self._drain_soon()
 
         def unregister() -> bool:
-            return self._unregister(domain, action, token)
+            return self._unregister(registration)
 
         return unregister
 
-    def _unregister(self, domain: str, action: str, token: object) -> bool:
-        with self._lock:
-            tokens = self._tokens.get((domain, action))
-            if tokens is None:
-                return False
-            for index, candidate in enumerate(tokens):
-                if candidate is token:
-                    break
+    def _weakly(self, registration: _Registration, handler: Any, payload_type: object) -> Callable[[Any, Data], object]:
+        def collected(ref: object) -> None:
+            # On whatever thread dropped the handler, maybe inside one of this bus's
+            # locked sections: queue the removal, never wait for the lock.
+            self._pending.append((self._remove, registration))
+            registration.removed = True
+            if not self._lock._is_owned():  # type: ignore[attr-defined]
+                self._drain_soon()
+
+        import weakref  # noqa: PLC0415 - on first use: import eventbus stays cheap
+
+        try:
+            if _inspect().ismethod(handler):
+                ref: Callable[[], Any] = weakref.WeakMethod(handler, collected)
             else:
+                ref = weakref.ref(handler, collected)
+        except TypeError:
+            raise TypeError(
+                f"cannot hold handler {_handler_name(handler)} weakly: "
+                f"{type(handler).__qualname__} objects do not support weak references"
+            ) from None
+        registration.handler = ref
+        return _weak_handler(ref, payload_type, None if payload_type is _NO_PAYLOAD_TYPE else _decode())
+
+    def _unregister(self, registration: _Registration) -> bool:
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            if registration.removed:
                 return False
-            del tokens[index]
-            if not tokens:
-                del self._tokens[(domain, action)]
-            handlers = self._registered(domain, action)
-            self._install(domain, action, handlers[:index] + handlers[index + 1 :])
+            self._pending.append((self._remove, registration))
+            registration.removed = True
             return True
+        with self._lock:
+            if registration.removed:
+                found = False
+            else:
+                # Removed first, then marked: an interruption in between leaves a
+                # registration that is gone, which a later unregister() finds gone.
+                found = self._remove(registration)
+                registration.removed = True
+            if self._pending:
+                self._drain()
+        if self._pending:
+            self._drain_soon()
+        return found
 
-    # Writers only, under the lock: what is registered for a pair, muted or not, and
-    # where a new tuple of handlers goes.  Dispatch never looks at _muted.
-    def _registered(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
-        muted = self._muted.get((domain, action))
-        if muted is not None:
-            set_aside: tuple[Callable[[Any, Data], object], ...] = muted[0]
-            return set_aside
+    @overload
+    def unregister(self, domain: str, action: str, handler: object) -> bool: ...
+    @overload
+    def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
+    def unregister(self, domain: Any, action: Any = _MISSING, handler: Any = _MISSING) -> bool:
+        """Remove the earliest registration of the pair whose handler ``==`` ``handler``."""
+        _, domain, action, rest = self._pair(domain, action, "unregister")
+        if rest is not _MISSING:
+            if handler is not _MISSING:
+                raise TypeError("unregister(event, handler) takes no action: the event names the pair")
+            handler = rest
+        if handler is _MISSING:
+            raise TypeError("unregister() needs the handler to remove")
+        entries = self._entries.get((domain, action))
+        if entries is None:
+            return False
+        # Compared outside the lock, since a handler's __eq__ may run anything (this bus
+        # included), in registration order, so that removing handlers in the order they
+        # were registered stays O(1) each.  A change meanwhile restarts on a copy.
+        try:
+            for registration in entries:
+                if self._unregister_equal(registration, handler):
+                    return True
+        except RuntimeError:  # the dict changed size during iteration
+            for registration in list(entries):
+                if self._unregister_equal(registration, handler):
+                    return True
+        return False
+
+    def _unregister_equal(self, registration: _Registration, handler: object) -> bool:
+        if registration.removed:
+            return False
+        registered = registration.registered()
+        return registered is not None and registered == handler and self._unregister(registration)
+
+    # Under the lock (or from _pending), each change is one step on the registry dicts
+    # after marking the pair stale, so an exception between two steps (a
+    # KeyboardInterrupt from a signal handler) leaves nothing half-done.
+
+    def _add(self, item: tuple[_Registration, Callable[[Any, Data], object]]) -> None:
+        registration, target = item
+        if registration.removed:  # unregistered before a queued registration applied
+            return
+        domain, action = key = registration.key
+        self._set_live(domain, action, _STALE)
+        entries = self._entries.get(key)
+        if entries is None:
+            entries = self._entries[key] = {}
+        entries[registration] = target
+
+    def _remove(self, registration: _Registration) -> bool:
+        key = registration.key
+        entries = self._entries.get(key)
+        if entries is None or registration not in entries:
+            return False
+        domain, action = key
+        self._set_live(domain, action, _STALE)
+        del entries[registration]
+        if not entries:
+            del self._entries[key]
+            self._holes.pop(key, None)
+            if key not in self._muted:
+                self._set_live(domain, action, None)
+            return True
+        # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
+        # by handler, earliest first) skips them one by one: compact when they outnumber
+        # the registrations, so removals stay O(1) amortized.
+        holes = self._holes.get(key, 0) + 1
+        if holes > len(entries):
+            self._entries[key] = dict(entries)
+            holes = 0
+        self._holes[key] = holes
+        return True
+
+    def _drain(self) -> None:
+        """Apply the queued changes, in order, under the lock."""
+        pending = self._pending
+        while pending:
+            function, argument = pending[0]
+            function(argument)  # each is idempotent: a retry after an interruption is harmless
+            del pending[0]
+
+    def _drain_soon(self) -> None:
+        # Whoever holds the lock now checks _pending after releasing it: never wait here.
+        while self._pending and self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _build(self, domain: str, action: str) -> Any:
+        """The snapshot of a pair from the registrations (and mutes), under the lock."""
+        key = (domain, action)
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][1]
+        entries = self._entries.get(key)
+        if not entries:
+            return None
+        return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
+
+    def _current(self, domain: str, action: str) -> Any:
+        """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            return self._build(domain, action)  # inside our own locked section: read only
+        with self._lock:
+            snapshot = self._build(domain, action)
+            self._set_live(domain, action, snapshot)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return snapshot
+
+    def _set_live(self, domain: str, action: str, snapshot: Any) -> None:
         actions = self._handlers.get(domain)
-        return () if actions is None else actions.get(action, ())
-
-    def _install(
-        self, domain: str, action: str, handlers: tuple[Callable[[Any, Data], object], ...]
-    ) -> None:
-        muted = self._muted.get((domain, action))
-        if muted is not None:
-            muted[0] = handlers
-        else:
-            self._set_live(domain, action, handlers)
-
-    def _set_live(
-        self, domain: str, action: str, handlers: tuple[Callable[[Any, Data], object], ...]
-    ) -> None:
-        actions = self._handlers.get(domain)
-        if handlers:
+        if snapshot is not None:
             if actions is None:
                 actions = self._handlers[domain] = {}
-            actions[action] = handlers
+            actions[action] = snapshot
         elif actions is not None:
             actions.pop(action, None)
             if not actions:
@@ -294,54 +637,112 @@ class Bus:
         domain = _check_name("domain", domain)
         action = _check_name("action", action)
         key = (domain, action)
+        replacement = tuple(replacement)
+        coroutines = [h for h in replacement if _is_coroutine_function(h)]
         # A list of its own: its identity marks this mute.
-        entry: list[tuple[Callable[[Any, Data], object], ...]] = [tuple(replacement)]
-        with self._lock:
-            muted = self._muted.get(key)
-            if muted is None:
-                muted = self._muted[key] = [self._registered(domain, action), []]
-            muted[1].append(entry)
-            self._set_live(domain, action, entry[0])
+        entry: list[Any] = [replacement, _snapshot(replacement, coroutines) if replacement else None]
+        self._write(self._add_mute, (key, entry))
 
         def unmute() -> None:
-            with self._lock:
-                muted = self._muted.get(key)
-                if muted is None:
-                    return
-                mutes = muted[1]
-                for index, candidate in enumerate(mutes):
-                    if candidate is entry:
-                        break
-                else:
-                    return
-                del mutes[index]
-                if mutes:
-                    self._set_live(domain, action, mutes[-1][0])
-                else:
-                    del self._muted[key]
-                    self._set_live(domain, action, muted[0])
+            self._write(self._remove_mute, (key, entry))
 
         return unmute
 
-    def on(self, domain: str, action: str) -> Callable[[_F], _F]:
-        """Decorator form of ``register``: registers the function, returns it unchanged."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
+    def _write(self, function: Callable[[Any], object], argument: Any) -> None:
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            self._pending.append((function, argument))
+            return
+        with self._lock:
+            function(argument)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
 
-        def decorator(handler: _F) -> _F:
-            self.register(domain, action, handler)
+    def _add_mute(self, item: tuple[tuple[str, str], list[Any]]) -> None:
+        (domain, action), entry = item
+        mutes = self._muted.get(item[0])
+        if mutes is None:
+            mutes = self._muted[item[0]] = []
+        if not any(mute is entry for mute in mutes):  # a retry after an interruption
+            self._set_live(domain, action, _STALE)
+            mutes.append(entry)
+
+    def _remove_mute(self, item: tuple[tuple[str, str], list[Any]]) -> None:
+        key, entry = item
+        mutes = self._muted.get(key)
+        if mutes is None:
+            return
+        for index, candidate in enumerate(mutes):
+            if candidate is entry:
+                break
+        else:
+            return
+        self._set_live(*key, _STALE)
+        del mutes[index]
+        if not mutes:
+            del self._muted[key]
+
+    # -- readers ---------------------------------------------------------------------
+
+    @overload
+    def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
+    @overload
+    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    def on(self, domain: Any, action: Any = _MISSING) -> Any:
+        """Decorator form of ``register``: registers the function, returns it unchanged."""
+        event, domain, action, rest = self._pair(domain, action, "on")
+        if rest is not _MISSING:
+            raise TypeError("on(event) takes no action: the event names the pair")
+        def decorator(handler: Any) -> Any:
+            if event is not None:
+                self.register(event, handler)
+            else:
+                self.register(domain, action, handler)
             return handler
 
         return decorator
 
-    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]:
-        """The handlers of ``(domain, action)`` in registration order; ``()`` if none."""
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
-        actions = self._handlers.get(domain)
-        if actions is None:
+    def _registered_now(self, key: tuple[str, str]) -> tuple[Any, ...]:
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][0]  # type: ignore[no-any-return]
+        entries = self._entries.get(key)
+        if not entries:
             return ()
-        return actions.get(action, ())
+        handlers = [r.registered() for r in entries if not r.removed]
+        return tuple(h for h in handlers if h is not None)
+
+    @overload
+    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
+    @overload
+    def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
+    def handlers(self, domain: Any, action: Any = _MISSING) -> tuple[Callable[[Any, Any], object], ...]:
+        """The handlers of ``(domain, action)`` in registration order, as registered; ``()`` if none."""
+        _, domain, action, rest = self._pair(domain, action, "handlers")
+        if rest is not _MISSING:
+            raise TypeError("handlers(event) takes no action: the event names the pair")
+        key = (domain, action)
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            return self._registered_now(key)
+        with self._lock:
+            handlers = self._registered_now(key)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return handlers
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            return tuple(sorted(k for k in (*self._entries, *self._muted) if self._registered_now(k)))
+        with self._lock:
+            pairs = {k for k in (*self._entries, *self._muted) if self._registered_now(k)}
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return tuple(sorted(pairs))
+
+    # -- dispatch ----------------------------------------------------------------------
 
     def call(self, ctx: object, data: Data) -> None:
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
@@ -355,10 +756,25 @@ class Bus:
         handlers = actions.get(data.action)
         if handlers is None:
             return
-        for handler in handlers:
-            result = handler(ctx, data)
-            if result is not None:
-                _refuse_awaitable(handler, result, "call")
+        while True:
+            try:
+                for handler in handlers:
+                    result = handler(ctx, data)
+                    if result is not None:
+                        _refuse_awaitable(handler, result, "call")
+            except BaseException as exc:
+                # A marker is not iterable: the slow path below, no handler ran.
+                # (The try costs nothing in the interpreter; a type check would.)
+                if type(handlers) is tuple:
+                    _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
+                    raise
+            else:
+                return
+            handlers = self._current(data.domain, data.action)
+            if handlers is None:
+                return
+            if type(handlers) is _Refused:
+                raise _coroutine_refused(handlers.refused, "call")
 
     def publish(self, ctx: object, data: Data) -> None:
         """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
@@ -373,16 +789,31 @@ class Bus:
         if handlers is None:
             return
         errors: list[Exception] | None = None
-        for handler in handlers:
+        while True:
             try:
-                result = handler(ctx, data)
-                if result is not None:
-                    _refuse_awaitable(handler, result, "publish")
-            except Exception as exc:
-                if errors is None:
-                    errors = []
-                errors.append(exc)
-                self._log_failure(handler, data, exc)
+                for handler in handlers:
+                    try:
+                        result = handler(ctx, data)
+                        if result is not None:
+                            _refuse_awaitable(handler, result, "publish")
+                    except Exception as exc:
+                        _add_note(exc, handler, data)
+                        if errors is None:
+                            errors = []
+                        errors.append(exc)
+                        self._log_failure(handler, data, exc)
+            except BaseException as exc:
+                if type(handlers) is tuple:  # else a marker: not iterable, no handler ran
+                    if not isinstance(exc, Exception):
+                        _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
+                    raise
+            else:
+                break
+            handlers = self._current(data.domain, data.action)
+            if handlers is None:
+                return
+            if type(handlers) is _Refused:
+                handlers = handlers.handlers
         if errors is not None:
             try:
                 raise _failures(data, handlers, errors)
@@ -394,7 +825,7 @@ class Bus:
     def _log_failure(self, handler: object, data: Data, exc: Exception) -> None:
         self._logger.error(
             "eventbus: handler %s failed for event %r/%r",
-            _handler_name(handler),
+            _handler_name(_registered_handler(handler)),
             data.domain,
             data.action,
             exc_info=exc,
@@ -416,7 +847,13 @@ class Bus:
         actions = self._handlers.get(data.domain)
         if actions is None:
             return ()
-        return actions.get(data.action, ())
+        handlers: Any = actions.get(data.action, ())
+        if type(handlers) is tuple:
+            return handlers  # pyright: ignore[reportUnknownVariableType]
+        handlers = self._current(data.domain, data.action)
+        if handlers is None:
+            return ()
+        return handlers.handlers if type(handlers) is _Refused else handlers
 
     async def acall(self, ctx: object, data: Data) -> None:
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
@@ -424,12 +861,18 @@ class Bus:
             return await _OBSERVED.acall(self, self._observer, ctx, data)
         for handler in self._snapshot(data):
             try:
-                result = handler(ctx, data)
-            except StopIteration as exc:
-                # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
-                raise RuntimeError(f"handler {_handler_name(handler)} raised StopIteration") from exc
-            if result is not None and _isawaitable(result):
-                await result
+                try:
+                    result = handler(ctx, data)
+                except StopIteration as exc:
+                    # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
+                    raise RuntimeError(
+                        f"handler {_handler_name(_registered_handler(handler))} raised StopIteration"
+                    ) from exc
+                if result is not None and _isawaitable(result):
+                    await result
+            except BaseException as exc:
+                _add_note(exc, handler, data)
+                raise
 
     async def apublish(self, ctx: object, data: Data) -> None:
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
@@ -443,10 +886,14 @@ class Bus:
                 if result is not None and _isawaitable(result):
                     await result
             except Exception as exc:
+                _add_note(exc, handler, data)
                 if errors is None:
                     errors = []
                 errors.append(exc)
                 self._log_failure(handler, data, exc)
+            except BaseException as exc:
+                _add_note(exc, handler, data)
+                raise
         if errors is not None:
             try:
                 raise _failures(data, handlers, errors)
@@ -456,12 +903,43 @@ class Bus:
                 errors = None
 
 
+def _snapshot(targets: tuple[Callable[[Any, Data], object], ...], coroutines: list[Any]) -> Any:
+    if not coroutines:
+        return targets
+    first = coroutines[0]
+    return _Refused(targets, _handler_name(first.registered() if type(first) is _Registration else first))
+
+
+def _coroutine_refused(name: str, method: str) -> TypeError:
+    return TypeError(
+        f"handler {name} is a coroutine function, which {method}() "
+        f"cannot run: dispatch with a{method}() instead"
+    )
+
+
 def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception]) -> ExceptionGroup[Exception]:
     return ExceptionGroup(
         f"{len(errors)} of {len(handlers)} handlers failed for event "
         f"{data.domain!r}/{data.action!r}",
         errors,
     )
+
+
+# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
+def _refuse_coroutines(handlers: tuple[Any, ...]) -> None:
+    """call's refusal of a snapshot with a coroutine-function handler, for the observed path."""
+    for handler in handlers:
+        registered = _registered_handler(handler)
+        if _is_coroutine_function(registered):
+            raise _coroutine_refused(_handler_name(registered), "call")
+
+
+def _observed_note(exc: BaseException, target: object, data: Data) -> None:
+    _add_note(exc, target, data)
+
+
+def _registered_name(handler: object) -> str:
+    return _handler_name(_registered_handler(handler))
 
 
 # eventbus._observe (and the typing it needs) loads with the first bus that has an observer:
@@ -483,7 +961,11 @@ class _FirstObserved:
         from ._observe import Dispatcher, Helpers  # noqa: PLC0415
 
         # Dispatch when the bus has an observer, with this twin's own helpers.
-        _OBSERVED = Dispatcher(Helpers(_refuse_awaitable, _failures, _handler_name))  # pyright: ignore[reportConstantRedefinition]
+        _OBSERVED = Dispatcher(  # pyright: ignore[reportConstantRedefinition]
+            Helpers(
+                _refuse_awaitable, _failures, _registered_name, _registered_handler, _observed_note, _refuse_coroutines
+            )
+        )
         return getattr(_OBSERVED, name)
 
 

@@ -91,6 +91,12 @@ class Helpers(NamedTuple):
     refuse_awaitable: Callable[[object, object, str], None]
     failures: Callable[[Any, tuple[Any, ...], list[Exception]], BaseException]
     handler_name: Callable[[object], str]
+    # What dispatch calls -> the handler as registered (behind a typed or weak wrapper).
+    registered: Callable[[object], object]
+    # The PEP 678 note on a handler's exception: add_note(exc, what dispatch called, data).
+    add_note: Callable[[BaseException, object, Any], None]
+    # call's up-front refusal: raises if a handler of the snapshot is a coroutine function.
+    refuse_coroutines: Callable[[tuple[Any, ...]], None]
 
 
 _O = TypeVar("_O")
@@ -165,14 +171,19 @@ class Dispatcher:
         self._refuse_awaitable = helpers.refuse_awaitable
         self._failures = helpers.failures
         self._handler_name = helpers.handler_name
+        self._registered = helpers.registered
+        self._add_note = helpers.add_note
+        self._refuse_coroutines = helpers.refuse_coroutines
 
     def call(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
         observation = _start(bus, observer, "call", data, handlers)
         error: BaseException | None = None
         try:
+            self._refuse_coroutines(handlers)
             for handler in handlers:
-                _handler_started(bus, observation, handler, data)
+                registered = self._registered(handler)
+                _handler_started(bus, observation, registered, data)
                 start = perf_counter()
                 try:
                     result = handler(ctx, data)
@@ -180,9 +191,10 @@ class Dispatcher:
                     if result is not None:
                         self._refuse_awaitable(handler, result, "call")
                 except BaseException as exc:
-                    _handler_finished(bus, observation, handler, data, perf_counter() - start, exc)
+                    self._add_note(exc, handler, data)
+                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, handler, data, duration, None)
+                _handler_finished(bus, observation, registered, data, duration, None)
         except BaseException as exc:
             error = exc
             raise
@@ -198,7 +210,8 @@ class Dispatcher:
         error: BaseException | None = None
         try:
             for handler in handlers:
-                _handler_started(bus, observation, handler, data)
+                registered = self._registered(handler)
+                _handler_started(bus, observation, registered, data)
                 start = perf_counter()
                 failure: Exception | None = None
                 try:
@@ -208,15 +221,17 @@ class Dispatcher:
                         self._refuse_awaitable(handler, result, "publish")
                 except Exception as exc:
                     duration = perf_counter() - start
+                    self._add_note(exc, handler, data)
                     if errors is None:
                         errors = []
                     errors.append(exc)
                     bus._log_failure(handler, data, exc)
                     failure = exc
                 except BaseException as exc:
-                    _handler_finished(bus, observation, handler, data, perf_counter() - start, exc)
+                    self._add_note(exc, handler, data)
+                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, handler, data, duration, failure)
+                _handler_finished(bus, observation, registered, data, duration, failure)
                 failure = None
             if errors is not None:
                 raise self._failures(data, handlers, errors)
@@ -233,7 +248,8 @@ class Dispatcher:
         error: BaseException | None = None
         try:
             for handler in handlers:
-                _handler_started(bus, observation, handler, data)
+                registered = self._registered(handler)
+                _handler_started(bus, observation, registered, data)
                 start = perf_counter()
                 try:
                     try:
@@ -241,14 +257,15 @@ class Dispatcher:
                     except StopIteration as exc:
                         # As the unobserved acall words it (PEP 479).
                         raise RuntimeError(
-                            f"handler {self._handler_name(handler)} raised StopIteration"
+                            f"handler {self._handler_name(registered)} raised StopIteration"
                         ) from exc
                     if result is not None and inspect.isawaitable(result):
                         await result
                 except BaseException as exc:
-                    _handler_finished(bus, observation, handler, data, perf_counter() - start, exc)
+                    self._add_note(exc, handler, data)
+                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, handler, data, perf_counter() - start, None)
+                _handler_finished(bus, observation, registered, data, perf_counter() - start, None)
         except BaseException as exc:
             error = exc
             raise
@@ -263,7 +280,8 @@ class Dispatcher:
         error: BaseException | None = None
         try:
             for handler in handlers:
-                _handler_started(bus, observation, handler, data)
+                registered = self._registered(handler)
+                _handler_started(bus, observation, registered, data)
                 start = perf_counter()
                 failure: Exception | None = None
                 try:
@@ -273,15 +291,17 @@ class Dispatcher:
                     duration = perf_counter() - start
                 except Exception as exc:
                     duration = perf_counter() - start
+                    self._add_note(exc, handler, data)
                     if errors is None:
                         errors = []
                     errors.append(exc)
                     bus._log_failure(handler, data, exc)
                     failure = exc
                 except BaseException as exc:
-                    _handler_finished(bus, observation, handler, data, perf_counter() - start, exc)
+                    self._add_note(exc, handler, data)
+                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, handler, data, duration, failure)
+                _handler_finished(bus, observation, registered, data, duration, failure)
                 failure = None
             if errors is not None:
                 raise self._failures(data, handlers, errors)

@@ -1,0 +1,126 @@
+"""``Event``: a declared event, shared by both implementations.
+
+An ``Event`` binds a ``(domain, action)`` pair to its payload type, once, in a contract
+module that producers and consumers both import.  Everything about it but the ``Data``
+class it builds is here, so the twins cannot disagree about what an event is; each twin
+subclasses it only to name its own ``Data`` (``_core.Event``, ``_core_py.Event``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+
+from ._encode import encode_params
+from ._errors import DecodeError
+
+if TYPE_CHECKING:
+    from ._core_py import Data
+
+__all__ = ["Event"]
+
+T = TypeVar("T")
+_S = TypeVar("_S")
+
+
+class _Probe:
+    """A payload-less event to ask the codec whether it can decode into a type."""
+
+    __slots__ = ("domain", "action", "raw_params")
+
+    def __init__(self, domain: str, action: str) -> None:
+        self.domain = domain
+        self.action = action
+        self.raw_params = None
+
+
+def _type_repr(tp: object) -> str:
+    if isinstance(tp, type) and not getattr(tp, "__args__", None):
+        module = tp.__module__
+        return tp.__qualname__ if module == "builtins" else f"{module}.{tp.__qualname__}"
+    return repr(tp)
+
+
+class Event(Generic[T]):
+    """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+
+    __slots__ = ("domain", "action", "payload_type")
+    # The Data class of the implementation this Event class belongs to.
+    _Data: ClassVar[Any]
+
+    domain: str
+    action: str
+    payload_type: Any
+
+    @overload
+    def __init__(self: Event[_S], domain: str, action: str, payload_type: type[_S]) -> None: ...
+    @overload
+    def __init__(self: Event[Any], domain: str, action: str, payload_type: object) -> None: ...
+    def __init__(self, domain: str, action: str, payload_type: object) -> None:
+        # Data validates the names exactly as it does for a dispatch (and keeps plain str).
+        probe = self._Data(domain, action)
+        domain, action = probe.domain, probe.action
+        from ._decode import decode  # noqa: PLC0415 - on first use: import eventbus stays cheap
+
+        try:
+            # The codec's own check of a target type (and its converter, built once here).
+            decode(_Probe(domain, action), payload_type)
+        except DecodeError:
+            pass  # supported; it only refuses "no payload"
+        except TypeError as exc:
+            raise TypeError(
+                f"payload_type of event {domain!r}/{action!r} is not a type decode() accepts: {exc}"
+            ) from None
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "payload_type", payload_type)
+
+    def data(self, payload: T) -> Data:
+        """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""
+        return self._Data(  # type: ignore[no-any-return]
+            self.domain, self.action, encode_params(payload, self.domain, self.action)
+        )
+
+    def decode(self, data: Data) -> T:
+        """The payload of ``data``, a dispatch of this event, as ``payload_type``."""
+        domain = getattr(data, "domain", None)
+        action = getattr(data, "action", None)
+        if (domain, action) != (self.domain, self.action) and hasattr(data, "raw_params"):
+            raise ValueError(
+                f"event {self.domain!r}/{self.action!r} cannot decode a Data of "
+                f"{domain!r}/{action!r}"
+            )
+        from ._decode import decode  # noqa: PLC0415 - loaded since this Event was created
+
+        return decode(data, self.payload_type)  # type: ignore[no-any-return]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Event is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (
+            self.domain == other.domain
+            and self.action == other.action
+            and self.payload_type == other.payload_type
+        )
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((self.domain, self.action, self.payload_type))
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(domain={self.domain!r}, action={self.action!r}, "
+            f"payload_type={_type_repr(self.payload_type)})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.domain, self.action, self.payload_type))
