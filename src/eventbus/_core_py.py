@@ -18,7 +18,6 @@ from . import _event
 from ._encode import encode_params
 
 if TYPE_CHECKING:
-    import inspect
     import logging
     from collections.abc import Awaitable
 
@@ -408,7 +407,7 @@ class Bus:
         ``register(event, handler)`` runs ``handler(ctx, payload)``."""
         event: Any
         if type(domain) is not str and _is_event(domain):
-            event = cast(Any, domain)
+            event = domain
             if handler is not _MISSING:
                 raise TypeError("register(event, handler) takes no action: the event names the pair")
             domain, action, handler = event.domain, event.action, action
