@@ -33,7 +33,11 @@ from eventbus.otel import OpenTelemetryObserver
 
 
 class Traced:
-    """A tracer provider of its own (the global one is set once per process) and its spans."""
+    """A tracer provider of its own (the global one is set once per process) and its spans.
+
+    Each test makes its own, not a fixture: the stress step runs every test in 4 threads at
+    once, which would share a fixture's spans.
+    """
 
     def __init__(self, handler_spans: bool = True) -> None:
         self.exporter = InMemorySpanExporter()
@@ -50,11 +54,6 @@ class Traced:
         found = [span for span in self.spans() if span.name == name]
         assert len(found) == 1, [span.name for span in self.spans()]
         return found[0]
-
-
-@pytest.fixture
-def traced() -> Traced:
-    return Traced()
 
 
 def parent_of(span: ReadableSpan) -> int | None:
@@ -96,8 +95,9 @@ def declines_payment(ctx: object, data: object) -> None:
 
 @pytest.mark.parametrize("method", ["call", "publish", "acall", "apublish"])
 def test_otel_one_internal_span_per_dispatch_and_handler(
-    impl: ModuleType, traced: Traced, method: str
+    impl: ModuleType, method: str
 ) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     bus.register("users", "created", open_account)
     result = getattr(bus, method)(None, impl.Data("users", "created"))
@@ -122,7 +122,8 @@ def test_otel_one_internal_span_per_dispatch_and_handler(
     assert dispatch.instrumentation_scope.name == "eventbus"
 
 
-def test_otel_no_handlers_is_a_span_with_zero_handlers(impl: ModuleType, traced: Traced) -> None:
+def test_otel_no_handlers_is_a_span_with_zero_handlers(impl: ModuleType) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     bus.publish(None, impl.Data("nobody", "listens"))
     (span,) = traced.spans()
@@ -132,8 +133,9 @@ def test_otel_no_handlers_is_a_span_with_zero_handlers(impl: ModuleType, traced:
 
 @pytest.mark.parametrize("method", ["call", "acall"])
 def test_otel_call_failure_marks_the_handler_and_the_dispatch(
-    impl: ModuleType, traced: Traced, method: str
+    impl: ModuleType, method: str
 ) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     bus.register("users", "created", open_account)
     bus.register("users", "created", declines)
@@ -181,8 +183,9 @@ def test_otel_publish_failures_mark_each_handler_and_the_group(
 
 @pytest.mark.parametrize("method", ["call", "publish"])
 def test_otel_spans_nest_when_a_handler_dispatches_again(
-    impl: ModuleType, traced: Traced, method: str
+    impl: ModuleType, method: str
 ) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
 
     def creates_account(ctx: object, data: object) -> None:
@@ -207,7 +210,8 @@ def test_otel_spans_nest_when_a_handler_dispatches_again(
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-def test_otel_async_dispatch_nests_per_task(impl: ModuleType, traced: Traced) -> None:
+def test_otel_async_dispatch_nests_per_task(impl: ModuleType) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
 
     async def notify(ctx: str, data: object) -> None:
@@ -268,7 +272,8 @@ def test_otel_without_handler_spans(impl: ModuleType) -> None:
         assert [event.name for event in span.events] == ["exception"]
 
 
-def test_otel_cancelled_acall_ends_its_spans(impl: ModuleType, traced: Traced) -> None:
+def test_otel_cancelled_acall_ends_its_spans(impl: ModuleType) -> None:
+    traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     started = asyncio.Event()
 
