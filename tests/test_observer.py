@@ -133,6 +133,38 @@ def test_observer_sees_start_each_handler_and_end(
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_observer_sees_the_handlers_as_registered(impl: ModuleType, method: str) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    class Seeing(eventbus.Observation):
+        def handler_started(self, handler: Callable[[Any, Any], object]) -> None:
+            seen.append(("started", handler))
+
+    class Observer(eventbus.Observer):
+        def dispatch(
+            self, method: str, data: Any, handlers: tuple[Callable[[Any, Any], object], ...]
+        ) -> Seeing:
+            seen.append(("dispatch", handlers))
+            return Seeing()
+
+    class Account:
+        def opened(self, ctx: object, data: object) -> None:
+            pass
+
+    def plain(ctx: object, data: object) -> None:
+        pass
+
+    account = Account()
+    bus = impl.Bus(observer=Observer())
+    bus.register("users", "created", plain)
+    bus.register("users", "created", account.opened, weak=True)  # dispatch calls a wrapper
+    dispatch(bus, method, None, impl.Data("users", "created"))
+    registered = bus.handlers("users", "created")
+    assert registered == (plain, account.opened)
+    assert seen == [("dispatch", registered), ("started", plain), ("started", account.opened)]
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_observer_sees_a_dispatch_without_handlers(impl: ModuleType, method: str) -> None:
     observer = RecordingObserver()
     bus = impl.Bus(observer=observer)

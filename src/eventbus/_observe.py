@@ -112,11 +112,19 @@ def check_observer(observer: _O) -> _O:
     return observer
 
 
-def _start(bus: Any, observer: Any, method: Method, data: Any, handlers: tuple[Any, ...]) -> Any:
+def _start(
+    bus: Any,
+    observer: Any,
+    method: Method,
+    data: Any,
+    handlers: tuple[Any, ...],
+    registered: Callable[[object], object],
+) -> Any:
     if observer is None:  # unset between the bus's check and its read
         return _UNOBSERVED
     try:
-        observation = observer.dispatch(method, data, handlers)
+        # The handlers as registered (as bus.handlers() gives them), as the other hooks get them.
+        observation = observer.dispatch(method, data, tuple(map(registered, handlers)))
     except Exception as exc:
         _failed(bus, observer, "dispatch", data, exc)
         return _UNOBSERVED
@@ -177,7 +185,7 @@ class Dispatcher:
 
     def call(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "call", data, handlers)
+        observation = _start(bus, observer, "call", data, handlers, self._registered)
         error: BaseException | None = None
         try:
             self._refuse_coroutines(handlers)
@@ -205,7 +213,7 @@ class Dispatcher:
 
     def publish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "publish", data, handlers)
+        observation = _start(bus, observer, "publish", data, handlers, self._registered)
         errors: list[Exception] | None = None
         error: BaseException | None = None
         try:
@@ -244,7 +252,7 @@ class Dispatcher:
 
     async def acall(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "acall", data, handlers)
+        observation = _start(bus, observer, "acall", data, handlers, self._registered)
         error: BaseException | None = None
         try:
             for handler in handlers:
@@ -275,7 +283,7 @@ class Dispatcher:
 
     async def apublish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "apublish", data, handlers)
+        observation = _start(bus, observer, "apublish", data, handlers, self._registered)
         errors: list[Exception] | None = None
         error: BaseException | None = None
         try:
