@@ -77,6 +77,11 @@ def test_finalizers_unregistering_inside_locked_sections_neither_deadlock_nor_ge
     def work() -> None:
         nonlocal created
         previous = gc.get_threshold()
+        was_enabled = gc.isenabled()
+        gc.enable()  # whatever an earlier test left
+        # What the session holds goes out of the collector's sight meanwhile: the many
+        # full collections below then only look at what this test makes.
+        gc.freeze()
         try:
             # The collection that frees the garbage starts after THRESHOLD allocations:
             # a sweep of offsets lands it inside every locked section of the operations.
@@ -108,7 +113,10 @@ def test_finalizers_unregistering_inside_locked_sections_neither_deadlock_nor_ge
                     gc.collect()
                     keep()
         finally:
+            gc.unfreeze()
             gc.set_threshold(*previous)
+            if not was_enabled:
+                gc.disable()
 
     run_workers([work], timeout=60)
     gc.collect()

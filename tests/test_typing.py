@@ -92,3 +92,74 @@ def test_testing_helpers_are_typed() -> None:
     assert_type(recorded.one(User), User)
     assert_type(recorded.data, list[eventbus.Data])
     assert recorded.one(User) == User(2)
+
+
+# -- Declared events (issue 9) -----------------------------------------------------
+
+
+@dataclasses.dataclass
+class Admin(User):
+    level: int = 0
+
+
+UserCreated = eventbus.Event("users", "created", User)
+
+
+def test_an_event_carries_its_payload_type() -> None:
+    assert_type(UserCreated, eventbus.Event[User])
+    data = UserCreated.data(User(1))
+    assert_type(data, eventbus.Data)
+    assert_type(UserCreated.decode(data), User)
+    assert_type(eventbus.Event("d", "a", int | None), eventbus.Event[Any])
+    assert UserCreated.decode(data) == User(1)
+
+
+def test_event_handlers_are_checked_against_the_payload_type() -> None:
+    bus = eventbus.Bus()
+
+    def exact(ctx: object, user: User) -> None:
+        pass
+
+    def wider(ctx: object, user: object) -> None:  # a supertype of the payload: accepted
+        pass
+
+    bus.register(UserCreated, exact)
+    bus.register(UserCreated, wider, weak=True)
+
+    @bus.on(UserCreated)
+    def count(ctx: list[int], user: User) -> int:
+        ctx.append(user.id)
+        return len(ctx)
+
+    @bus.on(UserCreated)
+    async def later(ctx: list[int], user: User) -> None:
+        await asyncio.sleep(0)
+
+    assert_type(count([], User(1)), int)  # @bus.on(event) keeps the function's own type
+    assert count([], User(1)) == 1
+    assert inspect.iscoroutinefunction(later)
+    assert bus.handlers(UserCreated) == (exact, wider, count, later)
+    assert bus.unregister(UserCreated, exact) is True
+    assert_type(bus.pairs(), tuple[tuple[str, str], ...])
+
+
+def test_event_misuse_is_a_type_error() -> None:
+    # Each of these must stay an error for mypy (warn_unused_ignores); pyright's side is
+    # .ci/typing/events_misuse.py, checked line by line by .ci/steps/40-typing.sh.
+    bus = eventbus.Bus()
+
+    def for_admins(ctx: object, admin: Admin) -> None:
+        pass
+
+    def for_data(ctx: object, data: eventbus.Data) -> None:
+        pass
+
+    try:
+        UserCreated.data("not a user")  # type: ignore[arg-type]
+        wrong: str = UserCreated.decode(UserCreated.data(User(1)))  # type: ignore[assignment]
+        bus.register(UserCreated, for_admins)  # type: ignore[arg-type]
+        bus.register(UserCreated, for_data)  # type: ignore[arg-type]
+        bus.on(UserCreated)(for_admins)  # type: ignore[arg-type]
+        assert wrong
+    except (TypeError, AttributeError, eventbus.EncodeError):
+        pass

@@ -2,6 +2,7 @@
 # Typing and typed payloads:
 # - mypy --strict and pyright (strict; see [tool.pyright]) over src/ and tests/, and over the
 #   README's python examples extracted into one module;
+# - .ci/typing/events_misuse.py: each checker reports errors on exactly its marked lines;
 # - stubtest: the compiled core against src/eventbus/_core.pyi;
 # - the typed-payload, test-helper and README tests with pydantic and msgspec installed (the
 #   `typed` extra), where a missing library fails instead of skipping.
@@ -49,6 +50,10 @@ printf '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}\n' >"$examples/p
   echo "typing: (annotate handlers: def handler(ctx: list[str], data: eventbus.Data) -> None)" >&2
   exit 1
 }
+
+echo "typing: misuses of declared events are errors for both checkers, on exactly the marked lines"
+"$python" .ci/typing/expect_errors.py "$tools/bin/mypy" "$tools/bin/pyright" "$python" \
+  .ci/typing/events_misuse.py
 
 echo "typing: stubtest eventbus._core against _core.pyi"
 purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')

@@ -19,6 +19,7 @@ __all__ = [
     "Data",
     "DecodeError",
     "EncodeError",
+    "Event",
     "EventBusError",
     "Handler",
     "Observation",
@@ -38,7 +39,7 @@ implementation: str
 # inspect, ...); what needs them loads on first use.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._core_py import Bus, Data, must_data, new_data
+    from ._core_py import Bus, Data, Event, must_data, new_data
     from ._decode import decode
     from ._observe import Observation, Observer
 
@@ -91,6 +92,14 @@ def __getattr__(name: str) -> object:
 
         globals()["decode"] = decode
         return decode
+    if name == "Event":
+        # The active implementation's (its data() builds that Data); the compiled one
+        # defines it on first use, with typing.
+        from importlib import import_module  # noqa: PLC0415
+
+        event: object = import_module(Bus.__module__).Event
+        globals()["Event"] = event
+        return event
     if name in ("Observer", "Observation"):
         from . import _observe  # noqa: PLC0415
 

@@ -262,15 +262,16 @@ _Event = None
 def _event_class():
     global _Event
     if _Event is None:
-        from ._event import Event as base
+        from ._event import Event as base, T
 
-        class Event(base):
+        class Event(base[T]):
             """A declared event: a ``(domain, action)`` pair and the type of its payload."""
 
             __slots__ = ()
             _Data = Data
 
         Event.__module__ = __name__
+        Event.__qualname__ = "Event"
         _Event = Event
     return _Event
 

@@ -30,6 +30,7 @@ __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 # ``on`` hands back the decorated function with its own type.
 _F = TypeVar("_F", bound="Callable[[Any, Data], object]")
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 _C = TypeVar("_C")
 _R = TypeVar("_R")
 
@@ -184,6 +185,13 @@ class Event(_event.Event[_T]):
 
     __slots__ = ()
     _Data = Data
+
+    if TYPE_CHECKING:  # the constructor binds this class's type parameter, not the base's
+        @overload
+        def __init__(self: Event[_S], domain: str, action: str, payload_type: type[_S]) -> None: ...
+        @overload
+        def __init__(self: Event[Any], domain: str, action: str, payload_type: object) -> None: ...
+        def __init__(self, domain: str, action: str, payload_type: object) -> None: ...
 
 
 def _is_event(value: object) -> bool:

@@ -8,6 +8,9 @@ plugin, and with either implementation's ``Bus``.
 - ``muted(bus, pairs...)`` runs a block in which dispatches of the pairs run none
   of their handlers; they are back on exit.
 - ``record(bus, pairs..., mute=True)`` does both: only the recorder sees the pairs.
+
+A declared ``eventbus.Event`` is accepted wherever a ``(domain, action)`` pair is;
+``record(bus, event).one()`` and ``.decode()`` then decode with its payload type.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar, cast
 
 from ._decode import decode as _decode
+from ._event import Event
 
 if typing.TYPE_CHECKING:
     from . import Bus, Data
@@ -27,6 +31,7 @@ __all__ = ["Recorded", "muted", "record"]
 
 T = TypeVar("T")
 Pair = tuple[str, str]
+_NO_TYPE: Any = object()
 
 
 class Recorded:
@@ -36,7 +41,9 @@ class Recorded:
     several threads are all kept, in the order they reached the recorder.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, payload_types: dict[Pair, object] | None = None) -> None:
+        # (domain, action) -> payload type, for the pairs named by an Event.
+        self._payload_types = payload_types or {}
         self._lock = threading.Lock()
         self._events: list[tuple[object, Data]] = []
 
@@ -71,8 +78,12 @@ class Recorded:
     def decode(self, cls: Any = None) -> list[Any]:
         """Every recorded payload decoded, as ``eventbus.decode(data[, cls])`` would."""
         if cls is None:
-            return [_decode(data) for data in self.data]
+            return [self._decode_own(data) for data in self.data]
         return [_decode(data, cls) for data in self.data]
+
+    def _decode_own(self, data: Data) -> object:
+        payload_type = self._payload_types.get((data.domain, data.action), _NO_TYPE)
+        return _decode(data) if payload_type is _NO_TYPE else _decode(data, payload_type)
 
     @typing.overload
     def one(self) -> object: ...
@@ -87,7 +98,7 @@ class Recorded:
             raise AssertionError(
                 f"expected exactly one recorded event, got {len(events)}: {events!r}"
             )
-        return _decode(events[0]) if cls is None else _decode(events[0], cls)
+        return self._decode_own(events[0]) if cls is None else _decode(events[0], cls)
 
     def clear(self) -> None:
         """Forget what was recorded so far; recording goes on."""
@@ -111,14 +122,28 @@ class Recorded:
 
 def _checked_pairs(pairs: tuple[object, ...]) -> list[Pair]:
     if not pairs:
-        raise TypeError("name at least one (domain, action) pair")
+        raise TypeError("name at least one (domain, action) pair or eventbus.Event")
     checked: list[Pair] = []
     for pair in pairs:
+        if isinstance(pair, Event):
+            event: Event[Any] = pair  # pyright: ignore[reportUnknownVariableType]
+            checked.append((event.domain, event.action))
+            continue
         if not (isinstance(pair, tuple) and len(pair) == 2):  # pyright: ignore[reportUnknownArgumentType]
-            raise TypeError(f"a pair is a (domain, action) tuple, not {pair!r}")
+            raise TypeError(f"a pair is a (domain, action) tuple or an eventbus.Event, not {pair!r}")
         domain, action = cast("tuple[str, str]", pair)  # the bus validates them
         checked.append((domain, action))
     return checked
+
+
+def _payload_types(pairs: tuple[object, ...]) -> dict[Pair, object]:
+    """The payload type of each pair named by an Event (the first Event of a pair decides)."""
+    found: dict[Pair, object] = {}
+    for pair in pairs:
+        if isinstance(pair, Event):
+            event: Event[Any] = pair  # pyright: ignore[reportUnknownVariableType]
+            found.setdefault((event.domain, event.action), event.payload_type)
+    return found
 
 
 def _mute(
@@ -129,7 +154,7 @@ def _mute(
 
 
 @contextmanager
-def record(bus: Bus, *pairs: Pair, mute: bool = False) -> Generator[Recorded, None, None]:
+def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator[Recorded, None, None]:
     """Record every ``Data`` dispatched on ``bus`` to ``pairs`` while the block runs.
 
     The recorder is a handler registered after those already there, so a ``call``
@@ -137,9 +162,10 @@ def record(bus: Bus, *pairs: Pair, mute: bool = False) -> Generator[Recorded, No
     own handlers do not run inside the block and the recorder sees every dispatch.
     The recorder is removed (and the handlers are back) on exit, also on error.
     """
-    recorded = Recorded()
+    checked = _checked_pairs(pairs)
+    recorded = Recorded(_payload_types(pairs))
     with ExitStack() as stack:
-        for domain, action in _checked_pairs(pairs):
+        for domain, action in checked:
             if mute:
                 stack.callback(_mute(bus, domain, action, (recorded,)))
             else:
@@ -148,7 +174,7 @@ def record(bus: Bus, *pairs: Pair, mute: bool = False) -> Generator[Recorded, No
 
 
 @contextmanager
-def muted(bus: Bus, *pairs: Pair) -> Generator[None, None, None]:
+def muted(bus: Bus, *pairs: Pair | Event[Any]) -> Generator[None, None, None]:
     """Run the block with the handlers of ``pairs`` muted: dispatching them runs nothing.
 
     Handlers registered or unregistered inside the block take effect on exit; code
