@@ -112,19 +112,11 @@ def check_observer(observer: _O) -> _O:
     return observer
 
 
-def _start(
-    bus: Any,
-    observer: Any,
-    method: Method,
-    data: Any,
-    handlers: tuple[Any, ...],
-    registered: Callable[[object], object],
-) -> Any:
+def _start(bus: Any, observer: Any, method: Method, data: Any, registered: tuple[Any, ...]) -> Any:
     if observer is None:  # unset between the bus's check and its read
         return _UNOBSERVED
     try:
-        # The handlers as registered (as bus.handlers() gives them), as the other hooks get them.
-        observation = observer.dispatch(method, data, tuple(map(registered, handlers)))
+        observation = observer.dispatch(method, data, registered)
     except Exception as exc:
         _failed(bus, observer, "dispatch", data, exc)
         return _UNOBSERVED
@@ -142,13 +134,6 @@ def _failed(bus: Any, hooked: object, hook: str, data: Any, exc: Exception) -> N
         bus._log_observer_failure(hooked, hook, data, exc)
     except Exception:  # noqa: S110 - logging failed too (a broken handler, the recursion limit)
         pass
-
-
-def _handler_started(bus: Any, observation: Any, handler: object, data: Any) -> None:
-    try:
-        observation.handler_started(handler)
-    except Exception as exc:
-        _failed(bus, observation, "handler_started", data, exc)
 
 
 def _handler_finished(
@@ -185,13 +170,19 @@ class Dispatcher:
 
     def call(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "call", data, handlers, self._registered)
+        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
+        # wrappers dispatch calls for weak and typed handlers.
+        as_registered = tuple(map(self._registered, handlers))
+        observation = _start(bus, observer, "call", data, as_registered)
         error: BaseException | None = None
         try:
             self._refuse_coroutines(handlers)
-            for handler in handlers:
-                registered = self._registered(handler)
-                _handler_started(bus, observation, registered, data)
+            for handler, registered in zip(handlers, as_registered):
+                # The success path's hooks inline (a guard function each: +0.2 us a handler).
+                try:
+                    observation.handler_started(registered)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_started", data, exc)
                 start = perf_counter()
                 try:
                     result = handler(ctx, data)
@@ -202,7 +193,10 @@ class Dispatcher:
                     self._add_note(exc, handler, data)
                     _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, registered, data, duration, None)
+                try:
+                    observation.handler_finished(registered, duration, None)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_finished", data, exc)
         except BaseException as exc:
             error = exc
             raise
@@ -213,13 +207,19 @@ class Dispatcher:
 
     def publish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "publish", data, handlers, self._registered)
+        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
+        # wrappers dispatch calls for weak and typed handlers.
+        as_registered = tuple(map(self._registered, handlers))
+        observation = _start(bus, observer, "publish", data, as_registered)
         errors: list[Exception] | None = None
         error: BaseException | None = None
         try:
-            for handler in handlers:
-                registered = self._registered(handler)
-                _handler_started(bus, observation, registered, data)
+            for handler, registered in zip(handlers, as_registered):
+                # The success path's hooks inline (a guard function each: +0.2 us a handler).
+                try:
+                    observation.handler_started(registered)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_started", data, exc)
                 start = perf_counter()
                 failure: Exception | None = None
                 try:
@@ -239,7 +239,10 @@ class Dispatcher:
                     self._add_note(exc, handler, data)
                     _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, registered, data, duration, failure)
+                try:
+                    observation.handler_finished(registered, duration, failure)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_finished", data, exc)
                 failure = None
             if errors is not None:
                 raise self._failures(data, handlers, errors)
@@ -252,12 +255,18 @@ class Dispatcher:
 
     async def acall(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "acall", data, handlers, self._registered)
+        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
+        # wrappers dispatch calls for weak and typed handlers.
+        as_registered = tuple(map(self._registered, handlers))
+        observation = _start(bus, observer, "acall", data, as_registered)
         error: BaseException | None = None
         try:
-            for handler in handlers:
-                registered = self._registered(handler)
-                _handler_started(bus, observation, registered, data)
+            for handler, registered in zip(handlers, as_registered):
+                # The success path's hooks inline (a guard function each: +0.2 us a handler).
+                try:
+                    observation.handler_started(registered)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_started", data, exc)
                 start = perf_counter()
                 try:
                     try:
@@ -273,7 +282,11 @@ class Dispatcher:
                     self._add_note(exc, handler, data)
                     _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, registered, data, perf_counter() - start, None)
+                duration = perf_counter() - start
+                try:
+                    observation.handler_finished(registered, duration, None)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_finished", data, exc)
         except BaseException as exc:
             error = exc
             raise
@@ -283,13 +296,19 @@ class Dispatcher:
 
     async def apublish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
         handlers = bus._snapshot(data)
-        observation = _start(bus, observer, "apublish", data, handlers, self._registered)
+        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
+        # wrappers dispatch calls for weak and typed handlers.
+        as_registered = tuple(map(self._registered, handlers))
+        observation = _start(bus, observer, "apublish", data, as_registered)
         errors: list[Exception] | None = None
         error: BaseException | None = None
         try:
-            for handler in handlers:
-                registered = self._registered(handler)
-                _handler_started(bus, observation, registered, data)
+            for handler, registered in zip(handlers, as_registered):
+                # The success path's hooks inline (a guard function each: +0.2 us a handler).
+                try:
+                    observation.handler_started(registered)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_started", data, exc)
                 start = perf_counter()
                 failure: Exception | None = None
                 try:
@@ -309,7 +328,10 @@ class Dispatcher:
                     self._add_note(exc, handler, data)
                     _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
                     raise
-                _handler_finished(bus, observation, registered, data, duration, failure)
+                try:
+                    observation.handler_finished(registered, duration, failure)
+                except Exception as exc:
+                    _failed(bus, observation, "handler_finished", data, exc)
                 failure = None
             if errors is not None:
                 raise self._failures(data, handlers, errors)
