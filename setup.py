@@ -65,14 +65,13 @@ def extensions() -> list[Extension]:
         print("eventbus: Cython is not available: pure-Python build", file=sys.stderr)
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
-    extension = Extension(
-        "eventbus._core",
-        ["src/eventbus/_core.pyx"],
-        define_macros=macros,
-        optional=not REQUIRE,
-    )
+    # The core, and the compiled codec engine (eventbus._fastcodec): each optional on its own.
+    extensions = [
+        Extension(f"eventbus.{name}", [f"src/eventbus/{name}.pyx"], define_macros=macros, optional=not REQUIRE)
+        for name in ("_core", "_fastcodec")
+    ]
     directives = {"linetrace": True, "profile": False} if TRACE else {}
-    return cythonize([extension], compiler_directives=directives, quiet=True)
+    return cythonize(extensions, compiler_directives=directives, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

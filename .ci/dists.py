@@ -29,6 +29,7 @@ STRAY = ["*.c", "*.html", "*.o", "*.obj", "*.pyc", "*.pyo", "*/__pycache__/*", "
 # setuptools always puts its own metadata in an sdist: that one is expected.
 SDIST_METADATA = ["PKG-INFO", "setup.cfg", "src/eventbus.egg-info/*"]
 COMPILED_CORE = ["eventbus/_core.*.so", "eventbus/_core.*.pyd"]
+COMPILED_CODEC = ["eventbus/_fastcodec.*.so", "eventbus/_fastcodec.*.pyd"]
 WHEEL_PACKAGE = ["eventbus/__init__.py", "eventbus/_codec.py", "eventbus/_core_py.py",
                  "eventbus/_decode.py", "eventbus/_encode.py", "eventbus/_errors.py", "eventbus/_types.py",
                  "eventbus/_observe.py", "eventbus/otel.py",
@@ -78,15 +79,18 @@ def check_wheel(wheel: Path, *, pure: bool) -> list[str]:
         if not name.startswith(("eventbus/", "eventbus-"))
     ]
     compiled = [name for name in names if matches(name, COMPILED_CORE)]
+    codec = [name for name in names if matches(name, COMPILED_CODEC)]
     if pure:
         if not wheel.name.endswith("-py3-none-any.whl"):
             problems.append(f"{wheel.name}: the pure wheel must be tagged py3-none-any")
-        problems += [f"{wheel.name}: compiled file in the pure wheel: {name}" for name in compiled]
+        problems += [f"{wheel.name}: compiled file in the pure wheel: {name}" for name in compiled + codec]
     else:
         if wheel.name.endswith("-none-any.whl"):
             problems.append(f"{wheel.name}: the compiled wheel is tagged as pure")
         if len(compiled) != 1:
             problems.append(f"{wheel.name}: expected one compiled eventbus._core, found {compiled}")
+        if len(codec) != 1:
+            problems.append(f"{wheel.name}: expected one compiled eventbus._fastcodec, found {codec}")
     return problems
 
 

@@ -35,8 +35,10 @@ from .workloads import (
     CTX,
     HANDLER_COUNTS,
     IMPLEMENTATIONS,
+    USER,
     call_timer,
     end_to_end_timer,
+    engines,
     event,
     floor_timer,
     implementation,
@@ -48,6 +50,9 @@ from .workloads import (
 FLOOR = "floor: for h in handlers: h(ctx, data)"
 E2E = "e2e"  # the group of the end-to-end rows, shown in the 1-handler column
 E2E_BASELINE = "e2e by hand: json.dumps, call, json.loads, dataclass"
+E2E_PYEE = "e2e pyee EventEmitter.emit(obj)"
+E2E_BLINKER = "e2e blinker Signal.send(obj)"
+E2E_PEERS = (E2E_PYEE, E2E_BLINKER)
 HARNESS = "harness"  # timeit's own loop around an empty statement: in every cell, for information
 PEERS = ("blinker", "django", "psygnal", "pyee", "zope.event")
 
@@ -57,7 +62,7 @@ Builder = Callable[[int], timeit.Timer]
 # The peers.  Each builder returns a timer dispatching to ``count`` no-op handlers.
 
 
-def _blinker_send(count: int) -> timeit.Timer:
+def _blinker_send(count: int, payload: Any = None) -> timeit.Timer:
     import blinker
 
     def make() -> Callable[..., None]:
@@ -70,7 +75,7 @@ def _blinker_send(count: int) -> timeit.Timer:
     handlers = tuple(make() for _ in range(count))
     for handler in handlers:
         signal.connect(handler)
-    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data())
+    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload))
 
 
 def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
@@ -93,15 +98,15 @@ def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
     return signal, handlers  # the handlers are kept alive by the timer's names
 
 
-def _django_send(count: int) -> timeit.Timer:
+def _django_send(count: int, payload: Any = None) -> timeit.Timer:
     signal, handlers = _django_signal(count)
-    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data())
+    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload))
 
 
-def _django_send_robust(count: int) -> timeit.Timer:
+def _django_send_robust(count: int, payload: Any = None) -> timeit.Timer:
     signal, handlers = _django_signal(count)
     return timer(
-        "signal.send_robust(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data()
+        "signal.send_robust(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload)
     )
 
 
@@ -118,26 +123,26 @@ def _psygnal_instance(count: int) -> Any:
     return emitter, signal
 
 
-def _psygnal_emit(count: int) -> timeit.Timer:
+def _psygnal_emit(count: int, payload: Any = None) -> timeit.Timer:
     emitter, signal = _psygnal_instance(count)
-    return timer("signal.emit(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data())
+    return timer("signal.emit(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data(payload))
 
 
-def _psygnal_emit_fast(count: int) -> timeit.Timer:
+def _psygnal_emit_fast(count: int, payload: Any = None) -> timeit.Timer:
     emitter, signal = _psygnal_instance(count)
-    return timer("signal.emit_fast(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data())
+    return timer("signal.emit_fast(ctx, data)", emitter=emitter, signal=signal, ctx=CTX, data=_data(payload))
 
 
-def _pyee_emit(count: int) -> timeit.Timer:
+def _pyee_emit(count: int, payload: Any = None) -> timeit.Timer:
     import pyee
 
     emitter = pyee.EventEmitter()
     for handler in noop_handlers(count):
         emitter.on("event", handler)
-    return timer('emitter.emit("event", ctx, data)', emitter=emitter, ctx=CTX, data=_data())
+    return timer('emitter.emit("event", ctx, data)', emitter=emitter, ctx=CTX, data=_data(payload))
 
 
-def _zope_notify(count: int) -> timeit.Timer:
+def _zope_notify(count: int, payload: Any = None) -> timeit.Timer:
     import zope.event  # type: ignore[import-untyped]
 
     def make() -> Callable[[Any], None]:
@@ -153,12 +158,13 @@ def _zope_notify(count: int) -> timeit.Timer:
         notify=zope.event.notify,
         subscribers=zope.event.subscribers,
         handlers=[make() for _ in range(count)],
-        data=_data(),
+        data=_data(payload),
     )
 
 
-def _data() -> Any:
-    return event(implementation("py"))
+def _data(payload: Any = None) -> Any:
+    """What a dispatch row passes: eventbus's Data; the end-to-end rows pass their own object."""
+    return event(implementation("py")) if payload is None else payload
 
 
 PEER_ROWS: tuple[tuple[str, str, Builder], ...] = (
@@ -230,40 +236,50 @@ def environment() -> dict[str, Any]:
     }
 
 
-def plan() -> tuple[list[str], list[str], list[tuple[str, Builder]], dict[str, str]]:
-    """The table's rows, its end-to-end rows, the builders of the rows measured, what is missing."""
+def e2e_label(name: str, engine: str) -> str:
+    return f"e2e eventbus {IMPLEMENTATION_NAMES[name]}, {engine} codec: must_data, call, decode"
+
+
+def plan() -> tuple[list[str], list[tuple[str, Callable[[], timeit.Timer]]], list[tuple[str, Builder]], dict[str, str]]:
+    """The table's rows, the end-to-end rows and their timers, the dispatch builders, what is missing.
+
+    The end-to-end rows send one small dataclass (workloads.USER) to one handler: eventbus encodes
+    it (must_data), dispatches and decodes it back in the handler, for each implementation and
+    each codec engine it has; every peer passes the same object by reference.
+    """
     builders: list[tuple[str, Builder]] = eventbus_rows()
     missing: dict[str, str] = {}
+    e2e: list[tuple[str, Callable[[], timeit.Timer]]] = [(E2E_BASELINE, json_dispatch_timer)]
+    for name in IMPLEMENTATIONS:
+        for engine in engines(name):
+            e2e.append((e2e_label(name, engine), functools.partial(end_to_end_timer, implementation(name), engine)))
     for label, distribution, builder in PEER_ROWS:
         if version_of(distribution) is None:
             missing[label] = f"{distribution} is not installed (pip install '.[bench]')"
         else:
             builders.append((label, builder))
+            e2e.append((f"e2e {label}(obj)", functools.partial(builder, 1, USER)))
     rows = [FLOOR] + [label for label, _ in builders]
-    e2e_rows = [E2E_BASELINE] + [
-        f"e2e eventbus {IMPLEMENTATION_NAMES[name]}: must_data, call, decode" for name in IMPLEMENTATIONS
-    ]
-    return rows, e2e_rows, builders, missing
+    return rows, e2e, builders, missing
 
 
 def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int) -> interleave.Result:
     """One worker's share of the run, in this process."""
-    _, e2e_rows, builders, _ = plan()
+    _, e2e, builders, _ = plan()
     groups: dict[Any, dict[str, timeit.Timer]] = {}
     for count in HANDLER_COUNTS:
         groups[count] = {FLOOR: floor_timer(count)}
         for label, builder in builders:
             groups[count][label] = builder(count)
-    groups[E2E] = {E2E_BASELINE: json_dispatch_timer()}
-    for label, name in zip(e2e_rows[1:], IMPLEMENTATIONS, strict=True):
-        groups[E2E][label] = end_to_end_timer(implementation(name))
+    groups[E2E] = {label: make() for label, make in e2e}
     groups[HARNESS] = {HARNESS: timer("pass")}
     baselines = {group: next(iter(timers)) for group, timers in groups.items()}
     return interleave.measure(groups, baselines, repetitions, sample_seconds, rounds, seed)
 
 
 def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) -> dict[str, Any]:
-    rows, e2e_rows, _, missing = plan()
+    rows, e2e, _, missing = plan()
+    e2e_rows = [label for label, _ in e2e]
     per_process = math.ceil(repetitions / processes)
     worker = [
         *("--repetitions", str(per_process), "--rounds", str(rounds)),
@@ -283,6 +299,10 @@ def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) ->
                 "ns": result.median_ns(group, label),
                 "loops": result.loops[group, label],
             }
+            if group == E2E:  # next to the peers that pass the same object by reference
+                for peer in E2E_PEERS:
+                    if peer in e2e_rows:
+                        cells[str(group)][f"over {peer}"] = result.median_ratio(group, label, peer)
         table[label] = cells
     return {
         "rows": rows,
@@ -306,15 +326,21 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"{count} handler{'s' if count != '1' else ''}" for count in columns
     ]
     body: list[list[str]] = []
-    for label in report["rows"] + report["e2e_rows"]:
+    for label in report["rows"]:
         cells = report["table"][label]
-        if label in report["e2e_rows"]:
-            ratio = cells[E2E]["ratio"]
-            body.append([label, "–", f"{ratio:.2f}×", "–"])
-        else:
-            body.append([label] + [f"{cells[column]['ratio']:.2f}×" for column in columns])
+        body.append([label] + [f"{cells[column]['ratio']:.2f}×" for column in columns])
     for label in report["missing"]:
         body.append([label, "n/a", "n/a", "n/a"])
+    # End to end: one small dataclass event to one handler, as ratios to three references.
+    e2e_header = ["end to end (one event, one handler)", "× by hand", "× pyee emit(obj)", "× blinker send(obj)"]
+    e2e_body: list[list[str]] = []
+    for label in report["e2e_rows"]:
+        cell = report["table"][label][E2E]
+        shown = [f"{cell['ratio']:.2f}×"]
+        for peer in E2E_PEERS:
+            over = cell.get(f"over {peer}")
+            shown.append("n/a" if over is None else f"{over:.2f}×")
+        e2e_body.append([label, *shown])
     floor = ", ".join(f"{count}: {report['floor_ns'][count]:.0f} ns" for count in columns)
     versions = ", ".join(
         f"{name} {version or 'not installed'}" for name, version in env["versions"].items()
@@ -329,7 +355,10 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         "median of per-repetition ratios",
         f"floor, absolute, for information only (it moves, the ratios do not): {floor}, of which "
         f"timeit's own loop takes {report['harness_ns']:.0f} ns in every cell; "
-        f"the e2e rows are ratios to the by-hand json row ({report['e2e_baseline_ns']:.0f} ns)",
+        f"end to end: {E2E_BASELINE.removeprefix('e2e ')} took {report['e2e_baseline_ns']:.0f} ns; "
+        "eventbus encodes a UserCreated(id, email, name) dataclass (must_data), dispatches it and "
+        "decodes it back in the handler; each peer passes the same object by reference to a no-op "
+        "handler; codec engines: cython = eventbus._fastcodec, python = the stdlib reference",
         "handlers, each a no-op def taking what its dispatcher passes: def h(ctx, data) for the floor, "
         "eventbus, psygnal and pyee; def h(sender, data) for blinker's send(ctx, data=data); "
         "def h(signal, sender, data) for Django's send(ctx, data=data); def h(event) for notify(data)",
@@ -338,18 +367,23 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         notes.append("EVENTBUS_NO_EXTENSIONS is set (or not CPython): the compiled core was not measured")
     notes += [f"{label}: {reason}" for label, reason in report["missing"].items()]
     if markdown:
-        rule = "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"
-        lines = ["| " + " | ".join(header) + " |", rule]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines + [""] + [f"- {note}" for note in notes])
-    widths = [max(len(row[index]) for row in [header] + body) for index in range(len(header))]
+        lines: list[str] = []
+        for table_header, table_body in ((header, body), (e2e_header, e2e_body)):
+            rule = "|" + "|".join([" --- "] + [" ---: "] * (len(table_header) - 1)) + "|"
+            lines += ["| " + " | ".join(table_header) + " |", rule]
+            lines += ["| " + " | ".join(row) + " |" for row in table_body] + [""]
+        return "\n".join(lines + [f"- {note}" for note in notes])
+    text: list[str] = []
+    for table_header, table_body in ((header, body), (e2e_header, e2e_body)):
+        widths = [max(len(row[index]) for row in [table_header] + table_body) for index in range(len(table_header))]
 
-    def line(row: list[str]) -> str:
-        cells = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        return "  ".join([row[0].ljust(widths[0]), *cells])
+        def line(row: list[str], widths: list[int] = widths) -> str:
+            cells = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+            return "  ".join([row[0].ljust(widths[0]), *cells])
 
-    rule = "-" * len(line(header))
-    return "\n".join([line(header), rule] + [line(row) for row in body] + [rule] + notes)
+        rule = "-" * len(line(table_header))
+        text += [line(table_header), rule] + [line(row) for row in table_body] + [rule]
+    return "\n".join(text + notes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,9 +98,10 @@ def event(impl: ModuleType) -> Any:
 class UserCreated:
     id: int
     email: str
+    name: str
 
 
-USER = UserCreated(id=7, email="a@example.com")
+USER = UserCreated(id=7, email="a@example.com", name="Ann")
 E2E_DOMAIN = "users"
 E2E_ACTION = "created"
 
@@ -111,18 +112,18 @@ def decoding_handler(ctx: object, data: Any) -> None:
 
 def json_handler(ctx: object, raw: str) -> None:
     fields = loads(raw)
-    UserCreated(id=fields["id"], email=fields["email"])
+    UserCreated(id=fields["id"], email=fields["email"], name=fields["name"])
 
 
 def json_dispatch(handlers: tuple[Callable[[Any, str], None], ...], ctx: object, user: UserCreated) -> None:
     """The hand-written end-to-end baseline, as a function (compare.py inlines the same lines)."""
-    raw = dumps({"id": user.id, "email": user.email})
+    raw = dumps({"id": user.id, "email": user.email, "name": user.name})
     for handler in handlers:
         handler(ctx, raw)
 
 
 JSON_DISPATCH_STATEMENT = """\
-raw = dumps({"id": user.id, "email": user.email})
+raw = dumps({"id": user.id, "email": user.email, "name": user.name})
 for handler in handlers: handler(ctx, raw)"""
 FLOOR_STATEMENT = "for handler in handlers: handler(ctx, data)"
 
@@ -152,12 +153,35 @@ def json_dispatch_timer() -> timeit.Timer:
     return timer(JSON_DISPATCH_STATEMENT, dumps=dumps, handlers=(json_handler,), ctx=CTX, user=USER)
 
 
-def end_to_end_timer(impl: ModuleType) -> timeit.Timer:
-    bus = bus_with(impl, (decoding_handler,), domain=E2E_DOMAIN, action=E2E_ACTION)
+def engines(name: str) -> tuple[str, ...]:
+    """The codec engines an implementation can run: the compiled core has the compiled codec
+    (eventbus._fastcodec) when it is built, and the stdlib one (the reference) always."""
+    if name == "c":
+        from eventbus import _engine
+
+        if _engine.available() is not None:
+            return ("cython", "python")
+    return ("python",)
+
+
+def codec(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``must_data`` and ``decode`` of ``impl`` on ``engine``, whichever engine is active."""
+    from eventbus import _engine
+
+    return _engine.functions(impl, engine)
+
+
+def end_to_end_timer(impl: ModuleType, engine: str = "python") -> timeit.Timer:
+    must_data, decode_with = codec(impl, engine)
+
+    def handler(ctx: object, data: Any) -> None:
+        decode_with(data, UserCreated)
+
+    bus = bus_with(impl, (handler,), domain=E2E_DOMAIN, action=E2E_ACTION)
     return timer(
         f"bus.call(ctx, must_data({E2E_DOMAIN!r}, {E2E_ACTION!r}, user))",
         bus=bus,
-        must_data=impl.must_data,
+        must_data=must_data,
         ctx=CTX,
         user=USER,
     )

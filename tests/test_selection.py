@@ -118,3 +118,30 @@ def test_import_eventbus_defers_the_codec_and_its_stdlib(tmp_path: Path, pure: b
     assert found["decode_loaded"] is True
     assert found["handler"].startswith("collections.abc.Callable[[typing.Any, eventbus._core")
     assert found["dir"] is True
+
+
+ENGINE = """
+import json, eventbus
+data = eventbus.new_data("d", "a", {"id": 1, "name": "é"})
+print(json.dumps({"engine": eventbus.codec_engine, "raw": data.raw_params.decode(),
+                  "decoded": eventbus.decode(data)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "cython"), ({"EVENTBUS_NO_FAST_CODEC": "1"}, "python"), ({"EVENTBUS_NO_FAST_CODEC": "0"}, "cython"),
+     ({"EVENTBUS_NO_EXTENSIONS": "1"}, "python")],
+    ids=["default", "switched-off", "zero", "pure"],
+)
+def test_codec_engine_is_reported_and_switchable(tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", ENGINE], capture_output=True, text=True, env={**clean, **env}, cwd=tmp_path,
+        timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["engine"] == (expected if COMPILED_WANTED else "python")
+    assert found["raw"] == '{"id":1,"name":"é"}'
+    assert found["decoded"] == {"id": 1, "name": "é"}

@@ -25,6 +25,7 @@ __all__ = [
     "Observation",
     "Observer",
     "SyncHandler",
+    "codec_engine",
     "decode",
     "implementation",
     "must_data",
@@ -60,6 +61,10 @@ else:
     else:
         implementation = "cython"
 
+# The codec engine: "cython" (eventbus._fastcodec, with the compiled core) or "python" (the
+# stdlib reference); EVENTBUS_NO_FAST_CODEC=1 forces the reference.  Same bytes, values, errors.
+codec_engine: str = getattr(sys.modules[Bus.__module__], "codec_engine", "python")
+
 # What ``register`` and ``on`` accept: ``handler(ctx, data)``, its result ignored unless
 # awaitable.  ``SyncHandler`` is what ``call``/``publish`` can run; ``AsyncHandler`` needs
 # ``acall``/``apublish``.  ``ctx`` is whatever the dispatcher passes: ``Any``.  Built on first
@@ -88,10 +93,11 @@ def __getattr__(name: str) -> object:
     # ``decode`` and what it needs (json, the converters) load on first use, so that
     # ``import eventbus`` stays cheap; after that it is an ordinary module attribute.
     if name == "decode":
-        from ._decode import decode  # noqa: PLC0415
+        from ._engine import decode_on  # noqa: PLC0415
 
-        globals()["decode"] = decode
-        return decode
+        found_decode = decode_on(codec_engine)
+        globals()["decode"] = found_decode
+        return found_decode
     if name == "Event":
         # The active implementation's (its data() builds that Data); the compiled one
         # defines it on first use, with typing.

@@ -48,6 +48,13 @@ class Event(_event.Event[_T]):
     def decode(self, data: Data) -> _T:  # type: ignore[override]
         """The payload of ``data``, a dispatch of this event, as ``payload_type``."""
 
+codec_engine: str
+
+def _must_data_with(
+    encode: Callable[[object, str, str], bytes | None],
+) -> Callable[[str, str, object], Data]:
+    """``must_data`` on another engine's ``encode_params`` (benchmarks and differential tests)."""
+
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 

@@ -13,6 +13,7 @@ import sys
 from _thread import RLock as _RLock
 from types import FunctionType
 
+from ._engine import active as _active_engine
 from ._encode import encode_params
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
@@ -242,12 +243,29 @@ cdef class Data:
 
 def new_data(domain, action, params=None):
     """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
-    return Data(domain, action, encode_params(params, domain, action))
+    return Data(domain, action, _encode_payload(params, domain, action))
 
 
 def must_data(domain, action, params=None):
     """``new_data`` for payload types that cannot fail to encode."""
-    return Data(domain, action, encode_params(params, domain, action))
+    return Data(domain, action, _encode_payload(params, domain, action))
+
+
+# The active codec engine's encode_params (eventbus._engine): the compiled one when it is
+# built and not switched off, which gives the reference's bytes and errors.
+_fast_engine = _active_engine()
+_encode_payload = encode_params if _fast_engine is None else _fast_engine.make_encode_params(encode_params)
+codec_engine = "python" if _fast_engine is None else "cython"
+del _fast_engine
+
+
+def _must_data_with(encode):
+    """``must_data`` on another engine's ``encode_params`` (benchmarks and differential tests)."""
+
+    def must_data_with(domain, action, params=None):
+        return Data(domain, action, encode(params, domain, action))
+
+    return must_data_with
 
 
 cdef _not_data(object data):

@@ -52,6 +52,7 @@ class EventLike(Protocol):
 
 
 _MISSING: Any = object()
+MISSING: Any = _MISSING  # decode(data): no target type; what eventbus._engine passes on
 
 
 def _same(value: object) -> object:
@@ -558,7 +559,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
     error path.  The source holds no user text: the class's and the fields' names
     are globals of the generated function (``n0`` is the first field's name).
     """
-    hints = field_types(cls)
+    hints = _field_hints[cls] = field_types(cls)
     namespace: dict[str, Any] = {
         "cls": cls,
         "name": cls.__qualname__,
@@ -734,3 +735,78 @@ def _msgspec_converter(cls: Any) -> _Converter:
             raise _refused(cls, exc) from exc
 
     return convert
+
+# ---------------------------------------------------------------------------
+# What the compiled engine (eventbus._fastcodec) asks of the reference.
+
+_PLAN_KINDS: dict[object, str] = {
+    int: "int",
+    str: "str",
+    bool: "bool",
+    float: "float",
+    dict: "dict",
+    list: "list",
+    Any: "any",
+}
+
+
+# The field types each dataclass converter was built from (read once per class).
+_field_hints: dict[type, dict[str, Any]] = {}
+
+
+def describe_plan(cls: Any) -> tuple[Any, bool, tuple[tuple[str, str, bool], ...]] | None:
+    """``(cls, positional, ((field, kind, optional), ...))`` when every init field of the
+    dataclass ``cls`` passes on its inline check alone, else None.
+
+    The engine's plan then does what the generated converter does on its fast path, and gives
+    every other case (a field missing, of another type, to convert) to the reference.
+    """
+    dataclasses = module_if_imported("dataclasses")
+    if dataclasses is None or not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
+        return None
+    try:
+        _converter_for(cls)  # what the reference would refuse, it refuses itself
+    except Exception:
+        return None
+    hints = _field_hints.get(cls)
+    if hints is None:
+        return None
+    fields: list[tuple[str, str, bool]] = []
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        tp = hints[field.name]
+        optional = False
+        origin = typing.get_origin(tp)
+        if origin is typing.Union or origin is types.UnionType:
+            args = typing.get_args(tp)
+            if len(args) != 2 or type(None) not in args:
+                return None
+            tp = args[0] if args[1] is type(None) else args[1]
+            optional = tp is not Any
+        try:
+            kind = _PLAN_KINDS.get(tp)
+        except TypeError:
+            return None
+        if kind is None:
+            return None
+        fields.append((field.name, kind, optional))
+    names = [name for name, _, _ in fields]
+    return cls, _takes_in_order(cls, names), tuple(fields)
+
+
+def refused_error(data: EventLike, cls: Any, exc: Exception) -> DecodeError:
+    """The reference's error when ``cls(...)`` raised ``exc`` on the decoded fields."""
+    if isinstance(exc, RecursionError):
+        error = DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into "
+            f"{type_name(cls)}: the payload is nested too deeply"
+        )
+        error.__cause__ = None  # as "from None"
+        return error
+    error = DecodeError(
+        f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}: "
+        f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}"
+    )
+    error.__cause__ = exc
+    return error

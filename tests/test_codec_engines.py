@@ -1,0 +1,298 @@
+"""Every codec engine against the reference, on every input: same bytes, same values, same errors.
+
+The compiled engine (``eventbus._fastcodec``) must be indistinguishable from the stdlib codec it
+falls back to: identical payload bytes (Data equality and hashing depend on them), identical
+decoded values (types included), identical exceptions (type, message, type of the cause), through
+both implementations' ``must_data``.  Hostile inputs included: non-finite and huge numbers, lone
+surrogates and control characters, non-str keys, subclasses, enums, deep nesting, invalid and
+non-strict JSON, whitespace, escapes, and dataclasses whose fields do not fit or refuse.
+
+The ``ci`` profile runs in CI; ``EVENTBUS_HYPOTHESIS_PROFILE=long`` is the long run by hand.
+Collected only where the compiled engine is built (conftest), like the other compare-the-twins tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventbus import _core, _core_py, _engine  # pyright: ignore[reportPrivateUsage]  # the engines themselves
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+PROFILE = settings.get_profile(os.environ.get("EVENTBUS_HYPOTHESIS_PROFILE", "ci"))
+
+REFERENCE_ENCODE = _engine.encode_params_on("python")
+FAST_ENCODE = _engine.encode_params_on("cython")
+REFERENCE_DECODE = _engine.decode_on("python")
+FAST_DECODE = _engine.decode_on("cython")
+
+
+class Color(enum.Enum):
+    RED = "red"
+    PAIR = (1, 2)
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+@dataclasses.dataclass
+class User:
+    id: int
+    email: str
+    name: str
+
+
+@dataclasses.dataclass
+class Mixed:
+    flag: bool
+    ratio: float
+    extra: Any
+    tags: list  # type: ignore[type-arg]
+    meta: dict  # type: ignore[type-arg]
+    note: str | None = None
+    count: int = 3
+
+
+@dataclasses.dataclass(kw_only=True)
+class KeywordOnly:
+    b: int
+    a: str
+
+
+@dataclasses.dataclass
+class Refusing:
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.value < 0:
+            raise ValueError(f"negative: {self.value}")
+
+
+@dataclasses.dataclass
+class Nested:
+    user: User
+    items: list[int]
+
+
+@dataclasses.dataclass
+class Unset:
+    x: int
+    later: int = dataclasses.field(init=False)
+
+
+def outcome(run: Callable[[], object]) -> tuple[str, object]:
+    try:
+        value = run()
+    except Exception as exc:  # noqa: BLE001  # compared below, type and words
+        cause = exc.__cause__
+        return "error", (type(exc), str(exc), type(cause) if cause is not None else None)
+    return "value", typed(value)
+
+
+def typed(value: object) -> object:
+    """The value with the type of every part, so that 1 and 1.0 and True differ."""
+    if isinstance(value, dict):
+        return ("dict", [(typed(key), typed(item)) for key, item in value.items()])
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [typed(item) for item in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {field.name: getattr(value, field.name, "<unset>") for field in dataclasses.fields(value)}
+        return (type(value).__qualname__, typed(fields))
+    return (type(value).__qualname__, value)
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+_text = st.text(st.characters(codec=None), max_size=12) | st.sampled_from(
+    ["", "\ud800", "a\udfffb", '"', "\\", "\n\r\t\b\f", "\x00\x1f\x7f", "é✓🎉", "\u2028"]
+)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**30, 0, -0])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([1e16, 1e-7, 1.5e300, -0.0, 5e-324, 1e22, 123456789012345678.0])
+    | _text
+    | st.sampled_from([Color.RED, Color.PAIR, Level.LOW, Text("sub"), Number(5), {1, 2}, b"bytes", object])
+)
+
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = _text | st.sampled_from([1, None, 2.5, Text("k"), ("t",)])
+    return (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(keys, children, max_size=4)
+        | st.builds(User, st.integers(), _text, _text)
+        | st.builds(Mixed, st.booleans(), st.floats(), children, st.lists(children, max_size=2), st.just({}))
+    )
+
+
+_payloads = st.recursive(_scalars, _containers, max_leaves=12) | st.sampled_from([Unset(1)])
+
+
+@PROFILE
+@given(_payloads)
+def test_encoders_write_the_same_bytes_and_raise_the_same_errors(payload: object) -> None:
+    reference = outcome(lambda: REFERENCE_ENCODE(payload, "d", "a"))
+    assert outcome(lambda: FAST_ENCODE(payload, "d", "a")) == reference
+    # and through each implementation's must_data (the compiled one runs the engine)
+    must_data = _core._must_data_with(FAST_ENCODE)  # pyright: ignore[reportPrivateUsage]
+    assert outcome(lambda: must_data("d", "a", payload).raw_params) == reference
+    assert outcome(lambda: _core_py.must_data("d", "a", payload).raw_params) == reference
+
+
+def test_deep_and_self_containing_payloads() -> None:
+    deep: list[Any] = []
+    for _ in range(3000):
+        deep = [deep]
+    looping: list[Any] = []
+    looping.append(looping)
+    for payload in (deep, looping, {"a": deep}):
+        assert outcome(lambda: FAST_ENCODE(payload, "d", "a")) == outcome(lambda: REFERENCE_ENCODE(payload, "d", "a"))
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_text, children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _json_texts(value: object) -> st.SearchStrategy[bytes]:
+    try:
+        compact = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    except (ValueError, UnicodeEncodeError):
+        compact = b"null"
+    spaced = json.dumps(value, ensure_ascii=True, indent=1).encode()
+    return st.sampled_from([compact, spaced, b" " + compact, compact + b"\n"])
+
+
+def _mutated(raw: bytes) -> st.SearchStrategy[bytes]:
+    return st.integers(0, max(len(raw) - 1, 0)).flatmap(
+        lambda at: st.binary(max_size=2).map(lambda junk: raw[:at] + junk + raw[at + 1 :])
+    )
+
+
+_raws = (
+    _json_values.flatmap(_json_texts)
+    | _json_values.flatmap(_json_texts).flatmap(_mutated)
+    | st.sampled_from(
+        [
+            b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400", b"1E+2", b"-0", b"-0.0", b"01", b"1.",
+            b".5", b"+1", b"1e", b"9" * 19, b"9" * 18, b"-" + b"9" * 18, b"1" * 5000, b'"\\ud800"',
+            b'"\\u00e9"', b'"\x01"', b'"\xff"', b'"\xed\xa0\x80"', b"\xef\xbb\xbf{}", b'{"a":1,"a":2}',
+            b"[1,]", b"{,}", b'{"a"}', b"", b"tru", b"nul", b"[" * 100 + b"]" * 100, b"\x00\x00\x00[",
+            b'{"id":1,"email":"e","name":"n"}', b'{"id":true,"email":"e","name":"n"}',
+            b'{"id":1.0,"email":"e","name":"n"}', b'{"id":1,"email":"e"}', b'{"id":1,"email":null,"name":"n"}',
+            b'{"value":-1}', b'{"value":1}', b'{"b":1,"a":"x"}', b'{"user":{"id":1,"email":"e","name":"n"},"items":[1]}',
+            b'{"flag":true,"ratio":1,"extra":[],"tags":[],"meta":{}}',
+            b'{"flag":true,"ratio":1.5,"extra":null,"tags":[1],"meta":{"k":2},"note":null,"count":4}',
+            b'{"x":1}', b'{"x":1,"later":2}',
+        ]
+    )
+)
+_targets = st.sampled_from(
+    [
+        None, typing.Any, int, str, float, bool, dict, list, type(None), list[int], dict[str, float],
+        int | None, User, Mixed, KeywordOnly, Refusing, Nested, Unset, Color, tuple[int, ...],
+    ]
+)
+NO_TARGET = object()
+
+
+@PROFILE
+@given(_raws, _targets | st.just(NO_TARGET))
+def test_decoders_give_the_same_values_and_errors(raw: bytes, target: object) -> None:
+    for impl in (_core, _core_py):
+        data = impl.Data("d", "a", raw)
+        if target is NO_TARGET:
+            assert outcome(lambda: FAST_DECODE(data)) == outcome(lambda: REFERENCE_DECODE(data))
+        else:
+            assert outcome(lambda: FAST_DECODE(data, target)) == outcome(lambda: REFERENCE_DECODE(data, target))
+
+
+@pytest.mark.parametrize("target", [User, Mixed, Refusing, KeywordOnly, None, int])
+def test_payload_less_events_and_non_events(target: object) -> None:
+    for data in (_core.Data("d", "a"), _core_py.Data("d", "a"), object(), None):
+        assert outcome(lambda: FAST_DECODE(data, target)) == outcome(lambda: REFERENCE_DECODE(data, target))
+
+
+_plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**18) + 1, 10**18 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(blacklist_categories=["Cs"]), max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(st.characters(blacklist_categories=["Cs"]), max_size=4), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@PROFILE
+@given(_plain_json.filter(lambda value: value is not None))
+def test_the_engine_itself_handles_json_native_payloads(payload: object) -> None:
+    """Not a fallback in disguise: the engine writes and reads these itself, as the reference does."""
+    fast = _engine.available()
+    assert fast is not None
+    written = fast.encoded_here(payload)
+    assert written is not None
+    assert written == REFERENCE_ENCODE(payload, "d", "a")
+    handled, value = fast.parsed_here(written)
+    if b"\\" not in written:  # escapes are the reference's to read
+        assert handled
+        assert typed(value) == typed(json.loads(written))
+
+
+def test_what_the_engine_reads_itself_it_reads_alike() -> None:
+    """A direct check that the fast path is taken (and right) for the common case."""
+    user = User(7, 'a"\\\n\x01é', "Ann")
+    raw = FAST_ENCODE(user, "d", "a")
+    assert raw == REFERENCE_ENCODE(user, "d", "a")
+    assert raw is not None
+    data = _core.Data("d", "a", raw)
+    assert FAST_DECODE(data, User) == REFERENCE_DECODE(data, User) == user
+    refused = _core.Data("d", "a", b'{"value":-5}')
+    assert outcome(lambda: FAST_DECODE(refused, Refusing)) == outcome(lambda: REFERENCE_DECODE(refused, Refusing))
+    assert outcome(lambda: FAST_DECODE(refused, Refusing))[1] == (
+        __import__("eventbus").DecodeError,
+        "cannot decode event 'd'/'a' into Refusing: Refusing() refused the value: ValueError: negative: -5",
+        ValueError,
+    )
