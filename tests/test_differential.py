@@ -29,6 +29,8 @@ import importlib
 import logging
 import math
 import os
+import types
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -139,15 +141,50 @@ class Side:
         self.events: list[tuple[Any, ...]] = []  # what the handlers did, in order
         self.raised: list[BaseException] = []  # every exception a handler raised
         self.functions: list[Callable[[Any, Any], object]] = []  # index = pair id
-        self.pair_id: dict[Callable[[Any, Any], object], int] = {}
-        # The model: every registration, in order: [pair, function id, unregister, live].
+        self.specs: list[tuple[Effect, Ending]] = []  # index = pair id
+        # Every function a registration can hold (plain, typed, weak copies) -> its pair id;
+        # weakly, so that a weak registration's copy can die.
+        self.pair_id: weakref.WeakKeyDictionary[Callable[[Any, Any], object], int] = weakref.WeakKeyDictionary()
+        self.typed: dict[tuple[int, tuple[str, str]], Callable[[Any, Any], object]] = {}
+        self.events_by_pair = {pair: self.module.Event(pair[0], pair[1], dict) for pair in PAIRS}
+        # The model: every registration, in order:
+        # [pair, function id, unregister, live, what it holds (for unregister by handler), kind].
         self.registrations: list[list[Any]] = []
+        # The only strong references to the functions of live weak registrations, by index.
+        self.weak_holders: dict[int, Callable[[Any, Any], object]] = {}
         self.depth = 0
 
-    def register(self, domain: object, action: object, function_id: int) -> Callable[[], bool]:
-        unregister = self.bus.register(domain, action, self.functions[function_id])
-        self.registrations.append([(str.__str__(domain), str.__str__(action)), function_id, unregister, True])  # pyright: ignore[reportArgumentType]
+    def register(self, domain: object, action: object, function_id: int, kind: str = "plain") -> Callable[[], bool]:
+        pair = (str.__str__(domain), str.__str__(action))  # pyright: ignore[reportArgumentType]
+        if kind == "typed":
+            function = self.typed_function(function_id, pair)
+            unregister = self.bus.register(self.events_by_pair[pair], function)
+        elif kind == "weak":
+            original = self.functions[function_id]
+            function = types.FunctionType(
+                original.__code__, original.__globals__, original.__name__, None, original.__closure__
+            )
+            function.__qualname__ = original.__qualname__
+            self.pair_id[function] = function_id
+            unregister = self.bus.register(domain, action, function, weak=True)
+            self.weak_holders[len(self.registrations)] = function
+        else:
+            function = self.functions[function_id]
+            unregister = self.bus.register(domain, action, function)
+        held = weakref.ref(function) if kind == "weak" else function
+        self.registrations.append([pair, function_id, unregister, True, held, kind])
         return unregister  # type: ignore[no-any-return]
+
+    def typed_function(self, number: int, pair: tuple[str, str]) -> Callable[[Any, Any], object]:
+        """Handler ``number`` as a typed handler of ``pair``'s event (payload: a dict)."""
+        function = self.typed.get((number, pair))
+        if function is None:
+            function = self.typed[number, pair] = make_handler(self, number, *self.specs[number], typed_pair=pair)
+            self.pair_id[function] = number
+        return function
+
+    def held(self, registration: list[Any]) -> Any:
+        return registration[4]() if registration[5] == "weak" else registration[4]
 
     def unregister(self, index: int) -> bool:
         registration = self.registrations[index]
@@ -161,6 +198,12 @@ class Side:
 
     def expected(self, pair: tuple[str, str]) -> tuple[int, ...]:
         return tuple(r[1] for r in self.registrations if r[0] == pair and r[3])
+
+    def expected_to_run(self, pair: tuple[str, str], payload: bytes | None) -> tuple[int, ...]:
+        """expected(), less the typed handlers whose payload does not decode (into a dict):
+        their failure is the decoding's, before the handler runs."""
+        decodes = payload == b'{"id":7}'
+        return tuple(r[1] for r in self.registrations if r[0] == pair and r[3] and (r[5] != "typed" or decodes))
 
     def data(self, pair: tuple[str, str], payload: bytes | None) -> Any:
         return self.module.Data(pair[0], pair[1], payload)
@@ -208,19 +251,29 @@ class _ListHandler(logging.Handler):
         self.records.append(record)
 
 
-def make_handler(side: Side, number: int, effect: Effect, ending: Ending) -> Callable[[Any, Any], object]:
-    """The function of handler ``number`` on ``side``: does ``effect``, then ``ending``."""
+def make_handler(
+    side: Side, number: int, effect: Effect, ending: Ending, typed_pair: tuple[str, str] | None = None
+) -> Callable[[Any, Any], object]:
+    """The function of handler ``number`` on ``side``: does ``effect``, then ``ending``.
+
+    With ``typed_pair``, a typed handler of that pair's event: it gets the payload (a dict).
+    """
 
     def handler(ctx: object, data: Any) -> object:
-        seen = (
-            number,
-            ctx,
-            type(data) is side.module.Data,
-            data.domain,
-            data.action,
-            data.raw_params,
-            side.depth,
-        )
+        if typed_pair is not None:
+            payload = data
+            data = types.SimpleNamespace(domain=typed_pair[0], action=typed_pair[1], raw_params=None)
+            seen: tuple[Any, ...] = (number, ctx, "typed", data.domain, data.action, payload, side.depth)
+        else:
+            seen = (
+                number,
+                ctx,
+                type(data) is side.module.Data,
+                data.domain,
+                data.action,
+                data.raw_params,
+                side.depth,
+            )
         kind = effect[0]
         if kind == "register" and len(side.registrations) >= MAX_REGISTRATIONS:
             side.events.append((*seen, "registry full"))
@@ -263,7 +316,7 @@ def make_handler(side: Side, number: int, effect: Effect, ending: Ending) -> Cal
         side.raised.append(failure)
         raise failure
 
-    handler.__qualname__ = f"handler_{number}"
+    handler.__qualname__ = f"handler_{number}" if typed_pair is None else f"typed_handler_{number}"
     return handler
 
 
@@ -312,8 +365,8 @@ class DifferentialBus(RuleBasedStateMachine):
         c, py = self.sides["c"], self.sides["py"]
         assert c.events == py.events
         assert c.log() == py.log()
-        assert [(r[0], r[1], r[3]) for r in c.registrations] == [
-            (r[0], r[1], r[3]) for r in py.registrations
+        assert [(r[0], r[1], r[3], r[5]) for r in c.registrations] == [
+            (r[0], r[1], r[3], r[5]) for r in py.registrations
         ]
 
     # -- rules ------------------------------------------------------------
@@ -334,11 +387,18 @@ class DifferentialBus(RuleBasedStateMachine):
             number = len(side.functions)
             function = make_handler(side, number, effect, ending)
             side.functions.append(function)
+            side.specs.append((effect, ending))
             side.pair_id[function] = number
 
     @precondition(lambda self: len(self.sides["c"].registrations) < MAX_REGISTRATIONS)
-    @rule(pair=st.sampled_from(PAIRS), which=st.integers(0, 30), subclass=st.booleans(), decorator=st.booleans())
-    def register(self, pair: tuple[str, str], which: int, subclass: bool, decorator: bool) -> None:
+    @rule(
+        pair=st.sampled_from(PAIRS),
+        which=st.integers(0, 30),
+        subclass=st.booleans(),
+        decorator=st.booleans(),
+        kind=st.sampled_from(("plain", "typed", "weak")),
+    )
+    def register(self, pair: tuple[str, str], which: int, subclass: bool, decorator: bool, kind: str) -> None:
         domain: str = pair[0]
         if subclass:
             # Name("users") compares unequal to everything, even itself: only a
@@ -347,13 +407,17 @@ class DifferentialBus(RuleBasedStateMachine):
 
         def go(side: Side) -> object:
             function_id = which % len(side.functions)
-            if not decorator:
-                return callable(side.register(domain, pair[1], function_id))
-            function = side.functions[function_id]
+            if not decorator or kind == "weak":
+                return callable(side.register(domain, pair[1], function_id, kind))
             # on() returns the function unchanged and no unregister: in the model
             # that registration's unregister removes nothing, and it stays live.
-            returned = side.bus.on(domain, pair[1])(function)
-            side.registrations.append([pair, function_id, _stays_registered, True])
+            if kind == "typed":
+                function = side.typed_function(function_id, pair)
+                returned = side.bus.on(side.events_by_pair[pair])(function)
+            else:
+                function = side.functions[function_id]
+                returned = side.bus.on(domain, pair[1])(function)
+            side.registrations.append([pair, function_id, _stays_registered, True, function, kind])
             return returned is function
 
         self.both(go)
@@ -395,6 +459,52 @@ class DifferentialBus(RuleBasedStateMachine):
         self.compare_observations()
 
     @precondition(lambda self: self.sides["c"].registrations)
+    @rule(index=st.integers(0, 100), as_event=st.booleans())
+    def unregister_by_handler(self, index: int, as_event: bool) -> None:
+        """bus.unregister(pair_or_event, handler): the earliest live equal registration goes."""
+
+        def go(side: Side) -> tuple[bool, int | None]:
+            chosen = side.registrations[index % len(side.registrations)]
+            pair, handler = chosen[0], side.held(chosen)
+            if handler is None:  # a weak one whose function is gone
+                return (False, None)
+            earliest = next(
+                (i for i, r in enumerate(side.registrations) if r[0] == pair and r[3] and side.held(r) is handler),
+                None,
+            )
+            if as_event:
+                removed = side.bus.unregister(side.events_by_pair[pair], handler)
+            else:
+                removed = side.bus.unregister(pair[0], pair[1], handler)
+            if earliest is not None:
+                side.registrations[earliest][3] = False
+            return (removed, earliest)
+
+        outcome = self.both(go)
+        assert outcome[0] == "ok", outcome
+        removed, earliest = outcome[1]
+        assert removed is (earliest is not None)  # against the model, not only the other side
+        self.compare_observations()
+
+    @precondition(lambda self: self.sides["c"].weak_holders)
+    @rule(index=st.integers(0, 100))
+    def collect_weak(self, index: int) -> None:
+        """A weak registration's function dies: its registration goes with it."""
+
+        def go(side: Side) -> tuple[int, bool]:
+            position = sorted(side.weak_holders)[index % len(side.weak_holders)]
+            del side.weak_holders[position]  # the last reference, unless a traceback keeps one
+            registration = side.registrations[position]
+            dead = registration[4]() is None
+            if dead:
+                registration[3] = False
+            return (position, dead)
+
+        outcome = self.both(go)
+        assert outcome[0] == "ok", outcome
+        self.compare_observations()  # and the invariant: registered exactly while alive
+
+    @precondition(lambda self: self.sides["c"].registrations)
     @rule(index=st.integers(0, 100))
     def unregister_twice(self, index: int) -> None:
         def go(side: Side) -> tuple[bool, bool]:
@@ -413,6 +523,7 @@ class DifferentialBus(RuleBasedStateMachine):
     )
     def dispatch(self, method: str, pair: tuple[str, str], payload: bytes | None, ctx: object) -> None:
         expected = {name: side.expected(pair) for name, side in self.sides.items()}
+        to_run = self.sides["c"].expected_to_run(pair, payload)
         records_before = len(self.sides["c"].records)
         for side in self.sides.values():
             side.events.append(("dispatch", method, pair, payload))
@@ -425,9 +536,9 @@ class DifferentialBus(RuleBasedStateMachine):
         ran = expected["c"]
         fail_fast = method in ("call", "acall")
         if outcome[1][0] == "raised" and (fail_fast or outcome[1][1][0] == "Abort"):
-            assert outer == list(ran[: len(outer)])  # stopped early: a prefix
+            assert outer == list(to_run[: len(outer)])  # stopped early: a prefix
         else:
-            assert outer == list(ran)
+            assert outer == list(to_run)
             if not fail_fast and outcome[1][0] == "raised":
                 name, message, _, members = outcome[1][1]
                 assert name == "ExceptionGroup"
