@@ -21,7 +21,13 @@ COMPILED_WANTED = (
     os.environ.get("EVENTBUS_NO_EXTENSIONS", "") in ("", "0")
     and platform.python_implementation() == "CPython"
 )
-IMPLEMENTATIONS = ["c", "py"] if COMPILED_WANTED else ["py"]
+_AVAILABLE = ["c", "py"] if COMPILED_WANTED else ["py"]
+# EVENTBUS_TEST_IMPLEMENTATIONS=c: the compiled core only (the ThreadSanitizer step, where the
+# pure twin would only retest the interpreter, at the sanitizer's cost).
+_ONLY = [name for name in os.environ.get("EVENTBUS_TEST_IMPLEMENTATIONS", "").split(",") if name]
+if not set(_ONLY) <= set(_AVAILABLE):
+    raise ValueError(f"EVENTBUS_TEST_IMPLEMENTATIONS={_ONLY!r}: choose from {_AVAILABLE}")
+IMPLEMENTATIONS = _ONLY or _AVAILABLE
 
 # These compare the two implementations with each other: without the compiled one
 # there is nothing to compare, so they are not collected (rather than skipped).

@@ -6,6 +6,7 @@ import contextlib
 import faulthandler
 import importlib
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -17,6 +18,30 @@ from typing import Any
 import pytest
 
 Handler = Callable[[object, object], object]
+
+
+def _positive_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    return value
+
+
+# The thread storms' size and deadline, for slow builds (ThreadSanitizer: .ci/steps/34-tsan.sh).
+# EVENTBUS_STORM_SCALE multiplies each storm's rounds and registrations (1: the full size);
+# EVENTBUS_STORM_TIMEOUT is the seconds a storm may run before it fails as a deadlock, with
+# every thread's stack (pytest-timeout's backstop is twice that).
+STORM_SCALE = _positive_env("EVENTBUS_STORM_SCALE", 1.0)
+STORM_TIMEOUT = _positive_env("EVENTBUS_STORM_TIMEOUT", 60.0)
+
+
+def scaled(count: int, minimum: int = 1) -> int:
+    """``count`` times EVENTBUS_STORM_SCALE, at least ``minimum``."""
+    return max(minimum, round(count * STORM_SCALE))
 
 
 # The two implementation modules, by the ids the ``impl`` fixture gives them.
@@ -117,11 +142,14 @@ def tiny_switch_interval() -> Generator[None]:
         sys.setswitchinterval(previous)
 
 
-def run_workers(workers: Sequence[Callable[[], None]], timeout: float = 60.0) -> None:
+def run_workers(workers: Sequence[Callable[[], None]], timeout: float | None = None) -> None:
     """Start ``workers`` together on a barrier, wait for all, re-raise what any of them raised.
 
-    A run still going after ``timeout`` seconds fails with every thread's stack.
+    A run still going after ``timeout`` seconds (default EVENTBUS_STORM_TIMEOUT, 60) fails
+    with every thread's stack.
     """
+    if timeout is None:
+        timeout = STORM_TIMEOUT
     barrier = threading.Barrier(len(workers))
     errors: list[tuple[str, BaseException]] = []
     errors_lock = threading.Lock()

@@ -16,9 +16,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import quiet_logger, run_workers, tiny_switch_interval
+from helpers_core import STORM_TIMEOUT, quiet_logger, run_workers, scaled, tiny_switch_interval
 
-JOIN_SECONDS = 120.0
+JOIN_SECONDS = 2 * STORM_TIMEOUT
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def named_handler(name: str, calls: collections.Counter[str] | None = None) -> C
 @pytest.mark.usefixtures("fast_switching")
 def test_register_unregister_and_dispatch_storm(impl: ModuleType) -> None:
     bus = impl.Bus(quiet_logger())
-    registrars, per_registrar, rounds = 8, 6, 600
-    dispatchers, dispatches = 4, 4000
+    registrars, per_registrar, rounds = 8, 6, scaled(600)
+    dispatchers, dispatches = 4, scaled(4000)
     shared = impl.Data("shared", "event")
 
     # Handlers on the shared pair that themselves register, unregister and dispatch.
@@ -114,7 +114,7 @@ def test_register_unregister_and_dispatch_storm(impl: ModuleType) -> None:
 @pytest.mark.usefixtures("fast_switching")
 def test_concurrent_unregister_of_the_same_registrations(impl: ModuleType) -> None:
     bus = impl.Bus()
-    registrations, threads = 2000, 8
+    registrations, threads = scaled(2000), 8
     handler = named_handler("same")  # the same callable every time: only tokens tell them apart
     unregisters = [bus.register("users", "created", handler) for _ in range(registrations)]
     results: list[list[bool]] = [[False] * registrations for _ in range(threads)]
@@ -141,7 +141,7 @@ def test_concurrent_register_and_unregister_lose_and_duplicate_nothing(impl: Mod
     # Spread over a few pairs, the tuples stay short and the threads collide often.
     # Each thread registers its handlers and unregisters every other one at once.
     bus = impl.Bus()
-    threads, per_thread, pairs = 16, 3000, 8
+    threads, per_thread, pairs = 16, scaled(3000, 16), 8
     handlers = [[named_handler(f"t{thread}-{index}") for index in range(per_thread)]
                 for thread in range(threads)]
 
@@ -172,7 +172,7 @@ def test_concurrent_unregister_from_the_middle_keeps_the_rest_in_order(impl: Mod
     # Registrations of all threads interleaved on one pair; every thread then removes
     # most of its own in random order, so removals shift each other's positions.
     bus = impl.Bus()
-    threads, per_thread = 8, 500
+    threads, per_thread = 8, scaled(500, 10)
     handlers = [[named_handler(f"t{thread}-{index}") for index in range(per_thread)]
                 for thread in range(threads)]
     unregisters: list[list[Callable[[], bool]]] = [[] for _ in range(threads)]
@@ -216,7 +216,7 @@ def test_every_dispatch_calls_each_handler_of_its_snapshot_once(impl: ModuleType
     stable = [counting(f"stable-{index}") for index in range(3)]
     for handler in stable:
         bus.register("users", "created", handler)
-    dispatchers, dispatches, churners = 4, 5000, 4
+    dispatchers, dispatches, churners = 4, scaled(5000), 4
     done = threading.Event()
 
     def dispatcher() -> None:

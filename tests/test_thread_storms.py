@@ -25,11 +25,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import run_workers, tiny_switch_interval
+from helpers_core import STORM_TIMEOUT, run_workers, scaled, tiny_switch_interval
 
 # pytest-timeout backstop: above the harness's own join timeout, so a deadlock is
 # normally reported by the harness with every thread's stack.
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(2 * STORM_TIMEOUT)]
 
 THREADS = 12
 
@@ -44,7 +44,7 @@ def fast_switching() -> Iterator[None]:
 # The invariants, as functions of any bus with register / handlers.
 
 
-def lost_or_duplicated(bus: Any, threads: int = THREADS, per_thread: int = 1000) -> dict[str, Any]:
+def lost_or_duplicated(bus: Any, threads: int = THREADS, per_thread: int = scaled(1000)) -> dict[str, Any]:
     """Register ``per_thread`` distinct handlers from each thread; report what went wrong.
 
     Returns the handlers missing from ``handlers()``, the ones present more than
@@ -155,7 +155,7 @@ def snapshot_violations(
     inner_event: object,
     writers: int = 6,
     readers: int = 6,
-    rounds: int = 300,
+    rounds: int = scaled(300, 10),
     reenter: bool = False,
 ) -> list[str]:
     """Writers keep a sliding window of numbered handlers; readers check every dispatch.
@@ -259,7 +259,7 @@ def test_no_registration_is_lost_or_duplicated(impl: ModuleType) -> None:
 
 def test_the_harness_catches_a_racy_register() -> None:
     """If this fails, the harness no longer forces interleavings: the other tests prove nothing."""
-    report = lost_or_duplicated(RacyBus())
+    report = lost_or_duplicated(RacyBus(), per_thread=1000)  # the double: full size always
     assert report["missing"], "the harness did not catch lost registrations in the racy double"
 
 
@@ -284,7 +284,7 @@ def test_reentrant_dispatch_storm(impl: ModuleType) -> None:
 
 def test_the_harness_catches_a_live_list_dispatch() -> None:
     """The snapshot checker must see the skipped handlers of an in-place mutated list."""
-    violations = snapshot_violations(LiveListBus(), object(), object())
+    violations = snapshot_violations(LiveListBus(), object(), object(), rounds=300)
     assert violations, "the harness did not catch a dispatch iterating a live list"
 
 
@@ -356,7 +356,7 @@ def test_concurrent_failing_publishes_group_only_their_own_failures(impl: Module
     for handler in (fail("first"), ok, fail("second")):
         bus.register("storm", "fail", handler)
     event = impl.Data("storm", "fail")
-    publishers, churners, rounds = THREADS // 2, THREADS // 2, 300
+    publishers, churners, rounds = THREADS // 2, THREADS // 2, scaled(300)
     raised = [0] * publishers
 
     def publisher(t: int) -> Callable[[], None]:
@@ -396,6 +396,7 @@ def test_register_and_dispatch_storm_on_many_pairs(impl: ModuleType) -> None:
     """Threads hammer their own and shared pairs; counts per pair come out exact."""
     bus = impl.Bus()
     calls: list[int] = [0] * THREADS
+    rounds = scaled(150)
 
     def worker(t: int) -> Callable[[], None]:
         def count(ctx: list[int], data: object) -> None:
@@ -403,7 +404,7 @@ def test_register_and_dispatch_storm_on_many_pairs(impl: ModuleType) -> None:
 
         def run() -> None:
             own = impl.Data("own", f"t{t}")
-            for _ in range(150):
+            for _ in range(rounds):
                 unregister = bus.register("own", f"t{t}", count)
                 bus.register("shared", "all", count)
                 box = [0]
@@ -417,11 +418,11 @@ def test_register_and_dispatch_storm_on_many_pairs(impl: ModuleType) -> None:
         return run
 
     run_workers([worker(t) for t in range(THREADS)])
-    assert calls == [150] * THREADS
-    assert len(bus.handlers("shared", "all")) == THREADS * 150
+    assert calls == [rounds] * THREADS
+    assert len(bus.handlers("shared", "all")) == THREADS * rounds
     box = [0]
     bus.publish(box, impl.Data("shared", "all"))
-    assert box == [THREADS * 150]
+    assert box == [THREADS * rounds]
     for t in range(THREADS):
         assert bus.handlers("own", f"t{t}") == ()
 

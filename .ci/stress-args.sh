@@ -1,0 +1,20 @@
+# shellcheck shell=bash
+# The pytest-run-parallel rerun's arguments, shared by .ci/steps/20-stress.sh (3.11) and
+# .ci/steps/33-free-threaded.sh (3.13t): every test run by 4 threads at once.  Tests that are
+# thread-unsafe by design run on one thread (the plugin's detection, plus the fixtures and
+# functions named below) instead of being deselected.
+stress_args=(
+  tests -q -p no:cacheprovider --parallel-threads=4
+  # caplog's handler is shared by the 4 threads (each would see 4x the records);
+  # sys.getrefcount counts the other threads' references to shared objects (test_refs);
+  # sys.setswitchinterval is process-wide.
+  -o "thread_unsafe_fixtures=caplog"
+  -o "thread_unsafe_functions=sys.getrefcount
+sys.setswitchinterval"
+  # Not meant for this: thread storms of their own (they set the switch interval from a
+  # fixture, which the plugin cannot see) and hypothesis state machines sized for one
+  # thread; all three run in the main test command.
+  --ignore=tests/test_thread_storms.py
+  --ignore=tests/test_concurrency.py
+  --ignore=tests/test_differential.py
+)
