@@ -30,7 +30,7 @@ STRAY = ["*.c", "*.html", "*.o", "*.obj", "*.pyc", "*.pyo", "*/__pycache__/*", "
 SDIST_METADATA = ["PKG-INFO", "setup.cfg", "src/eventbus.egg-info/*"]
 COMPILED_CORE = ["eventbus/_core.*.so", "eventbus/_core.*.pyd"]
 COMPILED_CODEC = ["eventbus/_fastcodec.*.so", "eventbus/_fastcodec.*.pyd"]
-WHEEL_PACKAGE = ["eventbus/__init__.py", "eventbus/_codec.py", "eventbus/_core_py.py",
+WHEEL_PACKAGE = ["eventbus/__init__.py", "eventbus/_awaiting.py", "eventbus/_codec.py", "eventbus/_core_py.py",
                  "eventbus/_decode.py", "eventbus/_encode.py", "eventbus/_errors.py", "eventbus/_types.py",
                  "eventbus/_observe.py", "eventbus/otel.py",
                  "eventbus/py.typed", "eventbus/_core.pyi"]

@@ -524,3 +524,93 @@ def test_acall_and_apublish_return_coroutines(impl: ModuleType) -> None:
         assert asyncio.iscoroutine(pending)
         assert asyncio.run(pending) is None
     assert log == ["ran", "ran"]
+
+
+# ---------------------------------------------------------------------------
+# What an awaitable's __await__ does reaches the caller as the interpreter would have it,
+# the same on both implementations (the compiled one once rewrote it).
+
+
+class _RaisesInAwait:
+    """``__await__`` itself raises, before returning an iterator."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __await__(self) -> Generator[None, None, None]:
+        raise self.exc
+
+
+class _ReturnsCoroutine:
+    """``__await__`` returns a coroutine, which the interpreter refuses."""
+
+    def __init__(self) -> None:
+        self.inner: Coroutine[Any, Any, None] | None = None
+
+    def __await__(self) -> Any:
+        async def inner() -> None:
+            pass
+
+        self.inner = inner()
+        return self.inner
+
+
+def _outcome(impl: ModuleType, amethod: str, result: object) -> BaseException:
+    bus = impl.Bus(quiet_logger())
+    bus.register("d", "a", lambda ctx, data: result)
+    with pytest.raises(BaseException) as caught:
+        run(bus, amethod, None, impl.Data("d", "a"))
+    exc = caught.value
+    if amethod == "apublish":
+        assert isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1
+        return exc.exceptions[0]
+    return exc
+
+
+def test_an_exception_raised_by_await_itself_comes_out_unchanged(impl: ModuleType, amethod: str) -> None:
+    error = KeyError("from __await__")
+    assert _outcome(impl, amethod, _RaisesInAwait(error)) is error
+
+
+def test_except_star_matches_what_await_raised(impl: ModuleType) -> None:
+    bus = impl.Bus(quiet_logger())
+    bus.register("d", "a", lambda ctx, data: _RaisesInAwait(KeyError("k")))
+    matched: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            await bus.apublish(None, impl.Data("d", "a"))
+        except* KeyError as group:
+            matched.extend(group.exceptions)
+
+    asyncio.run(main())
+    assert [type(e) for e in matched] == [KeyError]
+
+
+def test_stop_iteration_from_await_is_pep_479s_runtime_error(impl: ModuleType, amethod: str) -> None:
+    stop = StopIteration(5)
+    exc = _outcome(impl, amethod, _RaisesInAwait(stop))
+    assert type(exc) is RuntimeError
+    assert str(exc) == "coroutine raised StopIteration"
+    assert exc.__cause__ is stop
+
+
+def test_await_returning_a_coroutine_is_the_interpreters_type_error(impl: ModuleType, amethod: str) -> None:
+    awaitable = _ReturnsCoroutine()
+    exc = _outcome(impl, amethod, awaitable)
+    assert type(exc) is TypeError
+    assert str(exc) == "__await__() returned a coroutine"
+    assert awaitable.inner is not None
+    awaitable.inner.close()
+
+
+def test_await_returning_a_non_iterator_is_the_interpreters_type_error(
+    impl: ModuleType, amethod: str
+) -> None:
+    class NotAnIterator:
+        def __await__(self) -> Any:
+            return 42
+
+    exc = _outcome(impl, amethod, NotAnIterator())
+    assert type(exc) is TypeError
+    assert str(exc) == "__await__() returned non-iterator of type 'int'"

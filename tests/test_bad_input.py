@@ -25,12 +25,14 @@ import asyncio
 import collections
 import dataclasses
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
-from helpers_core import MODULES, WeirdBytes, WeirdStr
+from helpers_core import MODULES, WeirdBytes, WeirdStr, other_data_classes
 
 from eventbus import DecodeError, EncodeError
 
@@ -266,7 +268,9 @@ def _bus_cases() -> list[Case]:
         ("dict", lambda e: {"domain": "users", "action": "created"}, "dict"),
         ("data-like", lambda e: DataLike("users", "created", None), "DataLike"),
         ("data-class", lambda e: e.m.Data, "type"),
-        ("other-implementations-data", lambda e: e.other.Data("users", "created"), "Data"),
+        # The message names the other implementation's module (normalised in _outcome).
+        ("other-implementations-data", lambda e: e.other.Data("users", "created"),
+         "<other>.Data (the other implementation's: use eventbus.Data)"),
     ]
     for label, make, match in events:
         message = f"data must be an eventbus.Data, not {match}"
@@ -287,7 +291,9 @@ def _outcome(env: Env, case: Case) -> tuple[Any, ...]:
         result = case.run(env)
     except Exception as exc:
         cause = exc.__cause__
-        return ("error", type(exc), str(exc), type(cause) if cause is not None else None)
+        # A message may name the other implementation's module: the same words on both sides.
+        message = str(exc).replace(env.other.__name__ + ".", "<other>.")
+        return ("error", type(exc), message, type(cause) if cause is not None else None)
     return ("ok", result)
 
 
@@ -365,3 +371,35 @@ def test_wrong_arity_and_subclassing_raise_type_error(name: str) -> None:
     with pytest.raises(TypeError):
         type("Sub", (env.m.Data,), {})
     assert env.snapshot() == before
+
+
+# ---------------------------------------------------------------------------
+# The other implementation's Data: the message says whose it is (issue 13).
+
+
+@pytest.mark.parametrize("method", ["call", "publish"])
+def test_the_other_implementations_data_is_named_by_its_module(impl: ModuleType, method: str) -> None:
+    classes = other_data_classes(impl)
+    assert classes  # this module is collected only with both implementations
+    bus = impl.Bus()
+    for cls in classes:
+        with pytest.raises(TypeError) as caught:
+            getattr(bus, method)(None, cls("users", "created"))
+        assert str(caught.value) == (
+            f"data must be an eventbus.Data, not {cls.__module__}.Data "
+            "(the other implementation's: use eventbus.Data)"
+        )
+
+
+# What tools see: the public docstrings are the same text on both twins (issue 13).
+PUBLIC = ["Data", "Bus", "new_data", "must_data"]
+METHODS = ["register", "on", "handlers", "call", "publish", "acall", "apublish"]
+
+
+def test_public_docstrings_are_the_same_on_both_twins() -> None:
+    compiled = importlib.import_module("eventbus._core")
+    pure = importlib.import_module("eventbus._core_py")
+    for name in PUBLIC:
+        assert inspect.getdoc(getattr(compiled, name)) == inspect.getdoc(getattr(pure, name)), name
+    for name in METHODS:
+        assert inspect.getdoc(getattr(compiled.Bus, name)) == inspect.getdoc(getattr(pure.Bus, name)), name

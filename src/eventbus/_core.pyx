@@ -1,4 +1,4 @@
-# cython: language_level=3, freethreading_compatible=True, embedsignature=True
+# cython: language_level=3, freethreading_compatible=True
 """The compiled ``Data`` and ``Bus``: the twin of ``_core_py.py``, read line for line alike.
 
 The registry is a dict of dicts (domain -> action -> tuple of handlers).  Writers
@@ -8,11 +8,13 @@ handlers may register, unregister or dispatch from inside a dispatch.
 """
 
 cimport cython
+from cpython.object cimport PyObject
 
 import sys
 from _thread import RLock as _RLock
 from types import FunctionType
 
+from ._awaiting import await_result
 from ._engine import active as _active_engine
 from ._encode import encode_params
 
@@ -22,11 +24,17 @@ __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 cdef extern from *:
     """
     /* The registry read of every dispatch: domain -> action -> tuple of handlers.
-       Returns a new reference to the tuple, or to None when the pair has no
-       handlers.  On the free-threaded build a borrowed reference out of a dict
-       could be freed by a concurrent writer, so strong references are taken there;
-       with the GIL no other thread runs between the two lookups, and str keys
-       compare without calling back into Python, so borrowed ones are safe. */
+       Returns a new reference to the tuple (or marker), or to None when the pair
+       has no handlers.  The arguments are borrowed: the caller passes the registry,
+       domain and action without taking references to them (the bus and its Data
+       hold them for the whole call), so that on a free-threaded build dispatch
+       writes to no object other threads share beyond what safety needs.
+       There a borrowed reference out of a dict could be freed by a concurrent
+       writer, so the actions dict and the tuple are taken with PyDict_GetItemRef
+       (an atomic increment and decrement each when other threads own them: the
+       price of reading a snapshot without a lock); with the GIL no other thread
+       runs between the two lookups, and str keys compare without calling back
+       into Python, so borrowed ones are safe. */
     static PyObject *eventbus_lookup(PyObject *registry, PyObject *domain, PyObject *action) {
     #ifdef Py_GIL_DISABLED
         PyObject *actions, *handlers;
@@ -53,7 +61,8 @@ cdef extern from *:
     #endif
     }
     """
-    object eventbus_lookup(dict registry, str domain, str action)
+    # Borrowed arguments (PyObject *): Cython takes no reference to pass them.
+    object eventbus_lookup(PyObject *registry, PyObject *domain, PyObject *action)
 
 
 cdef extern from *:
@@ -108,11 +117,13 @@ cdef extern from *:
     /* Returns -1 so that Cython raises the exception already set. */
     static int eventbus_raise_pending(void) { return -1; }
     """
+    # on_result is borrowed (a module global that lives as long as the module): passing
+    # it as an object would take a reference to a function every thread shares.
     int eventbus_run(tuple handlers, Py_ssize_t *index, object ctx, object data,
-                     object on_result) except -1
+                     PyObject *on_result) except -1
     # publish checks the status itself, so its fast path enters no try block.
     int eventbus_run_unchecked "eventbus_run" (tuple handlers, Py_ssize_t *index, object ctx,
-                                                object data, object on_result) noexcept
+                                                object data, PyObject *on_result) noexcept
     int eventbus_raise_pending() except -1
 
 
@@ -127,8 +138,9 @@ cdef str _check_name(str what, object value):
         if value:
             return <str>value
         raise ValueError(f"{what} must be a non-empty str")
-    if isinstance(value, str):
-        # A str subclass may redefine hashing or equality: keep a plain copy.
+    if isinstance(value, str) and issubclass(type(value), str):
+        # A str subclass may redefine hashing or equality: keep a plain copy.  (The real
+        # type, not isinstance alone: Mock(spec=str) fakes __class__; Cython looks past it.)
         return _check_name(what, str.__str__(value))
     raise TypeError(f"{what} must be str, not {type(value).__qualname__}")
 
@@ -136,7 +148,7 @@ cdef str _check_name(str what, object value):
 cdef object _check_raw_params(object value):
     if value is None or type(value) is bytes:
         return value
-    if isinstance(value, bytes):
+    if isinstance(value, bytes) and issubclass(type(value), bytes):  # (as for str above)
         return bytes(memoryview(value))
     raise TypeError(f"raw_params must be bytes or None, not {type(value).__qualname__}")
 
@@ -180,6 +192,11 @@ def _refuse_in_publish(handler, result):
     _refuse_awaitable(handler, result, "publish")
 
 
+# What call and publish pass to eventbus_run, as borrowed pointers (see there).
+cdef object _REFUSE_IN_CALL = _refuse_in_call
+cdef object _REFUSE_IN_PUBLISH = _refuse_in_publish
+
+
 cdef _refuse_awaitable(object handler, object result, str method):
     if not _isawaitable(result):
         return
@@ -192,21 +209,57 @@ cdef _refuse_awaitable(object handler, object result, str method):
     )
 
 
+class _Signature:
+    """A compiled class's ``__signature__``, for ``inspect.signature``: built from the text
+    on first use (inspect loads only then, so import eventbus stays cheap)."""
+
+    def __init__(self, text):
+        self.text = text
+        self.signature = None
+
+    def __get__(self, obj, cls=None):
+        if self.signature is None:
+            import inspect
+
+            namespace = {}
+            exec(f"def f{self.text}: pass", namespace)
+            self.signature = inspect.signature(namespace["f"])
+        return self.signature
+
+
 @cython.final
 cdef class Data:
     """An event: ``(domain, action)`` and an optional JSON payload, immutable."""
 
-    cdef readonly str domain
-    cdef readonly str action
-    cdef readonly bytes raw_params
+    # inspect.signature cannot read a compiled class's constructor: say it (see _Signature).
+    __signature__ = _Signature("(domain, action, raw_params=None)")
+
+    # Immutable once __cinit__ has run, so read without a lock: the properties below, not
+    # `cdef readonly`, whose generated getters take the object's lock (its critical
+    # section) on free-threaded builds, a write to an object other threads share.
+    cdef str _domain
+    cdef str _action
+    cdef bytes _raw_params
+
+    @property
+    def domain(self):
+        return self._domain
+
+    @property
+    def action(self):
+        return self._action
+
+    @property
+    def raw_params(self):
+        return self._raw_params
 
     __match_args__ = ("domain", "action", "raw_params")
 
     # __cinit__ rather than __init__, so that no later call can change a Data.
     def __cinit__(self, domain, action, raw_params=None):
-        self.domain = _check_name("domain", domain)
-        self.action = _check_name("action", action)
-        self.raw_params = _check_raw_params(raw_params)
+        self._domain = _check_name("domain", domain)
+        self._action = _check_name("action", action)
+        self._raw_params = _check_raw_params(raw_params)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"Data is immutable: cannot set {name!r}")
@@ -218,9 +271,9 @@ cdef class Data:
         if type(other) is not Data:
             return NotImplemented
         return (
-            self.domain == (<Data>other).domain
-            and self.action == (<Data>other).action
-            and self.raw_params == (<Data>other).raw_params
+            self._domain == (<Data>other)._domain
+            and self._action == (<Data>other)._action
+            and self._raw_params == (<Data>other)._raw_params
         )
 
     def __ne__(self, other):
@@ -229,16 +282,16 @@ cdef class Data:
         return not self == other
 
     def __hash__(self):
-        return hash((self.domain, self.action, self.raw_params))
+        return hash((self._domain, self._action, self._raw_params))
 
     def __repr__(self):
         return (
-            f"Data(domain={self.domain!r}, action={self.action!r}, "
-            f"raw_params={self.raw_params!r})"
+            f"Data(domain={self._domain!r}, action={self._action!r}, "
+            f"raw_params={self._raw_params!r})"
         )
 
     def __reduce__(self):
-        return (Data, (self.domain, self.action, self.raw_params))
+        return (Data, (self._domain, self._action, self._raw_params))
 
 
 def new_data(domain, action, params=None):
@@ -269,7 +322,15 @@ def _must_data_with(encode):
 
 
 cdef _not_data(object data):
-    return TypeError(f"data must be an eventbus.Data, not {type(data).__qualname__}")
+    cls = type(data)
+    name = cls.__qualname__
+    if name == "Data":
+        # Another class called Data: say whose, most often the other implementation's.
+        module = cls.__module__
+        name = f"{module}.Data"
+        if module in ("eventbus._core", "eventbus._core_py"):
+            name += " (the other implementation's: use eventbus.Data)"
+    return TypeError(f"data must be an eventbus.Data, not {name}")
 
 
 # eventbus._event (and typing, which it needs) loads with the first use of ``Event``:
@@ -444,6 +505,8 @@ cdef int _raise_noted(tuple handlers, Py_ssize_t index, Data data) except -1:
 
 cdef class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
+
+    __signature__ = _Signature("(logger=None, *, observer=None)")
 
     cdef object _logger
     cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
@@ -861,11 +924,11 @@ cdef class Bus:
 
     # The lookup of call and publish, inlined in the pure twin to save a Python call.
     cdef inline object _lookup(self, Data data):
-        return eventbus_lookup(self._handlers, data.domain, data.action)
+        return eventbus_lookup(<PyObject *>self._handlers, <PyObject *>data._domain, <PyObject *>data._action)
 
     cdef object _slow(self, object found, Data data, bint refuse):
         # A marker instead of a tuple (the pure twin gets here by failing to iterate it).
-        snapshot = self._current(data.domain, data.action)
+        snapshot = self._current(data._domain, data._action)
         if type(snapshot) is _Refused:
             if refuse:
                 raise _coroutine_refused((<_Refused>snapshot).refused, "call")
@@ -890,7 +953,7 @@ cdef class Bus:
         # The loop is C (eventbus_run): the pure twin's for loop, without
         # Cython's per-handler bookkeeping.
         cdef Py_ssize_t index = 0
-        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, _refuse_in_call) != 0:
+        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, <PyObject *>_REFUSE_IN_CALL) != 0:
             _raise_noted(<tuple>handlers, index, <Data>data)
 
     def publish(self, ctx, data):
@@ -910,14 +973,14 @@ cdef class Bus:
         # The success path enters no try block: a try costs C code on every
         # dispatch here (it is free in the interpreter).  Only after a failure is
         # the pending exception raised again, caught and the rest run one by one.
-        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, _refuse_in_publish) == 0:
+        if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, <PyObject *>_REFUSE_IN_PUBLISH) == 0:
             return
         cdef list errors = []
         while True:
             try:
                 if not errors:
                     eventbus_raise_pending()  # the failure the fast path stopped at
-                eventbus_run(<tuple>handlers, &index, ctx, data, _refuse_in_publish)
+                eventbus_run(<tuple>handlers, &index, ctx, data, <PyObject *>_REFUSE_IN_PUBLISH)
                 break
             except Exception as exc:
                 _add_note(exc, (<tuple>handlers)[index - 1], <Data>data)
@@ -972,7 +1035,7 @@ cdef class Bus:
                         f"handler {_handler_name(_registered_handler(handler))} raised StopIteration"
                     ) from exc
                 if result is not None and _isawaitable(result):
-                    await result
+                    await await_result(result)
             except BaseException as exc:
                 _add_note(exc, handler, data)
                 raise
@@ -987,7 +1050,7 @@ cdef class Bus:
             try:
                 result = handler(ctx, data)
                 if result is not None and _isawaitable(result):
-                    await result
+                    await await_result(result)
             except Exception as exc:
                 _add_note(exc, handler, data)
                 if errors is None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
 
+from ._awaiting import await_result
+
 if TYPE_CHECKING:
     from ._core_py import Data
 
@@ -277,7 +279,7 @@ class Dispatcher:
                             f"handler {self._handler_name(registered)} raised StopIteration"
                         ) from exc
                     if result is not None and inspect.isawaitable(result):
-                        await result
+                        await await_result(result)
                 except BaseException as exc:
                     self._add_note(exc, handler, data)
                     _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
@@ -314,7 +316,7 @@ class Dispatcher:
                 try:
                     result = handler(ctx, data)
                     if result is not None and inspect.isawaitable(result):
-                        await result
+                        await await_result(result)
                     duration = perf_counter() - start
                 except Exception as exc:
                     duration = perf_counter() - start

@@ -132,7 +132,9 @@ def _checked_pairs(pairs: tuple[object, ...]) -> list[Pair]:
         if not (isinstance(pair, tuple) and len(pair) == 2):  # pyright: ignore[reportUnknownArgumentType]
             raise TypeError(f"a pair is a (domain, action) tuple or an eventbus.Event, not {pair!r}")
         domain, action = cast("tuple[str, str]", pair)  # the bus validates them
-        checked.append((domain, action))
+        # A pair named twice is recorded (or muted) once: each dispatch is recorded once.
+        if (domain, action) not in checked:
+            checked.append((domain, action))
     return checked
 
 
@@ -160,7 +162,8 @@ def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator
     The recorder is a handler registered after those already there, so a ``call``
     that an earlier handler stops never reaches it.  With ``mute=True`` the pairs'
     own handlers do not run inside the block and the recorder sees every dispatch.
-    The recorder is removed (and the handlers are back) on exit, also on error.
+    The recorder is removed (and the handlers are back) on exit, also on error.  A pair
+    named more than once is recorded once.
     """
     checked = _checked_pairs(pairs)
     recorded = Recorded(_payload_types(pairs))

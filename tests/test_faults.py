@@ -1,0 +1,85 @@
+"""Faults found by trying the bus with odd inputs and tools (issue 13): both implementations alike."""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from unittest import mock
+
+import pytest
+
+from eventbus.testing import record
+
+
+# ---------------------------------------------------------------------------
+# Arguments that fake __class__: the real type decides, with the same words on both twins.
+
+
+@pytest.mark.parametrize("field", ["domain", "action"])
+def test_a_mock_with_a_str_spec_is_not_a_name(impl: ModuleType, field: str) -> None:
+    fake = mock.Mock(spec=str)
+    args = {"domain": "users", "action": "created", field: fake}
+    with pytest.raises(TypeError) as caught:
+        impl.Data(args["domain"], args["action"])
+    assert str(caught.value) == f"{field} must be str, not Mock"
+    with pytest.raises(TypeError) as caught:
+        impl.Bus().register(args["domain"], args["action"], lambda ctx, data: None)
+    assert str(caught.value) == f"{field} must be str, not Mock"
+
+
+def test_a_mock_with_a_bytes_spec_is_not_raw_params(impl: ModuleType) -> None:
+    with pytest.raises(TypeError) as caught:
+        impl.Data("users", "created", mock.Mock(spec=bytes))
+    assert str(caught.value) == "raw_params must be bytes or None, not Mock"
+
+
+# ---------------------------------------------------------------------------
+# Another class called Data: the message says whose it is (the twins' own: test_bad_input).
+
+
+class Data:
+    """Not eventbus's: a class of another library that happens to have the name."""
+
+
+def test_a_foreign_class_called_data_is_named_by_its_module(impl: ModuleType) -> None:
+    with pytest.raises(TypeError) as caught:
+        impl.Bus().call(None, Data())
+    assert str(caught.value) == f"data must be an eventbus.Data, not {__name__}.Data"
+
+
+# ---------------------------------------------------------------------------
+# record() naming a pair twice records each dispatch once, muted or not.
+
+
+@pytest.mark.parametrize("mute", [False, True])
+def test_record_with_a_pair_named_twice_records_each_dispatch_once(impl: ModuleType, mute: bool) -> None:
+    bus = impl.Bus()
+    ran: list[object] = []
+    bus.register("users", "created", lambda ctx, data: ran.append(data))
+    event = impl.Data("users", "created")
+    with record(bus, ("users", "created"), ("users", "created"), mute=mute) as recorded:
+        bus.publish(None, event)
+    assert recorded.data == [event]
+    assert ran == ([] if mute else [event])
+    # Removed once on exit, as registered once: the bus is as before.
+    assert len(bus.handlers("users", "created")) == 1
+    bus.publish(None, event)
+    assert len(recorded) == 1
+
+
+# ---------------------------------------------------------------------------
+# What tools see: signatures, docstrings, coroutine functions.
+
+
+def test_signatures_of_data_and_bus(impl: ModuleType) -> None:
+    assert list(inspect.signature(impl.Data).parameters) == ["domain", "action", "raw_params"]
+    assert inspect.signature(impl.Data).parameters["raw_params"].default is None
+    parameters = inspect.signature(impl.Bus).parameters
+    assert list(parameters) == ["logger", "observer"]
+    assert parameters["observer"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_acall_and_apublish_are_coroutine_functions(impl: ModuleType) -> None:
+    assert inspect.iscoroutinefunction(impl.Bus.acall)
+    assert inspect.iscoroutinefunction(impl.Bus.apublish)
+    assert inspect.iscoroutinefunction(impl.Bus().acall)
