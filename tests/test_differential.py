@@ -220,7 +220,10 @@ class Side:
     def describe(self, exc: BaseException) -> tuple[Any, ...]:
         """An exception as plain data: type, message, identity, members, cause."""
         identity = next((i for i, r in enumerate(self.raised) if r is exc), None)
-        message = str(exc)
+        # A message may name the other implementation's module (the one this side's bus
+        # refused a Data of): the same words on both sides once that name is normalised.
+        other = "eventbus._core_py" if self.module.__name__ == "eventbus._core" else "eventbus._core"
+        message = str(exc).replace(other + ".", "<other>.")
         members: tuple[object, ...] = ()
         if isinstance(exc, BaseExceptionGroup):
             message = exc.message
