@@ -296,3 +296,16 @@ def test_what_the_engine_reads_itself_it_reads_alike() -> None:
         "cannot decode event 'd'/'a' into Refusing: Refusing() refused the value: ValueError: negative: -5",
         ValueError,
     )
+
+
+@pytest.mark.parametrize("size", [0, 100, 511, 512, 513, 5000, 100_000])
+def test_payloads_past_the_first_buffer(size: int) -> None:
+    """The writer starts in a fixed buffer and moves to the heap as it grows: same bytes."""
+    payload = {"text": "é\n" * size, "items": [User(index, "x" * (index % 7), '"') for index in range(size // 50)]}
+    fast = _engine.available()
+    assert fast is not None
+    written = fast.encoded_here(payload)
+    assert written is not None
+    assert written == REFERENCE_ENCODE(payload, "d", "a")
+    data = _core.Data("d", "a", written)
+    assert outcome(lambda: FAST_DECODE(data)) == outcome(lambda: REFERENCE_DECODE(data))

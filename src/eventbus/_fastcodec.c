@@ -1732,7 +1732,7 @@ struct __pyx_obj_8eventbus_10_fastcodec__Decoding;
 struct __pyx_defaults;
 struct __pyx_t_8eventbus_10_fastcodec_Buffer;
 
-/* "eventbus/_fastcodec.pyx":487
+/* "eventbus/_fastcodec.pyx":495
  * 
  * # What a plan checks of each field: the reference's inline checks, nothing else.
  * cdef enum Kind:             # <<<<<<<<<<<<<<
@@ -1760,9 +1760,10 @@ struct __pyx_t_8eventbus_10_fastcodec_Buffer {
   char *data;
   Py_ssize_t size;
   Py_ssize_t capacity;
+  int on_heap;
 };
 
-/* "eventbus/_fastcodec.pyx":265
+/* "eventbus/_fastcodec.pyx":273
  * 
  * 
  * cdef class _Reader:             # <<<<<<<<<<<<<<
@@ -1778,7 +1779,7 @@ struct __pyx_obj_8eventbus_10_fastcodec__Reader {
 };
 
 
-/* "eventbus/_fastcodec.pyx":491
+/* "eventbus/_fastcodec.pyx":499
  * 
  * 
  * cdef class _Plan:             # <<<<<<<<<<<<<<
@@ -1798,7 +1799,7 @@ struct __pyx_obj_8eventbus_10_fastcodec__Plan {
 };
 
 
-/* "eventbus/_fastcodec.pyx":556
+/* "eventbus/_fastcodec.pyx":564
  * 
  * 
  * cdef class _Decoding:             # <<<<<<<<<<<<<<
@@ -1817,7 +1818,7 @@ struct __pyx_obj_8eventbus_10_fastcodec__Decoding {
 };
 
 
-/* "eventbus/_fastcodec.pyx":571
+/* "eventbus/_fastcodec.pyx":579
  * 
  * 
  * def _decode(data, cls=NOT_GIVEN):             # <<<<<<<<<<<<<<
@@ -1831,7 +1832,7 @@ struct __pyx_defaults {
 
 
 
-/* "eventbus/_fastcodec.pyx":265
+/* "eventbus/_fastcodec.pyx":273
  * 
  * 
  * cdef class _Reader:             # <<<<<<<<<<<<<<
@@ -1851,7 +1852,7 @@ struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader {
 static struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *__pyx_vtabptr_8eventbus_10_fastcodec__Reader;
 
 
-/* "eventbus/_fastcodec.pyx":491
+/* "eventbus/_fastcodec.pyx":499
  * 
  * 
  * cdef class _Plan:             # <<<<<<<<<<<<<<
@@ -3520,7 +3521,7 @@ return 0;
 #endif
 /* #### Code section: module_code ### */
 
-/* "eventbus/_fastcodec.pyx":50
+/* "eventbus/_fastcodec.pyx":51
  * 
  * 
  * cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:             # <<<<<<<<<<<<<<
@@ -3538,7 +3539,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "eventbus/_fastcodec.pyx":51
+  /* "eventbus/_fastcodec.pyx":52
  * 
  * cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:
  *     cdef Py_ssize_t wanted = out.size + extra             # <<<<<<<<<<<<<<
@@ -3547,7 +3548,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
 */
   __pyx_v_wanted = (__pyx_v_out->size + __pyx_v_extra);
 
-  /* "eventbus/_fastcodec.pyx":54
+  /* "eventbus/_fastcodec.pyx":55
  *     cdef Py_ssize_t capacity
  *     cdef char *grown
  *     if wanted <= out.capacity:             # <<<<<<<<<<<<<<
@@ -3559,7 +3560,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":55
+    /* "eventbus/_fastcodec.pyx":56
  *     cdef char *grown
  *     if wanted <= out.capacity:
  *         return 0             # <<<<<<<<<<<<<<
@@ -3572,7 +3573,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":54
+    /* "eventbus/_fastcodec.pyx":55
  *     cdef Py_ssize_t capacity
  *     cdef char *grown
  *     if wanted <= out.capacity:             # <<<<<<<<<<<<<<
@@ -3581,7 +3582,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":56
+  /* "eventbus/_fastcodec.pyx":57
  *     if wanted <= out.capacity:
  *         return 0
  *     capacity = out.capacity * 2             # <<<<<<<<<<<<<<
@@ -3590,48 +3591,109 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
 */
   __pyx_v_capacity = (__pyx_v_out->capacity * 2);
 
-  /* "eventbus/_fastcodec.pyx":57
+  /* "eventbus/_fastcodec.pyx":58
  *         return 0
  *     capacity = out.capacity * 2
  *     if capacity < wanted:             # <<<<<<<<<<<<<<
  *         capacity = wanted
- *     grown = <char *>realloc(out.data, capacity)
+ *     if out.on_heap:
 */
   __pyx_t_1 = (__pyx_v_capacity < __pyx_v_wanted);
 
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":58
+    /* "eventbus/_fastcodec.pyx":59
  *     capacity = out.capacity * 2
  *     if capacity < wanted:
  *         capacity = wanted             # <<<<<<<<<<<<<<
- *     grown = <char *>realloc(out.data, capacity)
- *     if grown == NULL:
+ *     if out.on_heap:
+ *         grown = <char *>realloc(out.data, capacity)
 */
     __pyx_v_capacity = __pyx_v_wanted;
 
-    /* "eventbus/_fastcodec.pyx":57
+    /* "eventbus/_fastcodec.pyx":58
  *         return 0
  *     capacity = out.capacity * 2
  *     if capacity < wanted:             # <<<<<<<<<<<<<<
  *         capacity = wanted
- *     grown = <char *>realloc(out.data, capacity)
+ *     if out.on_heap:
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":59
+  /* "eventbus/_fastcodec.pyx":60
  *     if capacity < wanted:
  *         capacity = wanted
- *     grown = <char *>realloc(out.data, capacity)             # <<<<<<<<<<<<<<
+ *     if out.on_heap:             # <<<<<<<<<<<<<<
+ *         grown = <char *>realloc(out.data, capacity)
+ *     else:
+*/
+  if (__pyx_v_out->on_heap) {
+
+    /* "eventbus/_fastcodec.pyx":61
+ *         capacity = wanted
+ *     if out.on_heap:
+ *         grown = <char *>realloc(out.data, capacity)             # <<<<<<<<<<<<<<
+ *     else:
+ *         grown = <char *>malloc(capacity)
+*/
+    __pyx_v_grown = ((char *)realloc(__pyx_v_out->data, __pyx_v_capacity));
+
+    /* "eventbus/_fastcodec.pyx":60
+ *     if capacity < wanted:
+ *         capacity = wanted
+ *     if out.on_heap:             # <<<<<<<<<<<<<<
+ *         grown = <char *>realloc(out.data, capacity)
+ *     else:
+*/
+    goto __pyx_L5;
+  }
+
+  /* "eventbus/_fastcodec.pyx":63
+ *         grown = <char *>realloc(out.data, capacity)
+ *     else:
+ *         grown = <char *>malloc(capacity)             # <<<<<<<<<<<<<<
+ *         if grown != NULL:
+ *             memcpy(grown, out.data, out.size)
+*/
+  /*else*/ {
+    __pyx_v_grown = ((char *)malloc(__pyx_v_capacity));
+
+    /* "eventbus/_fastcodec.pyx":64
+ *     else:
+ *         grown = <char *>malloc(capacity)
+ *         if grown != NULL:             # <<<<<<<<<<<<<<
+ *             memcpy(grown, out.data, out.size)
+ *     if grown == NULL:
+*/
+    __pyx_t_1 = (__pyx_v_grown != NULL);
+
+    if (__pyx_t_1) {
+
+
+      /* "eventbus/_fastcodec.pyx":65
+ *         grown = <char *>malloc(capacity)
+ *         if grown != NULL:
+ *             memcpy(grown, out.data, out.size)             # <<<<<<<<<<<<<<
  *     if grown == NULL:
  *         raise MemoryError()
 */
-  __pyx_v_grown = ((char *)realloc(__pyx_v_out->data, __pyx_v_capacity));
+      (void)(memcpy(__pyx_v_grown, __pyx_v_out->data, __pyx_v_out->size));
 
-  /* "eventbus/_fastcodec.pyx":60
- *         capacity = wanted
- *     grown = <char *>realloc(out.data, capacity)
+      /* "eventbus/_fastcodec.pyx":64
+ *     else:
+ *         grown = <char *>malloc(capacity)
+ *         if grown != NULL:             # <<<<<<<<<<<<<<
+ *             memcpy(grown, out.data, out.size)
+ *     if grown == NULL:
+*/
+    }
+  }
+  __pyx_L5:;
+
+  /* "eventbus/_fastcodec.pyx":66
+ *         if grown != NULL:
+ *             memcpy(grown, out.data, out.size)
  *     if grown == NULL:             # <<<<<<<<<<<<<<
  *         raise MemoryError()
  *     out.data = grown
@@ -3641,44 +3703,53 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "eventbus/_fastcodec.pyx":61
- *     grown = <char *>realloc(out.data, capacity)
+    /* "eventbus/_fastcodec.pyx":67
+ *             memcpy(grown, out.data, out.size)
  *     if grown == NULL:
  *         raise MemoryError()             # <<<<<<<<<<<<<<
  *     out.data = grown
- *     out.capacity = capacity
+ *     out.on_heap = True
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 61, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 67, __pyx_L1_error)
 
-    /* "eventbus/_fastcodec.pyx":60
- *         capacity = wanted
- *     grown = <char *>realloc(out.data, capacity)
+    /* "eventbus/_fastcodec.pyx":66
+ *         if grown != NULL:
+ *             memcpy(grown, out.data, out.size)
  *     if grown == NULL:             # <<<<<<<<<<<<<<
  *         raise MemoryError()
  *     out.data = grown
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":62
+  /* "eventbus/_fastcodec.pyx":68
  *     if grown == NULL:
  *         raise MemoryError()
  *     out.data = grown             # <<<<<<<<<<<<<<
+ *     out.on_heap = True
  *     out.capacity = capacity
- *     return 0
 */
   __pyx_v_out->data = __pyx_v_grown;
 
-  /* "eventbus/_fastcodec.pyx":63
+  /* "eventbus/_fastcodec.pyx":69
  *         raise MemoryError()
  *     out.data = grown
+ *     out.on_heap = True             # <<<<<<<<<<<<<<
+ *     out.capacity = capacity
+ *     return 0
+*/
+  __pyx_v_out->on_heap = 1;
+
+  /* "eventbus/_fastcodec.pyx":70
+ *     out.data = grown
+ *     out.on_heap = True
  *     out.capacity = capacity             # <<<<<<<<<<<<<<
  *     return 0
  * 
 */
   __pyx_v_out->capacity = __pyx_v_capacity;
 
-  /* "eventbus/_fastcodec.pyx":64
- *     out.data = grown
+  /* "eventbus/_fastcodec.pyx":71
+ *     out.on_heap = True
  *     out.capacity = capacity
  *     return 0             # <<<<<<<<<<<<<<
  * 
@@ -3690,7 +3761,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":50
+  /* "eventbus/_fastcodec.pyx":51
  * 
  * 
  * cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:             # <<<<<<<<<<<<<<
@@ -3710,7 +3781,7 @@ static int __pyx_f_8eventbus_10_fastcodec__reserve(struct __pyx_t_8eventbus_10_f
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":67
+/* "eventbus/_fastcodec.pyx":74
  * 
  * 
  * cdef inline int _write(Buffer *out, const char *text, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -3725,17 +3796,17 @@ static CYTHON_INLINE int __pyx_f_8eventbus_10_fastcodec__write(struct __pyx_t_8e
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "eventbus/_fastcodec.pyx":68
+  /* "eventbus/_fastcodec.pyx":75
  * 
  * cdef inline int _write(Buffer *out, const char *text, Py_ssize_t size) except -1:
  *     _reserve(out, size)             # <<<<<<<<<<<<<<
  *     memcpy(out.data + out.size, text, size)
  *     out.size += size
 */
-  __pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, __pyx_v_size); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 68, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, __pyx_v_size); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 75, __pyx_L1_error)
 
 
-  /* "eventbus/_fastcodec.pyx":69
+  /* "eventbus/_fastcodec.pyx":76
  * cdef inline int _write(Buffer *out, const char *text, Py_ssize_t size) except -1:
  *     _reserve(out, size)
  *     memcpy(out.data + out.size, text, size)             # <<<<<<<<<<<<<<
@@ -3744,7 +3815,7 @@ static CYTHON_INLINE int __pyx_f_8eventbus_10_fastcodec__write(struct __pyx_t_8e
 */
   (void)(memcpy((__pyx_v_out->data + __pyx_v_out->size), __pyx_v_text, __pyx_v_size));
 
-  /* "eventbus/_fastcodec.pyx":70
+  /* "eventbus/_fastcodec.pyx":77
  *     _reserve(out, size)
  *     memcpy(out.data + out.size, text, size)
  *     out.size += size             # <<<<<<<<<<<<<<
@@ -3753,7 +3824,7 @@ static CYTHON_INLINE int __pyx_f_8eventbus_10_fastcodec__write(struct __pyx_t_8e
 */
   __pyx_v_out->size = (__pyx_v_out->size + __pyx_v_size);
 
-  /* "eventbus/_fastcodec.pyx":71
+  /* "eventbus/_fastcodec.pyx":78
  *     memcpy(out.data + out.size, text, size)
  *     out.size += size
  *     return 0             # <<<<<<<<<<<<<<
@@ -3766,7 +3837,7 @@ static CYTHON_INLINE int __pyx_f_8eventbus_10_fastcodec__write(struct __pyx_t_8e
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":67
+  /* "eventbus/_fastcodec.pyx":74
  * 
  * 
  * cdef inline int _write(Buffer *out, const char *text, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -3783,7 +3854,7 @@ static CYTHON_INLINE int __pyx_f_8eventbus_10_fastcodec__write(struct __pyx_t_8e
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":77
+/* "eventbus/_fastcodec.pyx":84
  * 
  * 
  * cdef int _write_str(Buffer *out, str text) except -1:             # <<<<<<<<<<<<<<
@@ -3814,7 +3885,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_write_str", 0);
 
-  /* "eventbus/_fastcodec.pyx":83
+  /* "eventbus/_fastcodec.pyx":90
  *     cdef unsigned char c
  *     cdef bytes encoded
  *     if PyUnicode_IS_ASCII(text):             # <<<<<<<<<<<<<<
@@ -3826,7 +3897,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":84
+    /* "eventbus/_fastcodec.pyx":91
  *     cdef bytes encoded
  *     if PyUnicode_IS_ASCII(text):
  *         data = <const unsigned char *>PyUnicode_DATA(text)             # <<<<<<<<<<<<<<
@@ -3835,7 +3906,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     __pyx_v_data = ((unsigned char const *)PyUnicode_DATA(__pyx_v_text));
 
-    /* "eventbus/_fastcodec.pyx":85
+    /* "eventbus/_fastcodec.pyx":92
  *     if PyUnicode_IS_ASCII(text):
  *         data = <const unsigned char *>PyUnicode_DATA(text)
  *         size = PyUnicode_GET_LENGTH(text)             # <<<<<<<<<<<<<<
@@ -3844,7 +3915,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     __pyx_v_size = PyUnicode_GET_LENGTH(__pyx_v_text);
 
-    /* "eventbus/_fastcodec.pyx":83
+    /* "eventbus/_fastcodec.pyx":90
  *     cdef unsigned char c
  *     cdef bytes encoded
  *     if PyUnicode_IS_ASCII(text):             # <<<<<<<<<<<<<<
@@ -3854,7 +3925,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
     goto __pyx_L3;
   }
 
-  /* "eventbus/_fastcodec.pyx":87
+  /* "eventbus/_fastcodec.pyx":94
  *         size = PyUnicode_GET_LENGTH(text)
  *     else:
  *         try:             # <<<<<<<<<<<<<<
@@ -3871,20 +3942,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       __Pyx_XGOTREF(__pyx_t_4);
       /*try:*/ {
 
-        /* "eventbus/_fastcodec.pyx":88
+        /* "eventbus/_fastcodec.pyx":95
  *     else:
  *         try:
  *             encoded = PyUnicode_AsUTF8String(text)             # <<<<<<<<<<<<<<
  *         except UnicodeEncodeError:
  *             return 1  # a lone surrogate: the reference names it
 */
-        __pyx_t_5 = PyUnicode_AsUTF8String(__pyx_v_text); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 88, __pyx_L4_error)
+        __pyx_t_5 = PyUnicode_AsUTF8String(__pyx_v_text); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 95, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_5);
-        if (!(likely(PyBytes_CheckExact(__pyx_t_5))||((__pyx_t_5) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_5))) __PYX_ERR(0, 88, __pyx_L4_error)
+        if (!(likely(PyBytes_CheckExact(__pyx_t_5))||((__pyx_t_5) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_5))) __PYX_ERR(0, 95, __pyx_L4_error)
         __pyx_v_encoded = ((PyObject*)__pyx_t_5);
         __pyx_t_5 = 0;
 
-        /* "eventbus/_fastcodec.pyx":87
+        /* "eventbus/_fastcodec.pyx":94
  *         size = PyUnicode_GET_LENGTH(text)
  *     else:
  *         try:             # <<<<<<<<<<<<<<
@@ -3899,7 +3970,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       __pyx_L4_error:;
       __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-      /* "eventbus/_fastcodec.pyx":89
+      /* "eventbus/_fastcodec.pyx":96
  *         try:
  *             encoded = PyUnicode_AsUTF8String(text)
  *         except UnicodeEncodeError:             # <<<<<<<<<<<<<<
@@ -3910,7 +3981,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       if (__pyx_t_6) {
         __Pyx_ErrRestore(0,0,0);
 
-        /* "eventbus/_fastcodec.pyx":90
+        /* "eventbus/_fastcodec.pyx":97
  *             encoded = PyUnicode_AsUTF8String(text)
  *         except UnicodeEncodeError:
  *             return 1  # a lone surrogate: the reference names it             # <<<<<<<<<<<<<<
@@ -3925,7 +3996,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       }
       goto __pyx_L6_except_error;
 
-      /* "eventbus/_fastcodec.pyx":87
+      /* "eventbus/_fastcodec.pyx":94
  *         size = PyUnicode_GET_LENGTH(text)
  *     else:
  *         try:             # <<<<<<<<<<<<<<
@@ -3947,7 +4018,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       __pyx_L9_try_end:;
     }
 
-    /* "eventbus/_fastcodec.pyx":91
+    /* "eventbus/_fastcodec.pyx":98
  *         except UnicodeEncodeError:
  *             return 1  # a lone surrogate: the reference names it
  *         data = <const unsigned char *>PyBytes_AS_STRING(encoded)             # <<<<<<<<<<<<<<
@@ -3956,7 +4027,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     __pyx_v_data = ((unsigned char const *)PyBytes_AS_STRING(__pyx_v_encoded));
 
-    /* "eventbus/_fastcodec.pyx":92
+    /* "eventbus/_fastcodec.pyx":99
  *             return 1  # a lone surrogate: the reference names it
  *         data = <const unsigned char *>PyBytes_AS_STRING(encoded)
  *         size = PyBytes_GET_SIZE(encoded)             # <<<<<<<<<<<<<<
@@ -3967,17 +4038,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   }
   __pyx_L3:;
 
-  /* "eventbus/_fastcodec.pyx":93
+  /* "eventbus/_fastcodec.pyx":100
  *         data = <const unsigned char *>PyBytes_AS_STRING(encoded)
  *         size = PyBytes_GET_SIZE(encoded)
  *     _reserve(out, size + 2)             # <<<<<<<<<<<<<<
  *     out.data[out.size] = b'"'
  *     out.size += 1
 */
-  __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, (__pyx_v_size + 2)); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 93, __pyx_L1_error)
+  __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, (__pyx_v_size + 2)); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 100, __pyx_L1_error)
 
 
-  /* "eventbus/_fastcodec.pyx":94
+  /* "eventbus/_fastcodec.pyx":101
  *         size = PyBytes_GET_SIZE(encoded)
  *     _reserve(out, size + 2)
  *     out.data[out.size] = b'"'             # <<<<<<<<<<<<<<
@@ -3986,7 +4057,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
   (__pyx_v_out->data[__pyx_v_out->size]) = '"';
 
-  /* "eventbus/_fastcodec.pyx":95
+  /* "eventbus/_fastcodec.pyx":102
  *     _reserve(out, size + 2)
  *     out.data[out.size] = b'"'
  *     out.size += 1             # <<<<<<<<<<<<<<
@@ -3995,7 +4066,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
   __pyx_v_out->size = (__pyx_v_out->size + 1);
 
-  /* "eventbus/_fastcodec.pyx":96
+  /* "eventbus/_fastcodec.pyx":103
  *     out.data[out.size] = b'"'
  *     out.size += 1
  *     for index in range(size):             # <<<<<<<<<<<<<<
@@ -4009,7 +4080,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   for (__pyx_t_9 = 0; __pyx_t_9 < __pyx_t_8; __pyx_t_9+=1) {
     __pyx_v_index = __pyx_t_9;
 
-    /* "eventbus/_fastcodec.pyx":97
+    /* "eventbus/_fastcodec.pyx":104
  *     out.size += 1
  *     for index in range(size):
  *         c = data[index]             # <<<<<<<<<<<<<<
@@ -4018,7 +4089,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     __pyx_v_c = (__pyx_v_data[__pyx_v_index]);
 
-    /* "eventbus/_fastcodec.pyx":98
+    /* "eventbus/_fastcodec.pyx":105
  *     for index in range(size):
  *         c = data[index]
  *         if c >= 0x20 and c != b'"' and c != b'\\':             # <<<<<<<<<<<<<<
@@ -4051,7 +4122,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":99
+      /* "eventbus/_fastcodec.pyx":106
  *         c = data[index]
  *         if c >= 0x20 and c != b'"' and c != b'\\':
  *             out.data[out.size] = <char>c             # <<<<<<<<<<<<<<
@@ -4060,7 +4131,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[__pyx_v_out->size]) = ((char)__pyx_v_c);
 
-      /* "eventbus/_fastcodec.pyx":100
+      /* "eventbus/_fastcodec.pyx":107
  *         if c >= 0x20 and c != b'"' and c != b'\\':
  *             out.data[out.size] = <char>c
  *             out.size += 1             # <<<<<<<<<<<<<<
@@ -4069,7 +4140,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 1);
 
-      /* "eventbus/_fastcodec.pyx":101
+      /* "eventbus/_fastcodec.pyx":108
  *             out.data[out.size] = <char>c
  *             out.size += 1
  *             continue             # <<<<<<<<<<<<<<
@@ -4078,7 +4149,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       goto __pyx_L12_continue;
 
-      /* "eventbus/_fastcodec.pyx":98
+      /* "eventbus/_fastcodec.pyx":105
  *     for index in range(size):
  *         c = data[index]
  *         if c >= 0x20 and c != b'"' and c != b'\\':             # <<<<<<<<<<<<<<
@@ -4087,17 +4158,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":102
+    /* "eventbus/_fastcodec.pyx":109
  *             out.size += 1
  *             continue
  *         _reserve(out, 6 + size - index)             # <<<<<<<<<<<<<<
  *         out.data[out.size] = b'\\'
  *         if c == b'"' or c == b'\\':
 */
-    __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, ((6 + __pyx_v_size) - __pyx_v_index)); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 102, __pyx_L1_error)
+    __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, ((6 + __pyx_v_size) - __pyx_v_index)); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 109, __pyx_L1_error)
 
 
-    /* "eventbus/_fastcodec.pyx":103
+    /* "eventbus/_fastcodec.pyx":110
  *             continue
  *         _reserve(out, 6 + size - index)
  *         out.data[out.size] = b'\\'             # <<<<<<<<<<<<<<
@@ -4106,7 +4177,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
     (__pyx_v_out->data[__pyx_v_out->size]) = '\\';
 
-    /* "eventbus/_fastcodec.pyx":104
+    /* "eventbus/_fastcodec.pyx":111
  *         _reserve(out, 6 + size - index)
  *         out.data[out.size] = b'\\'
  *         if c == b'"' or c == b'\\':             # <<<<<<<<<<<<<<
@@ -4117,7 +4188,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       case '"':
       case '\\':
 
-      /* "eventbus/_fastcodec.pyx":105
+      /* "eventbus/_fastcodec.pyx":112
  *         out.data[out.size] = b'\\'
  *         if c == b'"' or c == b'\\':
  *             out.data[out.size + 1] = <char>c             # <<<<<<<<<<<<<<
@@ -4126,7 +4197,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = ((char)__pyx_v_c);
 
-      /* "eventbus/_fastcodec.pyx":106
+      /* "eventbus/_fastcodec.pyx":113
  *         if c == b'"' or c == b'\\':
  *             out.data[out.size + 1] = <char>c
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4135,7 +4206,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":104
+      /* "eventbus/_fastcodec.pyx":111
  *         _reserve(out, 6 + size - index)
  *         out.data[out.size] = b'\\'
  *         if c == b'"' or c == b'\\':             # <<<<<<<<<<<<<<
@@ -4145,7 +4216,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       case '\n':
 
-      /* "eventbus/_fastcodec.pyx":108
+      /* "eventbus/_fastcodec.pyx":115
  *             out.size += 2
  *         elif c == b'\n':
  *             out.data[out.size + 1] = b'n'             # <<<<<<<<<<<<<<
@@ -4154,7 +4225,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 'n';
 
-      /* "eventbus/_fastcodec.pyx":109
+      /* "eventbus/_fastcodec.pyx":116
  *         elif c == b'\n':
  *             out.data[out.size + 1] = b'n'
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4163,7 +4234,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":107
+      /* "eventbus/_fastcodec.pyx":114
  *             out.data[out.size + 1] = <char>c
  *             out.size += 2
  *         elif c == b'\n':             # <<<<<<<<<<<<<<
@@ -4173,7 +4244,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       case '\r':
 
-      /* "eventbus/_fastcodec.pyx":111
+      /* "eventbus/_fastcodec.pyx":118
  *             out.size += 2
  *         elif c == b'\r':
  *             out.data[out.size + 1] = b'r'             # <<<<<<<<<<<<<<
@@ -4182,7 +4253,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 'r';
 
-      /* "eventbus/_fastcodec.pyx":112
+      /* "eventbus/_fastcodec.pyx":119
  *         elif c == b'\r':
  *             out.data[out.size + 1] = b'r'
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4191,7 +4262,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":110
+      /* "eventbus/_fastcodec.pyx":117
  *             out.data[out.size + 1] = b'n'
  *             out.size += 2
  *         elif c == b'\r':             # <<<<<<<<<<<<<<
@@ -4201,7 +4272,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       case '\t':
 
-      /* "eventbus/_fastcodec.pyx":114
+      /* "eventbus/_fastcodec.pyx":121
  *             out.size += 2
  *         elif c == b'\t':
  *             out.data[out.size + 1] = b't'             # <<<<<<<<<<<<<<
@@ -4210,7 +4281,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 't';
 
-      /* "eventbus/_fastcodec.pyx":115
+      /* "eventbus/_fastcodec.pyx":122
  *         elif c == b'\t':
  *             out.data[out.size + 1] = b't'
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4219,7 +4290,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":113
+      /* "eventbus/_fastcodec.pyx":120
  *             out.data[out.size + 1] = b'r'
  *             out.size += 2
  *         elif c == b'\t':             # <<<<<<<<<<<<<<
@@ -4229,7 +4300,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       case '\x08':
 
-      /* "eventbus/_fastcodec.pyx":117
+      /* "eventbus/_fastcodec.pyx":124
  *             out.size += 2
  *         elif c == b'\b':
  *             out.data[out.size + 1] = b'b'             # <<<<<<<<<<<<<<
@@ -4238,7 +4309,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 'b';
 
-      /* "eventbus/_fastcodec.pyx":118
+      /* "eventbus/_fastcodec.pyx":125
  *         elif c == b'\b':
  *             out.data[out.size + 1] = b'b'
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4247,7 +4318,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":116
+      /* "eventbus/_fastcodec.pyx":123
  *             out.data[out.size + 1] = b't'
  *             out.size += 2
  *         elif c == b'\b':             # <<<<<<<<<<<<<<
@@ -4257,7 +4328,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       case '\x0C':
 
-      /* "eventbus/_fastcodec.pyx":120
+      /* "eventbus/_fastcodec.pyx":127
  *             out.size += 2
  *         elif c == b'\f':
  *             out.data[out.size + 1] = b'f'             # <<<<<<<<<<<<<<
@@ -4266,7 +4337,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 'f';
 
-      /* "eventbus/_fastcodec.pyx":121
+      /* "eventbus/_fastcodec.pyx":128
  *         elif c == b'\f':
  *             out.data[out.size + 1] = b'f'
  *             out.size += 2             # <<<<<<<<<<<<<<
@@ -4275,7 +4346,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       __pyx_v_out->size = (__pyx_v_out->size + 2);
 
-      /* "eventbus/_fastcodec.pyx":119
+      /* "eventbus/_fastcodec.pyx":126
  *             out.data[out.size + 1] = b'b'
  *             out.size += 2
  *         elif c == b'\f':             # <<<<<<<<<<<<<<
@@ -4285,7 +4356,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
       break;
       default:
 
-      /* "eventbus/_fastcodec.pyx":123
+      /* "eventbus/_fastcodec.pyx":130
  *             out.size += 2
  *         else:
  *             out.data[out.size + 1] = b'u'             # <<<<<<<<<<<<<<
@@ -4294,7 +4365,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 1)]) = 'u';
 
-      /* "eventbus/_fastcodec.pyx":124
+      /* "eventbus/_fastcodec.pyx":131
  *         else:
  *             out.data[out.size + 1] = b'u'
  *             out.data[out.size + 2] = b'0'             # <<<<<<<<<<<<<<
@@ -4303,7 +4374,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 2)]) = '0';
 
-      /* "eventbus/_fastcodec.pyx":125
+      /* "eventbus/_fastcodec.pyx":132
  *             out.data[out.size + 1] = b'u'
  *             out.data[out.size + 2] = b'0'
  *             out.data[out.size + 3] = b'0'             # <<<<<<<<<<<<<<
@@ -4312,7 +4383,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 3)]) = '0';
 
-      /* "eventbus/_fastcodec.pyx":126
+      /* "eventbus/_fastcodec.pyx":133
  *             out.data[out.size + 2] = b'0'
  *             out.data[out.size + 3] = b'0'
  *             out.data[out.size + 4] = HEX[c >> 4]             # <<<<<<<<<<<<<<
@@ -4321,7 +4392,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 4)]) = (__pyx_v_8eventbus_10_fastcodec_HEX[(__pyx_v_c >> 4)]);
 
-      /* "eventbus/_fastcodec.pyx":127
+      /* "eventbus/_fastcodec.pyx":134
  *             out.data[out.size + 3] = b'0'
  *             out.data[out.size + 4] = HEX[c >> 4]
  *             out.data[out.size + 5] = HEX[c & 15]             # <<<<<<<<<<<<<<
@@ -4330,7 +4401,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
       (__pyx_v_out->data[(__pyx_v_out->size + 5)]) = (__pyx_v_8eventbus_10_fastcodec_HEX[(__pyx_v_c & 15)]);
 
-      /* "eventbus/_fastcodec.pyx":128
+      /* "eventbus/_fastcodec.pyx":135
  *             out.data[out.size + 4] = HEX[c >> 4]
  *             out.data[out.size + 5] = HEX[c & 15]
  *             out.size += 6             # <<<<<<<<<<<<<<
@@ -4344,17 +4415,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   }
 
 
-  /* "eventbus/_fastcodec.pyx":129
+  /* "eventbus/_fastcodec.pyx":136
  *             out.data[out.size + 5] = HEX[c & 15]
  *             out.size += 6
  *     _reserve(out, 1)             # <<<<<<<<<<<<<<
  *     out.data[out.size] = b'"'
  *     out.size += 1
 */
-  __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, 1); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
+  __pyx_t_6 = __pyx_f_8eventbus_10_fastcodec__reserve(__pyx_v_out, 1); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 136, __pyx_L1_error)
 
 
-  /* "eventbus/_fastcodec.pyx":130
+  /* "eventbus/_fastcodec.pyx":137
  *             out.size += 6
  *     _reserve(out, 1)
  *     out.data[out.size] = b'"'             # <<<<<<<<<<<<<<
@@ -4363,7 +4434,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
   (__pyx_v_out->data[__pyx_v_out->size]) = '"';
 
-  /* "eventbus/_fastcodec.pyx":131
+  /* "eventbus/_fastcodec.pyx":138
  *     _reserve(out, 1)
  *     out.data[out.size] = b'"'
  *     out.size += 1             # <<<<<<<<<<<<<<
@@ -4372,7 +4443,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
 */
   __pyx_v_out->size = (__pyx_v_out->size + 1);
 
-  /* "eventbus/_fastcodec.pyx":132
+  /* "eventbus/_fastcodec.pyx":139
  *     out.data[out.size] = b'"'
  *     out.size += 1
  *     return 0             # <<<<<<<<<<<<<<
@@ -4385,7 +4456,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":77
+  /* "eventbus/_fastcodec.pyx":84
  * 
  * 
  * cdef int _write_str(Buffer *out, str text) except -1:             # <<<<<<<<<<<<<<
@@ -4409,7 +4480,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_str(struct __pyx_t_8eventbus_10
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":135
+/* "eventbus/_fastcodec.pyx":142
  * 
  * 
  * cdef object _names_of(type kind):             # <<<<<<<<<<<<<<
@@ -4441,7 +4512,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_names_of", 0);
 
-  /* "eventbus/_fastcodec.pyx":137
+  /* "eventbus/_fastcodec.pyx":144
  * cdef object _names_of(type kind):
  *     """A dataclass's field names in declaration order (what the reference writes), else None."""
  *     try:             # <<<<<<<<<<<<<<
@@ -4457,14 +4528,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     __Pyx_XGOTREF(__pyx_t_3);
     /*try:*/ {
 
-      /* "eventbus/_fastcodec.pyx":138
+      /* "eventbus/_fastcodec.pyx":145
  *     """A dataclass's field names in declaration order (what the reference writes), else None."""
  *     try:
  *         return _dataclass_names[kind]             # <<<<<<<<<<<<<<
  *     except KeyError:
  *         pass
 */
-      __pyx_t_4 = __Pyx_PyObject_GetItem(__pyx_v_8eventbus_10_fastcodec__dataclass_names, ((PyObject *)__pyx_v_kind)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 138, __pyx_L3_error)
+      __pyx_t_4 = __Pyx_PyObject_GetItem(__pyx_v_8eventbus_10_fastcodec__dataclass_names, ((PyObject *)__pyx_v_kind)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 145, __pyx_L3_error)
       __Pyx_GOTREF(__pyx_t_4);
       {
         PyObject *__pyx_temp;
@@ -4477,7 +4548,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
       __pyx_t_4 = 0;
       goto __pyx_L7_try_return;
 
-      /* "eventbus/_fastcodec.pyx":137
+      /* "eventbus/_fastcodec.pyx":144
  * cdef object _names_of(type kind):
  *     """A dataclass's field names in declaration order (what the reference writes), else None."""
  *     try:             # <<<<<<<<<<<<<<
@@ -4488,7 +4559,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     __pyx_L3_error:;
     __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-    /* "eventbus/_fastcodec.pyx":139
+    /* "eventbus/_fastcodec.pyx":146
  *     try:
  *         return _dataclass_names[kind]
  *     except KeyError:             # <<<<<<<<<<<<<<
@@ -4502,7 +4573,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     }
     goto __pyx_L5_except_error;
 
-    /* "eventbus/_fastcodec.pyx":137
+    /* "eventbus/_fastcodec.pyx":144
  * cdef object _names_of(type kind):
  *     """A dataclass's field names in declaration order (what the reference writes), else None."""
  *     try:             # <<<<<<<<<<<<<<
@@ -4528,20 +4599,20 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     __Pyx_ExceptionReset(__pyx_t_1, __pyx_t_2, __pyx_t_3);
   }
 
-  /* "eventbus/_fastcodec.pyx":141
+  /* "eventbus/_fastcodec.pyx":148
  *     except KeyError:
  *         pass
  *     import sys             # <<<<<<<<<<<<<<
  * 
  *     names = None
 */
-  __pyx_t_3 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sys, 0, 0, NULL, 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 141, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sys, 0, 0, NULL, 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 148, __pyx_L1_error)
   __pyx_t_4 = __pyx_t_3;
   __Pyx_GOTREF(__pyx_t_4);
   __pyx_v_sys = __pyx_t_4;
   __pyx_t_4 = 0;
 
-  /* "eventbus/_fastcodec.pyx":143
+  /* "eventbus/_fastcodec.pyx":150
  *     import sys
  * 
  *     names = None             # <<<<<<<<<<<<<<
@@ -4551,14 +4622,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
   __Pyx_INCREF(Py_None);
   __pyx_v_names = ((PyObject*)Py_None);
 
-  /* "eventbus/_fastcodec.pyx":144
+  /* "eventbus/_fastcodec.pyx":151
  * 
  *     names = None
  *     dataclasses = sys.modules.get("dataclasses")             # <<<<<<<<<<<<<<
  *     if dataclasses is not None and dataclasses.is_dataclass(kind):
  *         names = tuple([field.name for field in dataclasses.fields(kind)])
 */
-  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_sys, __pyx_mstate_global->__pyx_n_u_modules); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 144, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_sys, __pyx_mstate_global->__pyx_n_u_modules); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 151, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
   __pyx_t_6 = __pyx_t_7;
   __Pyx_INCREF(__pyx_t_6);
@@ -4568,13 +4639,13 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     __pyx_t_4 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_get, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 144, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 151, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
   __pyx_v_dataclasses = __pyx_t_4;
   __pyx_t_4 = 0;
 
-  /* "eventbus/_fastcodec.pyx":145
+  /* "eventbus/_fastcodec.pyx":152
  *     names = None
  *     dataclasses = sys.modules.get("dataclasses")
  *     if dataclasses is not None and dataclasses.is_dataclass(kind):             # <<<<<<<<<<<<<<
@@ -4597,10 +4668,10 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
     PyObject *__pyx_callargs[2] = {__pyx_t_7, ((PyObject *)__pyx_v_kind)};
     __pyx_t_4 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_is_dataclass, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 145, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 152, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  __pyx_t_10 = __Pyx_PyObject_IsTrue(__pyx_t_4); if (unlikely((__pyx_t_10 < 0))) __PYX_ERR(0, 145, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyObject_IsTrue(__pyx_t_4); if (unlikely((__pyx_t_10 < 0))) __PYX_ERR(0, 152, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   __pyx_t_9 = __pyx_t_10;
@@ -4609,7 +4680,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
   if (__pyx_t_9) {
 
 
-    /* "eventbus/_fastcodec.pyx":146
+    /* "eventbus/_fastcodec.pyx":153
  *     dataclasses = sys.modules.get("dataclasses")
  *     if dataclasses is not None and dataclasses.is_dataclass(kind):
  *         names = tuple([field.name for field in dataclasses.fields(kind)])             # <<<<<<<<<<<<<<
@@ -4617,7 +4688,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
  *     return names
 */
     { /* enter inner scope */
-      __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 146, __pyx_L16_error)
+      __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 153, __pyx_L16_error)
       __Pyx_GOTREF(__pyx_t_4);
       __pyx_t_6 = __pyx_v_dataclasses;
       __Pyx_INCREF(__pyx_t_6);
@@ -4626,7 +4697,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
         PyObject *__pyx_callargs[2] = {__pyx_t_6, ((PyObject *)__pyx_v_kind)};
         __pyx_t_7 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_fields, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-        if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 146, __pyx_L16_error)
+        if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 153, __pyx_L16_error)
         __Pyx_GOTREF(__pyx_t_7);
       }
       if (likely(PyList_CheckExact(__pyx_t_7)) || PyTuple_CheckExact(__pyx_t_7)) {
@@ -4634,9 +4705,9 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
         __pyx_t_11 = 0;
         __pyx_t_12 = NULL;
       } else {
-        __pyx_t_11 = -1; __pyx_t_6 = PyObject_GetIter(__pyx_t_7); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 146, __pyx_L16_error)
+        __pyx_t_11 = -1; __pyx_t_6 = PyObject_GetIter(__pyx_t_7); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 153, __pyx_L16_error)
         __Pyx_GOTREF(__pyx_t_6);
-        __pyx_t_12 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_6); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 146, __pyx_L16_error)
+        __pyx_t_12 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_6); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 153, __pyx_L16_error)
       }
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
       for (;;) {
@@ -4645,7 +4716,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
             {
               Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_6);
               #if !CYTHON_ASSUME_SAFE_SIZE
-              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 146, __pyx_L16_error)
+              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 153, __pyx_L16_error)
               #endif
               if (__pyx_t_11 >= __pyx_temp) break;
             }
@@ -4655,7 +4726,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
             {
               Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_6);
               #if !CYTHON_ASSUME_SAFE_SIZE
-              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 146, __pyx_L16_error)
+              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 153, __pyx_L16_error)
               #endif
               if (__pyx_t_11 >= __pyx_temp) break;
             }
@@ -4666,13 +4737,13 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
             #endif
             ++__pyx_t_11;
           }
-          if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 146, __pyx_L16_error)
+          if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 153, __pyx_L16_error)
         } else {
           __pyx_t_7 = __pyx_t_12(__pyx_t_6);
           if (unlikely(!__pyx_t_7)) {
             PyObject* exc_type = PyErr_Occurred();
             if (exc_type) {
-              if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 146, __pyx_L16_error)
+              if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 153, __pyx_L16_error)
               PyErr_Clear();
             }
             break;
@@ -4681,10 +4752,10 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
         __Pyx_GOTREF(__pyx_t_7);
         __Pyx_XDECREF_SET(__pyx_7genexpr__pyx_v_field, __pyx_t_7);
         __pyx_t_7 = 0;
-        __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_7genexpr__pyx_v_field, __pyx_mstate_global->__pyx_n_u_name); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 146, __pyx_L16_error)
+        __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_7genexpr__pyx_v_field, __pyx_mstate_global->__pyx_n_u_name); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 153, __pyx_L16_error)
         __Pyx_GOTREF(__pyx_t_7);
         __Pyx_GIVEREF(__pyx_t_7);
-        if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_4, __pyx_t_7))) __PYX_ERR(0, 146, __pyx_L16_error)
+        if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_4, __pyx_t_7))) __PYX_ERR(0, 153, __pyx_L16_error)
         __pyx_t_7 = 0;
       }
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -4695,13 +4766,13 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
       goto __pyx_L1_error;
       __pyx_L20_exit_scope:;
     } /* exit inner scope */
-    __pyx_t_6 = PyList_AsTuple(((PyObject*)__pyx_t_4)); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 146, __pyx_L1_error)
+    __pyx_t_6 = PyList_AsTuple(((PyObject*)__pyx_t_4)); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 153, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF_SET(__pyx_v_names, ((PyObject*)__pyx_t_6));
     __pyx_t_6 = 0;
 
-    /* "eventbus/_fastcodec.pyx":145
+    /* "eventbus/_fastcodec.pyx":152
  *     names = None
  *     dataclasses = sys.modules.get("dataclasses")
  *     if dataclasses is not None and dataclasses.is_dataclass(kind):             # <<<<<<<<<<<<<<
@@ -4710,16 +4781,16 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":147
+  /* "eventbus/_fastcodec.pyx":154
  *     if dataclasses is not None and dataclasses.is_dataclass(kind):
  *         names = tuple([field.name for field in dataclasses.fields(kind)])
  *     _dataclass_names[kind] = names             # <<<<<<<<<<<<<<
  *     return names
  * 
 */
-  if (unlikely((PyObject_SetItem(__pyx_v_8eventbus_10_fastcodec__dataclass_names, ((PyObject *)__pyx_v_kind), __pyx_v_names) < 0))) __PYX_ERR(0, 147, __pyx_L1_error)
+  if (unlikely((PyObject_SetItem(__pyx_v_8eventbus_10_fastcodec__dataclass_names, ((PyObject *)__pyx_v_kind), __pyx_v_names) < 0))) __PYX_ERR(0, 154, __pyx_L1_error)
 
-  /* "eventbus/_fastcodec.pyx":148
+  /* "eventbus/_fastcodec.pyx":155
  *         names = tuple([field.name for field in dataclasses.fields(kind)])
  *     _dataclass_names[kind] = names
  *     return names             # <<<<<<<<<<<<<<
@@ -4737,7 +4808,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":135
+  /* "eventbus/_fastcodec.pyx":142
  * 
  * 
  * cdef object _names_of(type kind):             # <<<<<<<<<<<<<<
@@ -4762,7 +4833,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__names_of(PyTypeObject *__pyx_v_
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":151
+/* "eventbus/_fastcodec.pyx":158
  * 
  * 
  * cdef int _write_value(Buffer *out, object value, int depth) except -1:             # <<<<<<<<<<<<<<
@@ -4804,7 +4875,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_write_value", 0);
 
-  /* "eventbus/_fastcodec.pyx":154
+  /* "eventbus/_fastcodec.pyx":161
  *     """Writes ``value`` as the reference would; returns 1 (written so far: discard) when it
  *     cannot say so for certain, and the reference takes over."""
  *     cdef type kind = type(value)             # <<<<<<<<<<<<<<
@@ -4814,7 +4885,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   __Pyx_INCREF(((PyObject *)Py_TYPE(__pyx_v_value)));
   __pyx_v_kind = ((PyTypeObject*)((PyObject *)Py_TYPE(__pyx_v_value)));
 
-  /* "eventbus/_fastcodec.pyx":155
+  /* "eventbus/_fastcodec.pyx":162
  *     cannot say so for certain, and the reference takes over."""
  *     cdef type kind = type(value)
  *     cdef int overflow = 0             # <<<<<<<<<<<<<<
@@ -4823,7 +4894,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   __pyx_v_overflow = 0;
 
-  /* "eventbus/_fastcodec.pyx":162
+  /* "eventbus/_fastcodec.pyx":169
  *     cdef bytes text
  *     cdef bint first
  *     if depth > MAX_DEPTH:             # <<<<<<<<<<<<<<
@@ -4835,7 +4906,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":163
+    /* "eventbus/_fastcodec.pyx":170
  *     cdef bint first
  *     if depth > MAX_DEPTH:
  *         return 1             # <<<<<<<<<<<<<<
@@ -4848,7 +4919,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":162
+    /* "eventbus/_fastcodec.pyx":169
  *     cdef bytes text
  *     cdef bint first
  *     if depth > MAX_DEPTH:             # <<<<<<<<<<<<<<
@@ -4857,7 +4928,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":164
+  /* "eventbus/_fastcodec.pyx":171
  *     if depth > MAX_DEPTH:
  *         return 1
  *     if kind is str:             # <<<<<<<<<<<<<<
@@ -4868,20 +4939,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":165
+    /* "eventbus/_fastcodec.pyx":172
  *         return 1
  *     if kind is str:
  *         return _write_str(out, <str>value)             # <<<<<<<<<<<<<<
  *     if value is None:
  *         return _write(out, "null", 4)
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_value)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 165, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_value)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 172, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":164
+    /* "eventbus/_fastcodec.pyx":171
  *     if depth > MAX_DEPTH:
  *         return 1
  *     if kind is str:             # <<<<<<<<<<<<<<
@@ -4890,7 +4961,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":166
+  /* "eventbus/_fastcodec.pyx":173
  *     if kind is str:
  *         return _write_str(out, <str>value)
  *     if value is None:             # <<<<<<<<<<<<<<
@@ -4901,20 +4972,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":167
+    /* "eventbus/_fastcodec.pyx":174
  *         return _write_str(out, <str>value)
  *     if value is None:
  *         return _write(out, "null", 4)             # <<<<<<<<<<<<<<
  *     if kind is bool:
  *         return _write(out, "true", 4) if value else _write(out, "false", 5)
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_null, 4); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 167, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_null, 4); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 174, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":166
+    /* "eventbus/_fastcodec.pyx":173
  *     if kind is str:
  *         return _write_str(out, <str>value)
  *     if value is None:             # <<<<<<<<<<<<<<
@@ -4923,7 +4994,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":168
+  /* "eventbus/_fastcodec.pyx":175
  *     if value is None:
  *         return _write(out, "null", 4)
  *     if kind is bool:             # <<<<<<<<<<<<<<
@@ -4934,19 +5005,19 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":169
+    /* "eventbus/_fastcodec.pyx":176
  *         return _write(out, "null", 4)
  *     if kind is bool:
  *         return _write(out, "true", 4) if value else _write(out, "false", 5)             # <<<<<<<<<<<<<<
  *     if kind is int:
  *         number = PyLong_AsLongLongAndOverflow(value, &overflow)
 */
-    __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_value); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 169, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_value); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 176, __pyx_L1_error)
     if (__pyx_t_1) {
-      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_true, 4); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 169, __pyx_L1_error)
+      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_true, 4); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 176, __pyx_L1_error)
       __pyx_t_2 = __pyx_t_3;
     } else {
-      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_false, 5); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 169, __pyx_L1_error)
+      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k_false, 5); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 176, __pyx_L1_error)
       __pyx_t_2 = __pyx_t_3;
     }
 
@@ -4955,7 +5026,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":168
+    /* "eventbus/_fastcodec.pyx":175
  *     if value is None:
  *         return _write(out, "null", 4)
  *     if kind is bool:             # <<<<<<<<<<<<<<
@@ -4964,7 +5035,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":170
+  /* "eventbus/_fastcodec.pyx":177
  *     if kind is bool:
  *         return _write(out, "true", 4) if value else _write(out, "false", 5)
  *     if kind is int:             # <<<<<<<<<<<<<<
@@ -4975,17 +5046,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":171
+    /* "eventbus/_fastcodec.pyx":178
  *         return _write(out, "true", 4) if value else _write(out, "false", 5)
  *     if kind is int:
  *         number = PyLong_AsLongLongAndOverflow(value, &overflow)             # <<<<<<<<<<<<<<
  *         if overflow:
  *             return 1  # int.__repr__ of a big one (and its digit limit): the reference's
 */
-    __pyx_t_4 = PyLong_AsLongLongAndOverflow(__pyx_v_value, (&__pyx_v_overflow)); if (unlikely(__pyx_t_4 == ((PY_LONG_LONG)-1LL) && PyErr_Occurred())) __PYX_ERR(0, 171, __pyx_L1_error)
+    __pyx_t_4 = PyLong_AsLongLongAndOverflow(__pyx_v_value, (&__pyx_v_overflow)); if (unlikely(__pyx_t_4 == ((PY_LONG_LONG)-1LL) && PyErr_Occurred())) __PYX_ERR(0, 178, __pyx_L1_error)
     __pyx_v_number = __pyx_t_4;
 
-    /* "eventbus/_fastcodec.pyx":172
+    /* "eventbus/_fastcodec.pyx":179
  *     if kind is int:
  *         number = PyLong_AsLongLongAndOverflow(value, &overflow)
  *         if overflow:             # <<<<<<<<<<<<<<
@@ -4997,7 +5068,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":173
+      /* "eventbus/_fastcodec.pyx":180
  *         number = PyLong_AsLongLongAndOverflow(value, &overflow)
  *         if overflow:
  *             return 1  # int.__repr__ of a big one (and its digit limit): the reference's             # <<<<<<<<<<<<<<
@@ -5010,7 +5081,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":172
+      /* "eventbus/_fastcodec.pyx":179
  *     if kind is int:
  *         number = PyLong_AsLongLongAndOverflow(value, &overflow)
  *         if overflow:             # <<<<<<<<<<<<<<
@@ -5019,7 +5090,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":174
+    /* "eventbus/_fastcodec.pyx":181
  *         if overflow:
  *             return 1  # int.__repr__ of a big one (and its digit limit): the reference's
  *         size = snprintf(digits, 32, "%lld", number)             # <<<<<<<<<<<<<<
@@ -5028,20 +5099,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     __pyx_v_size = snprintf(__pyx_v_digits, 32, __pyx_k_lld, __pyx_v_number);
 
-    /* "eventbus/_fastcodec.pyx":175
+    /* "eventbus/_fastcodec.pyx":182
  *             return 1  # int.__repr__ of a big one (and its digit limit): the reference's
  *         size = snprintf(digits, 32, "%lld", number)
  *         return _write(out, digits, size)             # <<<<<<<<<<<<<<
  *     if kind is float:
  *         if not isfinite(PyFloat_AS_DOUBLE(value)):
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_v_digits, __pyx_v_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 175, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_v_digits, __pyx_v_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 182, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":170
+    /* "eventbus/_fastcodec.pyx":177
  *     if kind is bool:
  *         return _write(out, "true", 4) if value else _write(out, "false", 5)
  *     if kind is int:             # <<<<<<<<<<<<<<
@@ -5050,7 +5121,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":176
+  /* "eventbus/_fastcodec.pyx":183
  *         size = snprintf(digits, 32, "%lld", number)
  *         return _write(out, digits, size)
  *     if kind is float:             # <<<<<<<<<<<<<<
@@ -5061,7 +5132,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":177
+    /* "eventbus/_fastcodec.pyx":184
  *         return _write(out, digits, size)
  *     if kind is float:
  *         if not isfinite(PyFloat_AS_DOUBLE(value)):             # <<<<<<<<<<<<<<
@@ -5073,7 +5144,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":178
+      /* "eventbus/_fastcodec.pyx":185
  *     if kind is float:
  *         if not isfinite(PyFloat_AS_DOUBLE(value)):
  *             return 1             # <<<<<<<<<<<<<<
@@ -5086,7 +5157,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":177
+      /* "eventbus/_fastcodec.pyx":184
  *         return _write(out, digits, size)
  *     if kind is float:
  *         if not isfinite(PyFloat_AS_DOUBLE(value)):             # <<<<<<<<<<<<<<
@@ -5095,7 +5166,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":179
+    /* "eventbus/_fastcodec.pyx":186
  *         if not isfinite(PyFloat_AS_DOUBLE(value)):
  *             return 1
  *         text = float.__repr__(value).encode("ascii")             # <<<<<<<<<<<<<<
@@ -5109,7 +5180,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       PyObject *__pyx_callargs[2] = {__pyx_t_8, __pyx_v_value};
       __pyx_t_7 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_repr, __pyx_callargs+__pyx_t_9, (2-__pyx_t_9) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 179, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 186, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
     }
     __pyx_t_6 = __pyx_t_7;
@@ -5120,27 +5191,27 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __pyx_t_5 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_encode, __pyx_callargs+__pyx_t_9, (2-__pyx_t_9) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 179, __pyx_L1_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 186, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
     }
-    if (!(likely(PyBytes_CheckExact(__pyx_t_5))||((__pyx_t_5) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_5))) __PYX_ERR(0, 179, __pyx_L1_error)
+    if (!(likely(PyBytes_CheckExact(__pyx_t_5))||((__pyx_t_5) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_5))) __PYX_ERR(0, 186, __pyx_L1_error)
     __pyx_v_text = ((PyObject*)__pyx_t_5);
     __pyx_t_5 = 0;
 
-    /* "eventbus/_fastcodec.pyx":180
+    /* "eventbus/_fastcodec.pyx":187
  *             return 1
  *         text = float.__repr__(value).encode("ascii")
  *         return _write(out, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))             # <<<<<<<<<<<<<<
  *     if kind is dict:
  *         _write(out, "{", 1)
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, PyBytes_AS_STRING(__pyx_v_text), PyBytes_GET_SIZE(__pyx_v_text)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 180, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, PyBytes_AS_STRING(__pyx_v_text), PyBytes_GET_SIZE(__pyx_v_text)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":176
+    /* "eventbus/_fastcodec.pyx":183
  *         size = snprintf(digits, 32, "%lld", number)
  *         return _write(out, digits, size)
  *     if kind is float:             # <<<<<<<<<<<<<<
@@ -5149,7 +5220,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":181
+  /* "eventbus/_fastcodec.pyx":188
  *         text = float.__repr__(value).encode("ascii")
  *         return _write(out, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
  *     if kind is dict:             # <<<<<<<<<<<<<<
@@ -5160,17 +5231,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":182
+    /* "eventbus/_fastcodec.pyx":189
  *         return _write(out, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
  *     if kind is dict:
  *         _write(out, "{", 1)             # <<<<<<<<<<<<<<
  *         first = True
  *         for key, item in (<dict>value).items():
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__2, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 182, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__2, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 189, __pyx_L1_error)
 
 
-    /* "eventbus/_fastcodec.pyx":183
+    /* "eventbus/_fastcodec.pyx":190
  *     if kind is dict:
  *         _write(out, "{", 1)
  *         first = True             # <<<<<<<<<<<<<<
@@ -5179,7 +5250,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     __pyx_v_first = 1;
 
-    /* "eventbus/_fastcodec.pyx":184
+    /* "eventbus/_fastcodec.pyx":191
  *         _write(out, "{", 1)
  *         first = True
  *         for key, item in (<dict>value).items():             # <<<<<<<<<<<<<<
@@ -5189,9 +5260,9 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     __pyx_t_10 = 0;
     if (unlikely(__pyx_v_value == Py_None)) {
       PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "items");
-      __PYX_ERR(0, 184, __pyx_L1_error)
+      __PYX_ERR(0, 191, __pyx_L1_error)
     }
-    __pyx_t_7 = __Pyx_dict_iterator(((PyObject*)__pyx_v_value), 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_11), (&__pyx_t_2)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 184, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_dict_iterator(((PyObject*)__pyx_v_value), 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_11), (&__pyx_t_2)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 191, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_XDECREF(__pyx_t_5);
     __pyx_t_5 = __pyx_t_7;
@@ -5199,7 +5270,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     while (1) {
       __pyx_t_3 = __Pyx_dict_iter_next(__pyx_t_5, __pyx_t_11, &__pyx_t_10, &__pyx_t_7, &__pyx_t_6, NULL, __pyx_t_2);
       if (unlikely(__pyx_t_3 == 0)) break;
-      if (unlikely(__pyx_t_3 == -1)) __PYX_ERR(0, 184, __pyx_L1_error)
+      if (unlikely(__pyx_t_3 == -1)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_XDECREF_SET(__pyx_v_key, __pyx_t_7);
@@ -5207,7 +5278,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_6);
       __pyx_t_6 = 0;
 
-      /* "eventbus/_fastcodec.pyx":185
+      /* "eventbus/_fastcodec.pyx":192
  *         first = True
  *         for key, item in (<dict>value).items():
  *             if type(key) is not str:             # <<<<<<<<<<<<<<
@@ -5218,7 +5289,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":186
+        /* "eventbus/_fastcodec.pyx":193
  *         for key, item in (<dict>value).items():
  *             if type(key) is not str:
  *                 return 1             # <<<<<<<<<<<<<<
@@ -5232,7 +5303,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":185
+        /* "eventbus/_fastcodec.pyx":192
  *         first = True
  *         for key, item in (<dict>value).items():
  *             if type(key) is not str:             # <<<<<<<<<<<<<<
@@ -5241,7 +5312,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":187
+      /* "eventbus/_fastcodec.pyx":194
  *             if type(key) is not str:
  *                 return 1
  *             if not first:             # <<<<<<<<<<<<<<
@@ -5253,17 +5324,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":188
+        /* "eventbus/_fastcodec.pyx":195
  *                 return 1
  *             if not first:
  *                 _write(out, ",", 1)             # <<<<<<<<<<<<<<
  *             first = False
  *             if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
 */
-        __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 188, __pyx_L1_error)
+        __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 195, __pyx_L1_error)
 
 
-        /* "eventbus/_fastcodec.pyx":187
+        /* "eventbus/_fastcodec.pyx":194
  *             if type(key) is not str:
  *                 return 1
  *             if not first:             # <<<<<<<<<<<<<<
@@ -5272,7 +5343,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":189
+      /* "eventbus/_fastcodec.pyx":196
  *             if not first:
  *                 _write(out, ",", 1)
  *             first = False             # <<<<<<<<<<<<<<
@@ -5281,14 +5352,14 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       __pyx_v_first = 0;
 
-      /* "eventbus/_fastcodec.pyx":190
+      /* "eventbus/_fastcodec.pyx":197
  *                 _write(out, ",", 1)
  *             first = False
  *             if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
  *                 return 1
  *         return _write(out, "}", 1)
 */
-      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_key)); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 190, __pyx_L1_error)
+      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_key)); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 197, __pyx_L1_error)
       __pyx_t_12 = (__pyx_t_3 != 0);
 
 
@@ -5300,7 +5371,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 
         goto __pyx_L17_bool_binop_done;
       }
-      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__4, 1); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 190, __pyx_L1_error)
+      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__4, 1); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 197, __pyx_L1_error)
       __pyx_t_12 = (__pyx_t_3 != 0);
 
 
@@ -5312,7 +5383,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 
         goto __pyx_L17_bool_binop_done;
       }
-      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 190, __pyx_L1_error)
+      __pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 197, __pyx_L1_error)
       __pyx_t_12 = (__pyx_t_3 != 0);
 
 
@@ -5323,7 +5394,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":191
+        /* "eventbus/_fastcodec.pyx":198
  *             first = False
  *             if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
  *                 return 1             # <<<<<<<<<<<<<<
@@ -5337,7 +5408,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":190
+        /* "eventbus/_fastcodec.pyx":197
  *                 _write(out, ",", 1)
  *             first = False
  *             if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
@@ -5348,20 +5419,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     }
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "eventbus/_fastcodec.pyx":192
+    /* "eventbus/_fastcodec.pyx":199
  *             if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
  *                 return 1
  *         return _write(out, "}", 1)             # <<<<<<<<<<<<<<
  *     if kind is list or kind is tuple:
  *         _write(out, "[", 1)
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__5, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 192, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__5, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 199, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":181
+    /* "eventbus/_fastcodec.pyx":188
  *         text = float.__repr__(value).encode("ascii")
  *         return _write(out, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
  *     if kind is dict:             # <<<<<<<<<<<<<<
@@ -5370,7 +5441,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":193
+  /* "eventbus/_fastcodec.pyx":200
  *                 return 1
  *         return _write(out, "}", 1)
  *     if kind is list or kind is tuple:             # <<<<<<<<<<<<<<
@@ -5394,17 +5465,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":194
+    /* "eventbus/_fastcodec.pyx":201
  *         return _write(out, "}", 1)
  *     if kind is list or kind is tuple:
  *         _write(out, "[", 1)             # <<<<<<<<<<<<<<
  *         first = True
  *         for item in value:
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__6, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 194, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__6, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 201, __pyx_L1_error)
 
 
-    /* "eventbus/_fastcodec.pyx":195
+    /* "eventbus/_fastcodec.pyx":202
  *     if kind is list or kind is tuple:
  *         _write(out, "[", 1)
  *         first = True             # <<<<<<<<<<<<<<
@@ -5413,7 +5484,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     __pyx_v_first = 1;
 
-    /* "eventbus/_fastcodec.pyx":196
+    /* "eventbus/_fastcodec.pyx":203
  *         _write(out, "[", 1)
  *         first = True
  *         for item in value:             # <<<<<<<<<<<<<<
@@ -5425,9 +5496,9 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __pyx_t_11 = 0;
       __pyx_t_13 = NULL;
     } else {
-      __pyx_t_11 = -1; __pyx_t_5 = PyObject_GetIter(__pyx_v_value); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 196, __pyx_L1_error)
+      __pyx_t_11 = -1; __pyx_t_5 = PyObject_GetIter(__pyx_v_value); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 203, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_13 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_5); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 196, __pyx_L1_error)
+      __pyx_t_13 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_5); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 203, __pyx_L1_error)
     }
     for (;;) {
       if (likely(!__pyx_t_13)) {
@@ -5435,7 +5506,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_5);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 196, __pyx_L1_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 203, __pyx_L1_error)
             #endif
             if (__pyx_t_11 >= __pyx_temp) break;
           }
@@ -5445,7 +5516,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_5);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 196, __pyx_L1_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 203, __pyx_L1_error)
             #endif
             if (__pyx_t_11 >= __pyx_temp) break;
           }
@@ -5456,13 +5527,13 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
           #endif
           ++__pyx_t_11;
         }
-        if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 196, __pyx_L1_error)
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 203, __pyx_L1_error)
       } else {
         __pyx_t_6 = __pyx_t_13(__pyx_t_5);
         if (unlikely(!__pyx_t_6)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 196, __pyx_L1_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 203, __pyx_L1_error)
             PyErr_Clear();
           }
           break;
@@ -5472,7 +5543,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_6);
       __pyx_t_6 = 0;
 
-      /* "eventbus/_fastcodec.pyx":197
+      /* "eventbus/_fastcodec.pyx":204
  *         first = True
  *         for item in value:
  *             if not first:             # <<<<<<<<<<<<<<
@@ -5484,17 +5555,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":198
+        /* "eventbus/_fastcodec.pyx":205
  *         for item in value:
  *             if not first:
  *                 _write(out, ",", 1)             # <<<<<<<<<<<<<<
  *             first = False
  *             if _write_value(out, item, depth + 1):
 */
-        __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 198, __pyx_L1_error)
+        __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 205, __pyx_L1_error)
 
 
-        /* "eventbus/_fastcodec.pyx":197
+        /* "eventbus/_fastcodec.pyx":204
  *         first = True
  *         for item in value:
  *             if not first:             # <<<<<<<<<<<<<<
@@ -5503,7 +5574,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":199
+      /* "eventbus/_fastcodec.pyx":206
  *             if not first:
  *                 _write(out, ",", 1)
  *             first = False             # <<<<<<<<<<<<<<
@@ -5512,21 +5583,21 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       __pyx_v_first = 0;
 
-      /* "eventbus/_fastcodec.pyx":200
+      /* "eventbus/_fastcodec.pyx":207
  *                 _write(out, ",", 1)
  *             first = False
  *             if _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
  *                 return 1
  *         return _write(out, "]", 1)
 */
-      __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 200, __pyx_L1_error)
+      __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 207, __pyx_L1_error)
       __pyx_t_1 = (__pyx_t_2 != 0);
 
 
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":201
+        /* "eventbus/_fastcodec.pyx":208
  *             first = False
  *             if _write_value(out, item, depth + 1):
  *                 return 1             # <<<<<<<<<<<<<<
@@ -5540,7 +5611,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":200
+        /* "eventbus/_fastcodec.pyx":207
  *                 _write(out, ",", 1)
  *             first = False
  *             if _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
@@ -5549,7 +5620,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":196
+      /* "eventbus/_fastcodec.pyx":203
  *         _write(out, "[", 1)
  *         first = True
  *         for item in value:             # <<<<<<<<<<<<<<
@@ -5559,20 +5630,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     }
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "eventbus/_fastcodec.pyx":202
+    /* "eventbus/_fastcodec.pyx":209
  *             if _write_value(out, item, depth + 1):
  *                 return 1
  *         return _write(out, "]", 1)             # <<<<<<<<<<<<<<
  *     names = _names_of(kind)
  *     if names is None:
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__7, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 202, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__7, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 209, __pyx_L1_error)
     {
       __pyx_r = __pyx_t_2;
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":193
+    /* "eventbus/_fastcodec.pyx":200
  *                 return 1
  *         return _write(out, "}", 1)
  *     if kind is list or kind is tuple:             # <<<<<<<<<<<<<<
@@ -5581,19 +5652,19 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":203
+  /* "eventbus/_fastcodec.pyx":210
  *                 return 1
  *         return _write(out, "]", 1)
  *     names = _names_of(kind)             # <<<<<<<<<<<<<<
  *     if names is None:
  *         return 1
 */
-  __pyx_t_5 = __pyx_f_8eventbus_10_fastcodec__names_of(__pyx_v_kind); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 203, __pyx_L1_error)
+  __pyx_t_5 = __pyx_f_8eventbus_10_fastcodec__names_of(__pyx_v_kind); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 210, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_names = __pyx_t_5;
   __pyx_t_5 = 0;
 
-  /* "eventbus/_fastcodec.pyx":204
+  /* "eventbus/_fastcodec.pyx":211
  *         return _write(out, "]", 1)
  *     names = _names_of(kind)
  *     if names is None:             # <<<<<<<<<<<<<<
@@ -5604,7 +5675,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":205
+    /* "eventbus/_fastcodec.pyx":212
  *     names = _names_of(kind)
  *     if names is None:
  *         return 1             # <<<<<<<<<<<<<<
@@ -5617,7 +5688,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":204
+    /* "eventbus/_fastcodec.pyx":211
  *         return _write(out, "]", 1)
  *     names = _names_of(kind)
  *     if names is None:             # <<<<<<<<<<<<<<
@@ -5626,17 +5697,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":206
+  /* "eventbus/_fastcodec.pyx":213
  *     if names is None:
  *         return 1
  *     _write(out, "{", 1)             # <<<<<<<<<<<<<<
  *     first = True
  *     for key in names:
 */
-  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__2, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 206, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__2, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 213, __pyx_L1_error)
 
 
-  /* "eventbus/_fastcodec.pyx":207
+  /* "eventbus/_fastcodec.pyx":214
  *         return 1
  *     _write(out, "{", 1)
  *     first = True             # <<<<<<<<<<<<<<
@@ -5645,7 +5716,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
   __pyx_v_first = 1;
 
-  /* "eventbus/_fastcodec.pyx":208
+  /* "eventbus/_fastcodec.pyx":215
  *     _write(out, "{", 1)
  *     first = True
  *     for key in names:             # <<<<<<<<<<<<<<
@@ -5657,9 +5728,9 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     __pyx_t_11 = 0;
     __pyx_t_13 = NULL;
   } else {
-    __pyx_t_11 = -1; __pyx_t_5 = PyObject_GetIter(__pyx_v_names); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 208, __pyx_L1_error)
+    __pyx_t_11 = -1; __pyx_t_5 = PyObject_GetIter(__pyx_v_names); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 215, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_13 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_5); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 208, __pyx_L1_error)
+    __pyx_t_13 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_5); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 215, __pyx_L1_error)
   }
   for (;;) {
     if (likely(!__pyx_t_13)) {
@@ -5667,7 +5738,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_5);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 208, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 215, __pyx_L1_error)
           #endif
           if (__pyx_t_11 >= __pyx_temp) break;
         }
@@ -5677,7 +5748,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         {
           Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_5);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 208, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 215, __pyx_L1_error)
           #endif
           if (__pyx_t_11 >= __pyx_temp) break;
         }
@@ -5688,13 +5759,13 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
         #endif
         ++__pyx_t_11;
       }
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 208, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 215, __pyx_L1_error)
     } else {
       __pyx_t_6 = __pyx_t_13(__pyx_t_5);
       if (unlikely(!__pyx_t_6)) {
         PyObject* exc_type = PyErr_Occurred();
         if (exc_type) {
-          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 208, __pyx_L1_error)
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 215, __pyx_L1_error)
           PyErr_Clear();
         }
         break;
@@ -5704,7 +5775,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     __Pyx_XDECREF_SET(__pyx_v_key, __pyx_t_6);
     __pyx_t_6 = 0;
 
-    /* "eventbus/_fastcodec.pyx":209
+    /* "eventbus/_fastcodec.pyx":216
  *     first = True
  *     for key in names:
  *         try:             # <<<<<<<<<<<<<<
@@ -5720,19 +5791,19 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __Pyx_XGOTREF(__pyx_t_16);
       /*try:*/ {
 
-        /* "eventbus/_fastcodec.pyx":210
+        /* "eventbus/_fastcodec.pyx":217
  *     for key in names:
  *         try:
  *             item = getattr(value, key)             # <<<<<<<<<<<<<<
  *         except Exception:
  *             return 1
 */
-        __pyx_t_6 = __Pyx_GetAttr(__pyx_v_value, __pyx_v_key); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 210, __pyx_L31_error)
+        __pyx_t_6 = __Pyx_GetAttr(__pyx_v_value, __pyx_v_key); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 217, __pyx_L31_error)
         __Pyx_GOTREF(__pyx_t_6);
         __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_6);
         __pyx_t_6 = 0;
 
-        /* "eventbus/_fastcodec.pyx":209
+        /* "eventbus/_fastcodec.pyx":216
  *     first = True
  *     for key in names:
  *         try:             # <<<<<<<<<<<<<<
@@ -5749,7 +5820,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
       __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-      /* "eventbus/_fastcodec.pyx":211
+      /* "eventbus/_fastcodec.pyx":218
  *         try:
  *             item = getattr(value, key)
  *         except Exception:             # <<<<<<<<<<<<<<
@@ -5760,7 +5831,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       if (__pyx_t_2) {
         __Pyx_ErrRestore(0,0,0);
 
-        /* "eventbus/_fastcodec.pyx":212
+        /* "eventbus/_fastcodec.pyx":219
  *             item = getattr(value, key)
  *         except Exception:
  *             return 1             # <<<<<<<<<<<<<<
@@ -5776,7 +5847,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       }
       goto __pyx_L33_except_error;
 
-      /* "eventbus/_fastcodec.pyx":209
+      /* "eventbus/_fastcodec.pyx":216
  *     first = True
  *     for key in names:
  *         try:             # <<<<<<<<<<<<<<
@@ -5798,7 +5869,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __pyx_L38_try_end:;
     }
 
-    /* "eventbus/_fastcodec.pyx":213
+    /* "eventbus/_fastcodec.pyx":220
  *         except Exception:
  *             return 1
  *         if not first:             # <<<<<<<<<<<<<<
@@ -5810,17 +5881,17 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":214
+      /* "eventbus/_fastcodec.pyx":221
  *             return 1
  *         if not first:
  *             _write(out, ",", 1)             # <<<<<<<<<<<<<<
  *         first = False
  *         if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
 */
-      __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 214, __pyx_L1_error)
+      __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__3, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 221, __pyx_L1_error)
 
 
-      /* "eventbus/_fastcodec.pyx":213
+      /* "eventbus/_fastcodec.pyx":220
  *         except Exception:
  *             return 1
  *         if not first:             # <<<<<<<<<<<<<<
@@ -5829,7 +5900,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":215
+    /* "eventbus/_fastcodec.pyx":222
  *         if not first:
  *             _write(out, ",", 1)
  *         first = False             # <<<<<<<<<<<<<<
@@ -5838,14 +5909,14 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     __pyx_v_first = 0;
 
-    /* "eventbus/_fastcodec.pyx":216
+    /* "eventbus/_fastcodec.pyx":223
  *             _write(out, ",", 1)
  *         first = False
  *         if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
  *             return 1
  *     return _write(out, "}", 1)
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_key)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 216, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_str(__pyx_v_out, ((PyObject*)__pyx_v_key)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 223, __pyx_L1_error)
     __pyx_t_12 = (__pyx_t_2 != 0);
 
 
@@ -5857,7 +5928,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 
       goto __pyx_L43_bool_binop_done;
     }
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__4, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 216, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__4, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 223, __pyx_L1_error)
     __pyx_t_12 = (__pyx_t_2 != 0);
 
 
@@ -5869,7 +5940,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 
       goto __pyx_L43_bool_binop_done;
     }
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 216, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_value(__pyx_v_out, __pyx_v_item, (__pyx_v_depth + 1)); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 223, __pyx_L1_error)
     __pyx_t_12 = (__pyx_t_2 != 0);
 
 
@@ -5880,7 +5951,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":217
+      /* "eventbus/_fastcodec.pyx":224
  *         first = False
  *         if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
  *             return 1             # <<<<<<<<<<<<<<
@@ -5894,7 +5965,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":216
+      /* "eventbus/_fastcodec.pyx":223
  *             _write(out, ",", 1)
  *         first = False
  *         if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):             # <<<<<<<<<<<<<<
@@ -5903,7 +5974,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":208
+    /* "eventbus/_fastcodec.pyx":215
  *     _write(out, "{", 1)
  *     first = True
  *     for key in names:             # <<<<<<<<<<<<<<
@@ -5913,20 +5984,20 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   }
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "eventbus/_fastcodec.pyx":218
+  /* "eventbus/_fastcodec.pyx":225
  *         if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
  *             return 1
  *     return _write(out, "}", 1)             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__5, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 218, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write(__pyx_v_out, __pyx_k__5, 1); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 225, __pyx_L1_error)
   {
     __pyx_r = __pyx_t_2;
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":151
+  /* "eventbus/_fastcodec.pyx":158
  * 
  * 
  * cdef int _write_value(Buffer *out, object value, int depth) except -1:             # <<<<<<<<<<<<<<
@@ -5958,7 +6029,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":221
+/* "eventbus/_fastcodec.pyx":228
  * 
  * 
  * cdef object _encode(object params):             # <<<<<<<<<<<<<<
@@ -5968,6 +6039,7 @@ static int __pyx_f_8eventbus_10_fastcodec__write_value(struct __pyx_t_8eventbus_
 
 static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params) {
   struct __pyx_t_8eventbus_10_fastcodec_Buffer __pyx_v_out;
+  char __pyx_v_first[512];
   PyObject *__pyx_v_result = 0;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
@@ -5987,110 +6059,89 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_encode", 0);
 
-  /* "eventbus/_fastcodec.pyx":224
- *     """The payload's bytes, or None when the reference must encode it."""
+  /* "eventbus/_fastcodec.pyx":232
  *     cdef Buffer out
+ *     cdef char first[512]  # most payloads fit: no allocation
  *     cdef object result = None             # <<<<<<<<<<<<<<
- *     out.data = <char *>malloc(256)
- *     if out.data == NULL:
+ *     out.data = first
+ *     out.size = 0
 */
   __Pyx_INCREF(Py_None);
   __pyx_v_result = Py_None;
 
-  /* "eventbus/_fastcodec.pyx":225
- *     cdef Buffer out
+  /* "eventbus/_fastcodec.pyx":233
+ *     cdef char first[512]  # most payloads fit: no allocation
  *     cdef object result = None
- *     out.data = <char *>malloc(256)             # <<<<<<<<<<<<<<
- *     if out.data == NULL:
- *         raise MemoryError()
+ *     out.data = first             # <<<<<<<<<<<<<<
+ *     out.size = 0
+ *     out.capacity = 512
 */
-  __pyx_v_out.data = ((char *)malloc(0x100));
+  __pyx_v_out.data = __pyx_v_first;
 
-  /* "eventbus/_fastcodec.pyx":226
+  /* "eventbus/_fastcodec.pyx":234
  *     cdef object result = None
- *     out.data = <char *>malloc(256)
- *     if out.data == NULL:             # <<<<<<<<<<<<<<
- *         raise MemoryError()
- *     out.size = 0
-*/
-  __pyx_t_1 = (__pyx_v_out.data == NULL);
-
-  if (unlikely(__pyx_t_1)) {
-
-
-    /* "eventbus/_fastcodec.pyx":227
- *     out.data = <char *>malloc(256)
- *     if out.data == NULL:
- *         raise MemoryError()             # <<<<<<<<<<<<<<
- *     out.size = 0
- *     out.capacity = 256
-*/
-    PyErr_NoMemory(); __PYX_ERR(0, 227, __pyx_L1_error)
-
-    /* "eventbus/_fastcodec.pyx":226
- *     cdef object result = None
- *     out.data = <char *>malloc(256)
- *     if out.data == NULL:             # <<<<<<<<<<<<<<
- *         raise MemoryError()
- *     out.size = 0
-*/
-  }
-
-  /* "eventbus/_fastcodec.pyx":228
- *     if out.data == NULL:
- *         raise MemoryError()
+ *     out.data = first
  *     out.size = 0             # <<<<<<<<<<<<<<
- *     out.capacity = 256
- *     try:
+ *     out.capacity = 512
+ *     out.on_heap = False
 */
   __pyx_v_out.size = 0;
 
-  /* "eventbus/_fastcodec.pyx":229
- *         raise MemoryError()
+  /* "eventbus/_fastcodec.pyx":235
+ *     out.data = first
  *     out.size = 0
- *     out.capacity = 256             # <<<<<<<<<<<<<<
+ *     out.capacity = 512             # <<<<<<<<<<<<<<
+ *     out.on_heap = False
+ *     try:
+*/
+  __pyx_v_out.capacity = 0x200;
+
+  /* "eventbus/_fastcodec.pyx":236
+ *     out.size = 0
+ *     out.capacity = 512
+ *     out.on_heap = False             # <<<<<<<<<<<<<<
  *     try:
  *         if _write_value(&out, params, 0) == 0:
 */
-  __pyx_v_out.capacity = 0x100;
+  __pyx_v_out.on_heap = 0;
 
-  /* "eventbus/_fastcodec.pyx":230
- *     out.size = 0
- *     out.capacity = 256
+  /* "eventbus/_fastcodec.pyx":237
+ *     out.capacity = 512
+ *     out.on_heap = False
  *     try:             # <<<<<<<<<<<<<<
  *         if _write_value(&out, params, 0) == 0:
  *             result = PyBytes_FromStringAndSize(out.data, out.size)
 */
   /*try:*/ {
 
-    /* "eventbus/_fastcodec.pyx":231
- *     out.capacity = 256
+    /* "eventbus/_fastcodec.pyx":238
+ *     out.on_heap = False
  *     try:
  *         if _write_value(&out, params, 0) == 0:             # <<<<<<<<<<<<<<
  *             result = PyBytes_FromStringAndSize(out.data, out.size)
  *     finally:
 */
-    __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__write_value((&__pyx_v_out), __pyx_v_params, 0); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 231, __pyx_L5_error)
-    __pyx_t_1 = (__pyx_t_2 == 0);
+    __pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__write_value((&__pyx_v_out), __pyx_v_params, 0); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 238, __pyx_L4_error)
+    __pyx_t_2 = (__pyx_t_1 == 0);
 
 
-    if (__pyx_t_1) {
+    if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":232
+      /* "eventbus/_fastcodec.pyx":239
  *     try:
  *         if _write_value(&out, params, 0) == 0:
  *             result = PyBytes_FromStringAndSize(out.data, out.size)             # <<<<<<<<<<<<<<
  *     finally:
- *         free(out.data)
+ *         if out.on_heap:
 */
-      __pyx_t_3 = PyBytes_FromStringAndSize(__pyx_v_out.data, __pyx_v_out.size); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 232, __pyx_L5_error)
+      __pyx_t_3 = PyBytes_FromStringAndSize(__pyx_v_out.data, __pyx_v_out.size); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 239, __pyx_L4_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF_SET(__pyx_v_result, __pyx_t_3);
       __pyx_t_3 = 0;
 
-      /* "eventbus/_fastcodec.pyx":231
- *     out.capacity = 256
+      /* "eventbus/_fastcodec.pyx":238
+ *     out.on_heap = False
  *     try:
  *         if _write_value(&out, params, 0) == 0:             # <<<<<<<<<<<<<<
  *             result = PyBytes_FromStringAndSize(out.data, out.size)
@@ -6099,19 +6150,37 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
     }
   }
 
-  /* "eventbus/_fastcodec.pyx":234
+  /* "eventbus/_fastcodec.pyx":241
  *             result = PyBytes_FromStringAndSize(out.data, out.size)
  *     finally:
- *         free(out.data)             # <<<<<<<<<<<<<<
+ *         if out.on_heap:             # <<<<<<<<<<<<<<
+ *             free(out.data)
  *     return result
- * 
 */
   /*finally:*/ {
     /*normal exit:*/{
-      free(__pyx_v_out.data);
-      goto __pyx_L6;
+      if (__pyx_v_out.on_heap) {
+
+        /* "eventbus/_fastcodec.pyx":242
+ *     finally:
+ *         if out.on_heap:
+ *             free(out.data)             # <<<<<<<<<<<<<<
+ *     return result
+ * 
+*/
+        free(__pyx_v_out.data);
+
+        /* "eventbus/_fastcodec.pyx":241
+ *             result = PyBytes_FromStringAndSize(out.data, out.size)
+ *     finally:
+ *         if out.on_heap:             # <<<<<<<<<<<<<<
+ *             free(out.data)
+ *     return result
+*/
+      }
+      goto __pyx_L5;
     }
-    __pyx_L5_error:;
+    __pyx_L4_error:;
     /*exception exit:*/{
       __Pyx_PyThreadState_declare
       __Pyx_PyThreadState_assign
@@ -6125,9 +6194,27 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
       __Pyx_XGOTREF(__pyx_t_9);
       __Pyx_XGOTREF(__pyx_t_10);
       __Pyx_XGOTREF(__pyx_t_11);
-      __pyx_t_2 = __pyx_lineno; __pyx_t_4 = __pyx_clineno; __pyx_t_5 = __pyx_filename;
+      __pyx_t_1 = __pyx_lineno; __pyx_t_4 = __pyx_clineno; __pyx_t_5 = __pyx_filename;
       {
-        free(__pyx_v_out.data);
+        if (__pyx_v_out.on_heap) {
+
+          /* "eventbus/_fastcodec.pyx":242
+ *     finally:
+ *         if out.on_heap:
+ *             free(out.data)             # <<<<<<<<<<<<<<
+ *     return result
+ * 
+*/
+          free(__pyx_v_out.data);
+
+          /* "eventbus/_fastcodec.pyx":241
+ *             result = PyBytes_FromStringAndSize(out.data, out.size)
+ *     finally:
+ *         if out.on_heap:             # <<<<<<<<<<<<<<
+ *             free(out.data)
+ *     return result
+*/
+        }
       }
       __Pyx_XGIVEREF(__pyx_t_9);
       __Pyx_XGIVEREF(__pyx_t_10);
@@ -6138,15 +6225,15 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
       __Pyx_XGIVEREF(__pyx_t_8);
       __Pyx_ErrRestore(__pyx_t_6, __pyx_t_7, __pyx_t_8);
       __pyx_t_6 = 0; __pyx_t_7 = 0; __pyx_t_8 = 0; __pyx_t_9 = 0; __pyx_t_10 = 0; __pyx_t_11 = 0;
-      __pyx_lineno = __pyx_t_2; __pyx_clineno = __pyx_t_4; __pyx_filename = __pyx_t_5;
+      __pyx_lineno = __pyx_t_1; __pyx_clineno = __pyx_t_4; __pyx_filename = __pyx_t_5;
       goto __pyx_L1_error;
     }
-    __pyx_L6:;
+    __pyx_L5:;
   }
 
-  /* "eventbus/_fastcodec.pyx":235
- *     finally:
- *         free(out.data)
+  /* "eventbus/_fastcodec.pyx":243
+ *         if out.on_heap:
+ *             free(out.data)
  *     return result             # <<<<<<<<<<<<<<
  * 
  * 
@@ -6162,7 +6249,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":221
+  /* "eventbus/_fastcodec.pyx":228
  * 
  * 
  * cdef object _encode(object params):             # <<<<<<<<<<<<<<
@@ -6177,13 +6264,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec__encode(PyObject *__pyx_v_params
   __pyx_r = 0;
   __pyx_L0:;
 
+
   __Pyx_XDECREF(__pyx_v_result);
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":241
+/* "eventbus/_fastcodec.pyx":249
  * 
  * 
  * def _encode_params(params, domain=None, action=None):             # <<<<<<<<<<<<<<
@@ -6233,44 +6321,44 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_params,&__pyx_mstate_global->__pyx_n_u_domain,&__pyx_mstate_global->__pyx_n_u_action,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 241, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 249, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 249, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 249, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 249, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "_encode_params", 0) < (0)) __PYX_ERR(0, 241, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "_encode_params", 0) < (0)) __PYX_ERR(0, 249, __pyx_L3_error)
       if (!values[1]) values[1] = __Pyx_NewRef(((PyObject *)Py_None));
       if (!values[2]) values[2] = __Pyx_NewRef(((PyObject *)Py_None));
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("_encode_params", 0, 1, 3, i); __PYX_ERR(0, 241, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("_encode_params", 0, 1, 3, i); __PYX_ERR(0, 249, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 249, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 249, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 241, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 249, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
@@ -6283,7 +6371,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("_encode_params", 0, 1, 3, __pyx_nargs); __PYX_ERR(0, 241, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("_encode_params", 0, 1, 3, __pyx_nargs); __PYX_ERR(0, 249, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6318,7 +6406,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_encode_params", 0);
 
-  /* "eventbus/_fastcodec.pyx":243
+  /* "eventbus/_fastcodec.pyx":251
  * def _encode_params(params, domain=None, action=None):
  *     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
  *     if params is None:             # <<<<<<<<<<<<<<
@@ -6329,7 +6417,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":244
+    /* "eventbus/_fastcodec.pyx":252
  *     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
  *     if params is None:
  *         return None             # <<<<<<<<<<<<<<
@@ -6346,7 +6434,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":243
+    /* "eventbus/_fastcodec.pyx":251
  * def _encode_params(params, domain=None, action=None):
  *     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
  *     if params is None:             # <<<<<<<<<<<<<<
@@ -6355,19 +6443,19 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":245
+  /* "eventbus/_fastcodec.pyx":253
  *     if params is None:
  *         return None
  *     encoded = _encode(params)             # <<<<<<<<<<<<<<
  *     if encoded is None:
  *         return _reference_encode(params, domain, action)
 */
-  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__encode(__pyx_v_params); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 245, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__encode(__pyx_v_params); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 253, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_v_encoded = __pyx_t_2;
   __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":246
+  /* "eventbus/_fastcodec.pyx":254
  *         return None
  *     encoded = _encode(params)
  *     if encoded is None:             # <<<<<<<<<<<<<<
@@ -6378,7 +6466,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":247
+    /* "eventbus/_fastcodec.pyx":255
  *     encoded = _encode(params)
  *     if encoded is None:
  *         return _reference_encode(params, domain, action)             # <<<<<<<<<<<<<<
@@ -6405,7 +6493,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (4-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 247, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 255, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     {
@@ -6419,7 +6507,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
     __pyx_t_2 = 0;
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":246
+    /* "eventbus/_fastcodec.pyx":254
  *         return None
  *     encoded = _encode(params)
  *     if encoded is None:             # <<<<<<<<<<<<<<
@@ -6428,7 +6516,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":248
+  /* "eventbus/_fastcodec.pyx":256
  *     if encoded is None:
  *         return _reference_encode(params, domain, action)
  *     return encoded             # <<<<<<<<<<<<<<
@@ -6446,7 +6534,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":241
+  /* "eventbus/_fastcodec.pyx":249
  * 
  * 
  * def _encode_params(params, domain=None, action=None):             # <<<<<<<<<<<<<<
@@ -6468,7 +6556,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec__encode_params(CYTHON_UNUSED Py
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":251
+/* "eventbus/_fastcodec.pyx":259
  * 
  * 
  * def make_encode_params(reference):             # <<<<<<<<<<<<<<
@@ -6516,32 +6604,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_reference,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 251, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 259, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 251, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 259, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "make_encode_params", 0) < (0)) __PYX_ERR(0, 251, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "make_encode_params", 0) < (0)) __PYX_ERR(0, 259, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("make_encode_params", 1, 1, 1, i); __PYX_ERR(0, 251, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("make_encode_params", 1, 1, 1, i); __PYX_ERR(0, 259, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 251, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 259, __pyx_L3_error)
     }
     __pyx_v_reference = values[0];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("make_encode_params", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 251, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("make_encode_params", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 259, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6571,7 +6659,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec_2make_encode_params(CYTHON_UNUS
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("make_encode_params", 0);
 
-  /* "eventbus/_fastcodec.pyx":254
+  /* "eventbus/_fastcodec.pyx":262
  *     """``encode_params`` with ``reference`` for whatever the C writer leaves to it (one per process)."""
  *     global _reference_encode
  *     _reference_encode = reference             # <<<<<<<<<<<<<<
@@ -6583,14 +6671,14 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec_2make_encode_params(CYTHON_UNUS
   __Pyx_DECREF_SET(__pyx_v_8eventbus_10_fastcodec__reference_encode, __pyx_v_reference);
   __Pyx_GIVEREF(__pyx_v_reference);
 
-  /* "eventbus/_fastcodec.pyx":255
+  /* "eventbus/_fastcodec.pyx":263
  *     global _reference_encode
  *     _reference_encode = reference
  *     return _encode_params             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_encode_params); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 255, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_encode_params); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 263, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -6603,7 +6691,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec_2make_encode_params(CYTHON_UNUS
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":251
+  /* "eventbus/_fastcodec.pyx":259
  * 
  * 
  * def make_encode_params(reference):             # <<<<<<<<<<<<<<
@@ -6622,7 +6710,7 @@ static PyObject *__pyx_pf_8eventbus_10_fastcodec_2make_encode_params(CYTHON_UNUS
   return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":270
+/* "eventbus/_fastcodec.pyx":278
  *     cdef Py_ssize_t pos
  * 
  *     cdef object value(self, int depth):             # <<<<<<<<<<<<<<
@@ -6642,7 +6730,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("value", 0);
 
-  /* "eventbus/_fastcodec.pyx":272
+  /* "eventbus/_fastcodec.pyx":280
  *     cdef object value(self, int depth):
  *         cdef unsigned char c
  *         if depth > MAX_DEPTH or self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -6668,7 +6756,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":273
+    /* "eventbus/_fastcodec.pyx":281
  *         cdef unsigned char c
  *         if depth > MAX_DEPTH or self.pos >= self.size:
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -6686,7 +6774,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":272
+    /* "eventbus/_fastcodec.pyx":280
  *     cdef object value(self, int depth):
  *         cdef unsigned char c
  *         if depth > MAX_DEPTH or self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -6695,7 +6783,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":274
+  /* "eventbus/_fastcodec.pyx":282
  *         if depth > MAX_DEPTH or self.pos >= self.size:
  *             return NOT_HANDLED
  *         c = self.data[self.pos]             # <<<<<<<<<<<<<<
@@ -6704,7 +6792,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   __pyx_v_c = (__pyx_v_self->data[__pyx_v_self->pos]);
 
-  /* "eventbus/_fastcodec.pyx":275
+  /* "eventbus/_fastcodec.pyx":283
  *             return NOT_HANDLED
  *         c = self.data[self.pos]
  *         if c == b'"':             # <<<<<<<<<<<<<<
@@ -6716,14 +6804,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "eventbus/_fastcodec.pyx":276
+    /* "eventbus/_fastcodec.pyx":284
  *         c = self.data[self.pos]
  *         if c == b'"':
  *             return self.string()             # <<<<<<<<<<<<<<
  *         if c == b'{':
  *             return self.mapping(depth)
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->string(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 276, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->string(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 284, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     {
       PyObject *__pyx_temp;
@@ -6736,7 +6824,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     __pyx_t_3 = 0;
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":275
+    /* "eventbus/_fastcodec.pyx":283
  *             return NOT_HANDLED
  *         c = self.data[self.pos]
  *         if c == b'"':             # <<<<<<<<<<<<<<
@@ -6745,7 +6833,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":277
+  /* "eventbus/_fastcodec.pyx":285
  *         if c == b'"':
  *             return self.string()
  *         if c == b'{':             # <<<<<<<<<<<<<<
@@ -6757,14 +6845,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":278
+      /* "eventbus/_fastcodec.pyx":286
  *             return self.string()
  *         if c == b'{':
  *             return self.mapping(depth)             # <<<<<<<<<<<<<<
  *         if c == b'[':
  *             return self.array(depth)
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->mapping(__pyx_v_self, __pyx_v_depth); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 278, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->mapping(__pyx_v_self, __pyx_v_depth); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 286, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       {
         PyObject *__pyx_temp;
@@ -6777,7 +6865,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       __pyx_t_3 = 0;
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":277
+      /* "eventbus/_fastcodec.pyx":285
  *         if c == b'"':
  *             return self.string()
  *         if c == b'{':             # <<<<<<<<<<<<<<
@@ -6786,7 +6874,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":279
+    /* "eventbus/_fastcodec.pyx":287
  *         if c == b'{':
  *             return self.mapping(depth)
  *         if c == b'[':             # <<<<<<<<<<<<<<
@@ -6798,14 +6886,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":280
+      /* "eventbus/_fastcodec.pyx":288
  *             return self.mapping(depth)
  *         if c == b'[':
  *             return self.array(depth)             # <<<<<<<<<<<<<<
  *         if c == b'-' or (b'0' <= c <= b'9'):
  *             return self.number()
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->array(__pyx_v_self, __pyx_v_depth); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 280, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->array(__pyx_v_self, __pyx_v_depth); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 288, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       {
         PyObject *__pyx_temp;
@@ -6818,7 +6906,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       __pyx_t_3 = 0;
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":279
+      /* "eventbus/_fastcodec.pyx":287
  *         if c == b'{':
  *             return self.mapping(depth)
  *         if c == b'[':             # <<<<<<<<<<<<<<
@@ -6827,7 +6915,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":281
+    /* "eventbus/_fastcodec.pyx":289
  *         if c == b'[':
  *             return self.array(depth)
  *         if c == b'-' or (b'0' <= c <= b'9'):             # <<<<<<<<<<<<<<
@@ -6855,14 +6943,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":282
+      /* "eventbus/_fastcodec.pyx":290
  *             return self.array(depth)
  *         if c == b'-' or (b'0' <= c <= b'9'):
  *             return self.number()             # <<<<<<<<<<<<<<
  *         if c == b't' and self._literal(b"true", 4):
  *             return True
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->number(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 282, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->number(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 290, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       {
         PyObject *__pyx_temp;
@@ -6875,7 +6963,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       __pyx_t_3 = 0;
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":281
+      /* "eventbus/_fastcodec.pyx":289
  *         if c == b'[':
  *             return self.array(depth)
  *         if c == b'-' or (b'0' <= c <= b'9'):             # <<<<<<<<<<<<<<
@@ -6884,7 +6972,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":283
+    /* "eventbus/_fastcodec.pyx":291
  *         if c == b'-' or (b'0' <= c <= b'9'):
  *             return self.number()
  *         if c == b't' and self._literal(b"true", 4):             # <<<<<<<<<<<<<<
@@ -6901,7 +6989,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
       goto __pyx_L13_bool_binop_done;
     }
-    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_true, 4); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 283, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_true, 4); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 291, __pyx_L1_error)
 
     __pyx_t_1 = __pyx_t_2;
 
@@ -6909,7 +6997,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":284
+      /* "eventbus/_fastcodec.pyx":292
  *             return self.number()
  *         if c == b't' and self._literal(b"true", 4):
  *             return True             # <<<<<<<<<<<<<<
@@ -6927,7 +7015,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":283
+      /* "eventbus/_fastcodec.pyx":291
  *         if c == b'-' or (b'0' <= c <= b'9'):
  *             return self.number()
  *         if c == b't' and self._literal(b"true", 4):             # <<<<<<<<<<<<<<
@@ -6936,7 +7024,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":285
+    /* "eventbus/_fastcodec.pyx":293
  *         if c == b't' and self._literal(b"true", 4):
  *             return True
  *         if c == b'f' and self._literal(b"false", 5):             # <<<<<<<<<<<<<<
@@ -6953,7 +7041,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
       goto __pyx_L16_bool_binop_done;
     }
-    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_false, 5); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 285, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_false, 5); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 293, __pyx_L1_error)
 
     __pyx_t_1 = __pyx_t_2;
 
@@ -6961,7 +7049,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":286
+      /* "eventbus/_fastcodec.pyx":294
  *             return True
  *         if c == b'f' and self._literal(b"false", 5):
  *             return False             # <<<<<<<<<<<<<<
@@ -6979,7 +7067,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":285
+      /* "eventbus/_fastcodec.pyx":293
  *         if c == b't' and self._literal(b"true", 4):
  *             return True
  *         if c == b'f' and self._literal(b"false", 5):             # <<<<<<<<<<<<<<
@@ -6988,7 +7076,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":287
+    /* "eventbus/_fastcodec.pyx":295
  *         if c == b'f' and self._literal(b"false", 5):
  *             return False
  *         if c == b'n' and self._literal(b"null", 4):             # <<<<<<<<<<<<<<
@@ -7005,7 +7093,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
       goto __pyx_L19_bool_binop_done;
     }
-    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_null, 4); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 287, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->_literal(__pyx_v_self, __pyx_k_null, 4); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 295, __pyx_L1_error)
 
     __pyx_t_1 = __pyx_t_2;
 
@@ -7013,7 +7101,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":288
+      /* "eventbus/_fastcodec.pyx":296
  *             return False
  *         if c == b'n' and self._literal(b"null", 4):
  *             return None             # <<<<<<<<<<<<<<
@@ -7030,7 +7118,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":287
+      /* "eventbus/_fastcodec.pyx":295
  *         if c == b'f' and self._literal(b"false", 5):
  *             return False
  *         if c == b'n' and self._literal(b"null", 4):             # <<<<<<<<<<<<<<
@@ -7039,7 +7127,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":289
+    /* "eventbus/_fastcodec.pyx":297
  *         if c == b'n' and self._literal(b"null", 4):
  *             return None
  *         return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7057,7 +7145,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":270
+    /* "eventbus/_fastcodec.pyx":278
  *     cdef Py_ssize_t pos
  * 
  *     cdef object value(self, int depth):             # <<<<<<<<<<<<<<
@@ -7077,7 +7165,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     return __pyx_r;
   }
 
-  /* "eventbus/_fastcodec.pyx":291
+  /* "eventbus/_fastcodec.pyx":299
  *         return NOT_HANDLED
  * 
  *     cdef bint _literal(self, const char *word, Py_ssize_t size):             # <<<<<<<<<<<<<<
@@ -7093,7 +7181,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     Py_ssize_t __pyx_t_3;
     Py_ssize_t __pyx_t_4;
 
-    /* "eventbus/_fastcodec.pyx":293
+    /* "eventbus/_fastcodec.pyx":301
  *     cdef bint _literal(self, const char *word, Py_ssize_t size):
  *         cdef Py_ssize_t index
  *         if self.pos + size > self.size:             # <<<<<<<<<<<<<<
@@ -7105,7 +7193,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "eventbus/_fastcodec.pyx":294
+      /* "eventbus/_fastcodec.pyx":302
  *         cdef Py_ssize_t index
  *         if self.pos + size > self.size:
  *             return False             # <<<<<<<<<<<<<<
@@ -7118,7 +7206,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":293
+      /* "eventbus/_fastcodec.pyx":301
  *     cdef bint _literal(self, const char *word, Py_ssize_t size):
  *         cdef Py_ssize_t index
  *         if self.pos + size > self.size:             # <<<<<<<<<<<<<<
@@ -7127,7 +7215,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":295
+    /* "eventbus/_fastcodec.pyx":303
  *         if self.pos + size > self.size:
  *             return False
  *         for index in range(size):             # <<<<<<<<<<<<<<
@@ -7141,7 +7229,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
       __pyx_v_index = __pyx_t_4;
 
-      /* "eventbus/_fastcodec.pyx":296
+      /* "eventbus/_fastcodec.pyx":304
  *             return False
  *         for index in range(size):
  *             if self.data[self.pos + index] != <unsigned char>word[index]:             # <<<<<<<<<<<<<<
@@ -7153,7 +7241,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":297
+        /* "eventbus/_fastcodec.pyx":305
  *         for index in range(size):
  *             if self.data[self.pos + index] != <unsigned char>word[index]:
  *                 return False             # <<<<<<<<<<<<<<
@@ -7166,7 +7254,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":296
+        /* "eventbus/_fastcodec.pyx":304
  *             return False
  *         for index in range(size):
  *             if self.data[self.pos + index] != <unsigned char>word[index]:             # <<<<<<<<<<<<<<
@@ -7177,7 +7265,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
 
 
-    /* "eventbus/_fastcodec.pyx":298
+    /* "eventbus/_fastcodec.pyx":306
  *             if self.data[self.pos + index] != <unsigned char>word[index]:
  *                 return False
  *         self.pos += size             # <<<<<<<<<<<<<<
@@ -7186,7 +7274,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + __pyx_v_size);
 
-    /* "eventbus/_fastcodec.pyx":299
+    /* "eventbus/_fastcodec.pyx":307
  *                 return False
  *         self.pos += size
  *         return True             # <<<<<<<<<<<<<<
@@ -7199,7 +7287,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":291
+    /* "eventbus/_fastcodec.pyx":299
  *         return NOT_HANDLED
  * 
  *     cdef bint _literal(self, const char *word, Py_ssize_t size):             # <<<<<<<<<<<<<<
@@ -7214,7 +7302,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     return __pyx_r;
   }
 
-  /* "eventbus/_fastcodec.pyx":301
+  /* "eventbus/_fastcodec.pyx":309
  *         return True
  * 
  *     cdef object string(self):             # <<<<<<<<<<<<<<
@@ -7240,7 +7328,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     int __pyx_clineno = 0;
     __Pyx_RefNannySetupContext("string", 0);
 
-    /* "eventbus/_fastcodec.pyx":302
+    /* "eventbus/_fastcodec.pyx":310
  * 
  *     cdef object string(self):
  *         cdef Py_ssize_t start = self.pos + 1             # <<<<<<<<<<<<<<
@@ -7249,7 +7337,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_start = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":303
+    /* "eventbus/_fastcodec.pyx":311
  *     cdef object string(self):
  *         cdef Py_ssize_t start = self.pos + 1
  *         cdef Py_ssize_t index = start             # <<<<<<<<<<<<<<
@@ -7258,7 +7346,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_index = __pyx_v_start;
 
-    /* "eventbus/_fastcodec.pyx":305
+    /* "eventbus/_fastcodec.pyx":313
  *         cdef Py_ssize_t index = start
  *         cdef unsigned char c
  *         while index < self.size:             # <<<<<<<<<<<<<<
@@ -7271,7 +7359,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
       if (!__pyx_t_1) break;
 
-      /* "eventbus/_fastcodec.pyx":306
+      /* "eventbus/_fastcodec.pyx":314
  *         cdef unsigned char c
  *         while index < self.size:
  *             c = self.data[index]             # <<<<<<<<<<<<<<
@@ -7280,7 +7368,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_c = (__pyx_v_self->data[__pyx_v_index]);
 
-      /* "eventbus/_fastcodec.pyx":307
+      /* "eventbus/_fastcodec.pyx":315
  *         while index < self.size:
  *             c = self.data[index]
  *             if c == b'"':             # <<<<<<<<<<<<<<
@@ -7292,7 +7380,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":308
+        /* "eventbus/_fastcodec.pyx":316
  *             c = self.data[index]
  *             if c == b'"':
  *                 self.pos = index + 1             # <<<<<<<<<<<<<<
@@ -7301,7 +7389,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
         __pyx_v_self->pos = (__pyx_v_index + 1);
 
-        /* "eventbus/_fastcodec.pyx":309
+        /* "eventbus/_fastcodec.pyx":317
  *             if c == b'"':
  *                 self.pos = index + 1
  *                 try:             # <<<<<<<<<<<<<<
@@ -7317,14 +7405,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
           __Pyx_XGOTREF(__pyx_t_4);
           /*try:*/ {
 
-            /* "eventbus/_fastcodec.pyx":310
+            /* "eventbus/_fastcodec.pyx":318
  *                 self.pos = index + 1
  *                 try:
  *                     return PyUnicode_DecodeUTF8(<const char *>self.data + start, index - start, "strict")             # <<<<<<<<<<<<<<
  *                 except UnicodeDecodeError:
  *                     return NOT_HANDLED
 */
-            __pyx_t_5 = PyUnicode_DecodeUTF8((((char const *)__pyx_v_self->data) + __pyx_v_start), (__pyx_v_index - __pyx_v_start), __pyx_k_strict); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 310, __pyx_L6_error)
+            __pyx_t_5 = PyUnicode_DecodeUTF8((((char const *)__pyx_v_self->data) + __pyx_v_start), (__pyx_v_index - __pyx_v_start), __pyx_k_strict); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 318, __pyx_L6_error)
             __Pyx_GOTREF(__pyx_t_5);
             {
               PyObject *__pyx_temp;
@@ -7337,7 +7425,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
             __pyx_t_5 = 0;
             goto __pyx_L10_try_return;
 
-            /* "eventbus/_fastcodec.pyx":309
+            /* "eventbus/_fastcodec.pyx":317
  *             if c == b'"':
  *                 self.pos = index + 1
  *                 try:             # <<<<<<<<<<<<<<
@@ -7348,7 +7436,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
           __pyx_L6_error:;
           __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-          /* "eventbus/_fastcodec.pyx":311
+          /* "eventbus/_fastcodec.pyx":319
  *                 try:
  *                     return PyUnicode_DecodeUTF8(<const char *>self.data + start, index - start, "strict")
  *                 except UnicodeDecodeError:             # <<<<<<<<<<<<<<
@@ -7359,7 +7447,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
           if (__pyx_t_6) {
             __Pyx_ErrRestore(0,0,0);
 
-            /* "eventbus/_fastcodec.pyx":312
+            /* "eventbus/_fastcodec.pyx":320
  *                     return PyUnicode_DecodeUTF8(<const char *>self.data + start, index - start, "strict")
  *                 except UnicodeDecodeError:
  *                     return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7379,7 +7467,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
           }
           goto __pyx_L8_except_error;
 
-          /* "eventbus/_fastcodec.pyx":309
+          /* "eventbus/_fastcodec.pyx":317
  *             if c == b'"':
  *                 self.pos = index + 1
  *                 try:             # <<<<<<<<<<<<<<
@@ -7406,7 +7494,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
           goto __pyx_L0;
         }
 
-        /* "eventbus/_fastcodec.pyx":307
+        /* "eventbus/_fastcodec.pyx":315
  *         while index < self.size:
  *             c = self.data[index]
  *             if c == b'"':             # <<<<<<<<<<<<<<
@@ -7415,7 +7503,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":313
+      /* "eventbus/_fastcodec.pyx":321
  *                 except UnicodeDecodeError:
  *                     return NOT_HANDLED
  *             if c == b'\\' or c < 0x20:             # <<<<<<<<<<<<<<
@@ -7441,7 +7529,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_1) {
 
 
-        /* "eventbus/_fastcodec.pyx":314
+        /* "eventbus/_fastcodec.pyx":322
  *                     return NOT_HANDLED
  *             if c == b'\\' or c < 0x20:
  *                 return NOT_HANDLED  # escapes and control characters: the reference reads them             # <<<<<<<<<<<<<<
@@ -7459,7 +7547,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":313
+        /* "eventbus/_fastcodec.pyx":321
  *                 except UnicodeDecodeError:
  *                     return NOT_HANDLED
  *             if c == b'\\' or c < 0x20:             # <<<<<<<<<<<<<<
@@ -7468,7 +7556,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":315
+      /* "eventbus/_fastcodec.pyx":323
  *             if c == b'\\' or c < 0x20:
  *                 return NOT_HANDLED  # escapes and control characters: the reference reads them
  *             index += 1             # <<<<<<<<<<<<<<
@@ -7478,7 +7566,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       __pyx_v_index = (__pyx_v_index + 1);
     }
 
-    /* "eventbus/_fastcodec.pyx":316
+    /* "eventbus/_fastcodec.pyx":324
  *                 return NOT_HANDLED  # escapes and control characters: the reference reads them
  *             index += 1
  *         return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7496,7 +7584,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":301
+    /* "eventbus/_fastcodec.pyx":309
  *         return True
  * 
  *     cdef object string(self):             # <<<<<<<<<<<<<<
@@ -7518,7 +7606,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     return __pyx_r;
   }
 
-  /* "eventbus/_fastcodec.pyx":318
+  /* "eventbus/_fastcodec.pyx":326
  *         return NOT_HANDLED
  * 
  *     cdef object number(self):             # <<<<<<<<<<<<<<
@@ -7552,7 +7640,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     int __pyx_clineno = 0;
     __Pyx_RefNannySetupContext("number", 0);
 
-    /* "eventbus/_fastcodec.pyx":319
+    /* "eventbus/_fastcodec.pyx":327
  * 
  *     cdef object number(self):
  *         cdef Py_ssize_t start = self.pos             # <<<<<<<<<<<<<<
@@ -7563,7 +7651,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
     __pyx_v_start = __pyx_t_1;
 
-    /* "eventbus/_fastcodec.pyx":320
+    /* "eventbus/_fastcodec.pyx":328
  *     cdef object number(self):
  *         cdef Py_ssize_t start = self.pos
  *         cdef Py_ssize_t index = start             # <<<<<<<<<<<<<<
@@ -7572,7 +7660,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_index = __pyx_v_start;
 
-    /* "eventbus/_fastcodec.pyx":322
+    /* "eventbus/_fastcodec.pyx":330
  *         cdef Py_ssize_t index = start
  *         cdef Py_ssize_t digits
  *         cdef bint integral = True             # <<<<<<<<<<<<<<
@@ -7581,7 +7669,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_integral = 1;
 
-    /* "eventbus/_fastcodec.pyx":323
+    /* "eventbus/_fastcodec.pyx":331
  *         cdef Py_ssize_t digits
  *         cdef bint integral = True
  *         cdef long long whole = 0             # <<<<<<<<<<<<<<
@@ -7590,7 +7678,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_whole = 0;
 
-    /* "eventbus/_fastcodec.pyx":324
+    /* "eventbus/_fastcodec.pyx":332
  *         cdef bint integral = True
  *         cdef long long whole = 0
  *         cdef bint negative = False             # <<<<<<<<<<<<<<
@@ -7599,7 +7687,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_negative = 0;
 
-    /* "eventbus/_fastcodec.pyx":327
+    /* "eventbus/_fastcodec.pyx":335
  *         cdef char text[64]
  *         cdef double number
  *         if self.data[index] == b'-':             # <<<<<<<<<<<<<<
@@ -7611,7 +7699,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":328
+      /* "eventbus/_fastcodec.pyx":336
  *         cdef double number
  *         if self.data[index] == b'-':
  *             negative = True             # <<<<<<<<<<<<<<
@@ -7620,7 +7708,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_negative = 1;
 
-      /* "eventbus/_fastcodec.pyx":329
+      /* "eventbus/_fastcodec.pyx":337
  *         if self.data[index] == b'-':
  *             negative = True
  *             index += 1             # <<<<<<<<<<<<<<
@@ -7629,7 +7717,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_index = (__pyx_v_index + 1);
 
-      /* "eventbus/_fastcodec.pyx":327
+      /* "eventbus/_fastcodec.pyx":335
  *         cdef char text[64]
  *         cdef double number
  *         if self.data[index] == b'-':             # <<<<<<<<<<<<<<
@@ -7638,7 +7726,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":330
+    /* "eventbus/_fastcodec.pyx":338
  *             negative = True
  *             index += 1
  *         if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -7669,7 +7757,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":331
+      /* "eventbus/_fastcodec.pyx":339
  *             index += 1
  *         if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7687,7 +7775,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":330
+      /* "eventbus/_fastcodec.pyx":338
  *             negative = True
  *             index += 1
  *         if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -7696,7 +7784,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":332
+    /* "eventbus/_fastcodec.pyx":340
  *         if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *             return NOT_HANDLED
  *         if self.data[index] == b'0':             # <<<<<<<<<<<<<<
@@ -7708,7 +7796,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":333
+      /* "eventbus/_fastcodec.pyx":341
  *             return NOT_HANDLED
  *         if self.data[index] == b'0':
  *             index += 1             # <<<<<<<<<<<<<<
@@ -7717,7 +7805,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_index = (__pyx_v_index + 1);
 
-      /* "eventbus/_fastcodec.pyx":334
+      /* "eventbus/_fastcodec.pyx":342
  *         if self.data[index] == b'0':
  *             index += 1
  *             if index < self.size and b'0' <= self.data[index] <= b'9':             # <<<<<<<<<<<<<<
@@ -7745,7 +7833,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_2) {
 
 
-        /* "eventbus/_fastcodec.pyx":335
+        /* "eventbus/_fastcodec.pyx":343
  *             index += 1
  *             if index < self.size and b'0' <= self.data[index] <= b'9':
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7763,7 +7851,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":334
+        /* "eventbus/_fastcodec.pyx":342
  *         if self.data[index] == b'0':
  *             index += 1
  *             if index < self.size and b'0' <= self.data[index] <= b'9':             # <<<<<<<<<<<<<<
@@ -7772,7 +7860,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":332
+      /* "eventbus/_fastcodec.pyx":340
  *         if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *             return NOT_HANDLED
  *         if self.data[index] == b'0':             # <<<<<<<<<<<<<<
@@ -7782,7 +7870,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       goto __pyx_L7;
     }
 
-    /* "eventbus/_fastcodec.pyx":337
+    /* "eventbus/_fastcodec.pyx":345
  *                 return NOT_HANDLED
  *         else:
  *             while index < self.size and b'0' <= self.data[index] <= b'9':             # <<<<<<<<<<<<<<
@@ -7812,7 +7900,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
         if (!__pyx_t_2) break;
 
-        /* "eventbus/_fastcodec.pyx":338
+        /* "eventbus/_fastcodec.pyx":346
  *         else:
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1             # <<<<<<<<<<<<<<
@@ -7824,7 +7912,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     __pyx_L7:;
 
-    /* "eventbus/_fastcodec.pyx":339
+    /* "eventbus/_fastcodec.pyx":347
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1
  *         digits = index - start - (1 if negative else 0)             # <<<<<<<<<<<<<<
@@ -7841,7 +7929,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     __pyx_v_digits = ((__pyx_v_index - __pyx_v_start) - __pyx_t_1);
 
 
-    /* "eventbus/_fastcodec.pyx":340
+    /* "eventbus/_fastcodec.pyx":348
  *                 index += 1
  *         digits = index - start - (1 if negative else 0)
  *         if index < self.size and self.data[index] == b'.':             # <<<<<<<<<<<<<<
@@ -7867,7 +7955,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":341
+      /* "eventbus/_fastcodec.pyx":349
  *         digits = index - start - (1 if negative else 0)
  *         if index < self.size and self.data[index] == b'.':
  *             integral = False             # <<<<<<<<<<<<<<
@@ -7876,7 +7964,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_integral = 0;
 
-      /* "eventbus/_fastcodec.pyx":342
+      /* "eventbus/_fastcodec.pyx":350
  *         if index < self.size and self.data[index] == b'.':
  *             integral = False
  *             index += 1             # <<<<<<<<<<<<<<
@@ -7885,7 +7973,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_index = (__pyx_v_index + 1);
 
-      /* "eventbus/_fastcodec.pyx":343
+      /* "eventbus/_fastcodec.pyx":351
  *             integral = False
  *             index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -7916,7 +8004,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_2) {
 
 
-        /* "eventbus/_fastcodec.pyx":344
+        /* "eventbus/_fastcodec.pyx":352
  *             index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -7934,7 +8022,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":343
+        /* "eventbus/_fastcodec.pyx":351
  *             integral = False
  *             index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -7943,7 +8031,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":345
+      /* "eventbus/_fastcodec.pyx":353
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *                 return NOT_HANDLED
  *             while index < self.size and b'0' <= self.data[index] <= b'9':             # <<<<<<<<<<<<<<
@@ -7972,7 +8060,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
         if (!__pyx_t_2) break;
 
-        /* "eventbus/_fastcodec.pyx":346
+        /* "eventbus/_fastcodec.pyx":354
  *                 return NOT_HANDLED
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1             # <<<<<<<<<<<<<<
@@ -7982,7 +8070,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         __pyx_v_index = (__pyx_v_index + 1);
       }
 
-      /* "eventbus/_fastcodec.pyx":340
+      /* "eventbus/_fastcodec.pyx":348
  *                 index += 1
  *         digits = index - start - (1 if negative else 0)
  *         if index < self.size and self.data[index] == b'.':             # <<<<<<<<<<<<<<
@@ -7991,7 +8079,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":347
+    /* "eventbus/_fastcodec.pyx":355
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1
  *         if index < self.size and (self.data[index] == b'e' or self.data[index] == b'E'):             # <<<<<<<<<<<<<<
@@ -8027,7 +8115,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":348
+      /* "eventbus/_fastcodec.pyx":356
  *                 index += 1
  *         if index < self.size and (self.data[index] == b'e' or self.data[index] == b'E'):
  *             integral = False             # <<<<<<<<<<<<<<
@@ -8036,7 +8124,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_integral = 0;
 
-      /* "eventbus/_fastcodec.pyx":349
+      /* "eventbus/_fastcodec.pyx":357
  *         if index < self.size and (self.data[index] == b'e' or self.data[index] == b'E'):
  *             integral = False
  *             index += 1             # <<<<<<<<<<<<<<
@@ -8045,7 +8133,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_index = (__pyx_v_index + 1);
 
-      /* "eventbus/_fastcodec.pyx":350
+      /* "eventbus/_fastcodec.pyx":358
  *             integral = False
  *             index += 1
  *             if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):             # <<<<<<<<<<<<<<
@@ -8081,7 +8169,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_2) {
 
 
-        /* "eventbus/_fastcodec.pyx":351
+        /* "eventbus/_fastcodec.pyx":359
  *             index += 1
  *             if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):
  *                 index += 1             # <<<<<<<<<<<<<<
@@ -8090,7 +8178,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
         __pyx_v_index = (__pyx_v_index + 1);
 
-        /* "eventbus/_fastcodec.pyx":350
+        /* "eventbus/_fastcodec.pyx":358
  *             integral = False
  *             index += 1
  *             if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):             # <<<<<<<<<<<<<<
@@ -8099,7 +8187,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":352
+      /* "eventbus/_fastcodec.pyx":360
  *             if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):
  *                 index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -8130,7 +8218,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_2) {
 
 
-        /* "eventbus/_fastcodec.pyx":353
+        /* "eventbus/_fastcodec.pyx":361
  *                 index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8148,7 +8236,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":352
+        /* "eventbus/_fastcodec.pyx":360
  *             if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):
  *                 index += 1
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):             # <<<<<<<<<<<<<<
@@ -8157,7 +8245,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":354
+      /* "eventbus/_fastcodec.pyx":362
  *             if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
  *                 return NOT_HANDLED
  *             while index < self.size and b'0' <= self.data[index] <= b'9':             # <<<<<<<<<<<<<<
@@ -8186,7 +8274,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
         if (!__pyx_t_2) break;
 
-        /* "eventbus/_fastcodec.pyx":355
+        /* "eventbus/_fastcodec.pyx":363
  *                 return NOT_HANDLED
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1             # <<<<<<<<<<<<<<
@@ -8196,7 +8284,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         __pyx_v_index = (__pyx_v_index + 1);
       }
 
-      /* "eventbus/_fastcodec.pyx":347
+      /* "eventbus/_fastcodec.pyx":355
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1
  *         if index < self.size and (self.data[index] == b'e' or self.data[index] == b'E'):             # <<<<<<<<<<<<<<
@@ -8205,7 +8293,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":356
+    /* "eventbus/_fastcodec.pyx":364
  *             while index < self.size and b'0' <= self.data[index] <= b'9':
  *                 index += 1
  *         self.pos = index             # <<<<<<<<<<<<<<
@@ -8214,7 +8302,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = __pyx_v_index;
 
-    /* "eventbus/_fastcodec.pyx":357
+    /* "eventbus/_fastcodec.pyx":365
  *                 index += 1
  *         self.pos = index
  *         if integral:             # <<<<<<<<<<<<<<
@@ -8223,7 +8311,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     if (__pyx_v_integral) {
 
-      /* "eventbus/_fastcodec.pyx":358
+      /* "eventbus/_fastcodec.pyx":366
  *         self.pos = index
  *         if integral:
  *             if digits > 18:             # <<<<<<<<<<<<<<
@@ -8235,7 +8323,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       if (__pyx_t_2) {
 
 
-        /* "eventbus/_fastcodec.pyx":359
+        /* "eventbus/_fastcodec.pyx":367
  *         if integral:
  *             if digits > 18:
  *                 return NOT_HANDLED  # int() of a long one (and its digit limit): the reference's             # <<<<<<<<<<<<<<
@@ -8253,7 +8341,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
         }
         goto __pyx_L0;
 
-        /* "eventbus/_fastcodec.pyx":358
+        /* "eventbus/_fastcodec.pyx":366
  *         self.pos = index
  *         if integral:
  *             if digits > 18:             # <<<<<<<<<<<<<<
@@ -8262,7 +8350,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       }
 
-      /* "eventbus/_fastcodec.pyx":360
+      /* "eventbus/_fastcodec.pyx":368
  *             if digits > 18:
  *                 return NOT_HANDLED  # int() of a long one (and its digit limit): the reference's
  *             for index in range(start + (1 if negative else 0), self.pos):             # <<<<<<<<<<<<<<
@@ -8283,7 +8371,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       for (__pyx_t_7 = (__pyx_v_start + __pyx_t_5); __pyx_t_7 < __pyx_t_6; __pyx_t_7+=1) {
         __pyx_v_index = __pyx_t_7;
 
-        /* "eventbus/_fastcodec.pyx":361
+        /* "eventbus/_fastcodec.pyx":369
  *                 return NOT_HANDLED  # int() of a long one (and its digit limit): the reference's
  *             for index in range(start + (1 if negative else 0), self.pos):
  *                 whole = whole * 10 + (self.data[index] - 48)  # '0'             # <<<<<<<<<<<<<<
@@ -8295,7 +8383,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
 
 
-      /* "eventbus/_fastcodec.pyx":362
+      /* "eventbus/_fastcodec.pyx":370
  *             for index in range(start + (1 if negative else 0), self.pos):
  *                 whole = whole * 10 + (self.data[index] - 48)  # '0'
  *             return PyLong_FromLongLong(-whole if negative else whole)             # <<<<<<<<<<<<<<
@@ -8309,7 +8397,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 
         __pyx_t_8 = __pyx_v_whole;
       }
-      __pyx_t_9 = PyLong_FromLongLong(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 362, __pyx_L1_error)
+      __pyx_t_9 = PyLong_FromLongLong(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 370, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
 
       {
@@ -8323,7 +8411,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       __pyx_t_9 = 0;
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":357
+      /* "eventbus/_fastcodec.pyx":365
  *                 index += 1
  *         self.pos = index
  *         if integral:             # <<<<<<<<<<<<<<
@@ -8332,7 +8420,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":363
+    /* "eventbus/_fastcodec.pyx":371
  *                 whole = whole * 10 + (self.data[index] - 48)  # '0'
  *             return PyLong_FromLongLong(-whole if negative else whole)
  *         if self.pos - start >= 63:             # <<<<<<<<<<<<<<
@@ -8344,7 +8432,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":364
+      /* "eventbus/_fastcodec.pyx":372
  *             return PyLong_FromLongLong(-whole if negative else whole)
  *         if self.pos - start >= 63:
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8362,7 +8450,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":363
+      /* "eventbus/_fastcodec.pyx":371
  *                 whole = whole * 10 + (self.data[index] - 48)  # '0'
  *             return PyLong_FromLongLong(-whole if negative else whole)
  *         if self.pos - start >= 63:             # <<<<<<<<<<<<<<
@@ -8371,7 +8459,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":365
+    /* "eventbus/_fastcodec.pyx":373
  *         if self.pos - start >= 63:
  *             return NOT_HANDLED
  *         memcpy(text, self.data + start, self.pos - start)             # <<<<<<<<<<<<<<
@@ -8380,7 +8468,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     (void)(memcpy(__pyx_v_text, (__pyx_v_self->data + __pyx_v_start), (__pyx_v_self->pos - __pyx_v_start)));
 
-    /* "eventbus/_fastcodec.pyx":366
+    /* "eventbus/_fastcodec.pyx":374
  *             return NOT_HANDLED
  *         memcpy(text, self.data + start, self.pos - start)
  *         text[self.pos - start] = 0             # <<<<<<<<<<<<<<
@@ -8389,17 +8477,17 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     (__pyx_v_text[(__pyx_v_self->pos - __pyx_v_start)]) = 0;
 
-    /* "eventbus/_fastcodec.pyx":367
+    /* "eventbus/_fastcodec.pyx":375
  *         memcpy(text, self.data + start, self.pos - start)
  *         text[self.pos - start] = 0
  *         number = PyOS_string_to_double(text, NULL, NULL)             # <<<<<<<<<<<<<<
  *         if not isfinite(number):
  *             return NOT_HANDLED  # 1e999: the reference refuses it
 */
-    __pyx_t_10 = PyOS_string_to_double(__pyx_v_text, NULL, NULL); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_10, ((double)(-1.0))) && PyErr_Occurred())) __PYX_ERR(0, 367, __pyx_L1_error)
+    __pyx_t_10 = PyOS_string_to_double(__pyx_v_text, NULL, NULL); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_10, ((double)(-1.0))) && PyErr_Occurred())) __PYX_ERR(0, 375, __pyx_L1_error)
     __pyx_v_number = __pyx_t_10;
 
-    /* "eventbus/_fastcodec.pyx":368
+    /* "eventbus/_fastcodec.pyx":376
  *         text[self.pos - start] = 0
  *         number = PyOS_string_to_double(text, NULL, NULL)
  *         if not isfinite(number):             # <<<<<<<<<<<<<<
@@ -8411,7 +8499,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":369
+      /* "eventbus/_fastcodec.pyx":377
  *         number = PyOS_string_to_double(text, NULL, NULL)
  *         if not isfinite(number):
  *             return NOT_HANDLED  # 1e999: the reference refuses it             # <<<<<<<<<<<<<<
@@ -8429,7 +8517,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":368
+      /* "eventbus/_fastcodec.pyx":376
  *         text[self.pos - start] = 0
  *         number = PyOS_string_to_double(text, NULL, NULL)
  *         if not isfinite(number):             # <<<<<<<<<<<<<<
@@ -8438,14 +8526,14 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":370
+    /* "eventbus/_fastcodec.pyx":378
  *         if not isfinite(number):
  *             return NOT_HANDLED  # 1e999: the reference refuses it
  *         return PyFloat_FromDouble(number)             # <<<<<<<<<<<<<<
  * 
  *     cdef object mapping(self, int depth):
 */
-    __pyx_t_9 = PyFloat_FromDouble(__pyx_v_number); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 370, __pyx_L1_error)
+    __pyx_t_9 = PyFloat_FromDouble(__pyx_v_number); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 378, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     {
       PyObject *__pyx_temp;
@@ -8458,7 +8546,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     __pyx_t_9 = 0;
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":318
+    /* "eventbus/_fastcodec.pyx":326
  *         return NOT_HANDLED
  * 
  *     cdef object number(self):             # <<<<<<<<<<<<<<
@@ -8485,7 +8573,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     return __pyx_r;
   }
 
-  /* "eventbus/_fastcodec.pyx":372
+  /* "eventbus/_fastcodec.pyx":380
  *         return PyFloat_FromDouble(number)
  * 
  *     cdef object mapping(self, int depth):             # <<<<<<<<<<<<<<
@@ -8507,19 +8595,19 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     int __pyx_clineno = 0;
     __Pyx_RefNannySetupContext("mapping", 0);
 
-    /* "eventbus/_fastcodec.pyx":373
+    /* "eventbus/_fastcodec.pyx":381
  * 
  *     cdef object mapping(self, int depth):
  *         cdef dict result = {}             # <<<<<<<<<<<<<<
  *         cdef object key, item
  *         self.pos += 1
 */
-    __pyx_t_1 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 373, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 381, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_v_result = ((PyObject*)__pyx_t_1);
     __pyx_t_1 = 0;
 
-    /* "eventbus/_fastcodec.pyx":375
+    /* "eventbus/_fastcodec.pyx":383
  *         cdef dict result = {}
  *         cdef object key, item
  *         self.pos += 1             # <<<<<<<<<<<<<<
@@ -8528,7 +8616,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":376
+    /* "eventbus/_fastcodec.pyx":384
  *         cdef object key, item
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -8554,7 +8642,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":377
+    /* "eventbus/_fastcodec.pyx":385
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':
  *             self.pos += 1             # <<<<<<<<<<<<<<
@@ -8563,7 +8651,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":378
+    /* "eventbus/_fastcodec.pyx":386
  *         if self.pos < self.size and self.data[self.pos] == b'}':
  *             self.pos += 1
  *             return result             # <<<<<<<<<<<<<<
@@ -8581,7 +8669,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":376
+    /* "eventbus/_fastcodec.pyx":384
  *         cdef object key, item
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -8590,7 +8678,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":379
+  /* "eventbus/_fastcodec.pyx":387
  *             self.pos += 1
  *             return result
  *         while True:             # <<<<<<<<<<<<<<
@@ -8599,7 +8687,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   while (1) {
 
-    /* "eventbus/_fastcodec.pyx":380
+    /* "eventbus/_fastcodec.pyx":388
  *             return result
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':             # <<<<<<<<<<<<<<
@@ -8625,7 +8713,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":381
+      /* "eventbus/_fastcodec.pyx":389
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8643,7 +8731,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":380
+      /* "eventbus/_fastcodec.pyx":388
  *             return result
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':             # <<<<<<<<<<<<<<
@@ -8652,19 +8740,19 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":382
+    /* "eventbus/_fastcodec.pyx":390
  *             if self.pos >= self.size or self.data[self.pos] != b'"':
  *                 return NOT_HANDLED
  *             key = self.string()             # <<<<<<<<<<<<<<
  *             if key is NOT_HANDLED:
  *                 return NOT_HANDLED
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->string(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 382, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->string(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 390, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_key, __pyx_t_1);
     __pyx_t_1 = 0;
 
-    /* "eventbus/_fastcodec.pyx":383
+    /* "eventbus/_fastcodec.pyx":391
  *                 return NOT_HANDLED
  *             key = self.string()
  *             if key is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -8675,7 +8763,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":384
+      /* "eventbus/_fastcodec.pyx":392
  *             key = self.string()
  *             if key is NOT_HANDLED:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8693,7 +8781,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":383
+      /* "eventbus/_fastcodec.pyx":391
  *                 return NOT_HANDLED
  *             key = self.string()
  *             if key is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -8702,7 +8790,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":385
+    /* "eventbus/_fastcodec.pyx":393
  *             if key is NOT_HANDLED:
  *                 return NOT_HANDLED
  *             if self.pos >= self.size or self.data[self.pos] != b':':             # <<<<<<<<<<<<<<
@@ -8728,7 +8816,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":386
+      /* "eventbus/_fastcodec.pyx":394
  *                 return NOT_HANDLED
  *             if self.pos >= self.size or self.data[self.pos] != b':':
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8746,7 +8834,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":385
+      /* "eventbus/_fastcodec.pyx":393
  *             if key is NOT_HANDLED:
  *                 return NOT_HANDLED
  *             if self.pos >= self.size or self.data[self.pos] != b':':             # <<<<<<<<<<<<<<
@@ -8755,7 +8843,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":387
+    /* "eventbus/_fastcodec.pyx":395
  *             if self.pos >= self.size or self.data[self.pos] != b':':
  *                 return NOT_HANDLED
  *             self.pos += 1             # <<<<<<<<<<<<<<
@@ -8764,19 +8852,19 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":388
+    /* "eventbus/_fastcodec.pyx":396
  *                 return NOT_HANDLED
  *             self.pos += 1
  *             item = self.value(depth + 1)             # <<<<<<<<<<<<<<
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, (__pyx_v_depth + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 388, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, (__pyx_v_depth + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 396, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_1);
     __pyx_t_1 = 0;
 
-    /* "eventbus/_fastcodec.pyx":389
+    /* "eventbus/_fastcodec.pyx":397
  *             self.pos += 1
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -8787,7 +8875,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":390
+      /* "eventbus/_fastcodec.pyx":398
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8805,7 +8893,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":389
+      /* "eventbus/_fastcodec.pyx":397
  *             self.pos += 1
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -8814,16 +8902,16 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":391
+    /* "eventbus/_fastcodec.pyx":399
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED
  *             result[key] = item             # <<<<<<<<<<<<<<
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
 */
-    if (unlikely((PyDict_SetItem(__pyx_v_result, __pyx_v_key, __pyx_v_item) < 0))) __PYX_ERR(0, 391, __pyx_L1_error)
+    if (unlikely((PyDict_SetItem(__pyx_v_result, __pyx_v_key, __pyx_v_item) < 0))) __PYX_ERR(0, 399, __pyx_L1_error)
 
-    /* "eventbus/_fastcodec.pyx":392
+    /* "eventbus/_fastcodec.pyx":400
  *                 return NOT_HANDLED
  *             result[key] = item
  *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -8835,7 +8923,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":393
+      /* "eventbus/_fastcodec.pyx":401
  *             result[key] = item
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8853,7 +8941,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":392
+      /* "eventbus/_fastcodec.pyx":400
  *                 return NOT_HANDLED
  *             result[key] = item
  *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -8862,7 +8950,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":394
+    /* "eventbus/_fastcodec.pyx":402
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -8874,7 +8962,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":395
+      /* "eventbus/_fastcodec.pyx":403
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -8883,7 +8971,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-      /* "eventbus/_fastcodec.pyx":396
+      /* "eventbus/_fastcodec.pyx":404
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -8892,7 +8980,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
       goto __pyx_L6_continue;
 
-      /* "eventbus/_fastcodec.pyx":394
+      /* "eventbus/_fastcodec.pyx":402
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -8901,7 +8989,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":397
+    /* "eventbus/_fastcodec.pyx":405
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -8913,7 +9001,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":398
+    /* "eventbus/_fastcodec.pyx":406
  *                 continue
  *             if self.data[self.pos] == b'}':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -8922,7 +9010,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":399
+    /* "eventbus/_fastcodec.pyx":407
  *             if self.data[self.pos] == b'}':
  *                 self.pos += 1
  *                 return result             # <<<<<<<<<<<<<<
@@ -8940,7 +9028,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":397
+    /* "eventbus/_fastcodec.pyx":405
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -8949,7 +9037,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":400
+  /* "eventbus/_fastcodec.pyx":408
  *                 self.pos += 1
  *                 return result
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -8969,7 +9057,7 @@ static PyObject *__pyx_f_8eventbus_10_fastcodec_7_Reader_value(struct __pyx_obj_
   __pyx_L6_continue:;
 }
 
-/* "eventbus/_fastcodec.pyx":372
+/* "eventbus/_fastcodec.pyx":380
  *         return PyFloat_FromDouble(number)
  * 
  *     cdef object mapping(self, int depth):             # <<<<<<<<<<<<<<
@@ -8993,7 +9081,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":402
+/* "eventbus/_fastcodec.pyx":410
  *             return NOT_HANDLED
  * 
  *     cdef object plan_object(self, _Plan plan):             # <<<<<<<<<<<<<<
@@ -9022,26 +9110,26 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("plan_object", 0);
 
-/* "eventbus/_fastcodec.pyx":405
+/* "eventbus/_fastcodec.pyx":413
  *         """A top-level object read straight into ``plan``'s fields (a list, in field order);
  *         other keys are read and dropped, as the reference's converter ignores them."""
  *         cdef list values = [NOT_HANDLED] * plan.count             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start, index, found, size
  *         cdef bytes name
 */
-__pyx_t_1 = PyList_New(1 * ((__pyx_v_plan->count<0) ? 0:__pyx_v_plan->count)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 405, __pyx_L1_error)
+__pyx_t_1 = PyList_New(1 * ((__pyx_v_plan->count<0) ? 0:__pyx_v_plan->count)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 413, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 { Py_ssize_t __pyx_temp;
   for (__pyx_temp=0; __pyx_temp < __pyx_v_plan->count; __pyx_temp++) {
     __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
     __Pyx_GIVEREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
-    if (__Pyx_PyList_SET_ITEM(__pyx_t_1, __pyx_temp, __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED) != (0)) __PYX_ERR(0, 405, __pyx_L1_error);
+    if (__Pyx_PyList_SET_ITEM(__pyx_t_1, __pyx_temp, __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED) != (0)) __PYX_ERR(0, 413, __pyx_L1_error);
   }
 }
 __pyx_v_values = ((PyObject*)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":409
+/* "eventbus/_fastcodec.pyx":417
  *         cdef bytes name
  *         cdef object item
  *         if self.pos >= self.size or self.data[self.pos] != b'{':             # <<<<<<<<<<<<<<
@@ -9067,7 +9155,7 @@ __pyx_t_3 = ((__pyx_v_self->data[__pyx_v_self->pos]) != '{');
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":410
+    /* "eventbus/_fastcodec.pyx":418
  *         cdef object item
  *         if self.pos >= self.size or self.data[self.pos] != b'{':
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -9085,7 +9173,7 @@ __pyx_t_3 = ((__pyx_v_self->data[__pyx_v_self->pos]) != '{');
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":409
+    /* "eventbus/_fastcodec.pyx":417
  *         cdef bytes name
  *         cdef object item
  *         if self.pos >= self.size or self.data[self.pos] != b'{':             # <<<<<<<<<<<<<<
@@ -9094,7 +9182,7 @@ __pyx_t_3 = ((__pyx_v_self->data[__pyx_v_self->pos]) != '{');
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":411
+  /* "eventbus/_fastcodec.pyx":419
  *         if self.pos >= self.size or self.data[self.pos] != b'{':
  *             return NOT_HANDLED
  *         self.pos += 1             # <<<<<<<<<<<<<<
@@ -9103,7 +9191,7 @@ __pyx_t_3 = ((__pyx_v_self->data[__pyx_v_self->pos]) != '{');
 */
   __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":412
+  /* "eventbus/_fastcodec.pyx":420
  *             return NOT_HANDLED
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -9129,7 +9217,7 @@ __pyx_L7_bool_binop_done:;
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":413
+  /* "eventbus/_fastcodec.pyx":421
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':
  *             self.pos += 1             # <<<<<<<<<<<<<<
@@ -9138,7 +9226,7 @@ if (__pyx_t_2) {
 */
   __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":414
+  /* "eventbus/_fastcodec.pyx":422
  *         if self.pos < self.size and self.data[self.pos] == b'}':
  *             self.pos += 1
  *             return values             # <<<<<<<<<<<<<<
@@ -9156,7 +9244,7 @@ if (__pyx_t_2) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":412
+  /* "eventbus/_fastcodec.pyx":420
  *             return NOT_HANDLED
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -9165,7 +9253,7 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":415
+/* "eventbus/_fastcodec.pyx":423
  *             self.pos += 1
  *             return values
  *         while True:             # <<<<<<<<<<<<<<
@@ -9174,7 +9262,7 @@ if (__pyx_t_2) {
 */
 while (1) {
 
-  /* "eventbus/_fastcodec.pyx":416
+  /* "eventbus/_fastcodec.pyx":424
  *             return values
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':             # <<<<<<<<<<<<<<
@@ -9200,7 +9288,7 @@ while (1) {
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":417
+    /* "eventbus/_fastcodec.pyx":425
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -9218,7 +9306,7 @@ while (1) {
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":416
+    /* "eventbus/_fastcodec.pyx":424
  *             return values
  *         while True:
  *             if self.pos >= self.size or self.data[self.pos] != b'"':             # <<<<<<<<<<<<<<
@@ -9227,7 +9315,7 @@ while (1) {
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":418
+  /* "eventbus/_fastcodec.pyx":426
  *             if self.pos >= self.size or self.data[self.pos] != b'"':
  *                 return NOT_HANDLED
  *             start = self.pos + 1             # <<<<<<<<<<<<<<
@@ -9236,7 +9324,7 @@ while (1) {
 */
   __pyx_v_start = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":419
+  /* "eventbus/_fastcodec.pyx":427
  *                 return NOT_HANDLED
  *             start = self.pos + 1
  *             index = start             # <<<<<<<<<<<<<<
@@ -9245,7 +9333,7 @@ while (1) {
 */
   __pyx_v_index = __pyx_v_start;
 
-  /* "eventbus/_fastcodec.pyx":420
+  /* "eventbus/_fastcodec.pyx":428
  *             start = self.pos + 1
  *             index = start
  *             while index < self.size and self.data[index] != b'"':             # <<<<<<<<<<<<<<
@@ -9272,7 +9360,7 @@ while (1) {
 
     if (!__pyx_t_2) break;
 
-    /* "eventbus/_fastcodec.pyx":421
+    /* "eventbus/_fastcodec.pyx":429
  *             index = start
  *             while index < self.size and self.data[index] != b'"':
  *                 if self.data[index] == b'\\' or self.data[index] < 0x20 or self.data[index] >= 0x80:             # <<<<<<<<<<<<<<
@@ -9308,7 +9396,7 @@ while (1) {
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":422
+      /* "eventbus/_fastcodec.pyx":430
  *             while index < self.size and self.data[index] != b'"':
  *                 if self.data[index] == b'\\' or self.data[index] < 0x20 or self.data[index] >= 0x80:
  *                     return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's             # <<<<<<<<<<<<<<
@@ -9326,7 +9414,7 @@ while (1) {
       }
       goto __pyx_L0;
 
-      /* "eventbus/_fastcodec.pyx":421
+      /* "eventbus/_fastcodec.pyx":429
  *             index = start
  *             while index < self.size and self.data[index] != b'"':
  *                 if self.data[index] == b'\\' or self.data[index] < 0x20 or self.data[index] >= 0x80:             # <<<<<<<<<<<<<<
@@ -9335,7 +9423,7 @@ while (1) {
 */
     }
 
-    /* "eventbus/_fastcodec.pyx":423
+    /* "eventbus/_fastcodec.pyx":431
  *                 if self.data[index] == b'\\' or self.data[index] < 0x20 or self.data[index] >= 0x80:
  *                     return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's
  *                 index += 1             # <<<<<<<<<<<<<<
@@ -9345,7 +9433,7 @@ while (1) {
     __pyx_v_index = (__pyx_v_index + 1);
   }
 
-  /* "eventbus/_fastcodec.pyx":424
+  /* "eventbus/_fastcodec.pyx":432
  *                     return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's
  *                 index += 1
  *             if index >= self.size:             # <<<<<<<<<<<<<<
@@ -9357,7 +9445,7 @@ while (1) {
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":425
+    /* "eventbus/_fastcodec.pyx":433
  *                 index += 1
  *             if index >= self.size:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -9375,7 +9463,7 @@ while (1) {
     }
     goto __pyx_L0;
 
-    /* "eventbus/_fastcodec.pyx":424
+    /* "eventbus/_fastcodec.pyx":432
  *                     return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's
  *                 index += 1
  *             if index >= self.size:             # <<<<<<<<<<<<<<
@@ -9384,7 +9472,7 @@ while (1) {
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":426
+  /* "eventbus/_fastcodec.pyx":434
  *             if index >= self.size:
  *                 return NOT_HANDLED
  *             size = index - start             # <<<<<<<<<<<<<<
@@ -9393,7 +9481,7 @@ while (1) {
 */
   __pyx_v_size = (__pyx_v_index - __pyx_v_start);
 
-  /* "eventbus/_fastcodec.pyx":427
+  /* "eventbus/_fastcodec.pyx":435
  *                 return NOT_HANDLED
  *             size = index - start
  *             found = -1             # <<<<<<<<<<<<<<
@@ -9402,7 +9490,7 @@ while (1) {
 */
   __pyx_v_found = -1L;
 
-  /* "eventbus/_fastcodec.pyx":428
+  /* "eventbus/_fastcodec.pyx":436
  *             size = index - start
  *             found = -1
  *             for index in range(plan.count):             # <<<<<<<<<<<<<<
@@ -9416,7 +9504,7 @@ while (1) {
   for (__pyx_t_6 = 0; __pyx_t_6 < __pyx_t_5; __pyx_t_6+=1) {
     __pyx_v_index = __pyx_t_6;
 
-    /* "eventbus/_fastcodec.pyx":429
+    /* "eventbus/_fastcodec.pyx":437
  *             found = -1
  *             for index in range(plan.count):
  *                 name = <bytes>plan.encoded[index]             # <<<<<<<<<<<<<<
@@ -9425,14 +9513,14 @@ while (1) {
 */
     if (unlikely(__pyx_v_plan->encoded == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 429, __pyx_L1_error)
+      __PYX_ERR(0, 437, __pyx_L1_error)
     }
     __pyx_t_1 = __Pyx_PyTuple_GET_ITEM(__pyx_v_plan->encoded, __pyx_v_index);
     __Pyx_INCREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_name, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "eventbus/_fastcodec.pyx":430
+    /* "eventbus/_fastcodec.pyx":438
  *             for index in range(plan.count):
  *                 name = <bytes>plan.encoded[index]
  *                 if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), self.data + start, size) == 0:             # <<<<<<<<<<<<<<
@@ -9458,7 +9546,7 @@ while (1) {
     if (__pyx_t_2) {
 
 
-      /* "eventbus/_fastcodec.pyx":431
+      /* "eventbus/_fastcodec.pyx":439
  *                 name = <bytes>plan.encoded[index]
  *                 if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), self.data + start, size) == 0:
  *                     found = index             # <<<<<<<<<<<<<<
@@ -9467,7 +9555,7 @@ while (1) {
 */
       __pyx_v_found = __pyx_v_index;
 
-      /* "eventbus/_fastcodec.pyx":432
+      /* "eventbus/_fastcodec.pyx":440
  *                 if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), self.data + start, size) == 0:
  *                     found = index
  *                     break             # <<<<<<<<<<<<<<
@@ -9476,7 +9564,7 @@ while (1) {
 */
       goto __pyx_L24_break;
 
-      /* "eventbus/_fastcodec.pyx":430
+      /* "eventbus/_fastcodec.pyx":438
  *             for index in range(plan.count):
  *                 name = <bytes>plan.encoded[index]
  *                 if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), self.data + start, size) == 0:             # <<<<<<<<<<<<<<
@@ -9488,7 +9576,7 @@ while (1) {
   __pyx_L24_break:;
 
 
-  /* "eventbus/_fastcodec.pyx":433
+  /* "eventbus/_fastcodec.pyx":441
  *                     found = index
  *                     break
  *             self.pos = start + size + 1             # <<<<<<<<<<<<<<
@@ -9497,7 +9585,7 @@ while (1) {
 */
   __pyx_v_self->pos = ((__pyx_v_start + __pyx_v_size) + 1);
 
-  /* "eventbus/_fastcodec.pyx":434
+  /* "eventbus/_fastcodec.pyx":442
  *                     break
  *             self.pos = start + size + 1
  *             if self.pos >= self.size or self.data[self.pos] != b':':             # <<<<<<<<<<<<<<
@@ -9523,140 +9611,12 @@ while (1) {
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":435
- *             self.pos = start + size + 1
- *             if self.pos >= self.size or self.data[self.pos] != b':':
- *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
- *             self.pos += 1
- *             item = self.value(1)
-*/
-    {
-      PyObject *__pyx_temp;
-      {
-        __pyx_temp = __pyx_r;
-        __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
-        __pyx_r = __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED;
-      }
-      __Pyx_XDECREF(__pyx_temp);
-    }
-    goto __pyx_L0;
-
-    /* "eventbus/_fastcodec.pyx":434
- *                     break
- *             self.pos = start + size + 1
- *             if self.pos >= self.size or self.data[self.pos] != b':':             # <<<<<<<<<<<<<<
- *                 return NOT_HANDLED
- *             self.pos += 1
-*/
-  }
-
-  /* "eventbus/_fastcodec.pyx":436
- *             if self.pos >= self.size or self.data[self.pos] != b':':
- *                 return NOT_HANDLED
- *             self.pos += 1             # <<<<<<<<<<<<<<
- *             item = self.value(1)
- *             if item is NOT_HANDLED:
-*/
-  __pyx_v_self->pos = (__pyx_v_self->pos + 1);
-
-  /* "eventbus/_fastcodec.pyx":437
- *                 return NOT_HANDLED
- *             self.pos += 1
- *             item = self.value(1)             # <<<<<<<<<<<<<<
- *             if item is NOT_HANDLED:
- *                 return NOT_HANDLED
-*/
-  __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 437, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_1);
-  __pyx_t_1 = 0;
-
-  /* "eventbus/_fastcodec.pyx":438
- *             self.pos += 1
- *             item = self.value(1)
- *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
- *                 return NOT_HANDLED
- *             if found >= 0:
-*/
-  __pyx_t_2 = (__pyx_v_item == __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
-  if (__pyx_t_2) {
-
-
-    /* "eventbus/_fastcodec.pyx":439
- *             item = self.value(1)
- *             if item is NOT_HANDLED:
- *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
- *             if found >= 0:
- *                 values[found] = item
-*/
-    {
-      PyObject *__pyx_temp;
-      {
-        __pyx_temp = __pyx_r;
-        __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
-        __pyx_r = __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED;
-      }
-      __Pyx_XDECREF(__pyx_temp);
-    }
-    goto __pyx_L0;
-
-    /* "eventbus/_fastcodec.pyx":438
- *             self.pos += 1
- *             item = self.value(1)
- *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
- *                 return NOT_HANDLED
- *             if found >= 0:
-*/
-  }
-
-  /* "eventbus/_fastcodec.pyx":440
- *             if item is NOT_HANDLED:
- *                 return NOT_HANDLED
- *             if found >= 0:             # <<<<<<<<<<<<<<
- *                 values[found] = item
- *             if self.pos >= self.size:
-*/
-  __pyx_t_2 = (__pyx_v_found >= 0);
-
-  if (__pyx_t_2) {
-
-
-    /* "eventbus/_fastcodec.pyx":441
- *                 return NOT_HANDLED
- *             if found >= 0:
- *                 values[found] = item             # <<<<<<<<<<<<<<
- *             if self.pos >= self.size:
- *                 return NOT_HANDLED
-*/
-    if (unlikely((__Pyx_SetItemInt(__pyx_v_values, __pyx_v_found, __pyx_v_item, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference) < 0))) __PYX_ERR(0, 441, __pyx_L1_error)
-
-    /* "eventbus/_fastcodec.pyx":440
- *             if item is NOT_HANDLED:
- *                 return NOT_HANDLED
- *             if found >= 0:             # <<<<<<<<<<<<<<
- *                 values[found] = item
- *             if self.pos >= self.size:
-*/
-  }
-
-  /* "eventbus/_fastcodec.pyx":442
- *             if found >= 0:
- *                 values[found] = item
- *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
- *                 return NOT_HANDLED
- *             if self.data[self.pos] == b',':
-*/
-  __pyx_t_2 = (__pyx_v_self->pos >= __pyx_v_self->size);
-
-  if (__pyx_t_2) {
-
-
     /* "eventbus/_fastcodec.pyx":443
- *                 values[found] = item
- *             if self.pos >= self.size:
+ *             self.pos = start + size + 1
+ *             if self.pos >= self.size or self.data[self.pos] != b':':
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
- *             if self.data[self.pos] == b',':
- *                 self.pos += 1
+ *             self.pos += 1
+ *             item = self.value(1)
 */
     {
       PyObject *__pyx_temp;
@@ -9670,6 +9630,134 @@ while (1) {
     goto __pyx_L0;
 
     /* "eventbus/_fastcodec.pyx":442
+ *                     break
+ *             self.pos = start + size + 1
+ *             if self.pos >= self.size or self.data[self.pos] != b':':             # <<<<<<<<<<<<<<
+ *                 return NOT_HANDLED
+ *             self.pos += 1
+*/
+  }
+
+  /* "eventbus/_fastcodec.pyx":444
+ *             if self.pos >= self.size or self.data[self.pos] != b':':
+ *                 return NOT_HANDLED
+ *             self.pos += 1             # <<<<<<<<<<<<<<
+ *             item = self.value(1)
+ *             if item is NOT_HANDLED:
+*/
+  __pyx_v_self->pos = (__pyx_v_self->pos + 1);
+
+  /* "eventbus/_fastcodec.pyx":445
+ *                 return NOT_HANDLED
+ *             self.pos += 1
+ *             item = self.value(1)             # <<<<<<<<<<<<<<
+ *             if item is NOT_HANDLED:
+ *                 return NOT_HANDLED
+*/
+  __pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 445, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_1);
+  __pyx_t_1 = 0;
+
+  /* "eventbus/_fastcodec.pyx":446
+ *             self.pos += 1
+ *             item = self.value(1)
+ *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
+ *                 return NOT_HANDLED
+ *             if found >= 0:
+*/
+  __pyx_t_2 = (__pyx_v_item == __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
+  if (__pyx_t_2) {
+
+
+    /* "eventbus/_fastcodec.pyx":447
+ *             item = self.value(1)
+ *             if item is NOT_HANDLED:
+ *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
+ *             if found >= 0:
+ *                 values[found] = item
+*/
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
+        __pyx_r = __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    goto __pyx_L0;
+
+    /* "eventbus/_fastcodec.pyx":446
+ *             self.pos += 1
+ *             item = self.value(1)
+ *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
+ *                 return NOT_HANDLED
+ *             if found >= 0:
+*/
+  }
+
+  /* "eventbus/_fastcodec.pyx":448
+ *             if item is NOT_HANDLED:
+ *                 return NOT_HANDLED
+ *             if found >= 0:             # <<<<<<<<<<<<<<
+ *                 values[found] = item
+ *             if self.pos >= self.size:
+*/
+  __pyx_t_2 = (__pyx_v_found >= 0);
+
+  if (__pyx_t_2) {
+
+
+    /* "eventbus/_fastcodec.pyx":449
+ *                 return NOT_HANDLED
+ *             if found >= 0:
+ *                 values[found] = item             # <<<<<<<<<<<<<<
+ *             if self.pos >= self.size:
+ *                 return NOT_HANDLED
+*/
+    if (unlikely((__Pyx_SetItemInt(__pyx_v_values, __pyx_v_found, __pyx_v_item, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference) < 0))) __PYX_ERR(0, 449, __pyx_L1_error)
+
+    /* "eventbus/_fastcodec.pyx":448
+ *             if item is NOT_HANDLED:
+ *                 return NOT_HANDLED
+ *             if found >= 0:             # <<<<<<<<<<<<<<
+ *                 values[found] = item
+ *             if self.pos >= self.size:
+*/
+  }
+
+  /* "eventbus/_fastcodec.pyx":450
+ *             if found >= 0:
+ *                 values[found] = item
+ *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
+ *                 return NOT_HANDLED
+ *             if self.data[self.pos] == b',':
+*/
+  __pyx_t_2 = (__pyx_v_self->pos >= __pyx_v_self->size);
+
+  if (__pyx_t_2) {
+
+
+    /* "eventbus/_fastcodec.pyx":451
+ *                 values[found] = item
+ *             if self.pos >= self.size:
+ *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
+ *             if self.data[self.pos] == b',':
+ *                 self.pos += 1
+*/
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
+        __pyx_r = __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    goto __pyx_L0;
+
+    /* "eventbus/_fastcodec.pyx":450
  *             if found >= 0:
  *                 values[found] = item
  *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -9678,7 +9766,7 @@ while (1) {
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":444
+  /* "eventbus/_fastcodec.pyx":452
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -9690,7 +9778,7 @@ while (1) {
   if (__pyx_t_2) {
 
 
-    /* "eventbus/_fastcodec.pyx":445
+    /* "eventbus/_fastcodec.pyx":453
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -9699,7 +9787,7 @@ while (1) {
 */
     __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-    /* "eventbus/_fastcodec.pyx":446
+    /* "eventbus/_fastcodec.pyx":454
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -9708,7 +9796,7 @@ while (1) {
 */
     goto __pyx_L9_continue;
 
-    /* "eventbus/_fastcodec.pyx":444
+    /* "eventbus/_fastcodec.pyx":452
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -9717,7 +9805,7 @@ while (1) {
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":447
+  /* "eventbus/_fastcodec.pyx":455
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -9729,7 +9817,7 @@ __pyx_t_2 = ((__pyx_v_self->data[__pyx_v_self->pos]) == '}');
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":448
+  /* "eventbus/_fastcodec.pyx":456
  *                 continue
  *             if self.data[self.pos] == b'}':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -9738,7 +9826,7 @@ if (__pyx_t_2) {
 */
   __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":449
+  /* "eventbus/_fastcodec.pyx":457
  *             if self.data[self.pos] == b'}':
  *                 self.pos += 1
  *                 return values             # <<<<<<<<<<<<<<
@@ -9756,7 +9844,7 @@ if (__pyx_t_2) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":447
+  /* "eventbus/_fastcodec.pyx":455
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b'}':             # <<<<<<<<<<<<<<
@@ -9765,7 +9853,7 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":450
+/* "eventbus/_fastcodec.pyx":458
  *                 self.pos += 1
  *                 return values
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -9785,7 +9873,7 @@ goto __pyx_L0;
 __pyx_L9_continue:;
 }
 
-/* "eventbus/_fastcodec.pyx":402
+/* "eventbus/_fastcodec.pyx":410
  *             return NOT_HANDLED
  * 
  *     cdef object plan_object(self, _Plan plan):             # <<<<<<<<<<<<<<
@@ -9813,7 +9901,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":452
+/* "eventbus/_fastcodec.pyx":460
  *             return NOT_HANDLED
  * 
  *     cdef object array(self, int depth):             # <<<<<<<<<<<<<<
@@ -9835,19 +9923,19 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("array", 0);
 
-/* "eventbus/_fastcodec.pyx":453
+/* "eventbus/_fastcodec.pyx":461
  * 
  *     cdef object array(self, int depth):
  *         cdef list result = []             # <<<<<<<<<<<<<<
  *         cdef object item
  *         self.pos += 1
 */
-__pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 453, __pyx_L1_error)
+__pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 461, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_result = ((PyObject*)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":455
+/* "eventbus/_fastcodec.pyx":463
  *         cdef list result = []
  *         cdef object item
  *         self.pos += 1             # <<<<<<<<<<<<<<
@@ -9856,7 +9944,7 @@ __pyx_t_1 = 0;
 */
 __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-/* "eventbus/_fastcodec.pyx":456
+/* "eventbus/_fastcodec.pyx":464
  *         cdef object item
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b']':             # <<<<<<<<<<<<<<
@@ -9882,7 +9970,7 @@ __pyx_L4_bool_binop_done:;
 if (__pyx_t_2) {
 
 
-/* "eventbus/_fastcodec.pyx":457
+/* "eventbus/_fastcodec.pyx":465
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b']':
  *             self.pos += 1             # <<<<<<<<<<<<<<
@@ -9891,7 +9979,7 @@ if (__pyx_t_2) {
 */
 __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-/* "eventbus/_fastcodec.pyx":458
+/* "eventbus/_fastcodec.pyx":466
  *         if self.pos < self.size and self.data[self.pos] == b']':
  *             self.pos += 1
  *             return result             # <<<<<<<<<<<<<<
@@ -9909,7 +9997,7 @@ __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 }
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":456
+/* "eventbus/_fastcodec.pyx":464
  *         cdef object item
  *         self.pos += 1
  *         if self.pos < self.size and self.data[self.pos] == b']':             # <<<<<<<<<<<<<<
@@ -9918,7 +10006,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":459
+/* "eventbus/_fastcodec.pyx":467
  *             self.pos += 1
  *             return result
  *         while True:             # <<<<<<<<<<<<<<
@@ -9927,19 +10015,19 @@ goto __pyx_L0;
 */
 while (1) {
 
-/* "eventbus/_fastcodec.pyx":460
+/* "eventbus/_fastcodec.pyx":468
  *             return result
  *         while True:
  *             item = self.value(depth + 1)             # <<<<<<<<<<<<<<
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED
 */
-__pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, (__pyx_v_depth + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 460, __pyx_L1_error)
+__pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, (__pyx_v_depth + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 468, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":461
+/* "eventbus/_fastcodec.pyx":469
  *         while True:
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -9950,7 +10038,7 @@ __pyx_t_2 = (__pyx_v_item == __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":462
+  /* "eventbus/_fastcodec.pyx":470
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -9968,7 +10056,7 @@ if (__pyx_t_2) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":461
+  /* "eventbus/_fastcodec.pyx":469
  *         while True:
  *             item = self.value(depth + 1)
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -9977,17 +10065,17 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":463
+/* "eventbus/_fastcodec.pyx":471
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED
  *             result.append(item)             # <<<<<<<<<<<<<<
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
 */
-__pyx_t_4 = __Pyx_PyList_Append(__pyx_v_result, __pyx_v_item); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 463, __pyx_L1_error)
+__pyx_t_4 = __Pyx_PyList_Append(__pyx_v_result, __pyx_v_item); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 471, __pyx_L1_error)
 
 
-/* "eventbus/_fastcodec.pyx":464
+/* "eventbus/_fastcodec.pyx":472
  *                 return NOT_HANDLED
  *             result.append(item)
  *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -9999,7 +10087,7 @@ __pyx_t_2 = (__pyx_v_self->pos >= __pyx_v_self->size);
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":465
+  /* "eventbus/_fastcodec.pyx":473
  *             result.append(item)
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -10017,7 +10105,7 @@ if (__pyx_t_2) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":464
+  /* "eventbus/_fastcodec.pyx":472
  *                 return NOT_HANDLED
  *             result.append(item)
  *             if self.pos >= self.size:             # <<<<<<<<<<<<<<
@@ -10026,7 +10114,7 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":466
+/* "eventbus/_fastcodec.pyx":474
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -10038,7 +10126,7 @@ __pyx_t_2 = ((__pyx_v_self->data[__pyx_v_self->pos]) == ',');
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":467
+  /* "eventbus/_fastcodec.pyx":475
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -10047,7 +10135,7 @@ if (__pyx_t_2) {
 */
   __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":468
+  /* "eventbus/_fastcodec.pyx":476
  *             if self.data[self.pos] == b',':
  *                 self.pos += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -10056,7 +10144,7 @@ if (__pyx_t_2) {
 */
   goto __pyx_L6_continue;
 
-  /* "eventbus/_fastcodec.pyx":466
+  /* "eventbus/_fastcodec.pyx":474
  *             if self.pos >= self.size:
  *                 return NOT_HANDLED
  *             if self.data[self.pos] == b',':             # <<<<<<<<<<<<<<
@@ -10065,7 +10153,7 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":469
+/* "eventbus/_fastcodec.pyx":477
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b']':             # <<<<<<<<<<<<<<
@@ -10077,7 +10165,7 @@ __pyx_t_2 = ((__pyx_v_self->data[__pyx_v_self->pos]) == ']');
 if (__pyx_t_2) {
 
 
-  /* "eventbus/_fastcodec.pyx":470
+  /* "eventbus/_fastcodec.pyx":478
  *                 continue
  *             if self.data[self.pos] == b']':
  *                 self.pos += 1             # <<<<<<<<<<<<<<
@@ -10086,7 +10174,7 @@ if (__pyx_t_2) {
 */
   __pyx_v_self->pos = (__pyx_v_self->pos + 1);
 
-  /* "eventbus/_fastcodec.pyx":471
+  /* "eventbus/_fastcodec.pyx":479
  *             if self.data[self.pos] == b']':
  *                 self.pos += 1
  *                 return result             # <<<<<<<<<<<<<<
@@ -10104,7 +10192,7 @@ if (__pyx_t_2) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":469
+  /* "eventbus/_fastcodec.pyx":477
  *                 self.pos += 1
  *                 continue
  *             if self.data[self.pos] == b']':             # <<<<<<<<<<<<<<
@@ -10113,7 +10201,7 @@ if (__pyx_t_2) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":472
+/* "eventbus/_fastcodec.pyx":480
  *                 self.pos += 1
  *                 return result
  *             return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -10133,7 +10221,7 @@ goto __pyx_L0;
 __pyx_L6_continue:;
 }
 
-/* "eventbus/_fastcodec.pyx":452
+/* "eventbus/_fastcodec.pyx":460
  *             return NOT_HANDLED
  * 
  *     cdef object array(self, int depth):             # <<<<<<<<<<<<<<
@@ -10635,7 +10723,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":475
+/* "eventbus/_fastcodec.pyx":483
  * 
  * 
  * cdef object _parse(bytes raw):             # <<<<<<<<<<<<<<
@@ -10656,19 +10744,19 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("_parse", 0);
 
-/* "eventbus/_fastcodec.pyx":476
+/* "eventbus/_fastcodec.pyx":484
  * 
  * cdef object _parse(bytes raw):
  *     cdef _Reader reader = _Reader.__new__(_Reader)             # <<<<<<<<<<<<<<
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)
 */
-__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Reader(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Reader), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 476, __pyx_L1_error)
+__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Reader(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Reader), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 484, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_reader = ((struct __pyx_obj_8eventbus_10_fastcodec__Reader *)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":477
+/* "eventbus/_fastcodec.pyx":485
  * cdef object _parse(bytes raw):
  *     cdef _Reader reader = _Reader.__new__(_Reader)
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)             # <<<<<<<<<<<<<<
@@ -10677,7 +10765,7 @@ __pyx_t_1 = 0;
 */
 __pyx_v_reader->data = ((unsigned char const *)PyBytes_AS_STRING(__pyx_v_raw));
 
-/* "eventbus/_fastcodec.pyx":478
+/* "eventbus/_fastcodec.pyx":486
  *     cdef _Reader reader = _Reader.__new__(_Reader)
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)             # <<<<<<<<<<<<<<
@@ -10686,7 +10774,7 @@ __pyx_v_reader->data = ((unsigned char const *)PyBytes_AS_STRING(__pyx_v_raw));
 */
 __pyx_v_reader->size = PyBytes_GET_SIZE(__pyx_v_raw);
 
-/* "eventbus/_fastcodec.pyx":479
+/* "eventbus/_fastcodec.pyx":487
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)
  *     reader.pos = 0             # <<<<<<<<<<<<<<
@@ -10695,19 +10783,19 @@ __pyx_v_reader->size = PyBytes_GET_SIZE(__pyx_v_raw);
 */
 __pyx_v_reader->pos = 0;
 
-/* "eventbus/_fastcodec.pyx":480
+/* "eventbus/_fastcodec.pyx":488
  *     reader.size = PyBytes_GET_SIZE(raw)
  *     reader.pos = 0
  *     value = reader.value(0)             # <<<<<<<<<<<<<<
  *     if value is NOT_HANDLED or reader.pos != reader.size:
  *         return NOT_HANDLED
 */
-__pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_reader->__pyx_vtab)->value(__pyx_v_reader, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 480, __pyx_L1_error)
+__pyx_t_1 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_reader->__pyx_vtab)->value(__pyx_v_reader, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 488, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_value = __pyx_t_1;
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":481
+/* "eventbus/_fastcodec.pyx":489
  *     reader.pos = 0
  *     value = reader.value(0)
  *     if value is NOT_HANDLED or reader.pos != reader.size:             # <<<<<<<<<<<<<<
@@ -10732,7 +10820,7 @@ __pyx_L4_bool_binop_done:;
 if (__pyx_t_2) {
 
 
-/* "eventbus/_fastcodec.pyx":482
+/* "eventbus/_fastcodec.pyx":490
  *     value = reader.value(0)
  *     if value is NOT_HANDLED or reader.pos != reader.size:
  *         return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -10750,7 +10838,7 @@ if (__pyx_t_2) {
 }
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":481
+/* "eventbus/_fastcodec.pyx":489
  *     reader.pos = 0
  *     value = reader.value(0)
  *     if value is NOT_HANDLED or reader.pos != reader.size:             # <<<<<<<<<<<<<<
@@ -10759,7 +10847,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":483
+/* "eventbus/_fastcodec.pyx":491
  *     if value is NOT_HANDLED or reader.pos != reader.size:
  *         return NOT_HANDLED
  *     return value             # <<<<<<<<<<<<<<
@@ -10777,7 +10865,7 @@ __Pyx_XDECREF(__pyx_temp);
 }
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":475
+/* "eventbus/_fastcodec.pyx":483
  * 
  * 
  * cdef object _parse(bytes raw):             # <<<<<<<<<<<<<<
@@ -10798,7 +10886,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":502
+/* "eventbus/_fastcodec.pyx":510
  *     cdef bint positional
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -10821,7 +10909,7 @@ __Pyx_RefNannyFinishContext();
 
 static void __pyx_pf_8eventbus_10_fastcodec_5_Plan___dealloc__(struct __pyx_obj_8eventbus_10_fastcodec__Plan *__pyx_v_self) {
 
-/* "eventbus/_fastcodec.pyx":503
+/* "eventbus/_fastcodec.pyx":511
  * 
  *     def __dealloc__(self):
  *         free(self.kinds)             # <<<<<<<<<<<<<<
@@ -10830,7 +10918,7 @@ static void __pyx_pf_8eventbus_10_fastcodec_5_Plan___dealloc__(struct __pyx_obj_
 */
 free(__pyx_v_self->kinds);
 
-/* "eventbus/_fastcodec.pyx":504
+/* "eventbus/_fastcodec.pyx":512
  *     def __dealloc__(self):
  *         free(self.kinds)
  *         free(self.optional)             # <<<<<<<<<<<<<<
@@ -10839,7 +10927,7 @@ free(__pyx_v_self->kinds);
 */
 free(__pyx_v_self->optional);
 
-/* "eventbus/_fastcodec.pyx":502
+/* "eventbus/_fastcodec.pyx":510
  *     cdef bint positional
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -10851,7 +10939,7 @@ free(__pyx_v_self->optional);
 
 }
 
-/* "eventbus/_fastcodec.pyx":506
+/* "eventbus/_fastcodec.pyx":514
  *         free(self.optional)
  * 
  *     cdef object convert(self, list values, object refused, object data):             # <<<<<<<<<<<<<<
@@ -10897,19 +10985,19 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("convert", 0);
 
-/* "eventbus/_fastcodec.pyx":511
+/* "eventbus/_fastcodec.pyx":519
  *         cdef type kind
  *         cdef int want
  *         arguments = PyTuple_New(self.count)             # <<<<<<<<<<<<<<
  *         for index in range(self.count):
  *             item = values[index]
 */
-__pyx_t_1 = PyTuple_New(__pyx_v_self->count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 511, __pyx_L1_error)
+__pyx_t_1 = PyTuple_New(__pyx_v_self->count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 519, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_arguments = ((PyObject*)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":512
+/* "eventbus/_fastcodec.pyx":520
  *         cdef int want
  *         arguments = PyTuple_New(self.count)
  *         for index in range(self.count):             # <<<<<<<<<<<<<<
@@ -10923,7 +11011,7 @@ __pyx_t_3 = __pyx_t_2;
 for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
 __pyx_v_index = __pyx_t_4;
 
-/* "eventbus/_fastcodec.pyx":513
+/* "eventbus/_fastcodec.pyx":521
  *         arguments = PyTuple_New(self.count)
  *         for index in range(self.count):
  *             item = values[index]             # <<<<<<<<<<<<<<
@@ -10932,14 +11020,14 @@ __pyx_v_index = __pyx_t_4;
 */
 if (unlikely(__pyx_v_values == Py_None)) {
   PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-  __PYX_ERR(0, 513, __pyx_L1_error)
+  __PYX_ERR(0, 521, __pyx_L1_error)
 }
 __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_values, __pyx_v_index);
 __Pyx_INCREF(__pyx_t_1);
 __Pyx_XDECREF_SET(__pyx_v_item, __pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":514
+/* "eventbus/_fastcodec.pyx":522
  *         for index in range(self.count):
  *             item = values[index]
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -10950,7 +11038,7 @@ __pyx_t_5 = (__pyx_v_item == __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
 if (__pyx_t_5) {
 
 
-  /* "eventbus/_fastcodec.pyx":515
+  /* "eventbus/_fastcodec.pyx":523
  *             item = values[index]
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED  # missing: a default to apply, the reference's             # <<<<<<<<<<<<<<
@@ -10968,7 +11056,7 @@ if (__pyx_t_5) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":514
+  /* "eventbus/_fastcodec.pyx":522
  *         for index in range(self.count):
  *             item = values[index]
  *             if item is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -10977,7 +11065,7 @@ if (__pyx_t_5) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":516
+/* "eventbus/_fastcodec.pyx":524
  *             if item is NOT_HANDLED:
  *                 return NOT_HANDLED  # missing: a default to apply, the reference's
  *             want = self.kinds[index]             # <<<<<<<<<<<<<<
@@ -10986,7 +11074,7 @@ if (__pyx_t_5) {
 */
 __pyx_v_want = (__pyx_v_self->kinds[__pyx_v_index]);
 
-/* "eventbus/_fastcodec.pyx":517
+/* "eventbus/_fastcodec.pyx":525
  *                 return NOT_HANDLED  # missing: a default to apply, the reference's
  *             want = self.kinds[index]
  *             kind = type(item)             # <<<<<<<<<<<<<<
@@ -10996,7 +11084,7 @@ __pyx_v_want = (__pyx_v_self->kinds[__pyx_v_index]);
 __Pyx_INCREF(((PyObject *)Py_TYPE(__pyx_v_item)));
 __Pyx_XDECREF_SET(__pyx_v_kind, ((PyTypeObject*)((PyObject *)Py_TYPE(__pyx_v_item))));
 
-/* "eventbus/_fastcodec.pyx":518
+/* "eventbus/_fastcodec.pyx":526
  *             want = self.kinds[index]
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)             # <<<<<<<<<<<<<<
@@ -11014,7 +11102,7 @@ if (!__pyx_t_6) {
   goto __pyx_L7_bool_binop_done;
 }
 
-/* "eventbus/_fastcodec.pyx":519
+/* "eventbus/_fastcodec.pyx":527
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)             # <<<<<<<<<<<<<<
@@ -11030,7 +11118,7 @@ if (!__pyx_t_6) {
 
 }
 
-/* "eventbus/_fastcodec.pyx":518
+/* "eventbus/_fastcodec.pyx":526
  *             want = self.kinds[index]
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)             # <<<<<<<<<<<<<<
@@ -11048,7 +11136,7 @@ if (!__pyx_t_6) {
 }
 __pyx_L9_next_or:;
 
-/* "eventbus/_fastcodec.pyx":519
+/* "eventbus/_fastcodec.pyx":527
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)             # <<<<<<<<<<<<<<
@@ -11074,7 +11162,7 @@ if (!__pyx_t_6) {
 }
 __pyx_L11_next_or:;
 
-/* "eventbus/_fastcodec.pyx":520
+/* "eventbus/_fastcodec.pyx":528
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)             # <<<<<<<<<<<<<<
@@ -11090,7 +11178,7 @@ if (!__pyx_t_6) {
 
 }
 
-/* "eventbus/_fastcodec.pyx":519
+/* "eventbus/_fastcodec.pyx":527
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)             # <<<<<<<<<<<<<<
@@ -11108,7 +11196,7 @@ if (!__pyx_t_6) {
 }
 __pyx_L13_next_or:;
 
-/* "eventbus/_fastcodec.pyx":520
+/* "eventbus/_fastcodec.pyx":528
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)             # <<<<<<<<<<<<<<
@@ -11134,7 +11222,7 @@ if (!__pyx_t_6) {
 }
 __pyx_L15_next_or:;
 
-/* "eventbus/_fastcodec.pyx":521
+/* "eventbus/_fastcodec.pyx":529
  *                     or (want == INT and kind is int) or (want == STR and kind is str)
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)
  *                     or (want == DICT and kind is dict) or (want == LIST and kind is list)):             # <<<<<<<<<<<<<<
@@ -11150,7 +11238,7 @@ if (!__pyx_t_6) {
 
 }
 
-/* "eventbus/_fastcodec.pyx":520
+/* "eventbus/_fastcodec.pyx":528
  *             if not (want == ANY or (self.optional[index] and item is None)
  *                     or (want == INT and kind is int) or (want == STR and kind is str)
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)             # <<<<<<<<<<<<<<
@@ -11168,7 +11256,7 @@ if (!__pyx_t_6) {
 }
 __pyx_L17_next_or:;
 
-/* "eventbus/_fastcodec.pyx":521
+/* "eventbus/_fastcodec.pyx":529
  *                     or (want == INT and kind is int) or (want == STR and kind is str)
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)
  *                     or (want == DICT and kind is dict) or (want == LIST and kind is list)):             # <<<<<<<<<<<<<<
@@ -11209,7 +11297,7 @@ __pyx_t_5 = __pyx_t_6;
 
 __pyx_L7_bool_binop_done:;
 
-/* "eventbus/_fastcodec.pyx":518
+/* "eventbus/_fastcodec.pyx":526
  *             want = self.kinds[index]
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)             # <<<<<<<<<<<<<<
@@ -11222,7 +11310,7 @@ __pyx_t_6 = (!__pyx_t_5);
 if (__pyx_t_6) {
 
 
-  /* "eventbus/_fastcodec.pyx":522
+  /* "eventbus/_fastcodec.pyx":530
  *                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)
  *                     or (want == DICT and kind is dict) or (want == LIST and kind is list)):
  *                 return NOT_HANDLED             # <<<<<<<<<<<<<<
@@ -11240,7 +11328,7 @@ if (__pyx_t_6) {
   }
   goto __pyx_L0;
 
-  /* "eventbus/_fastcodec.pyx":518
+  /* "eventbus/_fastcodec.pyx":526
  *             want = self.kinds[index]
  *             kind = type(item)
  *             if not (want == ANY or (self.optional[index] and item is None)             # <<<<<<<<<<<<<<
@@ -11249,7 +11337,7 @@ if (__pyx_t_6) {
 */
 }
 
-/* "eventbus/_fastcodec.pyx":523
+/* "eventbus/_fastcodec.pyx":531
  *                     or (want == DICT and kind is dict) or (want == LIST and kind is list)):
  *                 return NOT_HANDLED
  *             Py_INCREF(item)             # <<<<<<<<<<<<<<
@@ -11258,7 +11346,7 @@ if (__pyx_t_6) {
 */
 Py_INCREF(__pyx_v_item);
 
-/* "eventbus/_fastcodec.pyx":524
+/* "eventbus/_fastcodec.pyx":532
  *                 return NOT_HANDLED
  *             Py_INCREF(item)
  *             PyTuple_SET_ITEM(arguments, index, item)             # <<<<<<<<<<<<<<
@@ -11269,7 +11357,7 @@ PyTuple_SET_ITEM(__pyx_v_arguments, __pyx_v_index, __pyx_v_item);
 }
 
 
-/* "eventbus/_fastcodec.pyx":525
+/* "eventbus/_fastcodec.pyx":533
  *             Py_INCREF(item)
  *             PyTuple_SET_ITEM(arguments, index, item)
  *         try:             # <<<<<<<<<<<<<<
@@ -11285,7 +11373,7 @@ __Pyx_XGOTREF(__pyx_t_8);
 __Pyx_XGOTREF(__pyx_t_9);
 /*try:*/ {
 
-  /* "eventbus/_fastcodec.pyx":526
+  /* "eventbus/_fastcodec.pyx":534
  *             PyTuple_SET_ITEM(arguments, index, item)
  *         try:
  *             if self.positional:             # <<<<<<<<<<<<<<
@@ -11294,7 +11382,7 @@ __Pyx_XGOTREF(__pyx_t_9);
 */
   if (__pyx_v_self->positional) {
 
-    /* "eventbus/_fastcodec.pyx":527
+    /* "eventbus/_fastcodec.pyx":535
  *         try:
  *             if self.positional:
  *                 return self.cls(*arguments)             # <<<<<<<<<<<<<<
@@ -11303,9 +11391,9 @@ __Pyx_XGOTREF(__pyx_t_9);
 */
     if (unlikely(__pyx_v_arguments == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-      __PYX_ERR(0, 527, __pyx_L22_error)
+      __PYX_ERR(0, 535, __pyx_L22_error)
     }
-    __pyx_t_1 = __Pyx_PyObject_Call(__pyx_v_self->cls, __pyx_v_arguments, NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 527, __pyx_L22_error)
+    __pyx_t_1 = __Pyx_PyObject_Call(__pyx_v_self->cls, __pyx_v_arguments, NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 535, __pyx_L22_error)
     __Pyx_GOTREF(__pyx_t_1);
     {
       PyObject *__pyx_temp;
@@ -11318,7 +11406,7 @@ __Pyx_XGOTREF(__pyx_t_9);
     __pyx_t_1 = 0;
     goto __pyx_L26_try_return;
 
-    /* "eventbus/_fastcodec.pyx":526
+    /* "eventbus/_fastcodec.pyx":534
  *             PyTuple_SET_ITEM(arguments, index, item)
  *         try:
  *             if self.positional:             # <<<<<<<<<<<<<<
@@ -11327,7 +11415,7 @@ __Pyx_XGOTREF(__pyx_t_9);
 */
   }
 
-  /* "eventbus/_fastcodec.pyx":528
+  /* "eventbus/_fastcodec.pyx":536
  *             if self.positional:
  *                 return self.cls(*arguments)
  *             return self.cls(**dict(zip(self.names, arguments)))             # <<<<<<<<<<<<<<
@@ -11341,7 +11429,7 @@ __Pyx_XGOTREF(__pyx_t_9);
     PyObject *__pyx_callargs[3] = {__pyx_t_13, __pyx_v_self->names, __pyx_v_arguments};
     __pyx_t_12 = __Pyx_PyObject_FastCall((PyObject*)__pyx_builtin_zip, __pyx_callargs+__pyx_t_14, (3-__pyx_t_14) | (__pyx_t_14*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
-    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 528, __pyx_L22_error)
+    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 536, __pyx_L22_error)
     __Pyx_GOTREF(__pyx_t_12);
   }
   __pyx_t_14 = 1;
@@ -11350,7 +11438,7 @@ __Pyx_XGOTREF(__pyx_t_9);
     __pyx_t_10 = __Pyx_PyObject_FastCall((PyObject*)(&PyDict_Type), __pyx_callargs+__pyx_t_14, (2-__pyx_t_14) | (__pyx_t_14*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_11); __pyx_t_11 = 0;
     __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-    if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 528, __pyx_L22_error)
+    if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 536, __pyx_L22_error)
     __Pyx_GOTREF(__pyx_t_10);
   }
   #if CYTHON_COMPILING_IN_CPYTHON || CYTHON_COMPILING_IN_LIMITED_API
@@ -11360,11 +11448,11 @@ __Pyx_XGOTREF(__pyx_t_9);
   } else
   #endif
   {
-    __pyx_t_1 = PyDict_Copy(__pyx_t_10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 528, __pyx_L22_error)
+    __pyx_t_1 = PyDict_Copy(__pyx_t_10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 536, __pyx_L22_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
   }
-  __pyx_t_10 = __Pyx_PyObject_Call(__pyx_v_self->cls, __pyx_mstate_global->__pyx_empty_tuple, __pyx_t_1); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 528, __pyx_L22_error)
+  __pyx_t_10 = __Pyx_PyObject_Call(__pyx_v_self->cls, __pyx_mstate_global->__pyx_empty_tuple, __pyx_t_1); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 536, __pyx_L22_error)
   __Pyx_GOTREF(__pyx_t_10);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   {
@@ -11378,7 +11466,7 @@ __Pyx_XGOTREF(__pyx_t_9);
   __pyx_t_10 = 0;
   goto __pyx_L26_try_return;
 
-  /* "eventbus/_fastcodec.pyx":525
+  /* "eventbus/_fastcodec.pyx":533
  *             Py_INCREF(item)
  *             PyTuple_SET_ITEM(arguments, index, item)
  *         try:             # <<<<<<<<<<<<<<
@@ -11393,7 +11481,7 @@ __Pyx_XDECREF(__pyx_t_11); __pyx_t_11 = 0;
 __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
 __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
 
-/* "eventbus/_fastcodec.pyx":529
+/* "eventbus/_fastcodec.pyx":537
  *                 return self.cls(*arguments)
  *             return self.cls(**dict(zip(self.names, arguments)))
  *         except Exception as exc:             # <<<<<<<<<<<<<<
@@ -11403,7 +11491,7 @@ __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
 __pyx_t_15 = __Pyx_PyErr_ExceptionMatches(((PyObject *)(((PyTypeObject*)PyExc_Exception))));
 if (__pyx_t_15) {
   __Pyx_AddTraceback("eventbus._fastcodec._Plan.convert", __pyx_clineno, __pyx_lineno, __pyx_filename);
-  if (__Pyx_GetException(&__pyx_t_10, &__pyx_t_1, &__pyx_t_12) < 0) __PYX_ERR(0, 529, __pyx_L24_except_error)
+  if (__Pyx_GetException(&__pyx_t_10, &__pyx_t_1, &__pyx_t_12) < 0) __PYX_ERR(0, 537, __pyx_L24_except_error)
   __Pyx_XGOTREF(__pyx_t_10);
   __Pyx_XGOTREF(__pyx_t_1);
   __Pyx_XGOTREF(__pyx_t_12);
@@ -11411,7 +11499,7 @@ if (__pyx_t_15) {
   __pyx_v_exc = __pyx_t_1;
   /*try:*/ {
 
-    /* "eventbus/_fastcodec.pyx":530
+    /* "eventbus/_fastcodec.pyx":538
  *             return self.cls(**dict(zip(self.names, arguments)))
  *         except Exception as exc:
  *             raise refused(data, self.cls, exc)  # its __cause__ is the reference's             # <<<<<<<<<<<<<<
@@ -11438,15 +11526,15 @@ if (__pyx_t_15) {
       __pyx_t_11 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_16, __pyx_callargs+__pyx_t_14, (4-__pyx_t_14) | (__pyx_t_14*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
       __Pyx_DECREF(__pyx_t_16); __pyx_t_16 = 0;
-      if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 530, __pyx_L34_error)
+      if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 538, __pyx_L34_error)
       __Pyx_GOTREF(__pyx_t_11);
     }
     __Pyx_Raise(__pyx_t_11, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-    __PYX_ERR(0, 530, __pyx_L34_error)
+    __PYX_ERR(0, 538, __pyx_L34_error)
   }
 
-  /* "eventbus/_fastcodec.pyx":529
+  /* "eventbus/_fastcodec.pyx":537
  *                 return self.cls(*arguments)
  *             return self.cls(**dict(zip(self.names, arguments)))
  *         except Exception as exc:             # <<<<<<<<<<<<<<
@@ -11490,7 +11578,7 @@ if (__pyx_t_15) {
 }
 goto __pyx_L24_except_error;
 
-/* "eventbus/_fastcodec.pyx":525
+/* "eventbus/_fastcodec.pyx":533
  *             Py_INCREF(item)
  *             PyTuple_SET_ITEM(arguments, index, item)
  *         try:             # <<<<<<<<<<<<<<
@@ -11511,7 +11599,7 @@ __Pyx_ExceptionReset(__pyx_t_7, __pyx_t_8, __pyx_t_9);
 goto __pyx_L0;
 }
 
-/* "eventbus/_fastcodec.pyx":506
+/* "eventbus/_fastcodec.pyx":514
  *         free(self.optional)
  * 
  *     cdef object convert(self, list values, object refused, object data):             # <<<<<<<<<<<<<<
@@ -11745,7 +11833,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":536
+/* "eventbus/_fastcodec.pyx":544
  * 
  * 
  * cdef _Plan _plan_from(tuple described):             # <<<<<<<<<<<<<<
@@ -11785,19 +11873,19 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("_plan_from", 0);
 
-/* "eventbus/_fastcodec.pyx":538
+/* "eventbus/_fastcodec.pyx":546
  * cdef _Plan _plan_from(tuple described):
  *     """``(cls, positional, ((name, kind, optional), ...))`` from the reference, as a plan."""
  *     cdef _Plan plan = _Plan.__new__(_Plan)             # <<<<<<<<<<<<<<
  *     cdef Py_ssize_t index
  *     cls, positional, fields = described
 */
-__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Plan(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Plan), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 538, __pyx_L1_error)
+__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Plan(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Plan), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 546, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_plan = ((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":540
+/* "eventbus/_fastcodec.pyx":548
  *     cdef _Plan plan = _Plan.__new__(_Plan)
  *     cdef Py_ssize_t index
  *     cls, positional, fields = described             # <<<<<<<<<<<<<<
@@ -11810,7 +11898,7 @@ Py_ssize_t size = __Pyx_PyTuple_GET_SIZE(sequence);
 if (unlikely(size != 3)) {
   if (size > 3) __Pyx_RaiseTooManyValuesError(3);
   else if (size >= 0) __Pyx_RaiseNeedMoreValuesError(size);
-  __PYX_ERR(0, 540, __pyx_L1_error)
+  __PYX_ERR(0, 548, __pyx_L1_error)
 }
 #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
 __pyx_t_1 = PyTuple_GET_ITEM(sequence, 0);
@@ -11820,15 +11908,15 @@ __Pyx_INCREF(__pyx_t_2);
 __pyx_t_3 = PyTuple_GET_ITEM(sequence, 2);
 __Pyx_INCREF(__pyx_t_3);
 #else
-__pyx_t_1 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 540, __pyx_L1_error)
+__pyx_t_1 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 548, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
-__pyx_t_2 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 540, __pyx_L1_error)
+__pyx_t_2 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 548, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
-__pyx_t_3 = __Pyx_PySequence_ITEM(sequence, 2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 540, __pyx_L1_error)
+__pyx_t_3 = __Pyx_PySequence_ITEM(sequence, 2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 548, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 #endif
 } else {
-__Pyx_RaiseNoneNotIterableError(); __PYX_ERR(0, 540, __pyx_L1_error)
+__Pyx_RaiseNoneNotIterableError(); __PYX_ERR(0, 548, __pyx_L1_error)
 }
 __pyx_v_cls = __pyx_t_1;
 __pyx_t_1 = 0;
@@ -11837,7 +11925,7 @@ __pyx_t_2 = 0;
 __pyx_v_fields = __pyx_t_3;
 __pyx_t_3 = 0;
 
-/* "eventbus/_fastcodec.pyx":541
+/* "eventbus/_fastcodec.pyx":549
  *     cdef Py_ssize_t index
  *     cls, positional, fields = described
  *     plan.cls = cls             # <<<<<<<<<<<<<<
@@ -11849,27 +11937,27 @@ __Pyx_GIVEREF(__pyx_v_cls);
 __Pyx_GOTREF(__pyx_v_plan->cls);
 __Pyx_DECREF_SET(__pyx_v_plan->cls, __pyx_v_cls);
 
-/* "eventbus/_fastcodec.pyx":542
+/* "eventbus/_fastcodec.pyx":550
  *     cls, positional, fields = described
  *     plan.cls = cls
  *     plan.positional = positional             # <<<<<<<<<<<<<<
  *     plan.count = len(fields)
  *     plan.names = tuple([name for name, _, _ in fields])
 */
-__pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_positional); if (unlikely((__pyx_t_4 == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 542, __pyx_L1_error)
+__pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_positional); if (unlikely((__pyx_t_4 == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 550, __pyx_L1_error)
 __pyx_v_plan->positional = __pyx_t_4;
 
-/* "eventbus/_fastcodec.pyx":543
+/* "eventbus/_fastcodec.pyx":551
  *     plan.cls = cls
  *     plan.positional = positional
  *     plan.count = len(fields)             # <<<<<<<<<<<<<<
  *     plan.names = tuple([name for name, _, _ in fields])
  *     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])
 */
-__pyx_t_5 = PyObject_Length(__pyx_v_fields); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 543, __pyx_L1_error)
+__pyx_t_5 = PyObject_Length(__pyx_v_fields); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 551, __pyx_L1_error)
 __pyx_v_plan->count = __pyx_t_5;
 
-/* "eventbus/_fastcodec.pyx":544
+/* "eventbus/_fastcodec.pyx":552
  *     plan.positional = positional
  *     plan.count = len(fields)
  *     plan.names = tuple([name for name, _, _ in fields])             # <<<<<<<<<<<<<<
@@ -11877,16 +11965,16 @@ __pyx_v_plan->count = __pyx_t_5;
  *     plan.kinds = <int *>malloc(sizeof(int) * (plan.count + 1))
 */
 { /* enter inner scope */
-__pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 544, __pyx_L5_error)
+__pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 552, __pyx_L5_error)
 __Pyx_GOTREF(__pyx_t_3);
 if (likely(PyList_CheckExact(__pyx_v_fields)) || PyTuple_CheckExact(__pyx_v_fields)) {
   __pyx_t_2 = __pyx_v_fields; __Pyx_INCREF(__pyx_t_2);
   __pyx_t_5 = 0;
   __pyx_t_6 = NULL;
 } else {
-  __pyx_t_5 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_v_fields); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 544, __pyx_L5_error)
+  __pyx_t_5 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_v_fields); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 552, __pyx_L5_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_6 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 544, __pyx_L5_error)
+  __pyx_t_6 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 552, __pyx_L5_error)
 }
 for (;;) {
   if (likely(!__pyx_t_6)) {
@@ -11894,7 +11982,7 @@ for (;;) {
       {
         Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
         #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 544, __pyx_L5_error)
+        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 552, __pyx_L5_error)
         #endif
         if (__pyx_t_5 >= __pyx_temp) break;
       }
@@ -11904,7 +11992,7 @@ for (;;) {
       {
         Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_2);
         #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 544, __pyx_L5_error)
+        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 552, __pyx_L5_error)
         #endif
         if (__pyx_t_5 >= __pyx_temp) break;
       }
@@ -11915,13 +12003,13 @@ for (;;) {
       #endif
       ++__pyx_t_5;
     }
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 544, __pyx_L5_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 552, __pyx_L5_error)
   } else {
     __pyx_t_1 = __pyx_t_6(__pyx_t_2);
     if (unlikely(!__pyx_t_1)) {
       PyObject* exc_type = PyErr_Occurred();
       if (exc_type) {
-        if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 544, __pyx_L5_error)
+        if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 552, __pyx_L5_error)
         PyErr_Clear();
       }
       break;
@@ -11934,7 +12022,7 @@ for (;;) {
     if (unlikely(size != 3)) {
       if (size > 3) __Pyx_RaiseTooManyValuesError(3);
       else if (size >= 0) __Pyx_RaiseNeedMoreValuesError(size);
-      __PYX_ERR(0, 544, __pyx_L5_error)
+      __PYX_ERR(0, 552, __pyx_L5_error)
     }
     #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
     if (likely(PyTuple_CheckExact(sequence))) {
@@ -11946,27 +12034,27 @@ for (;;) {
       __Pyx_INCREF(__pyx_t_9);
     } else {
       __pyx_t_7 = __Pyx_PyList_GET_ITEM_REF(sequence, 0, __Pyx_ReferenceSharing_SharedReference);
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 544, __pyx_L5_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 552, __pyx_L5_error)
       __Pyx_XGOTREF(__pyx_t_7);
       __pyx_t_8 = __Pyx_PyList_GET_ITEM_REF(sequence, 1, __Pyx_ReferenceSharing_SharedReference);
-      if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 544, __pyx_L5_error)
+      if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 552, __pyx_L5_error)
       __Pyx_XGOTREF(__pyx_t_8);
       __pyx_t_9 = __Pyx_PyList_GET_ITEM_REF(sequence, 2, __Pyx_ReferenceSharing_SharedReference);
-      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 544, __pyx_L5_error)
+      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 552, __pyx_L5_error)
       __Pyx_XGOTREF(__pyx_t_9);
     }
     #else
-    __pyx_t_7 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 544, __pyx_L5_error)
+    __pyx_t_7 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 552, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 544, __pyx_L5_error)
+    __pyx_t_8 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 552, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_9 = __Pyx_PySequence_ITEM(sequence, 2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 544, __pyx_L5_error)
+    __pyx_t_9 = __Pyx_PySequence_ITEM(sequence, 2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 552, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_9);
     #endif
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   } else {
     Py_ssize_t index = -1;
-    __pyx_t_10 = PyObject_GetIter(__pyx_t_1); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 544, __pyx_L5_error)
+    __pyx_t_10 = PyObject_GetIter(__pyx_t_1); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 552, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_10);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __pyx_t_11 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_10);
@@ -11976,7 +12064,7 @@ for (;;) {
     __Pyx_GOTREF(__pyx_t_8);
     index = 2; __pyx_t_9 = __pyx_t_11(__pyx_t_10); if (unlikely(!__pyx_t_9)) goto __pyx_L8_unpacking_failed;
     __Pyx_GOTREF(__pyx_t_9);
-    if (__Pyx_IternextUnpackEndCheck(__pyx_t_11(__pyx_t_10), 3) < (0)) __PYX_ERR(0, 544, __pyx_L5_error)
+    if (__Pyx_IternextUnpackEndCheck(__pyx_t_11(__pyx_t_10), 3) < (0)) __PYX_ERR(0, 552, __pyx_L5_error)
     __pyx_t_11 = NULL;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
     goto __pyx_L9_unpacking_done;
@@ -11984,7 +12072,7 @@ for (;;) {
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
     __pyx_t_11 = NULL;
     if (__Pyx_IterFinish() == 0) __Pyx_RaiseNeedMoreValuesError(index);
-    __PYX_ERR(0, 544, __pyx_L5_error)
+    __PYX_ERR(0, 552, __pyx_L5_error)
     __pyx_L9_unpacking_done:;
   }
   __Pyx_XDECREF_SET(__pyx_8genexpr1__pyx_v_name, __pyx_t_7);
@@ -11993,7 +12081,7 @@ for (;;) {
   __pyx_t_8 = 0;
   __Pyx_DECREF_SET(__pyx_8genexpr1__pyx_v__, __pyx_t_9);
   __pyx_t_9 = 0;
-  if (unlikely(__Pyx_ListComp_Append(__pyx_t_3, __pyx_8genexpr1__pyx_v_name))) __PYX_ERR(0, 544, __pyx_L5_error)
+  if (unlikely(__Pyx_ListComp_Append(__pyx_t_3, __pyx_8genexpr1__pyx_v_name))) __PYX_ERR(0, 552, __pyx_L5_error)
 }
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 __Pyx_XDECREF(__pyx_8genexpr1__pyx_v__); __pyx_8genexpr1__pyx_v__ = 0;
@@ -12005,7 +12093,7 @@ __Pyx_XDECREF(__pyx_8genexpr1__pyx_v_name); __pyx_8genexpr1__pyx_v_name = 0;
 goto __pyx_L1_error;
 __pyx_L11_exit_scope:;
 } /* exit inner scope */
-__pyx_t_2 = PyList_AsTuple(((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 544, __pyx_L1_error)
+__pyx_t_2 = PyList_AsTuple(((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 552, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 __Pyx_GIVEREF(__pyx_t_2);
@@ -12013,7 +12101,7 @@ __Pyx_GOTREF(__pyx_v_plan->names);
 __Pyx_DECREF_SET(__pyx_v_plan->names, ((PyObject*)__pyx_t_2));
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":545
+/* "eventbus/_fastcodec.pyx":553
  *     plan.count = len(fields)
  *     plan.names = tuple([name for name, _, _ in fields])
  *     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])             # <<<<<<<<<<<<<<
@@ -12021,11 +12109,11 @@ __pyx_t_2 = 0;
  *     plan.optional = <char *>malloc(plan.count + 1)
 */
 { /* enter inner scope */
-__pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 545, __pyx_L14_error)
+__pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 553, __pyx_L14_error)
 __Pyx_GOTREF(__pyx_t_2);
 if (unlikely(__pyx_v_plan->names == Py_None)) {
   PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-  __PYX_ERR(0, 545, __pyx_L14_error)
+  __PYX_ERR(0, 553, __pyx_L14_error)
 }
 __pyx_t_3 = __pyx_v_plan->names; __Pyx_INCREF(__pyx_t_3);
 __pyx_t_5 = 0;
@@ -12033,7 +12121,7 @@ for (;;) {
   {
     Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_3);
     #if !CYTHON_ASSUME_SAFE_SIZE
-    if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 545, __pyx_L14_error)
+    if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 553, __pyx_L14_error)
     #endif
     if (__pyx_t_5 >= __pyx_temp) break;
   }
@@ -12043,17 +12131,17 @@ for (;;) {
   __pyx_t_1 = __Pyx_PySequence_ITEM(__pyx_t_3, __pyx_t_5);
   #endif
   ++__pyx_t_5;
-  if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 545, __pyx_L14_error)
+  if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 553, __pyx_L14_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_XDECREF_SET(__pyx_8genexpr2__pyx_v_name, __pyx_t_1);
   __pyx_t_1 = 0;
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_8genexpr2__pyx_v_name, __pyx_mstate_global->__pyx_n_u_encode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 545, __pyx_L14_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_8genexpr2__pyx_v_name, __pyx_mstate_global->__pyx_n_u_encode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 553, __pyx_L14_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_9 = __Pyx_PyObject_Call(__pyx_t_1, __pyx_mstate_global->__pyx_tuple[0], NULL); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 545, __pyx_L14_error)
+  __pyx_t_9 = __Pyx_PyObject_Call(__pyx_t_1, __pyx_mstate_global->__pyx_tuple[0], NULL); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 553, __pyx_L14_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_GIVEREF(__pyx_t_9);
-  if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_2, __pyx_t_9))) __PYX_ERR(0, 545, __pyx_L14_error)
+  if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_2, __pyx_t_9))) __PYX_ERR(0, 553, __pyx_L14_error)
   __pyx_t_9 = 0;
 }
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
@@ -12064,7 +12152,7 @@ __Pyx_XDECREF(__pyx_8genexpr2__pyx_v_name); __pyx_8genexpr2__pyx_v_name = 0;
 goto __pyx_L1_error;
 __pyx_L18_exit_scope:;
 } /* exit inner scope */
-__pyx_t_3 = PyList_AsTuple(((PyObject*)__pyx_t_2)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 545, __pyx_L1_error)
+__pyx_t_3 = PyList_AsTuple(((PyObject*)__pyx_t_2)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 553, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 __Pyx_GIVEREF(__pyx_t_3);
@@ -12072,7 +12160,7 @@ __Pyx_GOTREF(__pyx_v_plan->encoded);
 __Pyx_DECREF_SET(__pyx_v_plan->encoded, ((PyObject*)__pyx_t_3));
 __pyx_t_3 = 0;
 
-/* "eventbus/_fastcodec.pyx":546
+/* "eventbus/_fastcodec.pyx":554
  *     plan.names = tuple([name for name, _, _ in fields])
  *     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])
  *     plan.kinds = <int *>malloc(sizeof(int) * (plan.count + 1))             # <<<<<<<<<<<<<<
@@ -12081,7 +12169,7 @@ __pyx_t_3 = 0;
 */
 __pyx_v_plan->kinds = ((int *)malloc(((sizeof(int)) * (__pyx_v_plan->count + 1))));
 
-/* "eventbus/_fastcodec.pyx":547
+/* "eventbus/_fastcodec.pyx":555
  *     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])
  *     plan.kinds = <int *>malloc(sizeof(int) * (plan.count + 1))
  *     plan.optional = <char *>malloc(plan.count + 1)             # <<<<<<<<<<<<<<
@@ -12090,7 +12178,7 @@ __pyx_v_plan->kinds = ((int *)malloc(((sizeof(int)) * (__pyx_v_plan->count + 1))
 */
 __pyx_v_plan->optional = ((char *)malloc((__pyx_v_plan->count + 1)));
 
-/* "eventbus/_fastcodec.pyx":548
+/* "eventbus/_fastcodec.pyx":556
  *     plan.kinds = <int *>malloc(sizeof(int) * (plan.count + 1))
  *     plan.optional = <char *>malloc(plan.count + 1)
  *     if plan.kinds == NULL or plan.optional == NULL:             # <<<<<<<<<<<<<<
@@ -12116,16 +12204,16 @@ __pyx_L20_bool_binop_done:;
 if (unlikely(__pyx_t_4)) {
 
 
-/* "eventbus/_fastcodec.pyx":549
+/* "eventbus/_fastcodec.pyx":557
  *     plan.optional = <char *>malloc(plan.count + 1)
  *     if plan.kinds == NULL or plan.optional == NULL:
  *         raise MemoryError()             # <<<<<<<<<<<<<<
  *     for index in range(plan.count):
  *         plan.kinds[index] = _KINDS[fields[index][1]]
 */
-PyErr_NoMemory(); __PYX_ERR(0, 549, __pyx_L1_error)
+PyErr_NoMemory(); __PYX_ERR(0, 557, __pyx_L1_error)
 
-/* "eventbus/_fastcodec.pyx":548
+/* "eventbus/_fastcodec.pyx":556
  *     plan.kinds = <int *>malloc(sizeof(int) * (plan.count + 1))
  *     plan.optional = <char *>malloc(plan.count + 1)
  *     if plan.kinds == NULL or plan.optional == NULL:             # <<<<<<<<<<<<<<
@@ -12134,7 +12222,7 @@ PyErr_NoMemory(); __PYX_ERR(0, 549, __pyx_L1_error)
 */
 }
 
-/* "eventbus/_fastcodec.pyx":550
+/* "eventbus/_fastcodec.pyx":558
  *     if plan.kinds == NULL or plan.optional == NULL:
  *         raise MemoryError()
  *     for index in range(plan.count):             # <<<<<<<<<<<<<<
@@ -12148,7 +12236,7 @@ __pyx_t_13 = __pyx_t_5;
 for (__pyx_t_14 = 0; __pyx_t_14 < __pyx_t_13; __pyx_t_14+=1) {
 __pyx_v_index = __pyx_t_14;
 
-/* "eventbus/_fastcodec.pyx":551
+/* "eventbus/_fastcodec.pyx":559
  *         raise MemoryError()
  *     for index in range(plan.count):
  *         plan.kinds[index] = _KINDS[fields[index][1]]             # <<<<<<<<<<<<<<
@@ -12157,34 +12245,34 @@ __pyx_v_index = __pyx_t_14;
 */
 if (unlikely(__pyx_v_8eventbus_10_fastcodec__KINDS == Py_None)) {
   PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-  __PYX_ERR(0, 551, __pyx_L1_error)
+  __PYX_ERR(0, 559, __pyx_L1_error)
 }
-__pyx_t_3 = __Pyx_GetItemInt(__pyx_v_fields, __pyx_v_index, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 551, __pyx_L1_error)
+__pyx_t_3 = __Pyx_GetItemInt(__pyx_v_fields, __pyx_v_index, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 559, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
-__pyx_t_2 = __Pyx_GetItemInt(__pyx_t_3, 1, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 551, __pyx_L1_error)
+__pyx_t_2 = __Pyx_GetItemInt(__pyx_t_3, 1, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 559, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-__pyx_t_3 = __Pyx_PyDict_GetItem(__pyx_v_8eventbus_10_fastcodec__KINDS, __pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 551, __pyx_L1_error)
+__pyx_t_3 = __Pyx_PyDict_GetItem(__pyx_v_8eventbus_10_fastcodec__KINDS, __pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 559, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-__pyx_t_15 = __Pyx_PyLong_As_int(__pyx_t_3); if (unlikely((__pyx_t_15 == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 551, __pyx_L1_error)
+__pyx_t_15 = __Pyx_PyLong_As_int(__pyx_t_3); if (unlikely((__pyx_t_15 == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 559, __pyx_L1_error)
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 (__pyx_v_plan->kinds[__pyx_v_index]) = __pyx_t_15;
 
 
-/* "eventbus/_fastcodec.pyx":552
+/* "eventbus/_fastcodec.pyx":560
  *     for index in range(plan.count):
  *         plan.kinds[index] = _KINDS[fields[index][1]]
  *         plan.optional[index] = 1 if fields[index][2] else 0             # <<<<<<<<<<<<<<
  *     return plan
  * 
 */
-__pyx_t_3 = __Pyx_GetItemInt(__pyx_v_fields, __pyx_v_index, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 552, __pyx_L1_error)
+__pyx_t_3 = __Pyx_GetItemInt(__pyx_v_fields, __pyx_v_index, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 560, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
-__pyx_t_2 = __Pyx_GetItemInt(__pyx_t_3, 2, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 552, __pyx_L1_error)
+__pyx_t_2 = __Pyx_GetItemInt(__pyx_t_3, 2, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 560, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-__pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 552, __pyx_L1_error)
+__pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 560, __pyx_L1_error)
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 if (__pyx_t_4) {
 
@@ -12199,7 +12287,7 @@ if (__pyx_t_4) {
 }
 
 
-/* "eventbus/_fastcodec.pyx":553
+/* "eventbus/_fastcodec.pyx":561
  *         plan.kinds[index] = _KINDS[fields[index][1]]
  *         plan.optional[index] = 1 if fields[index][2] else 0
  *     return plan             # <<<<<<<<<<<<<<
@@ -12217,7 +12305,7 @@ __Pyx_XDECREF((PyObject *)__pyx_temp);
 }
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":536
+/* "eventbus/_fastcodec.pyx":544
  * 
  * 
  * cdef _Plan _plan_from(tuple described):             # <<<<<<<<<<<<<<
@@ -12790,7 +12878,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":571
+/* "eventbus/_fastcodec.pyx":579
  * 
  * 
  * def _decode(data, cls=NOT_GIVEN):             # <<<<<<<<<<<<<<
@@ -12807,18 +12895,18 @@ int __pyx_lineno = 0;
 const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("__defaults__", 0);
-__pyx_t_1 = PyTuple_New(1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 571, __pyx_L1_error)
+__pyx_t_1 = PyTuple_New(1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 579, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __Pyx_INCREF(__Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self)->arg0);
 __Pyx_GIVEREF(__Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self)->arg0);
-if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self)->arg0) != (0)) __PYX_ERR(0, 571, __pyx_L1_error);
-__pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 571, __pyx_L1_error)
+if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self)->arg0) != (0)) __PYX_ERR(0, 579, __pyx_L1_error);
+__pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 579, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __Pyx_GIVEREF(__pyx_t_1);
-if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 571, __pyx_L1_error);
+if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 579, __pyx_L1_error);
 __Pyx_INCREF(Py_None);
 __Pyx_GIVEREF(Py_None);
-if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, Py_None) != (0)) __PYX_ERR(0, 571, __pyx_L1_error);
+if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, Py_None) != (0)) __PYX_ERR(0, 579, __pyx_L1_error);
 __pyx_t_1 = 0;
 {
 PyObject *__pyx_temp;
@@ -12885,35 +12973,35 @@ __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
 PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_data,&__pyx_mstate_global->__pyx_n_u_cls,0};
 struct __pyx_defaults *__pyx_dynamic_args = __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self);
 const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 571, __pyx_L3_error)
+if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 579, __pyx_L3_error)
 if (__pyx_kwds_len > 0) {
   switch (__pyx_nargs) {
     case  2:
     values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 571, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 579, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  1:
     values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 571, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 579, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  0: break;
     default: goto __pyx_L5_argtuple_error;
   }
   const Py_ssize_t kwd_pos_args = __pyx_nargs;
-  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "_decode", 0) < (0)) __PYX_ERR(0, 571, __pyx_L3_error)
+  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "_decode", 0) < (0)) __PYX_ERR(0, 579, __pyx_L3_error)
   if (!values[1]) values[1] = __Pyx_NewRef(__pyx_dynamic_args->arg0);
   for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("_decode", 0, 1, 2, i); __PYX_ERR(0, 571, __pyx_L3_error) }
+    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("_decode", 0, 1, 2, i); __PYX_ERR(0, 579, __pyx_L3_error) }
   }
 } else {
   switch (__pyx_nargs) {
     case  2:
     values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 571, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 579, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  1:
     values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 571, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 579, __pyx_L3_error)
     break;
     default: goto __pyx_L5_argtuple_error;
   }
@@ -12924,7 +13012,7 @@ __pyx_v_cls = values[1];
 }
 goto __pyx_L6_skip;
 __pyx_L5_argtuple_error:;
-__Pyx_RaiseArgtupleInvalid("_decode", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 571, __pyx_L3_error)
+__Pyx_RaiseArgtupleInvalid("_decode", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 579, __pyx_L3_error)
 __pyx_L6_skip:;
 goto __pyx_L4_argument_unpacking_done;
 __pyx_L3_error:;
@@ -12970,7 +13058,7 @@ int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("_decode", 0);
 __Pyx_INCREF(__pyx_v_cls);
 
-/* "eventbus/_fastcodec.pyx":573
+/* "eventbus/_fastcodec.pyx":581
  * def _decode(data, cls=NOT_GIVEN):
  *     """``decode`` on this engine: the C reader and plans first, the reference for the rest."""
  *     cdef _Decoding state = _decoding             # <<<<<<<<<<<<<<
@@ -12980,7 +13068,7 @@ __Pyx_INCREF(__pyx_v_cls);
 __Pyx_INCREF((PyObject *)__pyx_v_8eventbus_10_fastcodec__decoding);
 __pyx_v_state = __pyx_v_8eventbus_10_fastcodec__decoding;
 
-/* "eventbus/_fastcodec.pyx":575
+/* "eventbus/_fastcodec.pyx":583
  *     cdef _Decoding state = _decoding
  *     cdef _Reader reader
  *     if cls is NOT_GIVEN:             # <<<<<<<<<<<<<<
@@ -12991,7 +13079,7 @@ __pyx_t_1 = (__pyx_v_cls == __pyx_v_8eventbus_10_fastcodec_NOT_GIVEN);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":576
+/* "eventbus/_fastcodec.pyx":584
  *     cdef _Reader reader
  *     if cls is NOT_GIVEN:
  *         cls = state.missing             # <<<<<<<<<<<<<<
@@ -13003,7 +13091,7 @@ __Pyx_INCREF(__pyx_t_2);
 __Pyx_DECREF_SET(__pyx_v_cls, __pyx_t_2);
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":575
+/* "eventbus/_fastcodec.pyx":583
  *     cdef _Decoding state = _decoding
  *     cdef _Reader reader
  *     if cls is NOT_GIVEN:             # <<<<<<<<<<<<<<
@@ -13012,18 +13100,18 @@ __pyx_t_2 = 0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":577
+/* "eventbus/_fastcodec.pyx":585
  *     if cls is NOT_GIVEN:
  *         cls = state.missing
  *     if type(data) not in state.data_types:             # <<<<<<<<<<<<<<
  *         return state.reference(data, cls)
  *     raw = data.raw_params
 */
-__pyx_t_1 = (__Pyx_PySequence_ContainsTF(((PyObject *)Py_TYPE(__pyx_v_data)), __pyx_v_state->data_types, Py_NE)); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 577, __pyx_L1_error)
+__pyx_t_1 = (__Pyx_PySequence_ContainsTF(((PyObject *)Py_TYPE(__pyx_v_data)), __pyx_v_state->data_types, Py_NE)); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 585, __pyx_L1_error)
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":578
+/* "eventbus/_fastcodec.pyx":586
  *         cls = state.missing
  *     if type(data) not in state.data_types:
  *         return state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13050,7 +13138,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
   __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 578, __pyx_L1_error)
+  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 586, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 }
 {
@@ -13064,7 +13152,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
 __pyx_t_2 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":577
+/* "eventbus/_fastcodec.pyx":585
  *     if cls is NOT_GIVEN:
  *         cls = state.missing
  *     if type(data) not in state.data_types:             # <<<<<<<<<<<<<<
@@ -13073,19 +13161,19 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":579
+/* "eventbus/_fastcodec.pyx":587
  *     if type(data) not in state.data_types:
  *         return state.reference(data, cls)
  *     raw = data.raw_params             # <<<<<<<<<<<<<<
  *     if raw is None or type(cls) is not type and cls is not state.missing:
  *         return state.reference(data, cls)
 */
-__pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_data, __pyx_mstate_global->__pyx_n_u_raw_params); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 579, __pyx_L1_error)
+__pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_data, __pyx_mstate_global->__pyx_n_u_raw_params); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 587, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __pyx_v_raw = __pyx_t_2;
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":580
+/* "eventbus/_fastcodec.pyx":588
  *         return state.reference(data, cls)
  *     raw = data.raw_params
  *     if raw is None or type(cls) is not type and cls is not state.missing:             # <<<<<<<<<<<<<<
@@ -13118,7 +13206,7 @@ __pyx_L6_bool_binop_done:;
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":581
+/* "eventbus/_fastcodec.pyx":589
  *     raw = data.raw_params
  *     if raw is None or type(cls) is not type and cls is not state.missing:
  *         return state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13145,7 +13233,7 @@ if (likely(PyMethod_Check(__pyx_t_3))) {
   __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 581, __pyx_L1_error)
+  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 589, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 }
 {
@@ -13159,7 +13247,7 @@ if (likely(PyMethod_Check(__pyx_t_3))) {
 __pyx_t_2 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":580
+/* "eventbus/_fastcodec.pyx":588
  *         return state.reference(data, cls)
  *     raw = data.raw_params
  *     if raw is None or type(cls) is not type and cls is not state.missing:             # <<<<<<<<<<<<<<
@@ -13168,7 +13256,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":582
+/* "eventbus/_fastcodec.pyx":590
  *     if raw is None or type(cls) is not type and cls is not state.missing:
  *         return state.reference(data, cls)
  *     if cls is state.missing:             # <<<<<<<<<<<<<<
@@ -13179,7 +13267,7 @@ __pyx_t_1 = (__pyx_v_cls == __pyx_v_state->missing);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":583
+/* "eventbus/_fastcodec.pyx":591
  *         return state.reference(data, cls)
  *     if cls is state.missing:
  *         value = _parse(raw)             # <<<<<<<<<<<<<<
@@ -13188,14 +13276,14 @@ if (__pyx_t_1) {
 */
 __pyx_t_2 = __pyx_v_raw;
 __Pyx_INCREF(__pyx_t_2);
-if (!(likely(PyBytes_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_2))) __PYX_ERR(0, 583, __pyx_L1_error)
-__pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__parse(((PyObject*)__pyx_t_2)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 583, __pyx_L1_error)
+if (!(likely(PyBytes_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_2))) __PYX_ERR(0, 591, __pyx_L1_error)
+__pyx_t_3 = __pyx_f_8eventbus_10_fastcodec__parse(((PyObject*)__pyx_t_2)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 591, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 __pyx_v_value = __pyx_t_3;
 __pyx_t_3 = 0;
 
-/* "eventbus/_fastcodec.pyx":584
+/* "eventbus/_fastcodec.pyx":592
  *     if cls is state.missing:
  *         value = _parse(raw)
  *         return state.reference(data, cls) if value is NOT_HANDLED else value             # <<<<<<<<<<<<<<
@@ -13224,7 +13312,7 @@ if (__pyx_t_1) {
     __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 584, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 592, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __pyx_t_3 = __pyx_t_2;
@@ -13245,7 +13333,7 @@ if (__pyx_t_1) {
 __pyx_t_3 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":582
+/* "eventbus/_fastcodec.pyx":590
  *     if raw is None or type(cls) is not type and cls is not state.missing:
  *         return state.reference(data, cls)
  *     if cls is state.missing:             # <<<<<<<<<<<<<<
@@ -13254,7 +13342,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":585
+/* "eventbus/_fastcodec.pyx":593
  *         value = _parse(raw)
  *         return state.reference(data, cls) if value is NOT_HANDLED else value
  *     exact = state.exact.get(cls)             # <<<<<<<<<<<<<<
@@ -13263,14 +13351,14 @@ goto __pyx_L0;
 */
 if (unlikely(__pyx_v_state->exact == Py_None)) {
 PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-__PYX_ERR(0, 585, __pyx_L1_error)
+__PYX_ERR(0, 593, __pyx_L1_error)
 }
-__pyx_t_3 = __Pyx_PyDict_GetItemDefault(__pyx_v_state->exact, __pyx_v_cls, Py_None); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 585, __pyx_L1_error)
+__pyx_t_3 = __Pyx_PyDict_GetItemDefault(__pyx_v_state->exact, __pyx_v_cls, Py_None); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 593, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __pyx_v_exact = __pyx_t_3;
 __pyx_t_3 = 0;
 
-/* "eventbus/_fastcodec.pyx":586
+/* "eventbus/_fastcodec.pyx":594
  *         return state.reference(data, cls) if value is NOT_HANDLED else value
  *     exact = state.exact.get(cls)
  *     if exact is not None:             # <<<<<<<<<<<<<<
@@ -13281,7 +13369,7 @@ __pyx_t_1 = (__pyx_v_exact != Py_None);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":587
+/* "eventbus/_fastcodec.pyx":595
  *     exact = state.exact.get(cls)
  *     if exact is not None:
  *         value = _parse(raw)             # <<<<<<<<<<<<<<
@@ -13290,14 +13378,14 @@ if (__pyx_t_1) {
 */
 __pyx_t_3 = __pyx_v_raw;
 __Pyx_INCREF(__pyx_t_3);
-if (!(likely(PyBytes_CheckExact(__pyx_t_3))||((__pyx_t_3) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_3))) __PYX_ERR(0, 587, __pyx_L1_error)
-__pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__parse(((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 587, __pyx_L1_error)
+if (!(likely(PyBytes_CheckExact(__pyx_t_3))||((__pyx_t_3) == Py_None) || __Pyx_RaiseUnexpectedTypeError("bytes", __pyx_t_3))) __PYX_ERR(0, 595, __pyx_L1_error)
+__pyx_t_2 = __pyx_f_8eventbus_10_fastcodec__parse(((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 595, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 __pyx_v_value = __pyx_t_2;
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":588
+/* "eventbus/_fastcodec.pyx":596
  *     if exact is not None:
  *         value = _parse(raw)
  *         return value if type(value) is exact else state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13329,7 +13417,7 @@ if (__pyx_t_1) {
     __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 588, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 596, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
   }
   __pyx_t_2 = __pyx_t_3;
@@ -13347,7 +13435,7 @@ if (__pyx_t_1) {
 __pyx_t_2 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":586
+/* "eventbus/_fastcodec.pyx":594
  *         return state.reference(data, cls) if value is NOT_HANDLED else value
  *     exact = state.exact.get(cls)
  *     if exact is not None:             # <<<<<<<<<<<<<<
@@ -13356,7 +13444,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":589
+/* "eventbus/_fastcodec.pyx":597
  *         value = _parse(raw)
  *         return value if type(value) is exact else state.reference(data, cls)
  *     plan = state.plans.get(cls)             # <<<<<<<<<<<<<<
@@ -13365,14 +13453,14 @@ goto __pyx_L0;
 */
 if (unlikely(__pyx_v_state->plans == Py_None)) {
 PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-__PYX_ERR(0, 589, __pyx_L1_error)
+__PYX_ERR(0, 597, __pyx_L1_error)
 }
-__pyx_t_2 = __Pyx_PyDict_GetItemDefault(__pyx_v_state->plans, __pyx_v_cls, Py_None); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 589, __pyx_L1_error)
+__pyx_t_2 = __Pyx_PyDict_GetItemDefault(__pyx_v_state->plans, __pyx_v_cls, Py_None); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 597, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __pyx_v_plan = __pyx_t_2;
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":590
+/* "eventbus/_fastcodec.pyx":598
  *         return value if type(value) is exact else state.reference(data, cls)
  *     plan = state.plans.get(cls)
  *     if plan is None:             # <<<<<<<<<<<<<<
@@ -13383,7 +13471,7 @@ __pyx_t_1 = (__pyx_v_plan == Py_None);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":591
+/* "eventbus/_fastcodec.pyx":599
  *     plan = state.plans.get(cls)
  *     if plan is None:
  *         described = state.describe(cls)             # <<<<<<<<<<<<<<
@@ -13410,13 +13498,13 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
   __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (2-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 591, __pyx_L1_error)
+  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 599, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 }
 __pyx_v_described = __pyx_t_2;
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":592
+/* "eventbus/_fastcodec.pyx":600
  *     if plan is None:
  *         described = state.describe(cls)
  *         plan = False if described is None else _plan_from(described)             # <<<<<<<<<<<<<<
@@ -13430,8 +13518,8 @@ if (__pyx_t_1) {
 } else {
   __pyx_t_4 = __pyx_v_described;
   __Pyx_INCREF(__pyx_t_4);
-  if (!(likely(PyTuple_CheckExact(__pyx_t_4))||((__pyx_t_4) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_4))) __PYX_ERR(0, 592, __pyx_L1_error)
-  __pyx_t_3 = ((PyObject *)__pyx_f_8eventbus_10_fastcodec__plan_from(((PyObject*)__pyx_t_4))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 592, __pyx_L1_error)
+  if (!(likely(PyTuple_CheckExact(__pyx_t_4))||((__pyx_t_4) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_4))) __PYX_ERR(0, 600, __pyx_L1_error)
+  __pyx_t_3 = ((PyObject *)__pyx_f_8eventbus_10_fastcodec__plan_from(((PyObject*)__pyx_t_4))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 600, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __pyx_t_2 = __pyx_t_3;
@@ -13441,7 +13529,7 @@ if (__pyx_t_1) {
 __Pyx_DECREF_SET(__pyx_v_plan, __pyx_t_2);
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":593
+/* "eventbus/_fastcodec.pyx":601
  *         described = state.describe(cls)
  *         plan = False if described is None else _plan_from(described)
  *         state.plans[cls] = plan             # <<<<<<<<<<<<<<
@@ -13450,11 +13538,11 @@ __pyx_t_2 = 0;
 */
 if (unlikely(__pyx_v_state->plans == Py_None)) {
   PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-  __PYX_ERR(0, 593, __pyx_L1_error)
+  __PYX_ERR(0, 601, __pyx_L1_error)
 }
-if (unlikely((PyDict_SetItem(__pyx_v_state->plans, __pyx_v_cls, __pyx_v_plan) < 0))) __PYX_ERR(0, 593, __pyx_L1_error)
+if (unlikely((PyDict_SetItem(__pyx_v_state->plans, __pyx_v_cls, __pyx_v_plan) < 0))) __PYX_ERR(0, 601, __pyx_L1_error)
 
-/* "eventbus/_fastcodec.pyx":590
+/* "eventbus/_fastcodec.pyx":598
  *         return value if type(value) is exact else state.reference(data, cls)
  *     plan = state.plans.get(cls)
  *     if plan is None:             # <<<<<<<<<<<<<<
@@ -13463,7 +13551,7 @@ if (unlikely((PyDict_SetItem(__pyx_v_state->plans, __pyx_v_cls, __pyx_v_plan) < 
 */
 }
 
-/* "eventbus/_fastcodec.pyx":594
+/* "eventbus/_fastcodec.pyx":602
  *         plan = False if described is None else _plan_from(described)
  *         state.plans[cls] = plan
  *     if plan is False:             # <<<<<<<<<<<<<<
@@ -13474,7 +13562,7 @@ __pyx_t_1 = (__pyx_v_plan == Py_False);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":595
+/* "eventbus/_fastcodec.pyx":603
  *         state.plans[cls] = plan
  *     if plan is False:
  *         return state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13501,7 +13589,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
   __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 595, __pyx_L1_error)
+  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 603, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 }
 {
@@ -13515,7 +13603,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
 __pyx_t_2 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":594
+/* "eventbus/_fastcodec.pyx":602
  *         plan = False if described is None else _plan_from(described)
  *         state.plans[cls] = plan
  *     if plan is False:             # <<<<<<<<<<<<<<
@@ -13524,19 +13612,19 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":596
+/* "eventbus/_fastcodec.pyx":604
  *     if plan is False:
  *         return state.reference(data, cls)
  *     reader = _Reader.__new__(_Reader)             # <<<<<<<<<<<<<<
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)
 */
-__pyx_t_2 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Reader(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Reader), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 596, __pyx_L1_error)
+__pyx_t_2 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Reader(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Reader), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 604, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __pyx_v_reader = ((struct __pyx_obj_8eventbus_10_fastcodec__Reader *)__pyx_t_2);
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":597
+/* "eventbus/_fastcodec.pyx":605
  *         return state.reference(data, cls)
  *     reader = _Reader.__new__(_Reader)
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)             # <<<<<<<<<<<<<<
@@ -13545,7 +13633,7 @@ __pyx_t_2 = 0;
 */
 __pyx_v_reader->data = ((unsigned char const *)PyBytes_AS_STRING(__pyx_v_raw));
 
-/* "eventbus/_fastcodec.pyx":598
+/* "eventbus/_fastcodec.pyx":606
  *     reader = _Reader.__new__(_Reader)
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)             # <<<<<<<<<<<<<<
@@ -13554,7 +13642,7 @@ __pyx_v_reader->data = ((unsigned char const *)PyBytes_AS_STRING(__pyx_v_raw));
 */
 __pyx_v_reader->size = PyBytes_GET_SIZE(__pyx_v_raw);
 
-/* "eventbus/_fastcodec.pyx":599
+/* "eventbus/_fastcodec.pyx":607
  *     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
  *     reader.size = PyBytes_GET_SIZE(raw)
  *     reader.pos = 0             # <<<<<<<<<<<<<<
@@ -13563,19 +13651,19 @@ __pyx_v_reader->size = PyBytes_GET_SIZE(__pyx_v_raw);
 */
 __pyx_v_reader->pos = 0;
 
-/* "eventbus/_fastcodec.pyx":600
+/* "eventbus/_fastcodec.pyx":608
  *     reader.size = PyBytes_GET_SIZE(raw)
  *     reader.pos = 0
  *     values = reader.plan_object(<_Plan>plan)             # <<<<<<<<<<<<<<
  *     if values is NOT_HANDLED or reader.pos != reader.size:
  *         return state.reference(data, cls)
 */
-__pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_reader->__pyx_vtab)->plan_object(__pyx_v_reader, ((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 600, __pyx_L1_error)
+__pyx_t_2 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Reader *)__pyx_v_reader->__pyx_vtab)->plan_object(__pyx_v_reader, ((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 608, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_2);
 __pyx_v_values = __pyx_t_2;
 __pyx_t_2 = 0;
 
-/* "eventbus/_fastcodec.pyx":601
+/* "eventbus/_fastcodec.pyx":609
  *     reader.pos = 0
  *     values = reader.plan_object(<_Plan>plan)
  *     if values is NOT_HANDLED or reader.pos != reader.size:             # <<<<<<<<<<<<<<
@@ -13600,7 +13688,7 @@ __pyx_L14_bool_binop_done:;
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":602
+/* "eventbus/_fastcodec.pyx":610
  *     values = reader.plan_object(<_Plan>plan)
  *     if values is NOT_HANDLED or reader.pos != reader.size:
  *         return state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13627,7 +13715,7 @@ if (likely(PyMethod_Check(__pyx_t_3))) {
   __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 602, __pyx_L1_error)
+  if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 610, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 }
 {
@@ -13641,7 +13729,7 @@ if (likely(PyMethod_Check(__pyx_t_3))) {
 __pyx_t_2 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":601
+/* "eventbus/_fastcodec.pyx":609
  *     reader.pos = 0
  *     values = reader.plan_object(<_Plan>plan)
  *     if values is NOT_HANDLED or reader.pos != reader.size:             # <<<<<<<<<<<<<<
@@ -13650,7 +13738,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":603
+/* "eventbus/_fastcodec.pyx":611
  *     if values is NOT_HANDLED or reader.pos != reader.size:
  *         return state.reference(data, cls)
  *     result = (<_Plan>plan).convert(<list>values, state.refused, data)             # <<<<<<<<<<<<<<
@@ -13659,13 +13747,13 @@ goto __pyx_L0;
 */
 __pyx_t_2 = __pyx_v_state->refused;
 __Pyx_INCREF(__pyx_t_2);
-__pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Plan *)((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan)->__pyx_vtab)->convert(((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan), ((PyObject*)__pyx_v_values), __pyx_t_2, __pyx_v_data); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 603, __pyx_L1_error)
+__pyx_t_3 = ((struct __pyx_vtabstruct_8eventbus_10_fastcodec__Plan *)((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan)->__pyx_vtab)->convert(((struct __pyx_obj_8eventbus_10_fastcodec__Plan *)__pyx_v_plan), ((PyObject*)__pyx_v_values), __pyx_t_2, __pyx_v_data); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 611, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 __pyx_v_result = __pyx_t_3;
 __pyx_t_3 = 0;
 
-/* "eventbus/_fastcodec.pyx":604
+/* "eventbus/_fastcodec.pyx":612
  *         return state.reference(data, cls)
  *     result = (<_Plan>plan).convert(<list>values, state.refused, data)
  *     if result is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -13676,7 +13764,7 @@ __pyx_t_1 = (__pyx_v_result == __pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
 if (__pyx_t_1) {
 
 
-/* "eventbus/_fastcodec.pyx":605
+/* "eventbus/_fastcodec.pyx":613
  *     result = (<_Plan>plan).convert(<list>values, state.refused, data)
  *     if result is NOT_HANDLED:
  *         return state.reference(data, cls)             # <<<<<<<<<<<<<<
@@ -13703,7 +13791,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
   __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (3-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
   __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 605, __pyx_L1_error)
+  if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 613, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
 }
 {
@@ -13717,7 +13805,7 @@ if (likely(PyMethod_Check(__pyx_t_4))) {
 __pyx_t_3 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":604
+/* "eventbus/_fastcodec.pyx":612
  *         return state.reference(data, cls)
  *     result = (<_Plan>plan).convert(<list>values, state.refused, data)
  *     if result is NOT_HANDLED:             # <<<<<<<<<<<<<<
@@ -13726,7 +13814,7 @@ goto __pyx_L0;
 */
 }
 
-/* "eventbus/_fastcodec.pyx":606
+/* "eventbus/_fastcodec.pyx":614
  *     if result is NOT_HANDLED:
  *         return state.reference(data, cls)
  *     return result             # <<<<<<<<<<<<<<
@@ -13744,7 +13832,7 @@ __Pyx_XDECREF(__pyx_temp);
 }
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":571
+/* "eventbus/_fastcodec.pyx":579
  * 
  * 
  * def _decode(data, cls=NOT_GIVEN):             # <<<<<<<<<<<<<<
@@ -13776,7 +13864,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":609
+/* "eventbus/_fastcodec.pyx":617
  * 
  * 
  * def make_decode(reference, describe, refused, missing, data_types):             # <<<<<<<<<<<<<<
@@ -13828,50 +13916,50 @@ __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
 {
 PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_reference,&__pyx_mstate_global->__pyx_n_u_describe,&__pyx_mstate_global->__pyx_n_u_refused,&__pyx_mstate_global->__pyx_n_u_missing,&__pyx_mstate_global->__pyx_n_u_data_types,0};
 const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 609, __pyx_L3_error)
+if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 617, __pyx_L3_error)
 if (__pyx_kwds_len > 0) {
   switch (__pyx_nargs) {
     case  5:
     values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 609, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 617, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  4:
     values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 609, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 617, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  3:
     values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 609, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 617, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  2:
     values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 609, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 617, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  1:
     values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 609, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 617, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  0: break;
     default: goto __pyx_L5_argtuple_error;
   }
   const Py_ssize_t kwd_pos_args = __pyx_nargs;
-  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "make_decode", 0) < (0)) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "make_decode", 0) < (0)) __PYX_ERR(0, 617, __pyx_L3_error)
   for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("make_decode", 1, 5, 5, i); __PYX_ERR(0, 609, __pyx_L3_error) }
+    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("make_decode", 1, 5, 5, i); __PYX_ERR(0, 617, __pyx_L3_error) }
   }
 } else if (unlikely(__pyx_nargs != 5)) {
   goto __pyx_L5_argtuple_error;
 } else {
   values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 617, __pyx_L3_error)
   values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 617, __pyx_L3_error)
   values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 617, __pyx_L3_error)
   values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 617, __pyx_L3_error)
   values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 609, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 617, __pyx_L3_error)
 }
 __pyx_v_reference = values[0];
 __pyx_v_describe = values[1];
@@ -13881,7 +13969,7 @@ __pyx_v_data_types = values[4];
 }
 goto __pyx_L6_skip;
 __pyx_L5_argtuple_error:;
-__Pyx_RaiseArgtupleInvalid("make_decode", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 609, __pyx_L3_error)
+__Pyx_RaiseArgtupleInvalid("make_decode", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 617, __pyx_L3_error)
 __pyx_L6_skip:;
 goto __pyx_L4_argument_unpacking_done;
 __pyx_L3_error:;
@@ -13912,19 +14000,19 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("make_decode", 0);
 
-/* "eventbus/_fastcodec.pyx":616
+/* "eventbus/_fastcodec.pyx":624
  *     """
  *     global _decoding
  *     cdef _Decoding state = _Decoding.__new__(_Decoding)             # <<<<<<<<<<<<<<
  *     state.reference = reference
  *     state.describe = describe
 */
-__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Decoding(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Decoding), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 616, __pyx_L1_error)
+__pyx_t_1 = ((PyObject *)__pyx_tp_new_8eventbus_10_fastcodec__Decoding(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Decoding), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 624, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_state = ((struct __pyx_obj_8eventbus_10_fastcodec__Decoding *)__pyx_t_1);
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":617
+/* "eventbus/_fastcodec.pyx":625
  *     global _decoding
  *     cdef _Decoding state = _Decoding.__new__(_Decoding)
  *     state.reference = reference             # <<<<<<<<<<<<<<
@@ -13936,7 +14024,7 @@ __Pyx_GIVEREF(__pyx_v_reference);
 __Pyx_GOTREF(__pyx_v_state->reference);
 __Pyx_DECREF_SET(__pyx_v_state->reference, __pyx_v_reference);
 
-/* "eventbus/_fastcodec.pyx":618
+/* "eventbus/_fastcodec.pyx":626
  *     cdef _Decoding state = _Decoding.__new__(_Decoding)
  *     state.reference = reference
  *     state.describe = describe             # <<<<<<<<<<<<<<
@@ -13948,7 +14036,7 @@ __Pyx_GIVEREF(__pyx_v_describe);
 __Pyx_GOTREF(__pyx_v_state->describe);
 __Pyx_DECREF_SET(__pyx_v_state->describe, __pyx_v_describe);
 
-/* "eventbus/_fastcodec.pyx":619
+/* "eventbus/_fastcodec.pyx":627
  *     state.reference = reference
  *     state.describe = describe
  *     state.refused = refused             # <<<<<<<<<<<<<<
@@ -13960,7 +14048,7 @@ __Pyx_GIVEREF(__pyx_v_refused);
 __Pyx_GOTREF(__pyx_v_state->refused);
 __Pyx_DECREF_SET(__pyx_v_state->refused, __pyx_v_refused);
 
-/* "eventbus/_fastcodec.pyx":620
+/* "eventbus/_fastcodec.pyx":628
  *     state.describe = describe
  *     state.refused = refused
  *     state.missing = missing             # <<<<<<<<<<<<<<
@@ -13972,54 +14060,54 @@ __Pyx_GIVEREF(__pyx_v_missing);
 __Pyx_GOTREF(__pyx_v_state->missing);
 __Pyx_DECREF_SET(__pyx_v_state->missing, __pyx_v_missing);
 
-/* "eventbus/_fastcodec.pyx":621
+/* "eventbus/_fastcodec.pyx":629
  *     state.refused = refused
  *     state.missing = missing
  *     state.data_types = tuple(data_types)             # <<<<<<<<<<<<<<
  *     state.plans = {}
  *     state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}
 */
-__pyx_t_1 = __Pyx_PySequence_Tuple(__pyx_v_data_types); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 621, __pyx_L1_error)
+__pyx_t_1 = __Pyx_PySequence_Tuple(__pyx_v_data_types); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 629, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __Pyx_GIVEREF(__pyx_t_1);
 __Pyx_GOTREF(__pyx_v_state->data_types);
 __Pyx_DECREF_SET(__pyx_v_state->data_types, ((PyObject*)__pyx_t_1));
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":622
+/* "eventbus/_fastcodec.pyx":630
  *     state.missing = missing
  *     state.data_types = tuple(data_types)
  *     state.plans = {}             # <<<<<<<<<<<<<<
  *     state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}
  *     _decoding = state  # one per process: eventbus._engine makes it once
 */
-__pyx_t_1 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 622, __pyx_L1_error)
+__pyx_t_1 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 630, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __Pyx_GIVEREF(__pyx_t_1);
 __Pyx_GOTREF(__pyx_v_state->plans);
 __Pyx_DECREF_SET(__pyx_v_state->plans, ((PyObject*)__pyx_t_1));
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":623
+/* "eventbus/_fastcodec.pyx":631
  *     state.data_types = tuple(data_types)
  *     state.plans = {}
  *     state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}             # <<<<<<<<<<<<<<
  *     _decoding = state  # one per process: eventbus._engine makes it once
  *     return _decode
 */
-__pyx_t_1 = __Pyx_PyDict_NewPresized(5); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 623, __pyx_L1_error)
+__pyx_t_1 = __Pyx_PyDict_NewPresized(5); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 631, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
-if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyDict_Type)), ((PyObject *)(&PyDict_Type))) < (0)) __PYX_ERR(0, 623, __pyx_L1_error)
-if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyList_Type)), ((PyObject *)(&PyList_Type))) < (0)) __PYX_ERR(0, 623, __pyx_L1_error)
-if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyUnicode_Type)), ((PyObject *)(&PyUnicode_Type))) < (0)) __PYX_ERR(0, 623, __pyx_L1_error)
-if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyLong_Type)), ((PyObject *)(&PyLong_Type))) < (0)) __PYX_ERR(0, 623, __pyx_L1_error)
-if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyBool_Type)), ((PyObject *)(&PyBool_Type))) < (0)) __PYX_ERR(0, 623, __pyx_L1_error)
+if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyDict_Type)), ((PyObject *)(&PyDict_Type))) < (0)) __PYX_ERR(0, 631, __pyx_L1_error)
+if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyList_Type)), ((PyObject *)(&PyList_Type))) < (0)) __PYX_ERR(0, 631, __pyx_L1_error)
+if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyUnicode_Type)), ((PyObject *)(&PyUnicode_Type))) < (0)) __PYX_ERR(0, 631, __pyx_L1_error)
+if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyLong_Type)), ((PyObject *)(&PyLong_Type))) < (0)) __PYX_ERR(0, 631, __pyx_L1_error)
+if (PyDict_SetItem(__pyx_t_1, ((PyObject *)(&PyBool_Type)), ((PyObject *)(&PyBool_Type))) < (0)) __PYX_ERR(0, 631, __pyx_L1_error)
 __Pyx_GIVEREF(__pyx_t_1);
 __Pyx_GOTREF(__pyx_v_state->exact);
 __Pyx_DECREF_SET(__pyx_v_state->exact, ((PyObject*)__pyx_t_1));
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":624
+/* "eventbus/_fastcodec.pyx":632
  *     state.plans = {}
  *     state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}
  *     _decoding = state  # one per process: eventbus._engine makes it once             # <<<<<<<<<<<<<<
@@ -14031,14 +14119,14 @@ __Pyx_XGOTREF((PyObject *)__pyx_v_8eventbus_10_fastcodec__decoding);
 __Pyx_DECREF_SET(__pyx_v_8eventbus_10_fastcodec__decoding, __pyx_v_state);
 __Pyx_GIVEREF((PyObject *)__pyx_v_state);
 
-/* "eventbus/_fastcodec.pyx":625
+/* "eventbus/_fastcodec.pyx":633
  *     state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}
  *     _decoding = state  # one per process: eventbus._engine makes it once
  *     return _decode             # <<<<<<<<<<<<<<
  * 
  * 
 */
-__Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_decode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 625, __pyx_L1_error)
+__Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_decode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 633, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 {
 PyObject *__pyx_temp;
@@ -14051,7 +14139,7 @@ __Pyx_XDECREF(__pyx_temp);
 __pyx_t_1 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":609
+/* "eventbus/_fastcodec.pyx":617
  * 
  * 
  * def make_decode(reference, describe, refused, missing, data_types):             # <<<<<<<<<<<<<<
@@ -14071,7 +14159,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":628
+/* "eventbus/_fastcodec.pyx":636
  * 
  * 
  * def encoded_here(params):             # <<<<<<<<<<<<<<
@@ -14119,32 +14207,32 @@ __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
 {
 PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_params,0};
 const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 628, __pyx_L3_error)
+if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 636, __pyx_L3_error)
 if (__pyx_kwds_len > 0) {
   switch (__pyx_nargs) {
     case  1:
     values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 628, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 636, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  0: break;
     default: goto __pyx_L5_argtuple_error;
   }
   const Py_ssize_t kwd_pos_args = __pyx_nargs;
-  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "encoded_here", 0) < (0)) __PYX_ERR(0, 628, __pyx_L3_error)
+  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "encoded_here", 0) < (0)) __PYX_ERR(0, 636, __pyx_L3_error)
   for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("encoded_here", 1, 1, 1, i); __PYX_ERR(0, 628, __pyx_L3_error) }
+    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("encoded_here", 1, 1, 1, i); __PYX_ERR(0, 636, __pyx_L3_error) }
   }
 } else if (unlikely(__pyx_nargs != 1)) {
   goto __pyx_L5_argtuple_error;
 } else {
   values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 628, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 636, __pyx_L3_error)
 }
 __pyx_v_params = values[0];
 }
 goto __pyx_L6_skip;
 __pyx_L5_argtuple_error:;
-__Pyx_RaiseArgtupleInvalid("encoded_here", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 628, __pyx_L3_error)
+__Pyx_RaiseArgtupleInvalid("encoded_here", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 636, __pyx_L3_error)
 __pyx_L6_skip:;
 goto __pyx_L4_argument_unpacking_done;
 __pyx_L3_error:;
@@ -14174,14 +14262,14 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("encoded_here", 0);
 
-/* "eventbus/_fastcodec.pyx":630
+/* "eventbus/_fastcodec.pyx":638
  * def encoded_here(params):
  *     """The bytes this engine writes itself, or None: the reference's (for the tests)."""
  *     return _encode(params)             # <<<<<<<<<<<<<<
  * 
  * 
 */
-__pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__encode(__pyx_v_params); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 630, __pyx_L1_error)
+__pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__encode(__pyx_v_params); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 638, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 {
 PyObject *__pyx_temp;
@@ -14194,7 +14282,7 @@ __Pyx_XDECREF(__pyx_temp);
 __pyx_t_1 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":628
+/* "eventbus/_fastcodec.pyx":636
  * 
  * 
  * def encoded_here(params):             # <<<<<<<<<<<<<<
@@ -14213,7 +14301,7 @@ __Pyx_RefNannyFinishContext();
 return __pyx_r;
 }
 
-/* "eventbus/_fastcodec.pyx":633
+/* "eventbus/_fastcodec.pyx":641
  * 
  * 
  * def parsed_here(bytes raw):             # <<<<<<<<<<<<<<
@@ -14261,32 +14349,32 @@ __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
 {
 PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_raw,0};
 const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 633, __pyx_L3_error)
+if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 641, __pyx_L3_error)
 if (__pyx_kwds_len > 0) {
   switch (__pyx_nargs) {
     case  1:
     values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 633, __pyx_L3_error)
+    if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 641, __pyx_L3_error)
     CYTHON_FALLTHROUGH;
     case  0: break;
     default: goto __pyx_L5_argtuple_error;
   }
   const Py_ssize_t kwd_pos_args = __pyx_nargs;
-  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "parsed_here", 0) < (0)) __PYX_ERR(0, 633, __pyx_L3_error)
+  if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "parsed_here", 0) < (0)) __PYX_ERR(0, 641, __pyx_L3_error)
   for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("parsed_here", 1, 1, 1, i); __PYX_ERR(0, 633, __pyx_L3_error) }
+    if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("parsed_here", 1, 1, 1, i); __PYX_ERR(0, 641, __pyx_L3_error) }
   }
 } else if (unlikely(__pyx_nargs != 1)) {
   goto __pyx_L5_argtuple_error;
 } else {
   values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 633, __pyx_L3_error)
+  if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 641, __pyx_L3_error)
 }
 __pyx_v_raw = ((PyObject*)values[0]);
 }
 goto __pyx_L6_skip;
 __pyx_L5_argtuple_error:;
-__Pyx_RaiseArgtupleInvalid("parsed_here", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 633, __pyx_L3_error)
+__Pyx_RaiseArgtupleInvalid("parsed_here", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 641, __pyx_L3_error)
 __pyx_L6_skip:;
 goto __pyx_L4_argument_unpacking_done;
 __pyx_L3_error:;
@@ -14297,7 +14385,7 @@ __Pyx_AddTraceback("eventbus._fastcodec.parsed_here", __pyx_clineno, __pyx_linen
 __Pyx_RefNannyFinishContext();
 return NULL;
 __pyx_L4_argument_unpacking_done:;
-if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_raw), (&PyBytes_Type), 1, "raw", 1))) __PYX_ERR(0, 633, __pyx_L1_error)
+if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_raw), (&PyBytes_Type), 1, "raw", 1))) __PYX_ERR(0, 641, __pyx_L1_error)
 __pyx_r = __pyx_pf_8eventbus_10_fastcodec_10parsed_here(__pyx_self, __pyx_v_raw);
 
 /* function exit code */
@@ -14329,18 +14417,18 @@ const char *__pyx_filename = NULL;
 int __pyx_clineno = 0;
 __Pyx_RefNannySetupContext("parsed_here", 0);
 
-/* "eventbus/_fastcodec.pyx":635
+/* "eventbus/_fastcodec.pyx":643
  * def parsed_here(bytes raw):
  *     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
  *     value = _parse(raw)             # <<<<<<<<<<<<<<
  *     return (False, None) if value is NOT_HANDLED else (True, value)
 */
-__pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__parse(__pyx_v_raw); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 635, __pyx_L1_error)
+__pyx_t_1 = __pyx_f_8eventbus_10_fastcodec__parse(__pyx_v_raw); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 643, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_1);
 __pyx_v_value = __pyx_t_1;
 __pyx_t_1 = 0;
 
-/* "eventbus/_fastcodec.pyx":636
+/* "eventbus/_fastcodec.pyx":644
  *     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
  *     value = _parse(raw)
  *     return (False, None) if value is NOT_HANDLED else (True, value)             # <<<<<<<<<<<<<<
@@ -14350,14 +14438,14 @@ if (__pyx_t_2) {
 __Pyx_INCREF(__pyx_mstate_global->__pyx_tuple[1]);
 __pyx_t_1 = __pyx_mstate_global->__pyx_tuple[1];
 } else {
-__pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 636, __pyx_L1_error)
+__pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 644, __pyx_L1_error)
 __Pyx_GOTREF(__pyx_t_3);
 __Pyx_INCREF(Py_True);
 __Pyx_GIVEREF(Py_True);
-if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, Py_True) != (0)) __PYX_ERR(0, 636, __pyx_L1_error);
+if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, Py_True) != (0)) __PYX_ERR(0, 644, __pyx_L1_error);
 __Pyx_INCREF(__pyx_v_value);
 __Pyx_GIVEREF(__pyx_v_value);
-if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_v_value) != (0)) __PYX_ERR(0, 636, __pyx_L1_error);
+if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_v_value) != (0)) __PYX_ERR(0, 644, __pyx_L1_error);
 __pyx_t_1 = __pyx_t_3;
 __pyx_t_3 = 0;
 }
@@ -14373,7 +14461,7 @@ __Pyx_XDECREF(__pyx_temp);
 __pyx_t_1 = 0;
 goto __pyx_L0;
 
-/* "eventbus/_fastcodec.pyx":633
+/* "eventbus/_fastcodec.pyx":641
  * 
  * 
  * def parsed_here(bytes raw):             # <<<<<<<<<<<<<<
@@ -15943,14 +16031,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Reader(__pyx_
   __pyx_vtable_8eventbus_10_fastcodec__Reader.plan_object = (PyObject *(*)(struct __pyx_obj_8eventbus_10_fastcodec__Reader *, struct __pyx_obj_8eventbus_10_fastcodec__Plan *))__pyx_f_8eventbus_10_fastcodec_7_Reader_plan_object;
   __pyx_vtable_8eventbus_10_fastcodec__Reader.array = (PyObject *(*)(struct __pyx_obj_8eventbus_10_fastcodec__Reader *, int))__pyx_f_8eventbus_10_fastcodec_7_Reader_array;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Reader_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader)) __PYX_ERR(0, 265, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Reader_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader)) __PYX_ERR(0, 273, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader = &__pyx_type_8eventbus_10_fastcodec__Reader;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 265, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 273, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader);
@@ -15960,9 +16048,9 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Reader(__pyx_
     __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader, __pyx_vtabptr_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 265, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Reader, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 265, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 265, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader, __pyx_vtabptr_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 273, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Reader, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 273, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Reader) < (0)) __PYX_ERR(0, 273, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -15981,14 +16069,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Plan(__pyx_ms
   __pyx_vtabptr_8eventbus_10_fastcodec__Plan = &__pyx_vtable_8eventbus_10_fastcodec__Plan;
   __pyx_vtable_8eventbus_10_fastcodec__Plan.convert = (PyObject *(*)(struct __pyx_obj_8eventbus_10_fastcodec__Plan *, PyObject *, PyObject *, PyObject *))__pyx_f_8eventbus_10_fastcodec_5_Plan_convert;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Plan_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan)) __PYX_ERR(0, 491, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Plan_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan)) __PYX_ERR(0, 499, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan = &__pyx_type_8eventbus_10_fastcodec__Plan;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 491, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 499, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan);
@@ -15998,9 +16086,9 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Plan(__pyx_ms
     __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan, __pyx_vtabptr_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 491, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Plan, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 491, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 491, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan, __pyx_vtabptr_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 499, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Plan, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 499, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Plan) < (0)) __PYX_ERR(0, 499, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -16017,14 +16105,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Decoding(__py
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Decoding", 0);
   /*--- Exttype __pyx_obj_8eventbus_10_fastcodec__Decoding ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Decoding_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding)) __PYX_ERR(0, 556, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec__Decoding_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding)) __PYX_ERR(0, 564, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding = &__pyx_type_8eventbus_10_fastcodec__Decoding;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 556, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 564, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding);
@@ -16034,8 +16122,8 @@ static int __Pyx_modinit_Exttype___pyx_obj_8eventbus_10_fastcodec__Decoding(__py
     __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Decoding, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 556, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 556, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Decoding, (PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 564, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec__Decoding) < (0)) __PYX_ERR(0, 564, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -16052,14 +16140,14 @@ static int __Pyx_modinit_Exttype___pyx_defaults(__pyx_mstatetype *__pyx_mstate) 
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_defaults", 0);
   /*--- Exttype __pyx_defaults ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec___pyx_defaults_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults)) __PYX_ERR(0, 571, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8eventbus_10_fastcodec___pyx_defaults_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults)) __PYX_ERR(0, 579, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults = &__pyx_type_8eventbus_10_fastcodec___pyx_defaults;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults) < (0)) __PYX_ERR(0, 571, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults) < (0)) __PYX_ERR(0, 579, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults);
@@ -16447,7 +16535,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":74
+  /* "eventbus/_fastcodec.pyx":81
  * 
  * 
  * cdef const char *HEX = "0123456789abcdef"             # <<<<<<<<<<<<<<
@@ -16456,7 +16544,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
 */
   __pyx_v_8eventbus_10_fastcodec_HEX = __pyx_k_0123456789abcdef;
 
-  /* "eventbus/_fastcodec.pyx":238
+  /* "eventbus/_fastcodec.pyx":246
  * 
  * 
  * cdef object _reference_encode = None             # <<<<<<<<<<<<<<
@@ -16468,38 +16556,38 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   __Pyx_DECREF_SET(__pyx_v_8eventbus_10_fastcodec__reference_encode, Py_None);
   __Pyx_GIVEREF(Py_None);
 
-  /* "eventbus/_fastcodec.pyx":241
+  /* "eventbus/_fastcodec.pyx":249
  * 
  * 
  * def _encode_params(params, domain=None, action=None):             # <<<<<<<<<<<<<<
  *     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
  *     if params is None:
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_1_encode_params, 0, __pyx_mstate_global->__pyx_n_u_encode_params, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 241, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_1_encode_params, 0, __pyx_mstate_global->__pyx_n_u_encode_params, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 249, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_2, __pyx_mstate_global->__pyx_tuple[2]);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_encode_params, __pyx_t_2) < (0)) __PYX_ERR(0, 241, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_encode_params, __pyx_t_2) < (0)) __PYX_ERR(0, 249, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":251
+  /* "eventbus/_fastcodec.pyx":259
  * 
  * 
  * def make_encode_params(reference):             # <<<<<<<<<<<<<<
  *     """``encode_params`` with ``reference`` for whatever the C writer leaves to it (one per process)."""
  *     global _reference_encode
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_3make_encode_params, 0, __pyx_mstate_global->__pyx_n_u_make_encode_params, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 251, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_3make_encode_params, 0, __pyx_mstate_global->__pyx_n_u_make_encode_params, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 259, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_make_encode_params, __pyx_t_2) < (0)) __PYX_ERR(0, 251, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_make_encode_params, __pyx_t_2) < (0)) __PYX_ERR(0, 259, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":261
+  /* "eventbus/_fastcodec.pyx":269
  * # Decoding: strict JSON without whitespace, read into Python values.
  * 
  * cdef object NOT_HANDLED = object()             # <<<<<<<<<<<<<<
@@ -16512,7 +16600,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
     PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
     __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_builtin_object, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 261, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 269, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_XGOTREF(__pyx_v_8eventbus_10_fastcodec_NOT_HANDLED);
@@ -16520,7 +16608,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":262
+  /* "eventbus/_fastcodec.pyx":270
  * 
  * cdef object NOT_HANDLED = object()
  * cdef object NOT_GIVEN = object()  # decode(data): no target type (None is one: JSON null)             # <<<<<<<<<<<<<<
@@ -16533,7 +16621,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
     PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
     __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_builtin_object, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 262, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 270, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_XGOTREF(__pyx_v_8eventbus_10_fastcodec_NOT_GIVEN);
@@ -16595,42 +16683,42 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_setstate_cython, __pyx_t_2) < (0)) __PYX_ERR(1, 3, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":533
+  /* "eventbus/_fastcodec.pyx":541
  * 
  * 
  * cdef dict _KINDS = {"any": ANY, "int": INT, "str": STR, "bool": BOOL, "float": FLOAT, "dict": DICT, "list": LIST}             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_ANY); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_ANY); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_any, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_any, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_INT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_INT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_int, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_int, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_STR); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_STR); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_str, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_str, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_BOOL); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_BOOL); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_bool, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_bool, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_FLOAT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_FLOAT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_DICT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_DICT); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_dict_2, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_dict_2, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_LIST); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 533, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_enum____pyx_t_8eventbus_10_fastcodec_Kind(__pyx_e_8eventbus_10_fastcodec_LIST); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_list, __pyx_t_3) < (0)) __PYX_ERR(0, 533, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_list, __pyx_t_3) < (0)) __PYX_ERR(0, 541, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   __Pyx_XGOTREF(__pyx_v_8eventbus_10_fastcodec__KINDS);
   __Pyx_DECREF_SET(__pyx_v_8eventbus_10_fastcodec__KINDS, ((PyObject*)__pyx_t_2));
@@ -16664,7 +16752,7 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec__Decoding, __pyx_mstate_global->__pyx_n_u_setstate_cython, __pyx_t_2) < (0)) __PYX_ERR(1, 17, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":568
+  /* "eventbus/_fastcodec.pyx":576
  * 
  * 
  * cdef _Decoding _decoding = None             # <<<<<<<<<<<<<<
@@ -16676,69 +16764,69 @@ __Pyx_RefNannySetupContext("PyInit__fastcodec", 0);
   __Pyx_DECREF_SET(__pyx_v_8eventbus_10_fastcodec__decoding, ((struct __pyx_obj_8eventbus_10_fastcodec__Decoding *)Py_None));
   __Pyx_GIVEREF(Py_None);
 
-  /* "eventbus/_fastcodec.pyx":571
+  /* "eventbus/_fastcodec.pyx":579
  * 
  * 
  * def _decode(data, cls=NOT_GIVEN):             # <<<<<<<<<<<<<<
  *     """``decode`` on this engine: the C reader and plans first, the reference for the rest."""
  *     cdef _Decoding state = _decoding
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_5_decode, 0, __pyx_mstate_global->__pyx_n_u_decode, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 571, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_5_decode, 0, __pyx_mstate_global->__pyx_n_u_decode, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 579, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_2, __pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults)) __PYX_ERR(0, 571, __pyx_L1_error)
+  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_2, __pyx_mstate_global->__pyx_ptype_8eventbus_10_fastcodec___pyx_defaults)) __PYX_ERR(0, 579, __pyx_L1_error)
   __Pyx_INCREF(__pyx_v_8eventbus_10_fastcodec_NOT_GIVEN);
   __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_t_2)->arg0 = __pyx_v_8eventbus_10_fastcodec_NOT_GIVEN;
   __Pyx_GIVEREF(__pyx_v_8eventbus_10_fastcodec_NOT_GIVEN);
   __Pyx_CyFunction_SetDefaultsGetter(__pyx_t_2, __pyx_pf_8eventbus_10_fastcodec_16__defaults__);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_decode, __pyx_t_2) < (0)) __PYX_ERR(0, 571, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_decode, __pyx_t_2) < (0)) __PYX_ERR(0, 579, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":609
+  /* "eventbus/_fastcodec.pyx":617
  * 
  * 
  * def make_decode(reference, describe, refused, missing, data_types):             # <<<<<<<<<<<<<<
  *     """``decode`` with ``reference`` for whatever this engine leaves to it.
  * 
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_7make_decode, 0, __pyx_mstate_global->__pyx_n_u_make_decode, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 609, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_7make_decode, 0, __pyx_mstate_global->__pyx_n_u_make_decode, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 617, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_make_decode, __pyx_t_2) < (0)) __PYX_ERR(0, 609, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_make_decode, __pyx_t_2) < (0)) __PYX_ERR(0, 617, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":628
+  /* "eventbus/_fastcodec.pyx":636
  * 
  * 
  * def encoded_here(params):             # <<<<<<<<<<<<<<
  *     """The bytes this engine writes itself, or None: the reference's (for the tests)."""
  *     return _encode(params)
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_9encoded_here, 0, __pyx_mstate_global->__pyx_n_u_encoded_here, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 628, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_9encoded_here, 0, __pyx_mstate_global->__pyx_n_u_encoded_here, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 636, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_encoded_here, __pyx_t_2) < (0)) __PYX_ERR(0, 628, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_encoded_here, __pyx_t_2) < (0)) __PYX_ERR(0, 636, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "eventbus/_fastcodec.pyx":633
+  /* "eventbus/_fastcodec.pyx":641
  * 
  * 
  * def parsed_here(bytes raw):             # <<<<<<<<<<<<<<
  *     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
  *     value = _parse(raw)
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_11parsed_here, 0, __pyx_mstate_global->__pyx_n_u_parsed_here, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 633, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_8eventbus_10_fastcodec_11parsed_here, 0, __pyx_mstate_global->__pyx_n_u_parsed_here, NULL, __pyx_mstate_global->__pyx_n_u_eventbus__fastcodec, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 641, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_parsed_here, __pyx_t_2) < (0)) __PYX_ERR(0, 633, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_parsed_here, __pyx_t_2) < (0)) __PYX_ERR(0, 641, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   /* "(tree fragment)":4
@@ -16819,8 +16907,8 @@ static int __Pyx_InitCachedBuiltins(__pyx_mstatetype *__pyx_mstate) {
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
-  __pyx_builtin_object = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_object); if (!__pyx_builtin_object) __PYX_ERR(0, 261, __pyx_L1_error)
-  __pyx_builtin_zip = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_zip); if (!__pyx_builtin_zip) __PYX_ERR(0, 528, __pyx_L1_error)
+  __pyx_builtin_object = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_object); if (!__pyx_builtin_object) __PYX_ERR(0, 269, __pyx_L1_error)
+  __pyx_builtin_zip = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_zip); if (!__pyx_builtin_zip) __PYX_ERR(0, 536, __pyx_L1_error)
 
   /* Cached unbound methods */
   __pyx_mstate->__pyx_umethod_PyDict_Type_get.type = (PyObject*)&PyDict_Type;
@@ -16845,7 +16933,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "eventbus/_fastcodec.pyx":545
+  /* "eventbus/_fastcodec.pyx":553
  *     plan.count = len(fields)
  *     plan.names = tuple([name for name, _, _ in fields])
  *     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])             # <<<<<<<<<<<<<<
@@ -16854,24 +16942,24 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[2] = {__pyx_mstate_global->__pyx_kp_u_utf_8, __pyx_mstate_global->__pyx_n_u_surrogatepass};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 545, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 553, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
 
-  /* "eventbus/_fastcodec.pyx":636
+  /* "eventbus/_fastcodec.pyx":644
  *     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
  *     value = _parse(raw)
  *     return (False, None) if value is NOT_HANDLED else (True, value)             # <<<<<<<<<<<<<<
 */
   {
     PyObject* __pyx_temp[2] = {Py_False, Py_None};
-    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 636, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 644, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[1]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
 
-  /* "eventbus/_fastcodec.pyx":241
+  /* "eventbus/_fastcodec.pyx":249
  * 
  * 
  * def _encode_params(params, domain=None, action=None):             # <<<<<<<<<<<<<<
@@ -16880,7 +16968,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[2] = {Py_None, Py_None};
-    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 241, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 249, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
@@ -17068,12 +17156,12 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   PyObject* tuple_dedup_map = PyDict_New();
   if (unlikely(!tuple_dedup_map)) return -1;
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 241};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 249};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_params, __pyx_mstate->__pyx_n_u_domain, __pyx_mstate->__pyx_n_u_action, __pyx_mstate->__pyx_n_u_encoded};
     __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_encode_params, __pyx_mstate->__pyx_kp_b_iso88591_wc_q_gQa_xs_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 251};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 259};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_reference};
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_make_encode_params, __pyx_mstate->__pyx_kp_b_iso88591_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
@@ -17108,22 +17196,22 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_q_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 11, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 571};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 11, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 579};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_data, __pyx_mstate->__pyx_n_u_cls, __pyx_mstate->__pyx_n_u_state, __pyx_mstate->__pyx_n_u_reader, __pyx_mstate->__pyx_n_u_raw, __pyx_mstate->__pyx_n_u_value, __pyx_mstate->__pyx_n_u_exact, __pyx_mstate->__pyx_n_u_plan, __pyx_mstate->__pyx_n_u_described, __pyx_mstate->__pyx_n_u_values, __pyx_mstate->__pyx_n_u_result};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_decode, __pyx_mstate->__pyx_kp_b_iso88591_a_1_t3a_e1_t1F_a_uJavQ_a_t3e3d, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {5, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 609};
+    const __Pyx_PyCode_New_function_description descr = {5, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 617};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_reference, __pyx_mstate->__pyx_n_u_describe, __pyx_mstate->__pyx_n_u_refused, __pyx_mstate->__pyx_n_u_missing, __pyx_mstate->__pyx_n_u_data_types, __pyx_mstate->__pyx_n_u_state};
     __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_make_decode, __pyx_mstate->__pyx_kp_b_iso88591_9HAQ_a_Q_A_A_uAQ_6_vV5_U_vQ_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 628};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 636};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_params};
     __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_encoded_here, __pyx_mstate->__pyx_kp_b_iso88591_7_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 633};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 641};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_raw, __pyx_mstate->__pyx_n_u_value};
     __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_eventbus__fastcodec_pyx, __pyx_mstate->__pyx_n_u_parsed_here, __pyx_mstate->__pyx_kp_b_iso88591_F_1_1G9F_7vQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
   }

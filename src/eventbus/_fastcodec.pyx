@@ -45,6 +45,7 @@ cdef struct Buffer:
     char *data
     Py_ssize_t size
     Py_ssize_t capacity
+    bint on_heap  # data starts in the caller's stack array and moves to the heap when it grows
 
 
 cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:
@@ -56,10 +57,16 @@ cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:
     capacity = out.capacity * 2
     if capacity < wanted:
         capacity = wanted
-    grown = <char *>realloc(out.data, capacity)
+    if out.on_heap:
+        grown = <char *>realloc(out.data, capacity)
+    else:
+        grown = <char *>malloc(capacity)
+        if grown != NULL:
+            memcpy(grown, out.data, out.size)
     if grown == NULL:
         raise MemoryError()
     out.data = grown
+    out.on_heap = True
     out.capacity = capacity
     return 0
 
@@ -221,17 +228,18 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
 cdef object _encode(object params):
     """The payload's bytes, or None when the reference must encode it."""
     cdef Buffer out
+    cdef char first[512]  # most payloads fit: no allocation
     cdef object result = None
-    out.data = <char *>malloc(256)
-    if out.data == NULL:
-        raise MemoryError()
+    out.data = first
     out.size = 0
-    out.capacity = 256
+    out.capacity = 512
+    out.on_heap = False
     try:
         if _write_value(&out, params, 0) == 0:
             result = PyBytes_FromStringAndSize(out.data, out.size)
     finally:
-        free(out.data)
+        if out.on_heap:
+            free(out.data)
     return result
 
 
