@@ -83,3 +83,55 @@ def test_acall_and_apublish_are_coroutine_functions(impl: ModuleType) -> None:
     assert inspect.iscoroutinefunction(impl.Bus.acall)
     assert inspect.iscoroutinefunction(impl.Bus.apublish)
     assert inspect.iscoroutinefunction(impl.Bus().acall)
+
+
+# ---------------------------------------------------------------------------
+# A Bus whose __init__ never ran: a clear error, the same on both twins, from every entry.
+
+NOT_INITIALISED = (
+    "this Bus was never initialised: Bus.__init__() did not run "
+    "(a subclass's __init__ must call super().__init__())"
+)
+
+
+def _uninitialised_buses(impl: ModuleType) -> list[object]:
+    class Forgetful(impl.Bus):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:  # no super().__init__()
+            pass
+
+    return [impl.Bus.__new__(impl.Bus), Forgetful()]
+
+
+@pytest.mark.parametrize(
+    "use",
+    ["call", "publish", "acall", "apublish", "register", "handlers", "pairs", "on"],
+)
+def test_a_bus_whose_init_never_ran_says_so(impl: ModuleType, use: str) -> None:
+    import asyncio
+
+    for bus in _uninitialised_buses(impl):
+        data = impl.Data("users", "created")
+        uses = {
+            "call": lambda: bus.call(None, data),  # type: ignore[attr-defined]
+            "publish": lambda: bus.publish(None, data),  # type: ignore[attr-defined]
+            "acall": lambda: asyncio.run(bus.acall(None, data)),  # type: ignore[attr-defined]
+            "apublish": lambda: asyncio.run(bus.apublish(None, data)),  # type: ignore[attr-defined]
+            "register": lambda: bus.register("users", "created", lambda ctx, data: None),  # type: ignore[attr-defined]
+            "handlers": lambda: bus.handlers("users", "created"),  # type: ignore[attr-defined]
+            "pairs": lambda: bus.pairs(),  # type: ignore[attr-defined]
+            "on": lambda: bus.on("users", "created")(lambda ctx, data: None),  # type: ignore[attr-defined]
+        }
+        with pytest.raises(RuntimeError) as caught:
+            uses[use]()
+        assert str(caught.value) == NOT_INITIALISED
+
+
+def test_init_runs_once_on_a_bus_made_by_new(impl: ModuleType) -> None:
+    bus = impl.Bus.__new__(impl.Bus)
+    bus.__init__()
+    log: list[object] = []
+    bus.register("users", "created", lambda ctx, data: log.append(data))
+    bus.call(None, impl.Data("users", "created"))
+    assert len(log) == 1
+    with pytest.raises(TypeError, match="may be called only once"):
+        bus.__init__()

@@ -503,6 +503,32 @@ cdef int _raise_noted(tuple handlers, Py_ssize_t index, Data data) except -1:
     return 0
 
 
+
+def _not_initialised():
+    return RuntimeError(
+        "this Bus was never initialised: Bus.__init__() did not run "
+        "(a subclass's __init__ must call super().__init__())"
+    )
+
+
+class _NotInitialised:
+    """What a Bus whose __init__ never ran holds instead of its lock and registry (set by
+    Bus.__new__): every use of it raises, with the same words on both twins."""
+
+    __slots__ = ()
+
+    def _fail(self, *args, **kwargs):
+        raise _not_initialised()
+
+    __enter__ = __exit__ = __contains__ = __getitem__ = __iter__ = __len__ = __bool__ = _fail
+
+    def __getattr__(self, name):
+        raise _not_initialised()
+
+
+_NOT_INITIALISED = _NotInitialised()
+
+
 cdef class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
@@ -522,9 +548,14 @@ cdef class Bus:
     cdef bint _observed
     cdef object __weakref__
 
+    def __cinit__(self, *args, **kwargs):
+        # Until __init__ runs, using the bus raises a clear error (see _NotInitialised;
+        # dispatch checks _handlers, still None).
+        self._lock = _NOT_INITIALISED
+
     def __init__(self, logger=None, *, observer=None):
         # Re-initialising a live bus would swap its lock and registry under other threads.
-        if self._lock is not None:
+        if self._lock is not _NOT_INITIALISED:
             raise TypeError("Bus.__init__() may be called only once")
         import logging  # on first use: import eventbus stays cheap
 
@@ -930,6 +961,8 @@ cdef class Bus:
 
     # The lookup of call and publish, inlined in the pure twin to save a Python call.
     cdef inline object _lookup(self, Data data):
+        if self._handlers is None:
+            raise _not_initialised()
         return eventbus_lookup(<PyObject *>self._handlers, <PyObject *>data._domain, <PyObject *>data._action)
 
     cdef object _slow(self, object found, Data data, bint refuse):

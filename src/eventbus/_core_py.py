@@ -12,7 +12,7 @@ import sys
 from _thread import RLock as _RLock
 from collections.abc import Callable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
 
 from . import _event
 from ._awaiting import await_result
@@ -330,12 +330,47 @@ def _add_note(exc: BaseException, target: object, data: Data) -> None:
     )
 
 
+
+def _not_initialised() -> RuntimeError:
+    return RuntimeError(
+        "this Bus was never initialised: Bus.__init__() did not run "
+        "(a subclass's __init__ must call super().__init__())"
+    )
+
+
+class _NotInitialised:
+    """What a Bus whose __init__ never ran holds instead of its lock and registry (set by
+    Bus.__new__): every use of it raises, with the same words on both twins."""
+
+    __slots__ = ()
+
+    def _fail(self, *args: object, **kwargs: object) -> Any:
+        raise _not_initialised()
+
+    __enter__ = __exit__ = __contains__ = __getitem__ = __iter__ = __len__ = __bool__ = _fail
+
+    def __getattr__(self, name: str) -> Any:
+        raise _not_initialised()
+
+
+_NOT_INITIALISED: Any = _NotInitialised()
+
+
 class Bus:
     """Synchronous, in-process dispatch of events to the handlers of their pair."""
 
     __slots__ = (
         "_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending", "_observer", "__weakref__"
     )
+
+    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
+        # Until __init__ runs, a bus holds _NOT_INITIALISED: using it raises a clear error
+        # (a subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
+        self = object.__new__(cls)
+        for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending"):
+            object.__setattr__(self, name, _NOT_INITIALISED)
+        self._observer = None
+        return self
 
     def __init__(
         self,
@@ -344,7 +379,7 @@ class Bus:
         observer: Observer | None = None,
     ) -> None:
         # Re-initialising a live bus would swap its lock and registry under other threads.
-        if getattr(self, "_lock", None) is not None:
+        if cast(Any, self)._lock is not _NOT_INITIALISED:
             raise TypeError("Bus.__init__() may be called only once")
         import logging  # on first use: import eventbus stays cheap
 
