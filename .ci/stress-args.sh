@@ -13,8 +13,9 @@ stress_args=(
 sys.setswitchinterval"
   # Not meant for this: thread storms of their own (they set the switch interval from a
   # fixture, which the plugin cannot see) and hypothesis state machines sized for one
-  # thread; all three run in the main test command.
+  # thread (and the codec engines' differential, sized alike); all four run in the main test command.
   --ignore=tests/test_thread_storms.py
   --ignore=tests/test_concurrency.py
   --ignore=tests/test_differential.py
+  --ignore=tests/test_codec_engines.py
 )
