@@ -271,6 +271,33 @@ def test_a_refused_awaitable_is_that_handlers_error(impl: ModuleType, method: st
     ]
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_the_handlers_error_carries_its_note_when_the_observer_sees_it(
+    impl: ModuleType, method: str
+) -> None:
+    notes: list[list[str]] = []
+
+    class Notes(eventbus.Observation):
+        def handler_finished(
+            self, handler: Callable[[Any, Any], object], duration: float, error: BaseException | None
+        ) -> None:
+            notes.append(list(getattr(error, "__notes__", [])))
+
+    class Observer(eventbus.Observer):
+        def dispatch(self, method: str, data: Any, handlers: tuple[Any, ...]) -> Notes:
+            return Notes()
+
+    def declines(ctx: object, data: object) -> None:
+        raise KeyError("no account")
+
+    bus = impl.Bus(quiet_logger(), observer=Observer())
+    bus.register("users", "created", declines)
+    with pytest.raises((KeyError, ExceptionGroup)):
+        dispatch(bus, method, None, impl.Data("users", "created"))
+    assert len(notes) == 1 and len(notes[0]) == 1
+    assert "declines" in notes[0][0] and "'users'/'created'" in notes[0][0]
+
+
 def test_acall_stop_iteration_is_seen_as_the_runtime_error_acall_raises(impl: ModuleType) -> None:
     observer = RecordingObserver()
     bus = impl.Bus(observer=observer)
