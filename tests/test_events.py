@@ -604,3 +604,35 @@ def test_call_refuses_a_coroutine_function_before_running_any_handler(impl: Modu
     assert bus.unregister(created, notify) is True
     bus.call(None, created.data(Person(1)))
     assert log[-1] == "side effect"
+
+
+def test_many_removals_keep_the_order_exact(impl: ModuleType) -> None:
+    """Removing most of a large pair, by token and by handler, in registration order and
+    out of it: the rest keeps its order (the pair's dict is compacted along the way)."""
+    bus = impl.Bus()
+
+    def make(number: int) -> Any:
+        def handler(ctx: object, data: object) -> None:
+            pass
+
+        handler.__qualname__ = f"h{number}"
+        return handler
+
+    handlers = [make(n) for n in range(1200)]
+    removers = [bus.register("d", "a", h) for h in handlers]
+    kept = list(handlers)
+    for number in range(0, 900, 3):  # by token
+        assert removers[number]() is True
+        kept.remove(handlers[number])
+    for number in range(1, 900, 3):  # by handler, earliest first
+        assert bus.unregister("d", "a", handlers[number]) is True
+        kept.remove(handlers[number])
+    for number in range(1199, 1000, -2):  # by handler, latest first
+        assert bus.unregister("d", "a", handlers[number]) is True
+        kept.remove(handlers[number])
+    assert bus.handlers("d", "a") == tuple(kept)
+    seen: list[str] = []
+    bus.register("d", "a", lambda ctx, data: seen.append("last"))
+    bus.call(None, impl.Data("d", "a"))
+    assert seen == ["last"]
+    assert all(remove() is False for remove in removers[0:900:3])

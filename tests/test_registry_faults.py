@@ -11,6 +11,7 @@ asynchronous exceptions in the middle of one.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import linecache
@@ -25,6 +26,8 @@ from typing import Any
 
 import pytest
 from helpers_core import run_workers
+
+from eventbus.testing import muted
 
 
 
@@ -361,4 +364,103 @@ def test_keyboard_interrupts_from_a_signal_never_misalign_registrations(impl: Mo
     # Registered while the interrupt kept register() from returning its token.
     for handler in bus.handlers("d", "a"):
         assert bus.unregister("d", "a", handler) is True
+    assert bus.pairs() == ()
+
+
+# -- Operations from inside a locked section, deterministically ----------------------
+
+
+def test_operations_queued_inside_a_locked_section_apply_in_order(impl: ModuleType) -> None:
+    """What a finalizer does inside a bus operation, without waiting for a collection: a
+    queued change runs inside the outermost operation's locked section, and every bus
+    operation it makes there is queued (or read) instead of waiting on the lock."""
+    bus = impl.Bus()
+    log: list[str] = []
+    seen: dict[str, object] = {}
+    first = bus.register("d", "a", _handler(log, "first"))
+    bus.call(None, impl.Data("d", "a"))  # the snapshot is built
+
+    def inside(_: object) -> None:
+        assert bus._lock._is_owned()
+        seen["unregister"] = first()
+        seen["again"] = first()  # already queued for removal: False
+        seen["register"] = callable(bus.register("d", "a", _handler(log, "second")))
+        late = bus.register("d", "b", _handler(log, "never"))
+        seen["late"] = late()  # removed before its queued registration applied
+        seen["mute"] = callable(bus._mute("d", "c", (_handler(log, "muted"),)))
+        seen["handlers"] = bus.handlers("d", "a")  # read as it is now
+        seen["pairs"] = bus.pairs()
+        bus.call(None, impl.Data("d", "a"))  # a stale-free pair: runs its snapshot
+        seen["by handler"] = bus.unregister("d", "x", print)
+
+    bus._pending.append((inside, None))
+    assert bus.handlers("d", "a")  # any operation drains the queue
+    assert seen == {
+        "unregister": True,
+        "again": False,
+        "register": True,
+        "late": True,
+        "mute": True,
+        "handlers": (),  # "first" is on its way out, "second" not in yet
+        "pairs": (),
+        "by handler": False,
+    }
+    assert [h.__qualname__ for h in bus.handlers("d", "a")] == ["second"]
+    assert bus.handlers("d", "b") == ()
+    assert [h.__qualname__ for h in bus.handlers("d", "c")] == ["muted"]
+    log.clear()
+    bus.call(None, impl.Data("d", "a"))
+    bus.call(None, impl.Data("d", "c"))
+    assert log == ["second", "muted"]
+
+
+def test_a_stale_pair_that_emptied_dispatches_nothing(impl: ModuleType) -> None:
+    bus = impl.Bus()
+    log: list[str] = []
+    with muted(bus, ("d", "a")):
+        unregister = bus.register("d", "a", _handler(log, "gone"))
+        assert unregister() is True
+    bus.publish(None, impl.Data("d", "a"))
+    asyncio.run(bus.acall(None, impl.Data("d", "a")))
+    bus.call(None, impl.Data("d", "a"))
+    assert log == [] and bus.pairs() == ()
+
+
+def test_unregister_by_handler_survives_a_change_during_its_search(impl: ModuleType) -> None:
+    bus = impl.Bus()
+
+    class Meddler:
+        """Compared with the handler searched for, it registers another on the same pair."""
+
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+        def __eq__(self, other: object) -> bool:
+            bus.register("d", "a", print)
+            return False
+
+        __hash__ = object.__hash__
+
+    meddler = Meddler()
+    bus.register("d", "a", meddler)
+    bus.register("d", "a", len)
+    assert bus.unregister("d", "a", len) is True
+    left = bus.handlers("d", "a")
+    assert left[0] is meddler and len(left) >= 2  # (compared again after the restart)
+    assert all(handler is print for handler in left[1:])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda bus, event: bus.register("d"), "register\\(\\) needs a \\(domain, action\\) pair"),
+        (lambda bus, event: bus.unregister(event, print, print), "takes no action"),
+        (lambda bus, event: bus.on(event, "a"), "takes no action"),
+        (lambda bus, event: bus.handlers(event, "a"), "takes no action"),
+    ],
+)
+def test_event_forms_refuse_an_extra_action(impl: ModuleType, call: Any, message: str) -> None:
+    bus = impl.Bus()
+    with pytest.raises(TypeError, match=message):
+        call(bus, impl.Event("d", "a", dict))
     assert bus.pairs() == ()

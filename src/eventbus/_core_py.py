@@ -565,9 +565,19 @@ class Bus:
             handler = rest
         if handler is _MISSING:
             raise TypeError("unregister() needs the handler to remove")
-        entries = self._entries.get((domain, action))
+        key = (domain, action)
+        entries = self._entries.get(key)
         if entries is None:
             return False
+        holes = self._holes.get(key, 0)
+        if holes * holes > 2 * len(entries) + 256:
+            # About sqrt(2n) deleted slots at the front: compacting now balances its O(n)
+            # against skipping them, so removing n handlers in registration order costs
+            # O(n sqrt n) slot skips, not O(n^2).
+            self._write(self._compact, key)
+            entries = self._entries.get(key)
+            if entries is None:
+                return False
         # Compared outside the lock, since a handler's __eq__ may run anything (this bus
         # included), in registration order, so that removing handlers in the order they
         # were registered stays O(1) each.  A change meanwhile restarts on a copy.
@@ -618,13 +628,20 @@ class Bus:
             return True
         # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
         # by handler, earliest first) skips them one by one: compact when they outnumber
-        # the registrations, so removals stay O(1) amortized.
+        # the registrations (O(1) amortized per removal; unregister by handler compacts
+        # sooner, when it is about to iterate).
         holes = self._holes.get(key, 0) + 1
         if holes > len(entries):
             self._entries[key] = dict(entries)
             holes = 0
         self._holes[key] = holes
         return True
+
+    def _compact(self, key: tuple[str, str]) -> None:
+        entries = self._entries.get(key)
+        if entries:
+            self._entries[key] = dict(entries)
+            self._holes[key] = 0
 
     def _drain(self) -> None:
         """Apply the queued changes, in order, under the lock."""
