@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# NOT YET A CI STEP (run by hand: CI_WORK=/tmp/x bash .ci/free-threaded-suite.sh).  On main after
+# the registry redesign (937a310) it fails 3 of 2347 tests on 3.13t, so .ci/run does not run it
+# until they pass; then it moves to .ci/steps/33-free-threaded.sh.  The failures (issue 13):
+#   test_registry_faults.py::test_finalizers_unregistering_inside_locked_sections...[py]:
+#     `assert any(seen)`: no collection started inside a locked section on 3.13t;
+#   the same test [c]: more than its 60 s watchdog (gc.collect() is much slower there);
+#   test_thread_storms.py::test_every_dispatch_sees_a_consistent_snapshot[py]: more than the
+#     60 s watchdog, the readers in the pure twin's rebuild (_current) under the bus's lock.
+# Before the redesign (e9262af) the whole suite passed there: 1454 passed, 20 skipped.
+#
+# Free-threaded CPython 3.13t with the GIL off: the compiled core built for it, then the whole
+# suite (thread storms and concurrency tests included, at full size), the pytest-run-parallel
+# rerun (.ci/stress-args.sh, as in 20-stress.sh) and the scaling benchmark's quick run.  The
+# interpreter is built once by .ci/build-ft-python.sh and cached under ~/.cache/eventbus-ci
+# (about 4 minutes cold, nothing when cached).  .ci/gil_guard.py fails a run in which the GIL
+# was enabled at any point, or the compiled core was not the one imported.
+#
+# Typed payloads: pydantic-core (Rust) and msgspec (an explicit #error before 3.14) have no
+# 3.13t wheels and cannot be built here, so EVENTBUS_TYPED_DEPS_REQUIRED does not apply on
+# this interpreter: the step tries binary wheels of the typed extra, and when there are none,
+# the run may skip the typed-payload tests for that reason only, and any skip for another
+# reason fails the step.  (The same tests run, required, on 3.11-3.13 in the main test command.)
+# Once wheels exist they are installed and required here too.
+# Env from .ci/run: CI_WORK, cwd = repo root.
+set -euo pipefail
+root=$(pwd)
+source "$root/.ci/native.sh"
+source "$root/.ci/stress-args.sh"
+work=$(native_workdir free-threaded)
+mkdir -p "$work/logs"
+unset PYTHON_GIL
+
+ft=$(bash "$root/.ci/build-ft-python.sh" ft)
+"$ft" -m venv "$work/venv"
+python="$work/venv/bin/python"
+quiet() { grep -v "^WARNING: Location '.*' is ignored" || true; }
+# Recent hypothesis releases need a Rust build: the newest binary wheel instead.
+"$python" -m pip install -q --only-binary hypothesis hypothesis 2>&1 | quiet
+NATIVE_NO_TYPED=1 native_install_deps "$root" "$python" "pytest-run-parallel>=0.10" 2>&1 | quiet
+typed=$("$python" -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["typed"]))' "$root/pyproject.toml")
+# shellcheck disable=SC2086
+if "$python" -m pip install -q --only-binary :all: $typed >"$work/logs/typed.log" 2>&1; then
+  export EVENTBUS_TYPED_DEPS_REQUIRED=1
+  echo "free-threaded: typed extra installed ($typed): typed-payload tests required"
+else
+  unset EVENTBUS_TYPED_DEPS_REQUIRED
+  echo "free-threaded: no 3.13t wheels for the typed extra ($typed): typed-payload tests skip here, for that reason only"
+fi
+native_copy_tree "$root" "$work/src"
+(cd "$work/src" && EVENTBUS_REQUIRE_EXTENSIONS=1 "$python" -m pip install -q --no-build-isolation . 2>&1 | quiet)
+
+cd "$work/src"
+export PYTHONPATH="$root/.ci"
+# -rs lists every skip with its reason, for the check below.
+status=0
+"$python" -m pytest -p no:cacheprovider -p gil_guard -q -rs tests >"$work/logs/suite.log" 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+  cat "$work/logs/suite.log" >&2
+  echo "free-threaded: the suite failed (exit $status)" >&2
+  exit 1
+fi
+grep -E "^SKIPPED|passed|gil_guard" "$work/logs/suite.log"
+grep -q "gil_guard: the GIL stayed disabled" "$work/logs/suite.log" || { echo "free-threaded: no GIL report" >&2; exit 1; }
+if grep "^SKIPPED" "$work/logs/suite.log" | grep -v "needs the typed extra (pydantic, msgspec)"; then
+  echo "free-threaded: tests skipped for another reason than the typed extra (above)" >&2
+  exit 1
+fi
+
+timeout 300 "$python" -m pytest -p gil_guard "${stress_args[@]}"
+
+# The scaling benchmark runs (a short run: its numbers are not judged here, see the README).
+"$python" -m benchmarks.scaling --scale 0.1 --repetitions 1
