@@ -1,6 +1,6 @@
 """pytest plugin: the run is free-threaded from start to end, on the compiled core.
 
-Loaded with ``-p gil_guard`` by ``.ci/free-threaded-suite.sh`` and ``.ci/steps/34-tsan.sh`` (PYTHONPATH
+Loaded with ``-p gil_guard`` by ``.ci/steps/33-free-threaded.sh`` and ``.ci/steps/34-tsan.sh`` (PYTHONPATH
 has .ci).  At the start: the interpreter is a free-threaded build, ``eventbus._core`` is what
 ``import eventbus`` picked, and the GIL is off.  At the end (after every test, so after every
 module the tests imported): the GIL is still off.  An extension module that does not declare

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The pytest-run-parallel rerun's arguments, shared by .ci/steps/20-stress.sh (3.11) and
-# .ci/free-threaded-suite.sh (3.13t): every test run by 4 threads at once.  Tests that are
+# .ci/steps/33-free-threaded.sh (3.13t): every test run by 4 threads at once.  Tests that are
 # thread-unsafe by design run on one thread (the plugin's detection, plus the fixtures and
 # functions named below) instead of being deselected.
 stress_args=(

@@ -17,6 +17,7 @@ import importlib
 import linecache
 import signal
 import sys
+import sysconfig
 import threading
 import weakref
 from collections.abc import Callable, Generator
@@ -66,6 +67,7 @@ class Doomed:
         self.unregister()
 
 
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 THRESHOLD = 40
 
 
@@ -124,9 +126,11 @@ def test_finalizers_unregistering_inside_locked_sections_neither_deadlock_nor_ge
     run_workers([work], timeout=60)
     gc.collect()
     assert len(seen) == created  # every finalizer ran, none deadlocked
-    if impl.__name__.endswith("_py") or sys.version_info < (3, 12):
+    if (impl.__name__.endswith("_py") or sys.version_info < (3, 12)) and not FREE_THREADED:
         # Where allocations start collections, some started inside a locked section
-        # (3.12+ starts them between bytecodes: never inside the compiled core's).
+        # (3.12+ starts them between bytecodes: never inside the compiled core's).  The
+        # free-threaded build also waits until the heap grew by a quarter, which this
+        # sweep cannot aim; the deterministic queue tests cover that build.
         assert any(seen)
     # No removal was lost, including those queued inside a locked section.
     assert bus.handlers("d", "a") == ()

@@ -1,14 +1,4 @@
 #!/usr/bin/env bash
-# NOT YET A CI STEP (run by hand: CI_WORK=/tmp/x bash .ci/free-threaded-suite.sh).  On main after
-# the registry redesign (937a310) it fails 3 of 2347 tests on 3.13t, so .ci/run does not run it
-# until they pass; then it moves to .ci/steps/33-free-threaded.sh.  The failures (issue 13):
-#   test_registry_faults.py::test_finalizers_unregistering_inside_locked_sections...[py]:
-#     `assert any(seen)`: no collection started inside a locked section on 3.13t;
-#   the same test [c]: more than its 60 s watchdog (gc.collect() is much slower there);
-#   test_thread_storms.py::test_every_dispatch_sees_a_consistent_snapshot[py]: more than the
-#     60 s watchdog, the readers in the pure twin's rebuild (_current) under the bus's lock.
-# Before the redesign (e9262af) the whole suite passed there: 1454 passed, 20 skipped.
-#
 # Free-threaded CPython 3.13t with the GIL off: the compiled core built for it, then the whole
 # suite (thread storms and concurrency tests included, at full size), the pytest-run-parallel
 # rerun (.ci/stress-args.sh, as in 20-stress.sh) and the scaling benchmark's quick run.  The
