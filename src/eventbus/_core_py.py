@@ -732,9 +732,13 @@ class Bus:
         mutes = self._muted.get(item[0])
         if mutes is None:
             mutes = self._muted[item[0]] = []
-        if not any(mute is entry for mute in mutes):  # a retry after an interruption
-            self._set_live(domain, action, _STALE)
-            mutes.append(entry)
+        for mute in mutes:
+            if mute is entry:  # a retry after an interruption
+                return
+        # (A loop, not any() over a generator: each compiled generator keeps a reference
+        # to Cython's generator type for good, see tests/test_totalrefcount.py.)
+        self._set_live(domain, action, _STALE)
+        mutes.append(entry)
 
     def _remove_mute(self, item: tuple[tuple[str, str], list[Any]]) -> None:
         key, entry = item
