@@ -636,3 +636,22 @@ def test_many_removals_keep_the_order_exact(impl: ModuleType) -> None:
     bus.call(None, impl.Data("d", "a"))
     assert seen == ["last"]
     assert all(remove() is False for remove in removers[0:900:3])
+
+
+def test_events_encode_and_decode_on_their_implementations_codec_engine(impl: ModuleType) -> None:
+    """event.data, event.decode and typed handlers run what must_data and decode run there:
+    the compiled engine beside the compiled core (when it is active), the reference otherwise."""
+    from eventbus import _decode, _engine  # pyright: ignore[reportPrivateUsage]
+
+    engine = getattr(impl, "codec_engine", "python")
+    expected_decode = _engine.decode_on(engine) if engine == "cython" else _decode.decode
+    assert impl.Event._decoder() is expected_decode
+    if engine == "cython":
+        assert impl.Event._encode_params is impl._encode_payload
+    else:
+        assert impl.Event._encode_params is impl.encode_params
+    event = impl.Event("users", "created", UserCreated)
+    payload = UserCreated(7, "a@example.com", ["new"])
+    data = event.data(payload)
+    assert data == impl.must_data("users", "created", payload)
+    assert event.decode(data) == payload

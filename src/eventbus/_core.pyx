@@ -366,6 +366,8 @@ def _event_class():
 
             __slots__ = ()
             _Data = Data
+            _encode_params = staticmethod(_encode_payload)
+            _decoder = staticmethod(_decode)
 
         Event.__module__ = __name__
         Event.__qualname__ = "Event"
@@ -466,10 +468,11 @@ def _registered_handler(target):
 
 
 def _decode():
-    """eventbus.decode, imported on first use (import eventbus stays cheap)."""
-    from ._decode import decode
+    """eventbus.decode on the active engine, imported on first use (import eventbus stays cheap)."""
+    # The pure twin has one engine, the reference; here it is codec_engine's.
+    from ._engine import decode_on
 
-    return decode
+    return decode_on(codec_engine)
 
 
 def _typed_handler(handler, payload_type, decode):

@@ -188,6 +188,13 @@ def _not_data(data: object) -> TypeError:
     return TypeError(f"data must be an eventbus.Data, not {name}")
 
 
+def _decode() -> Callable[[Any, Any], Any]:
+    """eventbus.decode, imported on first use (import eventbus stays cheap)."""
+    from ._decode import decode  # noqa: PLC0415
+
+    return decode
+
+
 # (The compiled twin defines its Event on first use, to keep typing out of import eventbus;
 # here typing is loaded anyway, and type checkers read this class.)
 class Event(_event.Event[_T]):
@@ -195,6 +202,8 @@ class Event(_event.Event[_T]):
 
     __slots__ = ()
     _Data = Data
+    _encode_params = staticmethod(encode_params)
+    _decoder = staticmethod(_decode)
 
     if TYPE_CHECKING:  # the constructor binds this class's type parameter, not the base's
         @overload
@@ -282,13 +291,6 @@ def _registered_handler(target: object) -> object:
         behind: Any = target._eventbus_handler  # type: ignore[attr-defined]
         return behind[0] if type(behind) is tuple else behind()  # pyright: ignore[reportUnknownVariableType]
     return target
-
-
-def _decode() -> Callable[[Any, Any], Any]:
-    """eventbus.decode, imported on first use (import eventbus stays cheap)."""
-    from ._decode import decode  # noqa: PLC0415
-
-    return decode
 
 
 def _typed_handler(

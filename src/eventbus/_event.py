@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
-from ._encode import encode_params
 from ._errors import DecodeError
 
 if TYPE_CHECKING:
@@ -44,8 +43,11 @@ class Event(Generic[T]):
     """A declared event: a ``(domain, action)`` pair and the type of its payload."""
 
     __slots__ = ("domain", "action", "payload_type")
-    # The Data class of the implementation this Event class belongs to.
+    # The Data class of the implementation this Event class belongs to, and the codec its
+    # must_data and typed handlers run (the active engine: the compiled one or the reference).
     _Data: ClassVar[Any]
+    _encode_params: ClassVar[Any]
+    _decoder: ClassVar[Any]
 
     domain: str
     action: str
@@ -77,7 +79,7 @@ class Event(Generic[T]):
     def data(self, payload: T) -> Data:
         """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""
         return self._Data(  # type: ignore[no-any-return]
-            self.domain, self.action, encode_params(payload, self.domain, self.action)
+            self.domain, self.action, self._encode_params(payload, self.domain, self.action)
         )
 
     def decode(self, data: Data) -> T:
@@ -89,9 +91,7 @@ class Event(Generic[T]):
                 f"event {self.domain!r}/{self.action!r} cannot decode a Data of "
                 f"{domain!r}/{action!r}"
             )
-        from ._decode import decode  # noqa: PLC0415 - loaded since this Event was created
-
-        return decode(data, self.payload_type)  # type: ignore[no-any-return]
+        return self._decoder()(data, self.payload_type)  # type: ignore[no-any-return]
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Event is immutable: cannot set {name!r}")
