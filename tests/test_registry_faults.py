@@ -240,6 +240,44 @@ def _interrupt_at(bus: Any, line: int) -> Generator[list[int]]:
         sys.settrace(previous)
 
 
+@pytest.mark.parametrize("method", ["call", "publish"])
+def test_an_interruption_as_a_pure_dispatch_meets_a_stale_pair_propagates(method: str) -> None:
+    """The pure dispatch finds a stale pair by the TypeError of iterating its marker: an
+    asynchronous exception raised there instead (a signal handler's) must not be taken
+    for it and swallowed."""
+    impl = importlib.import_module("eventbus._core_py")
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("d", "a", _handler(log, "h"))  # the pair is stale until a dispatch
+    met = []
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        if (
+            event == "line"
+            and frame.f_code.co_name == method
+            and linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            == "for handler in handlers:"
+            and type(frame.f_locals.get("handlers")) is not tuple
+        ):
+            met.append(True)
+            raise Interrupted
+        return trace
+
+    def start(frame: FrameType, event: str, arg: object) -> Any:
+        return trace if frame.f_code.co_filename.endswith("_core_py.py") else None
+
+    previous = sys.gettrace()
+    sys.settrace(start)
+    try:
+        with pytest.raises(Interrupted):
+            getattr(bus, method)(None, impl.Data("d", "a"))
+    finally:
+        sys.settrace(previous)
+    assert met == [True] and log == []
+    getattr(bus, method)(None, impl.Data("d", "a"))
+    assert log == ["h"]
+
+
 def test_an_interruption_at_any_line_leaves_the_pure_registry_whole() -> None:
     """Deterministic: an exception injected at every line of every mutation in turn."""
     impl = importlib.import_module("eventbus._core_py")

@@ -846,8 +846,12 @@ class Bus:
                 # A marker is not iterable: the slow path below, no handler ran.
                 # (The try costs nothing in the interpreter; a type check would.)
                 if type(handlers) is tuple:
-                    _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
+                    # (Unbound when a signal handler's exception came before the first handler.)
+                    if "handler" in locals():
+                        _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
                     raise
+                if type(exc) is not TypeError:
+                    raise  # a signal handler's, not the marker's: never swallowed
             else:
                 return
             handlers = self._current(data.domain, data.action)
@@ -889,9 +893,12 @@ class Bus:
                         self._log_failure(handler, data, exc)
             except BaseException as exc:
                 if type(handlers) is tuple:  # else a marker: not iterable, no handler ran
-                    if not isinstance(exc, Exception):
+                    # (Unbound when a signal handler's exception came before the first handler.)
+                    if not isinstance(exc, Exception) and "handler" in locals():
                         _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
                     raise
+                if type(exc) is not TypeError:
+                    raise  # a signal handler's, not the marker's: never swallowed
             else:
                 break
             handlers = self._current(data.domain, data.action)
