@@ -7,10 +7,12 @@ stress_args=(
   tests -q -p no:cacheprovider --parallel-threads=4
   # caplog's handler is shared by the 4 threads (each would see 4x the records);
   # sys.getrefcount counts the other threads' references to shared objects (test_refs);
-  # sys.setswitchinterval is process-wide.
+  # sys.setswitchinterval is process-wide; sys.settrace (the fault tests' injected interrupts)
+  # instruments code objects for every thread on 3.12+.
   -o "thread_unsafe_fixtures=caplog"
   -o "thread_unsafe_functions=sys.getrefcount
-sys.setswitchinterval"
+sys.setswitchinterval
+sys.settrace"
   # Not meant for this: thread storms of their own (they set the switch interval from a
   # fixture, which the plugin cannot see) and hypothesis state machines sized for one
   # thread (and the codec engines' differential, sized alike); all four run in the main test command.
