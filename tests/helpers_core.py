@@ -154,14 +154,25 @@ def run_workers(workers: Sequence[Callable[[], None]], timeout: float | None = N
     errors: list[tuple[str, BaseException]] = []
     errors_lock = threading.Lock()
 
+    def record(exc: BaseException) -> None:
+        with errors_lock:
+            errors.append((threading.current_thread().name, exc))
+
     def run(worker: Callable[[], None]) -> None:
         try:
             barrier.wait()
+        except threading.BrokenBarrierError:
+            return  # another worker failed while waiting: its error is the one reported
+        except BaseException as exc:  # noqa: BLE001 - everything must reach the main thread
+            record(exc)
+            barrier.abort()  # the workers still waiting at the start must not hang
+            return
+        # Past the start, no abort: a worker that passed the barrier but has not yet returned
+        # from wait() would take it for a failure of its own (BrokenBarrierError).
+        try:
             worker()
         except BaseException as exc:  # noqa: BLE001 - everything must reach the main thread
-            with errors_lock:
-                errors.append((threading.current_thread().name, exc))
-            barrier.abort()  # a worker still waiting at the start must not hang
+            record(exc)
 
     threads = [
         threading.Thread(target=run, args=(worker,), name=f"worker-{index}", daemon=True)

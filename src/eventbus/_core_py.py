@@ -846,9 +846,12 @@ class Bus:
                 # A marker is not iterable: the slow path below, no handler ran.
                 # (The try costs nothing in the interpreter; a type check would.)
                 if type(handlers) is tuple:
-                    # (Unbound when a signal handler's exception came before the first handler.)
-                    if "handler" in locals():
-                        _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
+                    try:
+                        failed = handler  # pyright: ignore[reportPossiblyUnboundVariable]
+                    except UnboundLocalError:
+                        pass  # a signal handler's exception, before the first handler ran
+                    else:
+                        _add_note(exc, failed, data)
                     raise
                 if type(exc) is not TypeError:
                     raise  # a signal handler's, not the marker's: never swallowed
@@ -893,9 +896,13 @@ class Bus:
                         self._log_failure(handler, data, exc)
             except BaseException as exc:
                 if type(handlers) is tuple:  # else a marker: not iterable, no handler ran
-                    # (Unbound when a signal handler's exception came before the first handler.)
-                    if not isinstance(exc, Exception) and "handler" in locals():
-                        _add_note(exc, handler, data)  # pyright: ignore[reportPossiblyUnboundVariable]
+                    if not isinstance(exc, Exception):
+                        try:
+                            failed = handler  # pyright: ignore[reportPossiblyUnboundVariable]
+                        except UnboundLocalError:
+                            pass  # a signal handler's exception, before the first handler ran
+                        else:
+                            _add_note(exc, failed, data)
                     raise
                 if type(exc) is not TypeError:
                     raise  # a signal handler's, not the marker's: never swallowed
