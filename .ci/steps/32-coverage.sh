@@ -9,7 +9,10 @@ source "$root/.ci/native.sh"
 work=$(native_workdir coverage)
 # Both twins measured 100% (234 and 252 lines) on 2026-11-27: a few points of room.
 floor_pyx=97
-floor_py=97
+# The pure twin measures 96.1% on 2026-12-01: the lines only the fault tests reach (a signal
+# handler's exception at a given line) run under their own sys.settrace, which displaces
+# coverage's tracer for that test.
+floor_py=95
 
 "${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
 python="$work/venv/bin/python"
@@ -28,7 +31,16 @@ export PYTHONPATH="$work/src/src"
 "$python" -c 'import eventbus, eventbus._core as c; assert eventbus.implementation == "cython"; print("coverage:", c.__file__)'
 
 rcfile="$root/.ci/coveragerc"
-native_run_halves "$work" "$python" -m coverage run --rcfile="$rcfile" -m pytest -p no:cacheprovider -q
+# Not under a line tracer: what happens at the recursion limit.  The tracer's own calls run
+# at the limit too, so a 300-deep payload can decode there and the deep re-dispatch leaves
+# references with the tracer; both tests run untraced in the main test command and (the
+# references) on python3.11-dbg in 30-debug-refs.sh.
+untraced=(
+  --deselect "tests/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[py-300]"
+  --deselect "tests/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[c-300]"
+  --deselect "tests/test_totalrefcount.py::test_references_stay_flat[c-recursion]"
+)
+native_run_halves "$work" "$python" -m coverage run --rcfile="$rcfile" -m pytest -p no:cacheprovider -q "${untraced[@]}"
 "$python" -m coverage combine --rcfile="$rcfile" -q
 "$python" -m coverage report --rcfile="$rcfile"
 echo "coverage: the compiled twin, floor $floor_pyx%"
