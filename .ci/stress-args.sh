@@ -6,7 +6,7 @@
 stress_args=(
   tests -q -p no:cacheprovider --parallel-threads=4
   # caplog's handler is shared by the 4 threads (each would see 4x the records);
-  # sys.getrefcount counts the other threads' references to shared objects (test_refs);
+  # sys.getrefcount counts the other threads' references to shared objects (stress/test_refs);
   # sys.setswitchinterval is process-wide; sys.settrace (the fault tests' injected interrupts)
   # instruments code objects for every thread on 3.12+.
   -o "thread_unsafe_fixtures=caplog"
@@ -15,9 +15,8 @@ sys.setswitchinterval
 sys.settrace"
   # Not meant for this: thread storms of their own (they set the switch interval from a
   # fixture, which the plugin cannot see) and hypothesis state machines sized for one
-  # thread (and the codec engines' differential, sized alike); all four run in the main test command.
-  --ignore=tests/test_thread_storms.py
-  --ignore=tests/test_concurrency.py
-  --ignore=tests/test_differential.py
-  --ignore=tests/test_codec_engines.py
+  # thread (and the codec engines' differential, sized alike); all three files run in the main test command.
+  --ignore=tests/stress/test_threads.py
+  --ignore=tests/twins/test_differential.py
+  --ignore=tests/twins/test_codec_engines.py
 )

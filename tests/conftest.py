@@ -1,10 +1,14 @@
-"""One suite, both implementations.
+"""One suite, both implementations, shared by every directory under tests/.
 
 The ``impl`` fixture yields the implementation module itself: ``eventbus._core``
 (compiled, ids ``c``) and ``eventbus._core_py`` (pure, ids ``py``).  The compiled
 case imports the extension module directly, so a build that silently fell back to
 pure Python fails here instead of passing the suite twice.  Only an explicit
-``EVENTBUS_NO_EXTENSIONS`` (the pure wheel, PyPy) leaves the compiled case out.
+``EVENTBUS_NO_EXTENSIONS`` (the pure wheel) or an interpreter other than CPython
+(PyPy) leaves the compiled case out.
+
+Where a test goes: CONTRIBUTING.md.  ``twins/`` compares the compiled pieces with their
+pure counterparts, so it is collected only where the compiled ones are built.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ if not set(_ONLY) <= set(_AVAILABLE):
     raise ValueError(f"EVENTBUS_TEST_IMPLEMENTATIONS={_ONLY!r}: choose from {_AVAILABLE}")
 IMPLEMENTATIONS = _ONLY or _AVAILABLE
 
-# These compare the two implementations with each other: without the compiled one
-# there is nothing to compare, so they are not collected (rather than skipped).
-collect_ignore = [] if COMPILED_WANTED else ["test_differential.py", "test_bad_input.py", "test_codec_engines.py"]
+# twins/ compares the two implementations (and the two codec engines) with each other:
+# without the compiled ones there is nothing to compare, so it is not collected (rather
+# than skipped).  Everything else, the bad-input table included, runs on what there is.
+collect_ignore = [] if COMPILED_WANTED else ["twins"]
 
 
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)

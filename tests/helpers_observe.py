@@ -1,6 +1,6 @@
 """The observer the dispatch and async suites run a second time with (not a test module).
 
-``test_dispatch.py`` and ``test_async.py`` override the ``impl`` fixture with
+``core/test_dispatch.py`` and ``core/test_async.py`` override the ``impl`` fixture with
 ``observed_or_not``: each of their tests runs once on the plain implementation and once on
 ``observing(impl, observer)``, whose ``Bus(...)`` is the real ``Bus`` with a
 ``CheckingObserver`` installed.  That observer changes nothing (every hook returns and

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # References on a debug build of CPython: Debian's python3.11-dbg (sys.gettotalrefcount),
 # the extension compiled against its headers (abiflags "d", suffix cpython-311d-...),
-# then tests/test_totalrefcount.py: the interpreter-wide reference total and the counts of
+# then tests/stress/test_refs.py: the interpreter-wide reference total and the counts of
 # every object the operations touch stay flat over thousands of iterations of every public
 # operation and error path.  By hand: CI_WORK=/tmp/x bash .ci/steps/30-debug-refs.sh
 set -euo pipefail
@@ -38,4 +38,4 @@ print(f"debug-refs: {core.__file__}")
 PY
 
 cd "$work/src"
-EVENTBUS_EXPECT_DEBUG_BUILD=1 "$python" -m pytest -p no:cacheprovider -q tests/test_totalrefcount.py
+EVENTBUS_EXPECT_DEBUG_BUILD=1 "$python" -m pytest -p no:cacheprovider -q tests/stress/test_refs.py

@@ -36,9 +36,9 @@ rcfile="$root/.ci/coveragerc"
 # references with the tracer; both tests run untraced in the main test command and (the
 # references) on python3.11-dbg in 30-debug-refs.sh.
 untraced=(
-  --deselect "tests/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[py-300]"
-  --deselect "tests/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[c-300]"
-  --deselect "tests/test_totalrefcount.py::test_references_stay_flat[c-recursion]"
+  --deselect "tests/codec/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[py-300]"
+  --deselect "tests/codec/test_decode.py::test_deeply_nested_valid_json_is_a_decode_error[c-300]"
+  --deselect "tests/stress/test_refs.py::test_references_stay_flat[c-recursion]"
 )
 native_run_halves "$work" "$python" -m coverage run --rcfile="$rcfile" -m pytest -p no:cacheprovider -q "${untraced[@]}"
 "$python" -m coverage combine --rcfile="$rcfile" -q

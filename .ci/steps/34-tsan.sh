@@ -40,7 +40,7 @@ export EVENTBUS_TEST_IMPLEMENTATIONS=c EVENTBUS_STORM_SCALE=0.1 EVENTBUS_STORM_T
 export TSAN_OPTIONS="suppressions=$root/.ci/tsan.supp:halt_on_error=0:log_path=$work/logs/tsan:second_deadlock_stack=1"
 status=0
 "$python" -m pytest -p no:cacheprovider -p gil_guard -q \
-  tests/test_thread_storms.py tests/test_concurrency.py tests/test_dispatch.py \
+  tests/stress/test_threads.py tests/core/test_dispatch.py \
   >"$work/logs/tests.log" 2>&1 || status=$?
 tail -n 3 "$work/logs/tests.log"
 

@@ -37,7 +37,7 @@ echo "typing: pyright src tests"
 echo "typing: the README's examples"
 examples="$CI_WORK/readme-examples"
 mkdir -p "$examples"
-"$python" tests/test_readme_examples.py "$examples/readme_examples.py"
+"$python" tests/docs/test_readme_examples.py "$examples/readme_examples.py"
 printf '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}\n' >"$examples/pyrightconfig.json"
 (
   # Outside the clone: eventbus comes from the installed package, as for a user.
@@ -65,5 +65,4 @@ purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"]
 
 echo "typing: typed payloads with pydantic and msgspec"
 EVENTBUS_TYPED_DEPS_REQUIRED=1 "$python" -m pytest -q -p no:cacheprovider \
-  tests/test_typed_payloads.py tests/test_testing_helpers.py tests/test_readme_examples.py \
-  tests/test_codec.py tests/test_encode.py tests/test_decode.py
+  tests/codec tests/core/test_testing_helpers.py tests/docs

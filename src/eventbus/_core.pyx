@@ -927,7 +927,7 @@ cdef class Bus:
             if mute is entry:  # a retry after an interruption
                 return
         # (A loop, not any() over a generator: each compiled generator keeps a reference
-        # to Cython's generator type for good, see tests/test_totalrefcount.py.)
+        # to Cython's generator type for good, see tests/stress/test_refs.py.)
         self._set_live(domain, action, _STALE)
         mutes.append(entry)
 

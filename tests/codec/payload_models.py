@@ -1,4 +1,4 @@
-"""pydantic and msgspec payload types for test_typed_payloads (not a test module).
+"""pydantic and msgspec payload types for test_types (not a test module).
 
 Importing this module needs pydantic and msgspec (the ``typed`` extra); the tests
 that use it skip without them in a plain run, and ``.ci/steps/40-typing.sh``

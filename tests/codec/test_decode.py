@@ -1,19 +1,27 @@
-"""Decoding (``eventbus._decode``) against hostile inputs and targets, through both implementations."""
+"""Decoding (``eventbus._decode``), through both implementations: plain JSON values and
+targets, and hostile inputs and targets.  (Typed payloads, both ways: test_types.py.)"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import enum
+import json
 import sys
 import typing
 from types import ModuleType
 from typing import Any, Literal, Union
 
 import pytest
+from codec_models import LabelledTree, Point, Polygon, Scalars, WithDefaults
 
 import eventbus
 from eventbus import decode
+
+
+def type_name(cls: Any) -> str:
+    """How an error message spells a target type: the class name, or the generic as written."""
+    return cls.__qualname__ if type(cls) is type else repr(cls)
 
 
 def decode_error(data: Any, cls: object) -> str:
@@ -221,3 +229,191 @@ def test_non_finite_numbers_are_refused(impl: ModuleType, raw: bytes, why: str, 
 
 def test_large_but_finite_floats_decode(impl: ModuleType) -> None:
     assert decode(impl.Data("d", "a", b"[1e308,-1e-400,1E+2]"), list[float]) == [1e308, -0.0, 100.0]
+
+
+# ---------------------------------------------------------------------------
+# Plain targets (formerly test_codec.py): JSON values, builtins, generics, dataclasses
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"id": 7, "name": "é", "tags": ["a"]}, [1, 2.5, None], "text", 3, 2.5, True, False, {}, []],
+    ids=repr,
+)
+def test_decode_without_cls_gives_the_json_value(impl: ModuleType, params: object) -> None:
+    data = impl.new_data("d", "a", params)
+    value = eventbus.decode(data)
+    assert value == json.loads(data.raw_params)
+    assert type(value) is type(params)
+
+
+def test_decode_without_payload_gives_none(impl: ModuleType) -> None:
+    assert eventbus.decode(impl.Data("d", "a")) is None
+
+
+@pytest.mark.parametrize(
+    "cls, params",
+    [
+        (dict, {"a": [1, {"b": None}]}),
+        (list, [1, "x", {"y": 2}]),
+        (str, "é"),
+        (int, -5),
+        (float, 2.5),
+        (bool, True),
+        (bool, False),
+        (list[int], [1, 2, 3]),
+        (dict[str, int], {"a": 1, "b": 2}),
+        (int | None, 5),
+        (typing.Optional[str], "x"),  # noqa: UP045
+        (list[dict[str, list[int]]], [{"a": [1]}, {}]),
+    ],
+    ids=repr,
+)
+def test_decode_into_supported_types(impl: ModuleType, cls: Any, params: object) -> None:
+    value = eventbus.decode(impl.new_data("d", "a", params), cls)
+    assert value == params
+    assert type(value) is type(params)
+
+
+def test_int_is_accepted_and_converted_for_float(impl: ModuleType) -> None:
+    value = eventbus.decode(impl.new_data("d", "a", 3), float)
+    assert value == 3.0
+    assert type(value) is float
+    nested = eventbus.decode(impl.new_data("d", "a", {"name": "n", "points": [], "tags": {"w": 2}}), Polygon)
+    assert type(nested.tags["w"]) is float
+
+
+@pytest.mark.parametrize(
+    "cls, params, got",
+    [(int, True, "bool"), (int, False, "bool"), (bool, 1, "int"), (bool, 0, "int"),
+     (int, 2.5, "float"), (int, 3.0, "float"), (float, True, "bool"), (float, "1", "str"),
+     (str, 1, "int"), (list, {}, "dict"), (dict, [], "list"), (list[int], [1, True], "bool"),
+     (list[int], [1, "2"], "str"), (dict[str, int], {"a": "1"}, "str"), (int | None, "x", "str"),
+     (str, None, "null")],
+    ids=repr,
+)
+def test_decode_rejects_values_of_the_wrong_type(
+    impl: ModuleType, cls: Any, params: object, got: str
+) -> None:
+    raw = json.dumps(params, separators=(",", ":")).encode()
+    with pytest.raises(eventbus.DecodeError) as error:
+        eventbus.decode(impl.Data("users", "created", raw), cls)
+    message = str(error.value)
+    assert "'users'/'created'" in message
+    assert type_name(cls) in message
+    assert got in message
+
+
+def test_decode_optional_accepts_null(impl: ModuleType) -> None:
+    assert eventbus.decode(impl.new_data("d", "a", [None, 1]), list[int | None]) == [None, 1]
+    assert eventbus.decode(impl.Data("d", "a", b"null"), int | None) is None
+
+
+def test_decode_nested_dataclasses(impl: ModuleType) -> None:
+    shape = Polygon(
+        name="tri", points=[Point(y=1, x=2), Point(y=3, x=4)], origin=Point(0, 0), tags={"w": 1.5}
+    )
+    decoded = eventbus.decode(impl.must_data("shapes", "drawn", shape), Polygon)
+    assert decoded == shape
+    assert type(decoded.points[0]) is Point
+    assert type(decoded.origin) is Point
+
+
+def test_decode_recursive_dataclass(impl: ModuleType) -> None:
+    tree = LabelledTree("root", [LabelledTree("a"), LabelledTree("b", [LabelledTree("c")])])
+    assert eventbus.decode(impl.must_data("d", "a", tree), LabelledTree) == tree
+
+
+def test_decode_dataclass_of_plain_types(impl: ModuleType) -> None:
+    value = Scalars(text="t", count=1, ratio=0.5, flag=True, anything={"x": 1}, items=[None])
+    assert eventbus.decode(impl.must_data("d", "a", value), Scalars) == value
+
+
+def test_decode_ignores_unknown_keys(impl: ModuleType) -> None:
+    data = impl.new_data("d", "a", {"x": 1, "y": 2, "z": 3, "extra": {"deep": [1]}})
+    assert eventbus.decode(data, Point) == Point(y=2, x=1)
+
+
+def test_decode_honours_defaults(impl: ModuleType) -> None:
+    assert eventbus.decode(impl.new_data("d", "a", {"required": 1}), WithDefaults) == WithDefaults(
+        required=1, plain="plain", factory=[1, 2], optional=None
+    )
+    first = eventbus.decode(impl.new_data("d", "a", {"required": 1}), WithDefaults)
+    second = eventbus.decode(impl.new_data("d", "a", {"required": 1}), WithDefaults)
+    assert first.factory is not second.factory
+    given: dict[str, Any] = {"required": 2, "plain": "p", "factory": [], "optional": 4}
+    assert eventbus.decode(impl.new_data("d", "a", given), WithDefaults) == WithDefaults(**given)
+
+
+def test_decode_missing_required_field(impl: ModuleType) -> None:
+    with pytest.raises(eventbus.DecodeError) as error:
+        eventbus.decode(impl.new_data("users", "created", {"plain": "p"}), WithDefaults)
+    message = str(error.value)
+    assert "'users'/'created'" in message
+    assert "WithDefaults" in message
+    assert "required" in message
+
+
+def test_decode_wrong_type_in_nested_field_names_the_path(impl: ModuleType) -> None:
+    params = {"name": "tri", "points": [{"y": 1, "x": 2}, {"y": "3", "x": 4}]}
+    with pytest.raises(eventbus.DecodeError) as error:
+        eventbus.decode(impl.new_data("shapes", "drawn", params), Polygon)
+    message = str(error.value)
+    assert "'shapes'/'drawn'" in message
+    assert "Polygon" in message
+    assert "points[1].y" in message
+    assert "int" in message and "str" in message
+
+
+def test_decode_dataclass_from_a_non_object(impl: ModuleType) -> None:
+    with pytest.raises(eventbus.DecodeError, match="Point"):
+        eventbus.decode(impl.new_data("d", "a", [1, 2]), Point)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b'{"a":', b"", b"\xff\xfe", b"[1,]", b"NaN1"], ids=repr
+)
+@pytest.mark.parametrize("cls", [None, dict], ids=["no-cls", "dict"])
+def test_decode_invalid_json(impl: ModuleType, raw: bytes, cls: type | None) -> None:
+    data = impl.Data("users", "created", raw)
+    with pytest.raises(eventbus.DecodeError) as error:
+        if cls is None:
+            eventbus.decode(data)
+        else:
+            eventbus.decode(data, cls)
+    assert "'users'/'created'" in str(error.value)
+    assert isinstance(error.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("cls", [int, str, dict, list, bool, float, list[int], Point], ids=repr)
+def test_decode_payload_less_event_into_non_optional(impl: ModuleType, cls: Any) -> None:
+    with pytest.raises(eventbus.DecodeError) as error:
+        eventbus.decode(impl.Data("users", "deleted"), cls)
+    message = str(error.value)
+    assert "'users'/'deleted'" in message
+    assert type_name(cls) in message
+
+
+def test_decode_payload_less_event_into_optional(impl: ModuleType) -> None:
+    assert eventbus.decode(impl.Data("d", "a"), int | None) is None
+    assert eventbus.decode(impl.Data("d", "a"), Point | None) is None
+
+
+class NotADataclass:
+    x: int
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [set, bytes, object, complex, NotADataclass, set[int], dict[int, str], frozenset[str],
+     int | bytes, list[int | complex], tuple[int, set[int]], 42, "int", Point(1, 2)],
+    ids=repr,
+)
+def test_decode_into_unsupported_cls_is_a_type_error(impl: ModuleType, cls: Any) -> None:
+    with pytest.raises(TypeError):
+        eventbus.decode(impl.new_data("d", "a", {"x": 1}), cls)
+
+
+def test_decode_rejects_non_events(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        eventbus.decode(typing.cast(Any, {"raw_params": b"1"}))

@@ -1,6 +1,6 @@
 """The observer hook: what it sees of ``call``/``publish``/``acall``/``apublish``, how it is set,
 and what happens when it fails.  (That an observed dispatch behaves exactly like an unobserved
-one is shown by test_dispatch, test_async and test_refs, which run again with an observer.)"""
+one is shown by core/test_dispatch, core/test_async and stress/test_refs, which run again with an observer.)"""
 
 from __future__ import annotations
 

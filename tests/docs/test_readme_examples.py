@@ -1,7 +1,7 @@
 """The README's ``python`` examples run, in order, as one program, on both implementations.
 
 The same program is what ``.ci/steps/40-typing.sh`` type-checks with mypy --strict
-and pyright (``python tests/test_readme_examples.py OUT.py`` writes it).  Blocks
+and pyright (``python tests/docs/test_readme_examples.py OUT.py`` writes it).  Blocks
 fenced as ``console`` or ``text`` are not code and are left out.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import COMPILED_WANTED
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 _PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 
@@ -30,7 +30,7 @@ def examples(text: str) -> list[tuple[int, str]]:
 
 def program(text: str) -> str:
     """The blocks as one module, each headed by where it comes from."""
-    parts = ["# Generated from README.md by tests/test_readme_examples.py: do not edit.\n"]
+    parts = ["# Generated from README.md by tests/docs/test_readme_examples.py: do not edit.\n"]
     parts += [f"\n# README.md line {line}\n{code}" for line, code in examples(text)]
     return "".join(parts)
 

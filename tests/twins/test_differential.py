@@ -36,6 +36,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_core import WeirdStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -88,19 +89,6 @@ PAYLOADS = (None, b"", b'{"id":7}', b"\xff not json")
 MAX_DEPTH = 3
 ASYNC_METHODS = ("acall", "apublish")
 MAX_REGISTRATIONS = 12  # bounds the fan-out of nested dispatches
-
-
-class Name(str):
-    """A str subclass with its own equality and hash: a bus must store a plain copy."""
-
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __str__(self) -> str:
-        return "not-the-value"
 
 
 # ---------------------------------------------------------------------------
@@ -340,7 +328,7 @@ BAD_NAMES: list[tuple[object, type[Exception]]] = [
     (None, TypeError),
     (7, TypeError),
     (b"users", TypeError),
-    (Name(""), ValueError),
+    (WeirdStr(""), ValueError),
     (("users",), TypeError),
 ]
 BAD_HANDLERS: list[object] = [None, 7, "handler", b"x", object()]
@@ -404,9 +392,9 @@ class DifferentialBus(RuleBasedStateMachine):
     def register(self, pair: tuple[str, str], which: int, subclass: bool, decorator: bool, kind: str) -> None:
         domain: str = pair[0]
         if subclass:
-            # Name("users") compares unequal to everything, even itself: only a
+            # WeirdStr("users") compares unequal to everything, even itself: only a
             # plain copy makes the registration findable.
-            domain = Name(pair[0])
+            domain = WeirdStr(pair[0])
 
         def go(side: Side) -> object:
             function_id = which % len(side.functions)
@@ -561,7 +549,7 @@ class DifferentialBus(RuleBasedStateMachine):
 
     @rule(pair=st.sampled_from(PAIRS), subclass=st.booleans())
     def snapshot(self, pair: tuple[str, str], subclass: bool) -> None:
-        domain = Name(pair[0]) if subclass else pair[0]
+        domain = WeirdStr(pair[0]) if subclass else pair[0]
         self.both(lambda side: side.snapshot(domain, pair[1]))
 
     @rule(
