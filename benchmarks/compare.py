@@ -263,6 +263,11 @@ def plan() -> tuple[list[str], list[tuple[str, Callable[[], timeit.Timer]]], lis
     return rows, e2e, builders, missing
 
 
+def report_progress(message: str) -> None:
+    """What the run is doing, on stderr: stdout stays the tables (--markdown pastes cleanly)."""
+    print(f"benchmarks.compare: {message}", file=sys.stderr, flush=True)
+
+
 def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int) -> interleave.Result:
     """One worker's share of the run, in this process."""
     _, e2e, builders, _ = plan()
@@ -274,7 +279,12 @@ def measure_here(repetitions: int, sample_seconds: float, rounds: int, seed: int
     groups[E2E] = {label: make() for label, make in e2e}
     groups[HARNESS] = {HARNESS: timer("pass")}
     baselines = {group: next(iter(timers)) for group, timers in groups.items()}
-    return interleave.measure(groups, baselines, repetitions, sample_seconds, rounds, seed)
+    worker = seed + 1
+
+    def progress(message: str) -> None:
+        report_progress(f"worker {worker}: {message}")
+
+    return interleave.measure(groups, baselines, repetitions, sample_seconds, rounds, seed, progress)
 
 
 def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) -> dict[str, Any]:
@@ -285,7 +295,9 @@ def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) ->
         *("--repetitions", str(per_process), "--rounds", str(rounds)),
         *("--sample-ms", repr(sample_seconds * 1e3)),
     ]
-    result = interleave.in_processes("benchmarks.compare", worker, processes)
+    report_progress(f"{processes} worker processes, one after another, {per_process} repetitions each")
+    result = interleave.in_processes("benchmarks.compare", worker, processes, report_progress)
+    report_progress("done")
 
     table: dict[str, dict[str, Any]] = {}
     for label in rows + e2e_rows:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import timeit
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 Cell = tuple[Hashable, str]  # (group, candidate): group is a column, e.g. a handler count
@@ -79,15 +79,23 @@ def measure(
     sample_seconds: float,
     rounds: int = 3,
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> Result:
-    """Time every cell of ``groups`` in every repetition, interleaved as the module says."""
+    """Time every cell of ``groups`` in every repetition, interleaved as the module says.
+
+    ``progress``, if given, hears what is happening: after the calibration, and after about
+    every tenth of the repetitions.
+    """
     cells = [(group, name) for group, timers in groups.items() for name in timers]
+    if progress is not None:
+        progress(f"calibrating {len(cells)} cells")
     loops = {cell: calibrate(groups[cell[0]][cell[1]], sample_seconds) for cell in cells}
+    every = max(1, repetitions // 10)
     result = Result(dict(baselines), {cell: [loops[cell]] for cell in cells}, {cell: [] for cell in cells})
     shuffler = random.Random(seed)
     group_order = list(groups)
     cell_orders = {group: [(group, name) for name in timers] for group, timers in groups.items()}
-    for _ in range(repetitions):
+    for repetition in range(1, repetitions + 1):
         shuffler.shuffle(group_order)
         for group in group_order:
             best = {cell: math.inf for cell in cell_orders[group]}
@@ -99,6 +107,8 @@ def measure(
                     best[cell] = min(best[cell], elapsed / loops[cell])
             for cell, seconds in best.items():
                 result.seconds[cell].append(seconds)
+        if progress is not None and (repetition % every == 0 or repetition == repetitions):
+            progress(f"repetition {repetition}/{repetitions}")
     return result
 
 
@@ -123,9 +133,12 @@ def load(path: str) -> Result:
     return result
 
 
-def in_processes(module: str, arguments: list[str], processes: int) -> Result:
+def in_processes(
+    module: str, arguments: list[str], processes: int, progress: Callable[[str], None] | None = None
+) -> Result:
     """Run ``python -m module ARGUMENTS --seed I --worker PATH`` ``processes`` times, one after
-    another, and pool the repetitions each worker saved at PATH (see ``save``)."""
+    another, and pool the repetitions each worker saved at PATH (see ``save``).  ``progress``
+    hears of each worker as it starts (the workers report their own progress on stderr)."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
@@ -134,6 +147,8 @@ def in_processes(module: str, arguments: list[str], processes: int) -> Result:
         for index in range(processes):
             path = os.path.join(scratch, f"worker-{index}.json")
             command = [sys.executable, "-m", module, *arguments, "--seed", str(index), "--worker", path]
+            if progress is not None:
+                progress(f"worker {index + 1}/{processes} starting")
             subprocess.run(command, check=True, env=env)
             result = load(path)
             if pooled is None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Typing and typed payloads:
 # - mypy --strict and pyright (strict; see [tool.pyright]) over src/ and tests/, and over the
-#   README's python examples extracted into one module;
+#   python examples of the README and of each docs page, extracted into one module per document;
 # - .ci/typing/events_misuse.py: each checker reports errors on exactly its marked lines;
 # - stubtest: the compiled core against src/eventbus/_core.pyi;
 # - the typed-payload, test-helper and README tests with pydantic and msgspec installed (the
@@ -34,19 +34,19 @@ echo "typing: mypy --strict src tests"
 echo "typing: pyright src tests"
 "$tools/bin/pyright" --pythonpath "$python"
 
-echo "typing: the README's examples"
-examples="$CI_WORK/readme-examples"
-mkdir -p "$examples"
-"$python" tests/docs/test_readme_examples.py "$examples/readme_examples.py"
+echo "typing: the examples of the README and the docs pages"
+examples="$CI_WORK/doc-examples"
+rm -rf "$examples"
+"$python" tests/docs/test_readme_examples.py "$examples"
 printf '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}\n' >"$examples/pyrightconfig.json"
 (
   # Outside the clone: eventbus comes from the installed package, as for a user.
   cd "$examples"
   "$tools/bin/mypy" --strict --python-version 3.11 --python-executable "$python" \
-    --cache-dir "$CI_WORK/mypy-cache-readme" readme_examples.py
-  "$tools/bin/pyright" --pythonpath "$python" readme_examples.py
+    --cache-dir "$CI_WORK/mypy-cache-readme" ./*.py
+  "$tools/bin/pyright" --pythonpath "$python" ./*.py
 ) || {
-  echo "typing: the README's python examples must pass mypy --strict and pyright strict" >&2
+  echo "typing: the README's and docs' python examples must pass mypy --strict and pyright strict" >&2
   echo "typing: (annotate handlers: def handler(ctx: list[str], data: eventbus.Data) -> None)" >&2
   exit 1
 }

@@ -1,4 +1,7 @@
 # cython: language_level=3, freethreading_compatible=True
+# cython: embedsignature=False
+# (No embedded signatures: binding=True gives inspect.signature and help() the real ones,
+# and an embedded line would show twice there and make __doc__ differ from the pure twin's.)
 """The compiled ``Data`` and ``Bus``: the twin of ``_core_py.py``, read line for line alike.
 
 The registry is a dict of dicts (domain -> action -> tuple of handlers).  Writers
@@ -227,30 +230,42 @@ cdef _refuse_awaitable(object handler, object result, str method):
     )
 
 
-class _Signature:
-    """A compiled class's ``__signature__``, for ``inspect.signature``: built from the text
-    on first use (inspect loads only then, so import eventbus stays cheap)."""
-
-    def __init__(self, text):
-        self.text = text
-        self.signature = None
-
-    def __get__(self, obj, cls=None):
-        if self.signature is None:
-            import inspect
-
-            namespace = {}
-            exec(f"def f{self.text}: pass", namespace)
-            self.signature = inspect.signature(namespace["f"])
-        return self.signature
-
-
+# The docstrings of Data and Bus start with the constructor's signature and a "--" line,
+# CPython's convention for C types: help() and inspect.signature read the signature from
+# there, and __doc__ is the rest, the same text as the pure twin's.
 @cython.final
 cdef class Data:
-    """An event: ``(domain, action)`` and an optional JSON payload, immutable."""
+    """Data(domain, action, raw_params=None)
+--
 
-    # inspect.signature cannot read a compiled class's constructor: say it (see _Signature).
-    __signature__ = _Signature("(domain, action, raw_params=None)")
+    An event: a ``(domain, action)`` pair and an optional JSON payload; immutable.
+
+    Build one with `new_data`, `must_data` or `Event.data`, which encode the payload;
+    call ``Data`` directly for an event without payload or with bytes you already
+    have.  Two ``Data`` are equal, and hash alike, when all three fields are equal.
+    Assigning or deleting an attribute raises `AttributeError`, and ``Data`` cannot
+    be subclassed (a bus checks the exact type on every dispatch).
+
+    Args:
+        domain: What the event is about, a non-empty `str` (``"users"``). A `str`
+            subclass is stored as a plain `str`.
+        action: What happened, a non-empty `str` (``"created"``).
+        raw_params: The payload as UTF-8 JSON, or `None` for an event without one.
+
+    Attributes:
+        domain (str): The ``domain`` given.
+        action (str): The ``action`` given.
+        raw_params (bytes | None): The payload, as given.
+
+    Raises:
+        TypeError: ``domain`` or ``action`` is not a `str`, or ``raw_params`` is
+            neither `bytes` nor `None`.
+        ValueError: ``domain`` or ``action`` is empty.
+
+    Example:
+        >>> eventbus.Data("users", "deleted", b'{"id":7}')
+        Data(domain='users', action='deleted', raw_params=b'{"id":7}')
+    """
 
     # Immutable once __cinit__ has run, so read without a lock: the properties below, not
     # `cdef readonly`, whose generated getters take the object's lock (its critical
@@ -313,12 +328,61 @@ cdef class Data:
 
 
 def new_data(domain, action, params=None):
-    """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
+    """An event whose payload is ``params`` encoded as compact UTF-8 JSON.
+
+    The JSON has no spaces after separators, keeps non-ASCII characters as UTF-8 and
+    keys in insertion order.  Encodable: JSON-native values (`dict` with `str` keys,
+    `list`, `tuple`, `str`, `int`, `float`, `bool`, `None`), dataclasses (fields in
+    declaration order), and the payload types of the payloads guide (`datetime`,
+    `uuid.UUID`, `decimal.Decimal`, enums, `TypedDict`, pydantic models, msgspec
+    Structs...), nested freely.
+
+    Args:
+        domain: The event's domain, as for `Data`.
+        action: The event's action, as for `Data`.
+        params: The payload; `None` gives an event without payload
+            (``raw_params is None``).
+
+    Returns:
+        Data: The event, ready to dispatch.
+
+    Raises:
+        EncodeError: ``params`` holds something that cannot be encoded (another type,
+            a non-`str` dict key, NaN or an infinity); the message names the event,
+            the offending type and where it was, and the original error is chained.
+        TypeError: ``domain`` or ``action`` is not a `str`.
+        ValueError: ``domain`` or ``action`` is empty.
+
+    Example:
+        >>> eventbus.new_data("users", "created", {"id": 7, "tags": ["new"]})
+        Data(domain='users', action='created', raw_params=b'{"id":7,"tags":["new"]}')
+    """
     return Data(domain, action, _encode_payload(params, domain, action))
 
 
 def must_data(domain, action, params=None):
-    """``new_data`` for payload types that cannot fail to encode."""
+    """`new_data` for payloads whose type cannot fail to encode.
+
+    It encodes exactly as `new_data` does and raises the same `EncodeError`: the two
+    differ only in what the call site says.  Write ``must_data`` where the payload's
+    type is fixed and encodable by construction (a dataclass of `str` and `int`
+    fields, say), so that a failure there is a bug rather than bad input;
+    `Event.data` encodes this way.  Write `new_data` where the payload comes from
+    elsewhere and may not encode, and handle its `EncodeError`.
+
+    Args:
+        domain: The event's domain, as for `Data`.
+        action: The event's action, as for `Data`.
+        params: The payload, as for `new_data`.
+
+    Returns:
+        Data: The event, ready to dispatch.
+
+    Raises:
+        EncodeError: As `new_data`.
+        TypeError: ``domain`` or ``action`` is not a `str`.
+        ValueError: ``domain`` or ``action`` is empty.
+    """
     return Data(domain, action, _encode_payload(params, domain, action))
 
 
@@ -362,7 +426,37 @@ def _event_class():
         from ._event import Event as base, T
 
         class Event(base[T]):
-            """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+            """A declared event: a ``(domain, action)`` pair bound to its payload type.
+
+            Declare each event once, in a contract module that producers and consumers both
+            import (and that imports neither): a misspelled event is then a `NameError` at
+            import, and mypy and pyright check the producer's `data` and the consumer's
+            handler against the same type.  ``Event`` is generic: ``Event("users",
+            "created", UserCreated)`` is an ``Event[UserCreated]``.  Events are immutable,
+            equal and hashable by their three fields.  A `Bus` accepts an event wherever it
+            accepts a pair: ``register(event, handler)`` calls ``handler(ctx, payload)``
+            with the payload decoded.
+
+            Args:
+                domain: As for `Data`.
+                action: As for `Data`.
+                payload_type: Any type `decode` accepts (a dataclass, `dict`, `list`, a
+                    pydantic model, ``list[X]``, ``X | None``...).
+
+            Raises:
+                TypeError: ``payload_type`` is not a type `decode` accepts (checked here, not
+                    at the first dispatch), or ``domain`` or ``action`` is not a `str`.
+                ValueError: ``domain`` or ``action`` is empty.
+
+            Example:
+                >>> import dataclasses
+                >>> @dataclasses.dataclass
+                ... class UserCreated:
+                ...     id: int
+                >>> USER_CREATED = eventbus.Event("users", "created", UserCreated)
+                >>> USER_CREATED.data(UserCreated(id=7))
+                Data(domain='users', action='created', raw_params=b'{"id":7}')
+            """
 
             __slots__ = ()
             _Data = Data
@@ -455,7 +549,18 @@ cdef int _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 cdef bint _MARKABLE = sys.version_info >= (3, 12)
 
 _NO_PAYLOAD_TYPE = object()
-_MISSING = object()
+
+
+class _Missing:
+    """The default of an argument a call may leave out (a pair's action, a handler)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<unset>"  # what help() shows, rather than <object object at 0x...>
+
+
+_MISSING = _Missing()
 
 
 def _registered_handler(target):
@@ -551,9 +656,40 @@ _NOT_INITIALISED = _NotInitialised()
 
 
 cdef class Bus:
-    """Synchronous, in-process dispatch of events to the handlers of their pair."""
+    """Bus(logger=None, *, observer=None)
+--
 
-    __signature__ = _Signature("(logger=None, *, observer=None)")
+    Synchronous, in-process dispatch of events to the handlers of their pair.
+
+    Handlers register for a ``(domain, action)`` pair or an `Event`; `call`,
+    `publish`, `acall` and `apublish` run the handlers of the pair a `Data` names,
+    in registration order, on the caller's thread, before they return.  A bus is
+    safe to use from any number of threads: each dispatch runs on the snapshot of
+    handlers taken when it starts, and a handler may register, unregister or
+    dispatch again without deadlock.  A bus cannot be pickled, and ``__init__``
+    runs once.
+
+    Args:
+        logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
+            with ``exc_info``), and where an observer's failure is logged; default
+            ``logging.getLogger("eventbus")``.
+        observer: An `Observer` that sees every dispatch; default none (see
+            `observer`).
+
+    Raises:
+        TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
+            ``observer`` has no ``dispatch`` method.
+
+    Example:
+        >>> bus = eventbus.Bus()
+        >>> @bus.on("users", "created")
+        ... def greet(ctx, data):
+        ...     ctx.append(eventbus.decode(data)["name"])
+        >>> seen = []
+        >>> bus.call(seen, eventbus.new_data("users", "created", {"name": "Ada"}))
+        >>> seen
+        ['Ada']
+    """
 
     cdef object _logger
     cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
@@ -613,9 +749,14 @@ cdef class Bus:
     # no-op with the GIL).  The check at the entry of a dispatch only reads the flag.
     @property
     def observer(self):
-        """What sees every dispatch of this bus (see ``eventbus.Observer``); ``None``: nothing.
+        """What sees every dispatch of this bus (an `Observer`), or `None` for nothing.
 
-        Each dispatch reads it once, at its start; setting it affects later dispatches only.
+        Each dispatch reads it once, at its start: setting it (from any thread) affects
+        later dispatches only.  Setting `None`, or deleting it, removes the observer.
+
+        Raises:
+            TypeError: On setting something that is neither `None` nor has a
+                ``dispatch`` method.
         """
         return self._current_observer()
 
@@ -655,8 +796,33 @@ cdef class Bus:
     # -- writers --------------------------------------------------------------------
 
     def register(self, domain, action=_MISSING, handler=_MISSING, *, weak=False):
-        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``;
-        ``register(event, handler)`` runs ``handler(ctx, payload)``."""
+        """Register ``handler`` for every later dispatch of a pair or an event.
+
+        ``register(domain, action, handler)`` calls ``handler(ctx, data)`` with the
+        dispatched `Data`; ``register(event, handler)`` calls ``handler(ctx, payload)``
+        with the payload decoded as ``event.payload_type``, afresh for each handler (a
+        `DecodeError` there is that handler's failure).  Handlers of a pair run in
+        registration order, plain and event handlers in one order; registering the same
+        callable twice registers it twice.  A dispatch already running is not affected.
+
+        Args:
+            domain: The pair's domain, or an `Event` (then ``action`` is the handler).
+            action: The pair's action.
+            handler: Any callable taking ``(ctx, data)``; what it returns is ignored,
+                except an awaitable (see `acall`).
+            weak: Hold the handler through a weak reference (a bound method through its
+                object): when it is collected, its registration is removed.
+
+        Returns:
+            Callable[[], bool]: ``unregister()``, which removes exactly this registration
+            and returns `True` the first time, `False` after.
+
+        Raises:
+            TypeError: ``handler`` is not callable, a name is not a `str`, ``weak`` is
+                not a `bool`, or the handler cannot be held weakly.
+            ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
+                an argument is refused.
+        """
         if type(domain) is not str and _is_event(domain):
             event = domain
             if handler is not _MISSING:
@@ -750,7 +916,20 @@ cdef class Bus:
         return found
 
     def unregister(self, domain, action=_MISSING, handler=_MISSING):
-        """Remove the earliest registration of the pair whose handler ``==`` ``handler``."""
+        """Remove the earliest registration of the pair whose handler ``==`` ``handler``.
+
+        Takes ``(domain, action, handler)`` or ``(event, handler)``.  Equality rather
+        than identity, so that a decorated function or a bound method (a new object at
+        each attribute access) can be removed.  The order of the other registrations is
+        kept; a dispatch already running is not affected.
+
+        Returns:
+            bool: `True` if a registration was removed, `False` if none matched.
+
+        Raises:
+            TypeError: The pair or the handler is missing, or a name is not a `str`.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
         event, domain, action, rest = self._pair(domain, action, "unregister")
         if rest is not _MISSING:
             if handler is not _MISSING:
@@ -949,7 +1128,16 @@ cdef class Bus:
     # -- readers ---------------------------------------------------------------------
 
     def on(self, domain, action=_MISSING):
-        """Decorator form of ``register``: registers the function, returns it unchanged."""
+        """Decorator form of `register`: registers the function and returns it unchanged.
+
+        ``@bus.on(domain, action)`` registers ``handler(ctx, data)``; ``@bus.on(event)``
+        registers ``handler(ctx, payload)``.  The decorated function keeps its own type,
+        so it stays callable, and testable, as written.
+
+        Raises:
+            TypeError: As `register`, when the decorator is applied.
+            ValueError: As `register`.
+        """
         event, domain, action, rest = self._pair(domain, action, "on")
         if rest is not _MISSING:
             raise TypeError("on(event) takes no action: the event names the pair")
@@ -974,7 +1162,16 @@ cdef class Bus:
         return tuple([h for h in handlers if h is not None])
 
     def handlers(self, domain, action=_MISSING):
-        """The handlers of ``(domain, action)`` in registration order, as registered; ``()`` if none."""
+        """The handlers of a pair (or an `Event`), in registration order.
+
+        A snapshot: a `tuple` of the callables as they were registered (never a
+        wrapper), ``()`` if the pair has none.  Weak handlers already collected are
+        left out; inside `eventbus.testing.muted` a muted pair has none.
+
+        Raises:
+            TypeError: A name is not a `str`.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
         event, domain, action, rest = self._pair(domain, action, "handlers")
         if rest is not _MISSING:
             raise TypeError("handlers(event) takes no action: the event names the pair")
@@ -989,7 +1186,11 @@ cdef class Bus:
         return handlers
 
     def pairs(self):
-        """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
+        """Every pair that has at least one handler now, sorted.
+
+        Returns:
+            tuple[tuple[str, str], ...]: ``(domain, action)`` pairs, as `handlers` sees them.
+        """
         if self._lock._is_owned():
             return tuple(sorted([k for k in (*self._entries, *self._muted) if self._registered_now(k)]))
         with self._lock:
@@ -1017,7 +1218,24 @@ cdef class Bus:
         return snapshot
 
     def call(self, ctx, data):
-        """Run the handlers in order; the first exception stops the dispatch and propagates."""
+        """Run the handlers of ``data``'s pair in order; the first failure stops the dispatch.
+
+        The exception a handler raises propagates as it is, the same object, with a
+        PEP 678 note naming the handler and the event: ``except LookupError`` around
+        ``call`` catches a handler's `KeyError`.  Nothing is logged.  A pair without
+        handlers is a no-op.  A pair with a coroutine-function handler is refused
+        before any handler runs.
+
+        Args:
+            ctx: Passed to every handler untouched (any object, `None` included).
+            data: The event.
+
+        Raises:
+            TypeError: ``data`` is not a `Data` (of this implementation); a handler is
+                a coroutine function, or returned an awaitable (closed unawaited): use
+                `acall`.
+            Exception: Whatever the first failing handler raised.
+        """
         if eventbus_unlikely(eventbus_flag_load(&self._observed)):
             return self._dispatch_observed("call", ctx, data)
         if type(data) is not Data:
@@ -1038,7 +1256,24 @@ cdef class Bus:
             _raise_noted(<tuple>handlers, index, <Data>data)
 
     def publish(self, ctx, data):
-        """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+        """Run every handler of ``data``'s pair, whatever the others do.
+
+        Each `Exception` a handler raises is logged on the bus's logger at ERROR with
+        ``exc_info``, naming the handler and the event, and the next handler runs.  A
+        `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`)
+        propagates at once.
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            ExceptionGroup: After the last handler, if any raised: its message names
+                the event and how many handlers failed (``"2 of 3 handlers failed for
+                event 'users'/'created'"``); ``.exceptions`` are the raised objects in
+                registration order.  Use ``except*`` to handle the kinds you expect.
+            TypeError: ``data`` is not a `Data` (of this implementation).
+        """
         if eventbus_unlikely(eventbus_flag_load(&self._observed)):
             return self._dispatch_observed("publish", ctx, data)
         if type(data) is not Data:
@@ -1103,7 +1338,22 @@ cdef class Bus:
         return () if handlers is None else handlers
 
     async def acall(self, ctx, data):
-        """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+        """`call` for async handlers: each handler's awaitable is awaited in turn.
+
+        Coroutine functions, handlers returning any awaitable and plain handlers alike
+        are called one after another in registration order, in the caller's task, each
+        awaited before the next starts.  The first failure stops the dispatch and
+        propagates; cancellation propagates at once.  A plain handler's `StopIteration`
+        becomes a `RuntimeError` chained from it (a coroutine cannot let it out).
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            TypeError: ``data`` is not a `Data` (of this implementation).
+            Exception: Whatever the first failing handler raised.
+        """
         if eventbus_flag_load(&self._observed):
             return await self._dispatch_observed("acall", ctx, data)
         for handler in self._snapshot(data):
@@ -1122,7 +1372,19 @@ cdef class Bus:
                 raise
 
     async def apublish(self, ctx, data):
-        """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+        """`publish` for async handlers: each handler's awaitable is awaited in turn.
+
+        As `acall`, but every handler runs: failures are logged and grouped as by
+        `publish`.
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            ExceptionGroup: After the last handler, if any raised, as `publish`.
+            TypeError: ``data`` is not a `Data` (of this implementation).
+        """
         if eventbus_flag_load(&self._observed):
             return await self._dispatch_observed("apublish", ctx, data)
         handlers = self._snapshot(data)
@@ -1145,6 +1407,36 @@ cdef class Bus:
             # (Cython frames keep no locals: no cycle to break, unlike the pure twin.)
             raise _failures(data, handlers, errors)
 
+
+
+cdef extern from *:
+    """
+    /* Drop `name` from a type's own dict (its slots stay as they are), if it is there. */
+    static int eventbus_hide_attribute(PyObject *type, const char *name) {
+        PyObject *dict = ((PyTypeObject *)type)->tp_dict;
+        PyObject *key = PyUnicode_FromString(name);
+        if (key == NULL) return -1;
+        int found = PyDict_Contains(dict, key);
+        if (found == 1) found = PyDict_DelItem(dict, key);
+        Py_DECREF(key);
+        if (found < 0) return -1;
+        PyType_Modified((PyTypeObject *)type);
+        return 0;
+    }
+    """
+    int eventbus_hide_attribute(PyObject *type, const char *name) except -1
+
+
+# What help(), pydoc and Sphinx list is a type's own dict.  Cython adds two things the pure
+# twin has not: the slot wrappers of all six rich comparisons (Data defines == and != only:
+# the other four return NotImplemented, so `<` raises TypeError), and Bus's __pyx_vtable__
+# capsule, read only by a module that cimports this one (none does; this module reaches
+# its C methods through its own pointer).  Without them in the dict, Data.__lt__ is
+# object's, which does the same, and the comparison slot is untouched.
+for _name in (b"__lt__", b"__le__", b"__gt__", b"__ge__"):
+    eventbus_hide_attribute(<PyObject *>Data, _name)
+eventbus_hide_attribute(<PyObject *>Bus, b"__pyx_vtable__")
+del _name
 
 def _snapshot(tuple targets, list coroutines):
     if not coroutines:

@@ -97,7 +97,34 @@ def _refuse_awaitable(handler: object, result: object, method: str) -> None:
 
 @final
 class Data:
-    """An event: ``(domain, action)`` and an optional JSON payload, immutable."""
+    """An event: a ``(domain, action)`` pair and an optional JSON payload; immutable.
+
+    Build one with `new_data`, `must_data` or `Event.data`, which encode the payload;
+    call ``Data`` directly for an event without payload or with bytes you already
+    have.  Two ``Data`` are equal, and hash alike, when all three fields are equal.
+    Assigning or deleting an attribute raises `AttributeError`, and ``Data`` cannot
+    be subclassed (a bus checks the exact type on every dispatch).
+
+    Args:
+        domain: What the event is about, a non-empty `str` (``"users"``). A `str`
+            subclass is stored as a plain `str`.
+        action: What happened, a non-empty `str` (``"created"``).
+        raw_params: The payload as UTF-8 JSON, or `None` for an event without one.
+
+    Attributes:
+        domain (str): The ``domain`` given.
+        action (str): The ``action`` given.
+        raw_params (bytes | None): The payload, as given.
+
+    Raises:
+        TypeError: ``domain`` or ``action`` is not a `str`, or ``raw_params`` is
+            neither `bytes` nor `None`.
+        ValueError: ``domain`` or ``action`` is empty.
+
+    Example:
+        >>> eventbus.Data("users", "deleted", b'{"id":7}')
+        Data(domain='users', action='deleted', raw_params=b'{"id":7}')
+    """
 
     __slots__ = ("domain", "action", "raw_params")
     __match_args__ = ("domain", "action", "raw_params")
@@ -167,12 +194,61 @@ _set_raw_params: Callable[[Data, bytes | None], None] = Data.__dict__["raw_param
 
 
 def new_data(domain: str, action: str, params: object = None) -> Data:
-    """An event whose payload is ``params`` encoded as compact UTF-8 JSON."""
+    """An event whose payload is ``params`` encoded as compact UTF-8 JSON.
+
+    The JSON has no spaces after separators, keeps non-ASCII characters as UTF-8 and
+    keys in insertion order.  Encodable: JSON-native values (`dict` with `str` keys,
+    `list`, `tuple`, `str`, `int`, `float`, `bool`, `None`), dataclasses (fields in
+    declaration order), and the payload types of the payloads guide (`datetime`,
+    `uuid.UUID`, `decimal.Decimal`, enums, `TypedDict`, pydantic models, msgspec
+    Structs...), nested freely.
+
+    Args:
+        domain: The event's domain, as for `Data`.
+        action: The event's action, as for `Data`.
+        params: The payload; `None` gives an event without payload
+            (``raw_params is None``).
+
+    Returns:
+        Data: The event, ready to dispatch.
+
+    Raises:
+        EncodeError: ``params`` holds something that cannot be encoded (another type,
+            a non-`str` dict key, NaN or an infinity); the message names the event,
+            the offending type and where it was, and the original error is chained.
+        TypeError: ``domain`` or ``action`` is not a `str`.
+        ValueError: ``domain`` or ``action`` is empty.
+
+    Example:
+        >>> eventbus.new_data("users", "created", {"id": 7, "tags": ["new"]})
+        Data(domain='users', action='created', raw_params=b'{"id":7,"tags":["new"]}')
+    """
     return Data(domain, action, encode_params(params, domain, action))
 
 
 def must_data(domain: str, action: str, params: object = None) -> Data:
-    """``new_data`` for payload types that cannot fail to encode."""
+    """`new_data` for payloads whose type cannot fail to encode.
+
+    It encodes exactly as `new_data` does and raises the same `EncodeError`: the two
+    differ only in what the call site says.  Write ``must_data`` where the payload's
+    type is fixed and encodable by construction (a dataclass of `str` and `int`
+    fields, say), so that a failure there is a bug rather than bad input;
+    `Event.data` encodes this way.  Write `new_data` where the payload comes from
+    elsewhere and may not encode, and handle its `EncodeError`.
+
+    Args:
+        domain: The event's domain, as for `Data`.
+        action: The event's action, as for `Data`.
+        params: The payload, as for `new_data`.
+
+    Returns:
+        Data: The event, ready to dispatch.
+
+    Raises:
+        EncodeError: As `new_data`.
+        TypeError: ``domain`` or ``action`` is not a `str`.
+        ValueError: ``domain`` or ``action`` is empty.
+    """
     return Data(domain, action, encode_params(params, domain, action))
 
 
@@ -198,7 +274,37 @@ def _decode() -> Callable[[Any, Any], Any]:
 # (The compiled twin defines its Event on first use, to keep typing out of import eventbus;
 # here typing is loaded anyway, and type checkers read this class.)
 class Event(_event.Event[_T]):
-    """A declared event: a ``(domain, action)`` pair and the type of its payload."""
+    """A declared event: a ``(domain, action)`` pair bound to its payload type.
+
+    Declare each event once, in a contract module that producers and consumers both
+    import (and that imports neither): a misspelled event is then a `NameError` at
+    import, and mypy and pyright check the producer's `data` and the consumer's
+    handler against the same type.  ``Event`` is generic: ``Event("users",
+    "created", UserCreated)`` is an ``Event[UserCreated]``.  Events are immutable,
+    equal and hashable by their three fields.  A `Bus` accepts an event wherever it
+    accepts a pair: ``register(event, handler)`` calls ``handler(ctx, payload)``
+    with the payload decoded.
+
+    Args:
+        domain: As for `Data`.
+        action: As for `Data`.
+        payload_type: Any type `decode` accepts (a dataclass, `dict`, `list`, a
+            pydantic model, ``list[X]``, ``X | None``...).
+
+    Raises:
+        TypeError: ``payload_type`` is not a type `decode` accepts (checked here, not
+            at the first dispatch), or ``domain`` or ``action`` is not a `str`.
+        ValueError: ``domain`` or ``action`` is empty.
+
+    Example:
+        >>> import dataclasses
+        >>> @dataclasses.dataclass
+        ... class UserCreated:
+        ...     id: int
+        >>> USER_CREATED = eventbus.Event("users", "created", UserCreated)
+        >>> USER_CREATED.data(UserCreated(id=7))
+        Data(domain='users', action='created', raw_params=b'{"id":7}')
+    """
 
     __slots__ = ()
     _Data = Data
@@ -281,7 +387,18 @@ _MARKABLE = sys.version_info >= (3, 12)
 
 
 _NO_PAYLOAD_TYPE: Any = object()
-_MISSING: Any = object()
+
+
+class _Missing:
+    """The default of an argument a call may leave out (a pair's action, a handler)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"  # what help() shows, rather than <object object at 0x...>
+
+
+_MISSING: Any = _Missing()
 
 
 def _registered_handler(target: object) -> object:
@@ -359,7 +476,37 @@ _NOT_INITIALISED: Any = _NotInitialised()
 
 
 class Bus:
-    """Synchronous, in-process dispatch of events to the handlers of their pair."""
+    """Synchronous, in-process dispatch of events to the handlers of their pair.
+
+    Handlers register for a ``(domain, action)`` pair or an `Event`; `call`,
+    `publish`, `acall` and `apublish` run the handlers of the pair a `Data` names,
+    in registration order, on the caller's thread, before they return.  A bus is
+    safe to use from any number of threads: each dispatch runs on the snapshot of
+    handlers taken when it starts, and a handler may register, unregister or
+    dispatch again without deadlock.  A bus cannot be pickled, and ``__init__``
+    runs once.
+
+    Args:
+        logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
+            with ``exc_info``), and where an observer's failure is logged; default
+            ``logging.getLogger("eventbus")``.
+        observer: An `Observer` that sees every dispatch; default none (see
+            `observer`).
+
+    Raises:
+        TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
+            ``observer`` has no ``dispatch`` method.
+
+    Example:
+        >>> bus = eventbus.Bus()
+        >>> @bus.on("users", "created")
+        ... def greet(ctx, data):
+        ...     ctx.append(eventbus.decode(data)["name"])
+        >>> seen = []
+        >>> bus.call(seen, eventbus.new_data("users", "created", {"name": "Ada"}))
+        >>> seen
+        ['Ada']
+    """
 
     __slots__ = (
         "_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending", "_observer", "__weakref__"
@@ -414,9 +561,14 @@ class Bus:
 
     @property
     def observer(self) -> Observer | None:
-        """What sees every dispatch of this bus (see ``eventbus.Observer``); ``None``: nothing.
+        """What sees every dispatch of this bus (an `Observer`), or `None` for nothing.
 
-        Each dispatch reads it once, at its start; setting it affects later dispatches only.
+        Each dispatch reads it once, at its start: setting it (from any thread) affects
+        later dispatches only.  Setting `None`, or deleting it, removes the observer.
+
+        Raises:
+            TypeError: On setting something that is neither `None` nor has a
+                ``dispatch`` method.
         """
         return self._observer
 
@@ -458,8 +610,33 @@ class Bus:
         *,
         weak: bool = False,
     ) -> Callable[[], bool]:
-        """Run ``handler(ctx, data)`` for every later dispatch of ``(domain, action)``;
-        ``register(event, handler)`` runs ``handler(ctx, payload)``."""
+        """Register ``handler`` for every later dispatch of a pair or an event.
+
+        ``register(domain, action, handler)`` calls ``handler(ctx, data)`` with the
+        dispatched `Data`; ``register(event, handler)`` calls ``handler(ctx, payload)``
+        with the payload decoded as ``event.payload_type``, afresh for each handler (a
+        `DecodeError` there is that handler's failure).  Handlers of a pair run in
+        registration order, plain and event handlers in one order; registering the same
+        callable twice registers it twice.  A dispatch already running is not affected.
+
+        Args:
+            domain: The pair's domain, or an `Event` (then ``action`` is the handler).
+            action: The pair's action.
+            handler: Any callable taking ``(ctx, data)``; what it returns is ignored,
+                except an awaitable (see `acall`).
+            weak: Hold the handler through a weak reference (a bound method through its
+                object): when it is collected, its registration is removed.
+
+        Returns:
+            Callable[[], bool]: ``unregister()``, which removes exactly this registration
+            and returns `True` the first time, `False` after.
+
+        Raises:
+            TypeError: ``handler`` is not callable, a name is not a `str`, ``weak`` is
+                not a `bool`, or the handler cannot be held weakly.
+            ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
+                an argument is refused.
+        """
         event: Any
         if type(domain) is not str and _is_event(domain):
             event = domain
@@ -559,7 +736,20 @@ class Bus:
     @overload
     def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
     def unregister(self, domain: Any, action: Any = _MISSING, handler: Any = _MISSING) -> bool:
-        """Remove the earliest registration of the pair whose handler ``==`` ``handler``."""
+        """Remove the earliest registration of the pair whose handler ``==`` ``handler``.
+
+        Takes ``(domain, action, handler)`` or ``(event, handler)``.  Equality rather
+        than identity, so that a decorated function or a bound method (a new object at
+        each attribute access) can be removed.  The order of the other registrations is
+        kept; a dispatch already running is not affected.
+
+        Returns:
+            bool: `True` if a registration was removed, `False` if none matched.
+
+        Raises:
+            TypeError: The pair or the handler is missing, or a name is not a `str`.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
         _, domain, action, rest = self._pair(domain, action, "unregister")
         if rest is not _MISSING:
             if handler is not _MISSING:
@@ -764,7 +954,16 @@ class Bus:
     @overload
     def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
     def on(self, domain: Any, action: Any = _MISSING) -> Any:
-        """Decorator form of ``register``: registers the function, returns it unchanged."""
+        """Decorator form of `register`: registers the function and returns it unchanged.
+
+        ``@bus.on(domain, action)`` registers ``handler(ctx, data)``; ``@bus.on(event)``
+        registers ``handler(ctx, payload)``.  The decorated function keeps its own type,
+        so it stays callable, and testable, as written.
+
+        Raises:
+            TypeError: As `register`, when the decorator is applied.
+            ValueError: As `register`.
+        """
         event, domain, action, rest = self._pair(domain, action, "on")
         if rest is not _MISSING:
             raise TypeError("on(event) takes no action: the event names the pair")
@@ -792,7 +991,16 @@ class Bus:
     @overload
     def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
     def handlers(self, domain: Any, action: Any = _MISSING) -> tuple[Callable[[Any, Any], object], ...]:
-        """The handlers of ``(domain, action)`` in registration order, as registered; ``()`` if none."""
+        """The handlers of a pair (or an `Event`), in registration order.
+
+        A snapshot: a `tuple` of the callables as they were registered (never a
+        wrapper), ``()`` if the pair has none.  Weak handlers already collected are
+        left out; inside `eventbus.testing.muted` a muted pair has none.
+
+        Raises:
+            TypeError: A name is not a `str`.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
         _, domain, action, rest = self._pair(domain, action, "handlers")
         if rest is not _MISSING:
             raise TypeError("handlers(event) takes no action: the event names the pair")
@@ -807,7 +1015,11 @@ class Bus:
         return handlers
 
     def pairs(self) -> tuple[tuple[str, str], ...]:
-        """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
+        """Every pair that has at least one handler now, sorted.
+
+        Returns:
+            tuple[tuple[str, str], ...]: ``(domain, action)`` pairs, as `handlers` sees them.
+        """
         if self._lock._is_owned():  # type: ignore[attr-defined]
             return tuple(sorted(k for k in (*self._entries, *self._muted) if self._registered_now(k)))
         with self._lock:
@@ -820,7 +1032,24 @@ class Bus:
     # -- dispatch ----------------------------------------------------------------------
 
     def call(self, ctx: object, data: Data) -> None:
-        """Run the handlers in order; the first exception stops the dispatch and propagates."""
+        """Run the handlers of ``data``'s pair in order; the first failure stops the dispatch.
+
+        The exception a handler raises propagates as it is, the same object, with a
+        PEP 678 note naming the handler and the event: ``except LookupError`` around
+        ``call`` catches a handler's `KeyError`.  Nothing is logged.  A pair without
+        handlers is a no-op.  A pair with a coroutine-function handler is refused
+        before any handler runs.
+
+        Args:
+            ctx: Passed to every handler untouched (any object, `None` included).
+            data: The event.
+
+        Raises:
+            TypeError: ``data`` is not a `Data` (of this implementation); a handler is
+                a coroutine function, or returned an awaitable (closed unawaited): use
+                `acall`.
+            Exception: Whatever the first failing handler raised.
+        """
         if self._observer is not None:
             return _OBSERVED.call(self, self._observer, ctx, data)
         if type(data) is not Data:
@@ -864,7 +1093,24 @@ class Bus:
                 raise _coroutine_refused(handlers.refused, "call")
 
     def publish(self, ctx: object, data: Data) -> None:
-        """Run every handler; raise an ExceptionGroup of all the Exceptions they raised."""
+        """Run every handler of ``data``'s pair, whatever the others do.
+
+        Each `Exception` a handler raises is logged on the bus's logger at ERROR with
+        ``exc_info``, naming the handler and the event, and the next handler runs.  A
+        `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`)
+        propagates at once.
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            ExceptionGroup: After the last handler, if any raised: its message names
+                the event and how many handlers failed (``"2 of 3 handlers failed for
+                event 'users'/'created'"``); ``.exceptions`` are the raised objects in
+                registration order.  Use ``except*`` to handle the kinds you expect.
+            TypeError: ``data`` is not a `Data` (of this implementation).
+        """
         if self._observer is not None:
             return _OBSERVED.publish(self, self._observer, ctx, data)
         if type(data) is not Data:
@@ -954,7 +1200,22 @@ class Bus:
         return handlers.handlers if type(handlers) is _Refused else handlers
 
     async def acall(self, ctx: object, data: Data) -> None:
-        """``call`` for async handlers: each result that is awaitable is awaited in turn."""
+        """`call` for async handlers: each handler's awaitable is awaited in turn.
+
+        Coroutine functions, handlers returning any awaitable and plain handlers alike
+        are called one after another in registration order, in the caller's task, each
+        awaited before the next starts.  The first failure stops the dispatch and
+        propagates; cancellation propagates at once.  A plain handler's `StopIteration`
+        becomes a `RuntimeError` chained from it (a coroutine cannot let it out).
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            TypeError: ``data`` is not a `Data` (of this implementation).
+            Exception: Whatever the first failing handler raised.
+        """
         if self._observer is not None:
             return await _OBSERVED.acall(self, self._observer, ctx, data)
         for handler in self._snapshot(data):
@@ -973,7 +1234,19 @@ class Bus:
                 raise
 
     async def apublish(self, ctx: object, data: Data) -> None:
-        """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+        """`publish` for async handlers: each handler's awaitable is awaited in turn.
+
+        As `acall`, but every handler runs: failures are logged and grouped as by
+        `publish`.
+
+        Args:
+            ctx: Passed to every handler untouched.
+            data: The event.
+
+        Raises:
+            ExceptionGroup: After the last handler, if any raised, as `publish`.
+            TypeError: ``data`` is not a `Data` (of this implementation).
+        """
         if self._observer is not None:
             return await _OBSERVED.apublish(self, self._observer, ctx, data)
         handlers = self._snapshot(data)

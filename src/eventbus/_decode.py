@@ -88,7 +88,34 @@ def decode(data: EventLike, cls: type[T]) -> T: ...
 @typing.overload
 def decode(data: EventLike, cls: object) -> Any: ...  # int | None, Literal[...]: not a type[T]
 def decode(data: EventLike, cls: Any = _MISSING) -> Any:
-    """Decode ``data``'s payload: the JSON value, or an instance of ``cls``."""
+    """Decode ``data``'s payload: the JSON value, or an instance of ``cls``.
+
+    Without ``cls``, the value as `json.loads` gives it (`None` for an event without
+    payload).  With ``cls``, the value converted to and validated as ``cls``: `dict`,
+    `list`, `str`, `int`, `float`, `bool`, a dataclass, ``list[X]``, ``dict[str, X]``,
+    ``X | None``, and the other payload types (`datetime`, `uuid.UUID`,
+    `decimal.Decimal`, enums, ``tuple[...]``, ``Literal[...]``, `TypedDict`, pydantic
+    models, msgspec Structs, `typing.Any`), nested freely.  Unknown keys are ignored
+    and defaults honoured; `bool` is not an `int`, and an `int` is accepted (and
+    converted) for a `float`.  Type checkers see ``decode(data, User)`` as a ``User``.
+
+    Args:
+        data: The event (a `Data` of either implementation).
+        cls: The type to decode into; leave it out for the plain JSON value.
+
+    Returns:
+        The payload, as ``cls`` when one is given.
+
+    Raises:
+        DecodeError: The payload is not valid JSON, does not fit ``cls``, or is
+            missing while ``cls`` does not accept `None`; the message names the event,
+            the target type and the path to what did not fit (``at address.zip``).
+        TypeError: ``cls`` is not a type ``decode`` supports.
+
+    Example:
+        >>> eventbus.decode(eventbus.new_data("orders", "paid", {"order": 42}), dict[str, int])
+        {'order': 42}
+    """
     raw = _raw_params_of(data)
     if cls is _MISSING:
         return None if raw is None else _loads(data, raw, "object")

@@ -78,6 +78,9 @@ def decode_on(engine: str) -> Callable[..., Any]:
         made = fast.make_decode(
             _decode.decode, _decode.describe_plan, _decode.refused_error, _decode.MISSING, data_types
         )
+        # One reference text for help() and the docs, whichever engine eventbus.decode is.
+        made.__doc__ = _decode.decode.__doc__
+        made.__name__ = made.__qualname__ = "decode"
     return _decoders.setdefault(engine, made)
 
 

@@ -10,15 +10,29 @@ __all__ = ["DecodeError", "EncodeError", "EventBusError"]
 
 
 class EventBusError(ValueError):
-    """Base class of the errors the codec raises."""
+    """Base class of the errors eventbus raises for payloads: a `ValueError`.
+
+    ``except eventbus.EventBusError`` catches both `EncodeError` and `DecodeError`.
+    """
 
 
 class EncodeError(EventBusError):
-    """A payload could not be encoded as JSON."""
+    """A payload could not be encoded as JSON (`new_data`, `must_data`, `Event.data`).
+
+    The message names the event, where in the payload the value was and its type
+    (``cannot encode payload of event 'orders'/'placed': at items[2].price: ...``);
+    the original error, if there was one, is chained as ``__cause__``.
+    """
 
 
 class DecodeError(EventBusError):
-    """An event's payload could not be decoded into the requested type."""
+    """An event's payload could not be decoded into the requested type (`decode`).
+
+    The message names the event, the target type, the path to the value that did
+    not fit and why (``cannot decode event 'users'/'created' into UserCreated at id:
+    expected int, got str``).  Raised for invalid JSON too, and for an event
+    without payload decoded into a type that does not accept `None`.
+    """
 
 
 

@@ -77,13 +77,30 @@ class Event(Generic[T]):
         object.__setattr__(self, "payload_type", payload_type)
 
     def data(self, payload: T) -> Data:
-        """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""
+        """This event with ``payload`` encoded exactly as `must_data` encodes it.
+
+        Type checkers refuse a ``payload`` that is not a ``payload_type``.
+
+        Returns:
+            Data: The event, ready to dispatch (of the active implementation).
+
+        Raises:
+            EncodeError: ``payload`` cannot be encoded.
+        """
         return self._Data(  # type: ignore[no-any-return]
             self.domain, self.action, self._encode_params(payload, self.domain, self.action)
         )
 
     def decode(self, data: Data) -> T:
-        """The payload of ``data``, a dispatch of this event, as ``payload_type``."""
+        """The payload of ``data``, a dispatch of this event, as ``payload_type``.
+
+        ``decode(data, event.payload_type)``, after checking that ``data`` is of this
+        event's pair.
+
+        Raises:
+            ValueError: ``data`` is of another pair (the message names both).
+            DecodeError: The payload does not fit ``payload_type``.
+        """
         domain = getattr(data, "domain", None)
         action = getattr(data, "action", None)
         if (domain, action) != (self.domain, self.action) and hasattr(data, "raw_params"):

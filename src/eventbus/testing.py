@@ -157,13 +157,34 @@ def _mute(
 
 @contextmanager
 def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator[Recorded, None, None]:
-    """Record every ``Data`` dispatched on ``bus`` to ``pairs`` while the block runs.
+    """Record every `Data` dispatched on ``bus`` to ``pairs`` while the block runs.
 
     The recorder is a handler registered after those already there, so a ``call``
     that an earlier handler stops never reaches it.  With ``mute=True`` the pairs'
     own handlers do not run inside the block and the recorder sees every dispatch.
     The recorder is removed (and the handlers are back) on exit, also on error.  A pair
     named more than once is recorded once.
+
+    Args:
+        bus: The bus to record on (either implementation's).
+        *pairs: ``(domain, action)`` tuples or `Event` objects; at least one.  For a
+            pair named by an event, `Recorded.one` and `Recorded.decode` decode with
+            its payload type when given no type.
+        mute: Also mute the pairs' own handlers (see `muted`).
+
+    Yields:
+        Recorded: What was dispatched to the pairs, in dispatch order.
+
+    Raises:
+        TypeError: No pair, or something that is neither a pair nor an `Event`.
+
+    Example:
+        >>> from eventbus.testing import record
+        >>> bus = eventbus.Bus()
+        >>> with record(bus, ("users", "created")) as created:
+        ...     bus.call(None, eventbus.new_data("users", "created", {"id": 7}))
+        >>> created.one()
+        {'id': 7}
     """
     checked = _checked_pairs(pairs)
     recorded = Recorded(_payload_types(pairs))
@@ -182,6 +203,24 @@ def muted(bus: Bus, *pairs: Pair | Event[Any]) -> Generator[None, None, None]:
 
     Handlers registered or unregistered inside the block take effect on exit; code
     outside the block (other threads included) sees the pairs muted while it runs.
+    Mutes nest.
+
+    Args:
+        bus: The bus whose handlers to mute (either implementation's).
+        *pairs: ``(domain, action)`` tuples or `Event` objects; at least one.
+
+    Raises:
+        TypeError: No pair, or something that is neither a pair nor an `Event`.
+
+    Example:
+        >>> from eventbus.testing import muted
+        >>> bus = eventbus.Bus()
+        >>> _ = bus.register("users", "created", lambda ctx, data: ctx.append(data))
+        >>> seen = []
+        >>> with muted(bus, ("users", "created")):
+        ...     bus.call(seen, eventbus.Data("users", "created"))
+        >>> seen
+        []
     """
     with ExitStack() as stack:
         for domain, action in _checked_pairs(pairs):

@@ -1,8 +1,11 @@
-"""The README's ``python`` examples run, in order, as one program, on both implementations.
+"""The ``python`` examples of the README and of every docs page run, on both implementations.
 
-The same program is what ``.ci/steps/40-typing.sh`` type-checks with mypy --strict
-and pyright (``python tests/docs/test_readme_examples.py OUT.py`` writes it).  Blocks
-fenced as ``console`` or ``text`` are not code and are left out.
+Each document's blocks run in order as one program (a page is self-contained: it imports
+and defines what it uses).  The same programs are what ``.ci/steps/40-typing.sh``
+type-checks with mypy --strict and pyright: ``python tests/docs/test_readme_examples.py DIR``
+writes one module per document into DIR (``readme.py``, ``docs_guide_events.py``, ...);
+given a path ending in ``.py`` it writes the README's program alone there.  Blocks fenced
+as ``console`` or ``text`` are not code and are left out.
 """
 
 from __future__ import annotations
@@ -16,8 +19,27 @@ from pathlib import Path
 import pytest
 from conftest import COMPILED_WANTED
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# The README is also the package's long description: the anchors keep theirs at 1-7 kB and
+# point to a docs site; what is longer belongs in docs/.
+README_MAX_BYTES = 8000
 _PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def documents() -> list[Path]:
+    """The README and every page of the docs site, in a stable order."""
+    pages = sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.parts)
+    return [README, *pages]
+
+
+def module_name(document: Path) -> str:
+    """``readme`` for the README, ``docs_guide_events`` for docs/guide/events.md."""
+    if document == README:
+        return "readme"
+    return "_".join(document.relative_to(ROOT).with_suffix("").parts)
 
 
 def examples(text: str) -> list[tuple[int, str]]:
@@ -28,17 +50,27 @@ def examples(text: str) -> list[tuple[int, str]]:
     ]
 
 
-def program(text: str) -> str:
+def program(text: str, name: str = "README.md") -> str:
     """The blocks as one module, each headed by where it comes from."""
-    parts = ["# Generated from README.md by tests/docs/test_readme_examples.py: do not edit.\n"]
-    parts += [f"\n# README.md line {line}\n{code}" for line, code in examples(text)]
+    parts = [f"# Generated from {name} by tests/docs/test_readme_examples.py: do not edit.\n"]
+    parts += [f"\n# {name} line {line}\n{code}" for line, code in examples(text)]
     return "".join(parts)
+
+
+def _with_examples() -> list[Path]:
+    return [path for path in documents() if examples(path.read_text(encoding="utf-8"))]
 
 
 def test_the_readme_has_examples() -> None:
     found = examples(README.read_text(encoding="utf-8"))
-    assert len(found) >= 2
+    assert len(found) >= 1
     assert all(code.strip() for _, code in found)
+
+
+def test_every_guide_has_examples() -> None:
+    guides = sorted((DOCS / "guide").glob("*.md"))
+    assert len(guides) >= 6
+    assert [path.name for path in guides if path not in _with_examples()] == []
 
 
 def test_extraction_keeps_python_blocks_only() -> None:
@@ -47,17 +79,39 @@ def test_extraction_keeps_python_blocks_only() -> None:
     assert "a = 1\n" in program(text) and "$ pip" not in program(text)
 
 
+def test_module_names_are_distinct_identifiers() -> None:
+    names = [module_name(path) for path in documents()]
+    assert len(set(names)) == len(names)
+    assert all(name.isidentifier() for name in names)
+    assert module_name(DOCS / "guide" / "events.md") == "docs_guide_events"
+
+
+def test_the_readme_is_short() -> None:
+    size = len(README.read_bytes())
+    assert size <= README_MAX_BYTES, f"README.md is {size} bytes: move the detail into docs/"
+
+
+@pytest.mark.parametrize("document", [README, DOCS / "index.md"], ids=["README", "docs-index"])
+def test_relative_links_point_to_files_that_exist(document: Path) -> None:
+    text = document.read_text(encoding="utf-8")
+    links = [link for link in _LINK.findall(text) if "://" not in link and not link.startswith("#")]
+    assert links  # both link into the docs
+    missing = [link for link in links if not (document.parent / link.split("#")[0]).exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("document", _with_examples(), ids=lambda path: module_name(path))
 @pytest.mark.parametrize(
     "implementation",
     ["cython", "python"] if COMPILED_WANTED else ["python"],
 )
-def test_readme_examples_run(implementation: str, tmp_path: Path) -> None:
+def test_examples_run(document: Path, implementation: str, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
     if implementation == "python":
         env["EVENTBUS_NO_EXTENSIONS"] = "1"
-    source = program(README.read_text(encoding="utf-8"))
+    source = program(document.read_text(encoding="utf-8"), str(document.relative_to(ROOT)))
     source += "\nimport eventbus as _eventbus\nprint(_eventbus.implementation)\n"
-    script = tmp_path / "readme_examples.py"
+    script = tmp_path / f"{module_name(document)}.py"
     script.write_text(source, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
@@ -72,5 +126,22 @@ def test_readme_examples_run(implementation: str, tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1] == implementation
 
 
+def write_programs(target: Path) -> list[Path]:
+    """One module per document with examples into the directory ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for document in _with_examples():
+        path = target / f"{module_name(document)}.py"
+        text = document.read_text(encoding="utf-8")
+        path.write_text(program(text, str(document.relative_to(ROOT))), encoding="utf-8")
+        written.append(path)
+    return written
+
+
 if __name__ == "__main__":
-    Path(sys.argv[1]).write_text(program(README.read_text(encoding="utf-8")), encoding="utf-8")
+    out = Path(sys.argv[1])
+    if out.suffix == ".py":
+        out.write_text(program(README.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        for written in write_programs(out):
+            print(written)

@@ -1,6 +1,8 @@
-"""What tools see: the public docstrings are the same text on both twins (issue 13).
+"""What tools see: the public docstrings are the same text on both twins.
 
-Collected only where both implementations exist (tests/conftest.py), like everything in twins/.
+They are the API reference (docs/reference/ is generated from the pure twin's) and what
+``help()`` shows on either.  Collected only where both implementations exist
+(tests/conftest.py), like everything in twins/.
 """
 
 from __future__ import annotations
@@ -8,14 +10,23 @@ from __future__ import annotations
 import importlib
 import inspect
 
-PUBLIC = ["Data", "Bus", "new_data", "must_data"]
-METHODS = ["register", "on", "handlers", "call", "publish", "acall", "apublish"]
+import pytest
+
+# Every public name of a twin, and every public member of its Bus.
+PUBLIC = ["Data", "Bus", "new_data", "must_data", "Event"]
+MEMBERS = ["register", "on", "unregister", "handlers", "pairs", "call", "publish", "acall", "apublish", "observer"]
 
 
-def test_public_docstrings_are_the_same_on_both_twins() -> None:
-    compiled = importlib.import_module("eventbus._core")
-    pure = importlib.import_module("eventbus._core_py")
-    for name in PUBLIC:
-        assert inspect.getdoc(getattr(compiled, name)) == inspect.getdoc(getattr(pure, name)), name
-    for name in METHODS:
-        assert inspect.getdoc(getattr(compiled.Bus, name)) == inspect.getdoc(getattr(pure.Bus, name)), name
+def _public(module_name: str, name: str) -> object:
+    module = importlib.import_module(module_name)
+    owner, _, member = name.partition(".")
+    found: object = getattr(module, owner)
+    return getattr(found, member) if member else found
+
+
+@pytest.mark.parametrize("name", [*PUBLIC, *(f"Bus.{member}" for member in MEMBERS)])
+def test_public_docstrings_are_the_same_on_both_twins(name: str) -> None:
+    compiled = inspect.getdoc(_public("eventbus._core", name))
+    pure = inspect.getdoc(_public("eventbus._core_py", name))
+    assert compiled is not None and compiled.strip()
+    assert compiled == pure
