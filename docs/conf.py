@@ -9,8 +9,10 @@ API reference, and MyST gives autodoc's directives to Markdown pages.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 # The reference is generated from the pure twin: its docstrings are the compiled one's,
 # word for word (tests/test_docstrings.py), and its source carries the annotations and
@@ -21,6 +23,8 @@ if "eventbus" in sys.modules:
     raise RuntimeError("docs/conf.py must run before eventbus is imported")
 
 import eventbus  # noqa: E402
+from docutils import nodes  # noqa: E402
+from sphinx import addnodes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,17 +50,38 @@ myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
-# The public names, not the modules that define them: eventbus.Bus, not eventbus._core_py.Bus.
-autodoc_type_aliases: dict[str, str] = {}
+# Private names the annotations use, shown as what a reader knows them by.
+autodoc_type_aliases = {
+    "EventLike": "Data",
+    "_T": "T", "_S": "T", "_F": "F", "_C": "C", "_R": "R", "Pair": "tuple[str, str]",
+}
 add_module_names = True
 python_use_unqualified_type_names = True
+# Long signatures (register, the observer hooks) one parameter a line, not wrapped anywhere.
+python_maximum_signature_line_length = 72
 
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-napoleon_use_ivar = True
+napoleon_use_ivar = False
 napoleon_use_rtype = False
 
 html_theme = "furo"
 html_title = f"eventbus {release}"
-html_static_path = ["_static"]
-html_css_files = ["eventbus.css"]
+
+
+# The overloads' signatures come from the pure twin's source, where type variables and
+# aliases have private names (_T, EventLike) that autodoc_type_aliases does not reach there:
+# show every signature with the names a reader knows.
+_PRIVATE_NAMES = re.compile(r"\b(" + "|".join(map(re.escape, autodoc_type_aliases)) + r")\b")
+
+
+def _rename_private_names(app: Any, doctree: nodes.document) -> None:
+    for signature in doctree.findall(addnodes.desc_signature):
+        for text in list(signature.findall(nodes.Text)):
+            renamed = _PRIVATE_NAMES.sub(lambda match: autodoc_type_aliases[match.group(1)], str(text))
+            if renamed != str(text):
+                text.parent.replace(text, nodes.Text(renamed))
+
+
+def setup(app: Any) -> None:
+    app.connect("doctree-read", _rename_private_names)

@@ -157,7 +157,7 @@ def _mute(
 
 @contextmanager
 def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator[Recorded, None, None]:
-    """Record every `Data` dispatched on ``bus`` to ``pairs`` while the block runs.
+    """Record every `eventbus.Data` dispatched on ``bus`` to ``pairs`` while the block runs.
 
     The recorder is a handler registered after those already there, so a ``call``
     that an earlier handler stops never reaches it.  With ``mute=True`` the pairs'
@@ -167,7 +167,7 @@ def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator
 
     Args:
         bus: The bus to record on (either implementation's).
-        *pairs: ``(domain, action)`` tuples or `Event` objects; at least one.  For a
+        *pairs: ``(domain, action)`` tuples or `eventbus.Event` objects; at least one.  For a
             pair named by an event, `Recorded.one` and `Recorded.decode` decode with
             its payload type when given no type.
         mute: Also mute the pairs' own handlers (see `muted`).
@@ -176,7 +176,7 @@ def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator
         Recorded: What was dispatched to the pairs, in dispatch order.
 
     Raises:
-        TypeError: No pair, or something that is neither a pair nor an `Event`.
+        TypeError: No pair, or something that is neither a pair nor an `eventbus.Event`.
 
     Example:
         >>> from eventbus.testing import record
@@ -207,10 +207,10 @@ def muted(bus: Bus, *pairs: Pair | Event[Any]) -> Generator[None, None, None]:
 
     Args:
         bus: The bus whose handlers to mute (either implementation's).
-        *pairs: ``(domain, action)`` tuples or `Event` objects; at least one.
+        *pairs: ``(domain, action)`` tuples or `eventbus.Event` objects; at least one.
 
     Raises:
-        TypeError: No pair, or something that is neither a pair nor an `Event`.
+        TypeError: No pair, or something that is neither a pair nor an `eventbus.Event`.
 
     Example:
         >>> from eventbus.testing import muted
