@@ -2,7 +2,7 @@
 
 Sphinx + furo + MyST: the pages are Markdown, as the README is, so a page and the README
 share one syntax and one test extracts and runs the python blocks of both
-(``tests/test_readme_examples.py``); autodoc renders the public docstrings, which are the
+(``tests/docs/test_readme_examples.py``); autodoc renders the public docstrings, which are the
 API reference, and MyST gives autodoc's directives to Markdown pages.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # The reference is generated from the pure twin: its docstrings are the compiled one's,
-# word for word (tests/test_docstrings.py), and its source carries the annotations and
+# word for word (tests/twins/test_docstrings.py), and its source carries the annotations and
 # the overloads (register(domain, action, handler) / register(event, handler)) that a
 # compiled function cannot show.  The package must be installed (pip install .).
 os.environ["EVENTBUS_NO_EXTENSIONS"] = "1"

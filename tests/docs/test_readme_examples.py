@@ -17,7 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import COMPILED_WANTED
+
+if __name__ == "__main__":  # run as a script (.ci/steps/40-typing.sh): conftest is in tests/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import COMPILED_WANTED  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
