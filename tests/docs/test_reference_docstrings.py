@@ -162,9 +162,11 @@ def test_help_shows_each_signature_once(impl: ModuleType) -> None:
             assert re.search(rf"[(, ]{parameter}\b", lines[0]), (parameter, lines[0])
     for member in BUS_MEMBERS[:-1]:
         text = _help(getattr(impl.Bus, member))
-        head = text.split("\n")[2:4]  # the signature line, then the docstring's first line
-        assert head[0].lstrip().removeprefix("async ").startswith(f"{member}(self"), head
-        assert f"{member}(" not in head[1], f"doubled signature in help(Bus.{member}): {head}"
+        # One signature (3.13's pydoc spreads a long one over several lines), no second one
+        # from the docstring: its mentions of the method are quoted (``register(...)``).
+        lines = [line.strip().removeprefix("async ") for line in text.splitlines()]
+        starts = [line for line in lines if line.startswith(f"{member}(")]
+        assert len(starts) == 1, f"help(Bus.{member}): {starts}"
 
 
 def test_unsupported_comparisons_still_refuse(impl: ModuleType) -> None:
@@ -177,4 +179,4 @@ def test_unsupported_comparisons_still_refuse(impl: ModuleType) -> None:
 
 def test_signatures_read_cleanly_in_help(impl: ModuleType) -> None:
     text = _help(impl.Bus.register)
-    assert re.search(r"action(: 'Any')? ?= ?<unset>, handler(: 'Any')? ?= ?<unset>", text), text[:300]
+    assert re.search(r"action(: 'Any')? ?= ?<unset>,\s*handler(: 'Any')? ?= ?<unset>", text), text[:300]

@@ -14,7 +14,9 @@ import pytest
 
 # Every public name of a twin, and every public member of its Bus.
 PUBLIC = ["Data", "Bus", "new_data", "must_data", "Event"]
-MEMBERS = ["register", "on", "unregister", "handlers", "pairs", "call", "publish", "acall", "apublish", "observer"]
+MEMBERS = [
+    "register", "on", "unregister", "handlers", "pairs", "call", "publish", "acall", "apublish", "observer",
+]
 
 
 def _public(module_name: str, name: str) -> object:
