@@ -66,8 +66,16 @@ def extensions() -> list[Extension]:
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
     # The core, and the compiled codec engine (eventbus._fastcodec): each optional on its own.
+    # _core's C is in src/eventbus/_core.h (found beside the generated .c; a change rebuilds).
+    depends = {"_core": ["src/eventbus/_core.h"], "_fastcodec": []}
     extensions = [
-        Extension(f"eventbus.{name}", [f"src/eventbus/{name}.pyx"], define_macros=macros, optional=not REQUIRE)
+        Extension(
+            f"eventbus.{name}",
+            [f"src/eventbus/{name}.pyx"],
+            depends=depends[name],
+            define_macros=macros,
+            optional=not REQUIRE,
+        )
         for name in ("_core", "_fastcodec")
     ]
     directives = {"linetrace": True, "profile": False} if TRACE else {}

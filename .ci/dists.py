@@ -21,7 +21,7 @@ from pathlib import Path
 # What the sdist must carry besides the package: enough to build, test and benchmark.
 SDIST_TOP_LEVEL = ["LICENSE", "README.md", "CHANGES.md", "pyproject.toml", "setup.py", "MANIFEST.in"]
 SDIST_TREES = ("src/", "tests/", "benchmarks/")
-SDIST_REQUIRED = ["src/eventbus/_core.pyx", "src/eventbus/_core.pyi", "src/eventbus/py.typed"]
+SDIST_REQUIRED = ["src/eventbus/_core.pyx", "src/eventbus/_core.h", "src/eventbus/_core.pyi", "src/eventbus/py.typed"]
 
 # Generated or build files that belong in no archive (the .c is regenerated from the .pyx).
 STRAY = ["*.c", "*.html", "*.o", "*.obj", "*.pyc", "*.pyo", "*/__pycache__/*", "build/*", "*/build/*",
