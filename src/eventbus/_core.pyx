@@ -401,6 +401,21 @@ cdef class _Refused:
 
 
 @cython.final
+cdef class _Mute:
+    """One mute of a pair (``eventbus.testing``), its identity marking it: what ``handlers``
+    reports and what dispatch runs while it is the newest mute of the pair in force."""
+
+    cdef readonly tuple key
+    cdef readonly tuple handlers
+    cdef readonly object snapshot  # None, a tuple or a _Refused, as _snapshot builds it
+
+    def __init__(self, tuple key, tuple handlers, snapshot):
+        self.key = key
+        self.handlers = handlers
+        self.snapshot = snapshot
+
+
+@cython.final
 cdef class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to
     it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
@@ -926,7 +941,7 @@ cdef class Bus:
         key = (domain, action)
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][1]
+            return (<_Mute>mutes[-1]).snapshot
         entries = self._entries.get(key)
         if not entries:
             return None
@@ -968,14 +983,19 @@ cdef class Bus:
         key = (domain, action)
         replacement = tuple(replacement)
         coroutines = [h for h in replacement if _is_coroutine_function(h)]
-        # A list of its own: its identity marks this mute.
-        entry = [replacement, _snapshot(replacement, coroutines) if replacement else None]
-        self._write(self._add_mute, (key, entry))
+        mute = _Mute(key, replacement, _snapshot(replacement, coroutines) if replacement else None)
 
         def unmute():
-            self._write(self._remove_mute, (key, entry))
+            self._write(self._remove_mute, mute)
 
-        return unmute
+        try:
+            self._write(self._add_mute, mute)
+            return unmute
+        except BaseException:
+            # Interrupted (a signal handler's exception) before or after the mute took
+            # effect: end it, or the pair would stay muted with no unmute to end it.
+            unmute()
+            raise
 
     def _write(self, function, argument):
         if self._lock._is_owned():
@@ -987,30 +1007,30 @@ cdef class Bus:
         if self._pending:
             self._drain_soon()
 
-    def _add_mute(self, item):
-        (domain, action), entry = item
-        mutes = self._muted.get(item[0])
+    def _add_mute(self, _Mute mute):
+        domain, action = key = mute.key
+        mutes = self._muted.get(key)
         if mutes is None:
-            mutes = self._muted[item[0]] = []
-        for mute in mutes:
-            if mute is entry:  # a retry after an interruption
+            mutes = self._muted[key] = []
+        for candidate in mutes:
+            if candidate is mute:  # a retry after an interruption
                 return
         # (A loop, not any() over a generator: each compiled generator keeps a reference
         # to Cython's generator type for good, see tests/stress/test_refs.py.)
         self._set_live(domain, action, _STALE)
-        mutes.append(entry)
+        mutes.append(mute)
 
-    def _remove_mute(self, item):
-        key, entry = item
+    def _remove_mute(self, _Mute mute):
+        domain, action = key = mute.key
         mutes = self._muted.get(key)
         if mutes is None:
             return
         for index, candidate in enumerate(mutes):
-            if candidate is entry:
+            if candidate is mute:
                 break
         else:
             return
-        self._set_live(key[0], key[1], _STALE)
+        self._set_live(domain, action, _STALE)
         del mutes[index]
         if not mutes:
             del self._muted[key]
@@ -1044,7 +1064,7 @@ cdef class Bus:
     def _registered_now(self, key):
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][0]
+            return (<_Mute>mutes[-1]).handlers
         entries = self._entries.get(key)
         if not entries:
             return ()

@@ -352,6 +352,18 @@ class _Refused:
         self.refused = refused  # the name of the first coroutine function
 
 
+class _Mute:
+    """One mute of a pair (``eventbus.testing``), its identity marking it: what ``handlers``
+    reports and what dispatch runs while it is the newest mute of the pair in force."""
+
+    __slots__ = ("key", "handlers", "snapshot")
+
+    def __init__(self, key: tuple[str, str], handlers: tuple[Callable[[Any, Data], object], ...], snapshot: Any) -> None:
+        self.key = key
+        self.handlers = handlers
+        self.snapshot = snapshot  # None, a tuple or a _Refused, as _snapshot builds it
+
+
 class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to
     it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
@@ -552,7 +564,7 @@ class Bus:
         # (domain, action) -> registrations removed since its dict was last compacted.
         self._holes: dict[tuple[str, str], int] = {}
         # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
-        self._muted: dict[tuple[str, str], list[list[Any]]] = {}
+        self._muted: dict[tuple[str, str], list[_Mute]] = {}
         # Changes queued while the lock was held: (function, argument), applied in order.
         self._pending: list[tuple[Callable[[Any], object], Any]] = []
 
@@ -856,7 +868,7 @@ class Bus:
         key = (domain, action)
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][1]
+            return mutes[-1].snapshot
         entries = self._entries.get(key)
         if not entries:
             return None
@@ -900,14 +912,19 @@ class Bus:
         key = (domain, action)
         replacement = tuple(replacement)
         coroutines = [h for h in replacement if _is_coroutine_function(h)]
-        # A list of its own: its identity marks this mute.
-        entry: list[Any] = [replacement, _snapshot(replacement, coroutines) if replacement else None]
-        self._write(self._add_mute, (key, entry))
+        mute = _Mute(key, replacement, _snapshot(replacement, coroutines) if replacement else None)
 
         def unmute() -> None:
-            self._write(self._remove_mute, (key, entry))
+            self._write(self._remove_mute, mute)
 
-        return unmute
+        try:
+            self._write(self._add_mute, mute)
+            return unmute
+        except BaseException:
+            # Interrupted (a signal handler's exception) before or after the mute took
+            # effect: end it, or the pair would stay muted with no unmute to end it.
+            unmute()
+            raise
 
     def _write(self, function: Callable[[Any], object], argument: Any) -> None:
         if self._lock._is_owned():  # type: ignore[attr-defined]
@@ -919,30 +936,30 @@ class Bus:
         if self._pending:
             self._drain_soon()
 
-    def _add_mute(self, item: tuple[tuple[str, str], list[Any]]) -> None:
-        (domain, action), entry = item
-        mutes = self._muted.get(item[0])
+    def _add_mute(self, mute: _Mute) -> None:
+        domain, action = key = mute.key
+        mutes = self._muted.get(key)
         if mutes is None:
-            mutes = self._muted[item[0]] = []
-        for mute in mutes:
-            if mute is entry:  # a retry after an interruption
+            mutes = self._muted[key] = []
+        for candidate in mutes:
+            if candidate is mute:  # a retry after an interruption
                 return
         # (A loop, not any() over a generator: each compiled generator keeps a reference
         # to Cython's generator type for good, see tests/stress/test_refs.py.)
         self._set_live(domain, action, _STALE)
-        mutes.append(entry)
+        mutes.append(mute)
 
-    def _remove_mute(self, item: tuple[tuple[str, str], list[Any]]) -> None:
-        key, entry = item
+    def _remove_mute(self, mute: _Mute) -> None:
+        domain, action = key = mute.key
         mutes = self._muted.get(key)
         if mutes is None:
             return
         for index, candidate in enumerate(mutes):
-            if candidate is entry:
+            if candidate is mute:
                 break
         else:
             return
-        self._set_live(*key, _STALE)
+        self._set_live(domain, action, _STALE)
         del mutes[index]
         if not mutes:
             del self._muted[key]
@@ -979,7 +996,7 @@ class Bus:
     def _registered_now(self, key: tuple[str, str]) -> tuple[Any, ...]:
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][0]  # type: ignore[no-any-return]
+            return mutes[-1].handlers
         entries = self._entries.get(key)
         if not entries:
             return ()

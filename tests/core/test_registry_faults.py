@@ -321,13 +321,9 @@ def test_an_interruption_at_any_line_leaves_the_pure_registry_whole() -> None:
                 assert registered in (tuple(handlers), (handlers[0], handlers[2])), (operation, line)
             elif operation == "mute":
                 assert registered in (tuple(handlers), ()), (operation, line)
-                if registered == () and unmute is None:
-                    # Muted, but _mute never returned its unmute: muted for good, consistently.
-                    log.clear()
-                    bus.call(None, impl.Data("d", "a"))
-                    assert log == []
-                    line += 1
-                    continue
+                if unmute is None:
+                    # _mute never returned its unmute: it ended the mute itself.
+                    assert registered == tuple(handlers), (operation, line)
                 if registered == () and unmute is not None:
                     unmute()  # the mute happened, its unmute did not: end it
                     registered = bus.handlers("d", "a")
@@ -407,6 +403,55 @@ def test_keyboard_interrupts_from_a_signal_never_misalign_registrations(impl: Mo
     for handler in bus.handlers("d", "a"):
         assert bus.unregister("d", "a", handler) is True
     assert bus.pairs() == ()
+
+
+class _InterruptedRelease:
+    """The bus's lock, whose ``__exit__`` raises ``Interrupted`` once when armed, after the
+    release: as a signal handler's exception arriving just as a locked section ends."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.armed = False
+
+    def __enter__(self) -> bool:
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.__exit__(*exc_info)  # type: ignore[arg-type]
+        if self.armed:
+            self.armed = False
+            raise Interrupted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)  # acquire, release, _is_owned
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["alone", "nested"])
+def test_a_mute_interrupted_after_it_took_effect_ends_itself(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch, nested: bool
+) -> None:
+    """The interruption comes after the mute took effect, before ``_mute`` returned its
+    unmute: nothing could end that mute, so ``_mute`` ends it before the exception goes on."""
+    lock = _InterruptedRelease()
+    monkeypatch.setattr(impl, "_RLock", lambda: lock)
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("d", "a", _handler(log, "h"))
+    outer = bus._mute("d", "a", (_handler(log, "outer"),)) if nested else None
+    lock.armed = True
+    with pytest.raises(Interrupted):
+        bus._mute("d", "a", (_handler(log, "inner"),))
+    assert not lock.armed  # the interruption did come, after the mute's change
+    expected = ["outer"] if nested else ["h"]
+    assert [h.__qualname__ for h in bus.handlers("d", "a")] == expected
+    bus.call(None, impl.Data("d", "a"))
+    assert log == expected
+    if outer is not None:
+        outer()
+        log.clear()
+        bus.call(None, impl.Data("d", "a"))
+        assert log == ["h"]
+    assert bus.pairs() == (("d", "a"),)
 
 
 # -- Operations from inside a locked section, deterministically ----------------------
