@@ -119,6 +119,17 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# What pickles of ``Data`` and ``Event`` load through, whichever implementation made them:
+# the names are part of the pickle format and stay.  Each builds the active implementation's.
+def _restore_data(domain: str, action: str, raw_params: bytes | None) -> Data:
+    return Data(domain, action, raw_params)
+
+
+def _restore_event(domain: str, action: str, payload_type: object) -> Event[Any]:
+    event: Any = globals().get("Event") or __getattr__("Event")  # (loaded on first use)
+    return event(domain, action, payload_type)  # type: ignore[no-any-return]
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 

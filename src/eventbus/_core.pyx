@@ -213,8 +213,16 @@ cdef class Data:
             f"raw_params={self._raw_params!r})"
         )
 
+    # Pickles name eventbus's own reconstructor, not this module: they load under either
+    # implementation, as the Data of the one active there.  A copy is the Data itself.
     def __reduce__(self):
-        return (Data, (self._domain, self._action, self._raw_params))
+        return (_restore_data(), (self._domain, self._action, self._raw_params))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def new_data(domain, action, params=None):
@@ -274,6 +282,13 @@ def must_data(domain, action, params=None):
         ValueError: ``domain`` or ``action`` is empty.
     """
     return Data(domain, action, _encode_payload(params, domain, action))
+
+
+def _restore_data():
+    """What ``Data`` pickles call to load: ``eventbus._restore_data`` (stable across versions)."""
+    from eventbus import _restore_data as restore
+
+    return restore
 
 
 # The active codec engine's encode_params (eventbus._engine): the compiled one when it is

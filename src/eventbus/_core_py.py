@@ -182,8 +182,16 @@ class Data:
             f"raw_params={self.raw_params!r})"
         )
 
+    # Pickles name eventbus's own reconstructor, not this module: they load under either
+    # implementation, as the Data of the one active there.  A copy is the Data itself.
     def __reduce__(self) -> tuple[object, ...]:
-        return (Data, (self.domain, self.action, self.raw_params))
+        return (_restore_data(), (self.domain, self.action, self.raw_params))
+
+    def __copy__(self) -> Data:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Data:
+        return self
 
 
 _new_object = object.__new__
@@ -250,6 +258,13 @@ def must_data(domain: str, action: str, params: object = None) -> Data:
         ValueError: ``domain`` or ``action`` is empty.
     """
     return Data(domain, action, encode_params(params, domain, action))
+
+
+def _restore_data() -> Callable[[str, str, bytes | None], object]:
+    """What ``Data`` pickles call to load: ``eventbus._restore_data`` (stable across versions)."""
+    from eventbus import _restore_data as restore  # noqa: PLC0415 - loaded before any pickle
+
+    return restore
 
 
 def _not_data(data: object) -> TypeError:

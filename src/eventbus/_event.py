@@ -8,7 +8,7 @@ subclasses it only to name its own ``Data`` (``_core.Event``, ``_core_py.Event``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from ._errors import DecodeError
 
@@ -139,5 +139,16 @@ class Event(Generic[T]):
             f"payload_type={_type_repr(self.payload_type)})"
         )
 
+    # Pickles name eventbus's own reconstructor, not an implementation's module: they load
+    # under either implementation, as the Event of the one active there.  A copy is the
+    # Event itself.
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.domain, self.action, self.payload_type))
+        from eventbus import _restore_event  # noqa: PLC0415 - loaded before any pickle
+
+        return (_restore_event, (self.domain, self.action, self.payload_type))
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Self:
+        return self

@@ -1,9 +1,7 @@
-"""``Data``: validation, immutability, value semantics, pickling, no subclasses."""
+"""``Data``: validation, immutability, value semantics, no subclasses (pickles and copies: test_pickling.py)."""
 
 from __future__ import annotations
 
-import copy
-import pickle
 import re
 from types import ModuleType
 
@@ -149,21 +147,7 @@ def test_repr_is_readable_and_evaluates_back(impl: ModuleType, raw_params: bytes
     assert eval(text, {"Data": impl.Data}) == data
 
 
-@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
-@pytest.mark.parametrize("raw_params", [None, b"[1,2]"], ids=["none", "bytes"])
-def test_pickle_round_trip(impl: ModuleType, protocol: int, raw_params: bytes | None) -> None:
-    data = impl.Data("users", "created", raw_params)
-    restored = pickle.loads(pickle.dumps(data, protocol=protocol))
-    assert type(restored) is impl.Data
-    assert restored == data
-    assert (restored.domain, restored.action, restored.raw_params) == ("users", "created", raw_params)
-
-
-def test_copy_and_deepcopy(impl: ModuleType) -> None:
-    data = impl.Data("users", "created", b"1")
-    for duplicate in (copy.copy(data), copy.deepcopy(data)):
-        assert type(duplicate) is impl.Data
-        assert duplicate == data
+# Pickles and copies: tests/test_pickling.py.
 
 
 def test_pattern_matching(impl: ModuleType) -> None:
