@@ -121,11 +121,11 @@ def __getattr__(name: str) -> object:
 
 # What pickles of ``Data`` and ``Event`` load through, whichever implementation made them:
 # the names are part of the pickle format and stay.  Each builds the active implementation's.
-def _restore_data(domain: str, action: str, raw_params: bytes | None) -> Data:
+def _restore_data(domain: str, action: str, raw_params: bytes | None) -> Data:  # pyright: ignore[reportUnusedFunction]
     return Data(domain, action, raw_params)
 
 
-def _restore_event(domain: str, action: str, payload_type: object) -> Event[Any]:
+def _restore_event(domain: str, action: str, payload_type: object) -> Event[Any]:  # pyright: ignore[reportUnusedFunction]
     event: Any = globals().get("Event") or __getattr__("Event")  # (loaded on first use)
     return event(domain, action, payload_type)  # type: ignore[no-any-return]
 

@@ -2,12 +2,85 @@
 # cython: embedsignature=False
 # (No embedded signatures: binding=True gives inspect.signature and help() the real ones,
 # and an embedded line would show twice there and make __doc__ differ from the pure twin's.)
-"""The compiled ``Data`` and ``Bus``: the twin of ``_core_py.py``, read line for line alike.
+"""The compiled ``Data`` and ``Bus``: the twin of ``_core_py.py``, which behaves the same.
+
+Most functions are written identically in both; the contract at the end says which,
+and why the others differ.
 
 The registry is a dict of dicts (domain -> action -> tuple of handlers).  Writers
 take the bus's lock, build a new tuple and swap it in; dispatch reads the current
 tuple without a lock, so every dispatch runs on the snapshot it started with and
 handlers may register, unregister or dispatch from inside a dispatch.
+
+The twin contract, checked by ``tests/test_twins.py``.  "Identical" means the same Python
+syntax tree once Cython's type declarations and casts and the pure twin's annotations,
+``typing.cast`` calls and ``@overload`` stubs are removed; comments and layout are not
+compared.  Every function and method of either twin is named below, once.
+
+Identical in both twins:
+    ``_check_name``, ``_check_raw_params``, ``_first_isawaitable``, ``_inspect``,
+    ``_handler_name``, ``_refuse_awaitable``, ``new_data``, ``must_data``, ``_restore_data``,
+    ``_not_data``, ``_is_coroutine_function``, ``_typed_handler``, ``_weak_handler``,
+    ``_add_note``, ``_not_initialised``, ``_snapshot``, ``_coroutine_refused``,
+    ``_failures``, ``_refuse_coroutines``, ``_observed_note``, ``_registered_name``,
+    ``check_observer``;
+    ``Data.__setattr__``, ``Data.__delattr__``, ``Data.__ne__``, ``Data.__copy__``,
+    ``Data.__deepcopy__``; ``_Refused.__init__``, ``_Mute.__init__``,
+    ``_Registration.__init__``, ``_Registration.registered``; ``_Missing.__repr__``;
+    ``_NotInitialised._fail``, ``_NotInitialised.__getattr__``;
+    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``, ``Bus.register``,
+    ``Bus._weakly``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._unregister_equal``,
+    ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
+    ``Bus._build``, ``Bus._current``, ``Bus._set_live``, ``Bus._mute``, ``Bus._write``,
+    ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
+    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
+
+Different on purpose:
+- ``Data.__eq__``, ``Data.__hash__``, ``Data.__repr__``, ``Data.__reduce__``: the compiled
+  Data reads its C fields (``self._domain``), the pure one its slots (``self.domain``).
+- ``Bus.__init__``, ``Bus.observer``, ``Bus.observer.setter``: the compiled bus keeps a C
+  flag beside the observer, which dispatch tests, and reads or swaps the observer inside
+  the bus's critical section (free-threaded builds); the pure bus tests the attribute.
+- ``Bus.call``, ``Bus.publish``: the compiled loop is C (``eventbus_run`` in ``_core.h``)
+  with no try block on the success path; the pure loop is a ``for`` inside a ``try`` that
+  also takes a stale pair's marker (not iterable) for the slow path, and reads the
+  registry with ``dict.get`` with the GIL, ``_lookup`` without it.
+- ``Bus._snapshot``: through the compiled ``Bus._lookup`` and ``Bus._slow``; the pure twin
+  inlines both.
+- ``Bus.acall``, ``Bus.apublish``: the observer check (the C flag against the attribute);
+  the pure ``apublish`` also drops its errors list after raising, to break the frame ->
+  traceback -> frame cycle Cython frames do not make.
+- ``_registered_handler``: the wrappers are Cython functions in the compiled twin, plain
+  functions in the pure one.
+- ``_decode``: the compiled twin decodes on its codec engine (``codec_engine``), the pure
+  twin has one engine, the stdlib reference.
+- ``_is_event``: the compiled twin looks ``eventbus._event`` up only once it is loaded, so
+  that ``import eventbus`` loads no typing; the pure twin imports it.
+- ``_FirstObserved.__getattr__``: the compiled ``_refuse_awaitable`` is a C function, so
+  the observed dispatch gets the ``_refuse_awaitable_in`` wrapper.
+
+Only in the compiled twin:
+- ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
+  built in ``__cinit__`` and read through properties, which take no per-object lock on
+  free-threaded builds (``cdef readonly`` getters would).
+- ``Bus.__cinit__``: marks a bus whose ``__init__`` never ran.
+- ``Bus._current_observer``, ``Bus._dispatch_observed``: the observer read under the
+  critical section, and the cold observed path kept out of the dispatch methods.
+- ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
+  slow path, which the pure dispatch inlines.
+- ``_raise_noted``: adds call's note to the exception the C loop left pending.
+- ``_refuse_awaitable_in``, ``_refuse_in_call``, ``_refuse_in_publish``: Python-callable
+  forms of the C ``_refuse_awaitable``, for the C loop and the observed dispatch.
+- ``_event_class``, ``__getattr__``: ``Event`` defined on first use, so that
+  ``import eventbus`` loads no typing.
+- ``_must_data_with``: ``must_data`` on another codec engine, for benchmarks and
+  differential tests.
+
+Only in the pure twin:
+- ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its
+  slots' descriptors, and refusing subclasses as Cython's final class does.
+- ``Bus.__new__``: marks a bus whose ``__init__`` never ran.
+- ``_lookup``: the registry read without ``dict.get`` (free-threaded builds).
 """
 
 cimport cython
@@ -461,7 +534,7 @@ cdef bint _is_coroutine_function(object handler) except -1:
             return True
         if not _MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
             return False
-    return _inspect().iscoroutinefunction(handler)
+    return bool(_inspect().iscoroutinefunction(handler))
 
 
 cdef int _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
@@ -708,7 +781,8 @@ cdef class Bus:
     def _pair(domain, action, method):
         """(event or None, domain, action, what follows the pair) from (event, x) or (domain, action, x)."""
         if _is_event(domain):
-            return domain, domain.domain, domain.action, action
+            event = domain
+            return event, event.domain, event.action, action
         if action is _MISSING:
             raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
         return None, _check_name("domain", domain), _check_name("action", action), _MISSING
@@ -850,7 +924,7 @@ cdef class Bus:
             TypeError: The pair or the handler is missing, or a name is not a `str`.
             ValueError: ``domain`` or ``action`` is empty.
         """
-        event, domain, action, rest = self._pair(domain, action, "unregister")
+        _, domain, action, rest = self._pair(domain, action, "unregister")
         if rest is not _MISSING:
             if handler is not _MISSING:
                 raise TypeError("unregister(event, handler) takes no action: the event names the pair")
@@ -1097,7 +1171,7 @@ cdef class Bus:
             TypeError: A name is not a `str`.
             ValueError: ``domain`` or ``action`` is empty.
         """
-        event, domain, action, rest = self._pair(domain, action, "handlers")
+        _, domain, action, rest = self._pair(domain, action, "handlers")
         if rest is not _MISSING:
             raise TypeError("handlers(event) takes no action: the event names the pair")
         key = (domain, action)

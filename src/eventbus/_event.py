@@ -143,7 +143,7 @@ class Event(Generic[T]):
     # under either implementation, as the Event of the one active there.  A copy is the
     # Event itself.
     def __reduce__(self) -> tuple[object, ...]:
-        from eventbus import _restore_event  # noqa: PLC0415 - loaded before any pickle
+        from eventbus import _restore_event  # noqa: PLC0415  # pyright: ignore[reportPrivateUsage]
 
         return (_restore_event, (self.domain, self.action, self.payload_type))
 
