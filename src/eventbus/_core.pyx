@@ -12,7 +12,7 @@ take the bus's lock, build a new tuple and swap it in; dispatch reads the curren
 tuple without a lock, so every dispatch runs on the snapshot it started with and
 handlers may register, unregister or dispatch from inside a dispatch.
 
-The twin contract, checked by ``tests/test_twins.py``.  "Identical" means the same Python
+The twin contract, checked by ``tests/twins/test_contract.py``.  "Identical" means the same Python
 syntax tree once Cython's type declarations and casts and the pure twin's annotations,
 ``typing.cast`` calls and ``@overload`` stubs are removed; comments and layout are not
 compared.  Every function and method of either twin is named below, once.

@@ -1,7 +1,10 @@
-"""The codec's public errors (``eventbus._errors``): their hierarchy, and how they are caught."""
+"""The codec's public errors (``eventbus._errors``): their hierarchy, how they are caught, and
+that repr, tracebacks and pickles name them ``eventbus.*``."""
 
 from __future__ import annotations
 
+import pickle
+import traceback
 from types import ModuleType
 
 import pytest
@@ -22,3 +25,38 @@ def test_errors_are_caught_as_value_errors(impl: ModuleType) -> None:
         impl.new_data("d", "a", {1: 2})
     with pytest.raises(ValueError):
         eventbus.decode(impl.Data("d", "a", b"{"))
+
+
+PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
+
+
+def _errors(impl: ModuleType) -> list[BaseException]:
+    """One of each public error, as the codec raises them for ``impl``, with a note added."""
+    found: list[BaseException] = []
+    try:
+        impl.new_data("users", "created", object())
+    except eventbus.EncodeError as exc:
+        found.append(exc)
+    try:
+        eventbus.decode(impl.Data("users", "created", b'"x"'), int)
+    except eventbus.DecodeError as exc:
+        found.append(exc)
+    found.append(eventbus.EventBusError("base"))
+    for error in found:
+        error.add_note("a note")
+    return found
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_public_errors_report_eventbus_in_repr_traceback_and_pickle(impl: ModuleType, protocol: int) -> None:
+    for error in _errors(impl):
+        name = type(error).__qualname__
+        assert type(error) is getattr(eventbus, name)
+        assert type(error).__module__ == "eventbus"
+        assert repr(error) == f"{name}({str(error)!r})"
+        assert traceback.format_exception_only(error) == [f"eventbus.{name}: {error}\n", "a note\n"]
+        blob = pickle.dumps(error, protocol=protocol)
+        assert b"_errors" not in blob
+        restored = pickle.loads(blob)
+        assert type(restored) is type(error)
+        assert restored.args == error.args and restored.__notes__ == ["a note"]

@@ -1,12 +1,21 @@
-"""``Data``: validation, immutability, value semantics, no subclasses (pickles and copies: test_pickling.py)."""
+"""``Data``: validation, immutability, value semantics, pickles and copies, ``must_data``, no subclasses.
+
+(Pickles loaded under the other implementation: ``twins/test_pickling.py``.)
+"""
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 from types import ModuleType
 
 import pytest
 from helpers_core import WeirdBytes, WeirdStr
+
+import eventbus
+
+PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 
 
 def test_fields_positional_and_keyword(impl: ModuleType) -> None:
@@ -147,7 +156,49 @@ def test_repr_is_readable_and_evaluates_back(impl: ModuleType, raw_params: bytes
     assert eval(text, {"Data": impl.Data}) == data
 
 
-# Pickles and copies: tests/test_pickling.py.
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_pickled_data_loads_as_the_active_implementations_and_dispatches(impl: ModuleType, protocol: int) -> None:
+    data = impl.Data("users", "created", b"[1]")
+    restored = pickle.loads(pickle.dumps(data, protocol=protocol))
+    assert type(restored) is eventbus.Data  # the other twin's, when impl is not the active one
+    assert (restored.domain, restored.action, restored.raw_params) == ("users", "created", b"[1]")
+    seen: list[object] = []
+    bus = eventbus.Bus()
+    bus.register("users", "created", lambda ctx, d: seen.append(d))
+    bus.call(None, restored)
+    assert seen == [restored]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_pickle_names_eventbus_never_an_implementation_module(impl: ModuleType, protocol: int) -> None:
+    for value in (impl.Data("users", "created"), impl.Event("users", "created", dict)):
+        blob = pickle.dumps(value, protocol=protocol)
+        assert b"_core" not in blob, blob
+        assert b"eventbus" in blob, blob
+
+
+def test_copies_of_data_and_events_are_themselves(impl: ModuleType) -> None:
+    """Immutable values: a copy (shallow or deep) is the object itself, of its own implementation."""
+    for value in (impl.Data("users", "created", b"1"), impl.Event("users", "created", list[int])):
+        assert copy.copy(value) is value
+        assert copy.deepcopy(value) is value
+        assert copy.deepcopy([value, value]) == [value, value]
+
+
+@pytest.mark.parametrize("params", [None, {"id": 1, "name": "é"}, [1, 2.5, True], "text"], ids=repr)
+def test_must_data_encodes_as_new_data(impl: ModuleType, params: object) -> None:
+    """``must_data`` and ``new_data`` differ only in what the call site says: same bytes."""
+    assert impl.must_data("users", "created", params) == impl.new_data("users", "created", params)
+
+
+@pytest.mark.parametrize("params", [{1, 2}, {"x": float("nan")}, {1: "a"}, object()], ids=repr)
+def test_must_data_raises_the_encode_error_new_data_raises(impl: ModuleType, params: object) -> None:
+    with pytest.raises(eventbus.EncodeError) as must:
+        impl.must_data("users", "created", params)
+    with pytest.raises(eventbus.EncodeError) as new:
+        impl.new_data("users", "created", params)
+    assert str(must.value) == str(new.value)
+    assert type(must.value.__cause__) is type(new.value.__cause__)
 
 
 def test_pattern_matching(impl: ModuleType) -> None:

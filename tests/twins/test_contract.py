@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCES = Path(__file__).resolve().parent.parent / "src" / "eventbus"
+SOURCES = Path(__file__).resolve().parents[2] / "src" / "eventbus"
 COMPILED = SOURCES / "_core.pyx"
 PURE = SOURCES / "_core_py.py"
 
