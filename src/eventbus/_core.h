@@ -1,6 +1,7 @@
 /* The C of the compiled core (eventbus/_core.pyx, which declares these in its one
    `cdef extern from "_core.h"` block): the registry read and the handler loop of every
-   dispatch, and the observer flag.  Everything else is Cython.
+   dispatch, the observer flag, and what help() lists.  Everything else is Cython; C
+   goes here, never into strings inside the .pyx (tests/twins/test_contract.py checks).
 
    Included by the C file Cython generates, after Python.h; it includes Python.h itself
    so that C tooling (clangd, clang-tidy, cppcheck) can read it alone. */
@@ -117,5 +118,19 @@ static int eventbus_raise_pending(void) { return -1; }
 #define eventbus_flag_load(flag) (*(flag))
 #define eventbus_flag_store(flag, value) ((void)(*(flag) = (value)))
 #endif
+
+/* Drop `name` from a type's own dict (its slots stay as they are), if it is there:
+   what help() lists of the compiled classes (see its use at the end of _core.pyx). */
+static int eventbus_hide_attribute(PyObject *type, const char *name) {
+    PyObject *dict = ((PyTypeObject *)type)->tp_dict;
+    PyObject *key = PyUnicode_FromString(name);
+    if (key == NULL) return -1;
+    int found = PyDict_Contains(dict, key);
+    if (found == 1) found = PyDict_DelItem(dict, key);
+    Py_DECREF(key);
+    if (found < 0) return -1;
+    PyType_Modified((PyTypeObject *)type);
+    return 0;
+}
 
 #endif /* EVENTBUS_CORE_H */

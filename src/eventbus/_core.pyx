@@ -115,6 +115,8 @@ cdef extern from "_core.h":
     # Bus._observed: relaxed atomics on the free-threaded build, plain accesses with the GIL.
     int eventbus_flag_load(int *flag) noexcept
     void eventbus_flag_store(int *flag, int value) noexcept
+    # What help() lists: a name dropped from a type's own dict (see its use below).
+    int eventbus_hide_attribute(PyObject *type, const char *name) except -1
 
 
 cdef str _check_name(str what, object value):
@@ -1408,22 +1410,6 @@ cdef class Bus:
 
 
 
-cdef extern from *:
-    """
-    /* Drop `name` from a type's own dict (its slots stay as they are), if it is there. */
-    static int eventbus_hide_attribute(PyObject *type, const char *name) {
-        PyObject *dict = ((PyTypeObject *)type)->tp_dict;
-        PyObject *key = PyUnicode_FromString(name);
-        if (key == NULL) return -1;
-        int found = PyDict_Contains(dict, key);
-        if (found == 1) found = PyDict_DelItem(dict, key);
-        Py_DECREF(key);
-        if (found < 0) return -1;
-        PyType_Modified((PyTypeObject *)type);
-        return 0;
-    }
-    """
-    int eventbus_hide_attribute(PyObject *type, const char *name) except -1
 
 
 # What help(), pydoc and Sphinx list is a type's own dict.  Cython adds two things the pure

@@ -266,6 +266,18 @@ def test_every_classified_name_is_a_real_function_name() -> None:
     assert not (mentioned - listed) & (set(compiled_functions()) | set(pure_functions()))
 
 
+def test_the_compiled_core_keeps_its_c_in_the_header() -> None:
+    """C goes into ``_core.h``, where C tooling reads it, never into a ``cdef extern`` string."""
+    header = SOURCES / "_core.h"
+    externs = re.findall(r"^cdef extern from (.*):\n((?:[ \t]+.*\n|\n)*)", COMPILED.read_text(), re.M)
+    assert [source for source, _ in externs] == ['"_core.h"']
+    block = externs[0][1]
+    assert '"""' not in block and "'''" not in block
+    declared = set(re.findall(r"\b(eventbus_\w+)\s*\(", block))
+    defined = set(re.findall(r"^(?:static [^(]*?\b|#define )(eventbus_\w+)\(", header.read_text(), re.M))
+    assert declared and declared <= defined, declared - defined
+
+
 # The checker itself: it must see each kind of divergence (else the test above proves nothing).
 
 
