@@ -1409,19 +1409,19 @@ cdef class Bus:
             raise _failures(data, handlers, errors)
 
 
-
-
-
 # What help(), pydoc and Sphinx list is a type's own dict.  Cython adds two things the pure
 # twin has not: the slot wrappers of all six rich comparisons (Data defines == and != only:
 # the other four return NotImplemented, so `<` raises TypeError), and Bus's __pyx_vtable__
 # capsule, read only by a module that cimports this one (none does; this module reaches
 # its C methods through its own pointer).  Without them in the dict, Data.__lt__ is
 # object's, which does the same, and the comparison slot is untouched.
-for _name in (b"__lt__", b"__le__", b"__gt__", b"__ge__"):
-    eventbus_hide_attribute(<PyObject *>Data, _name)
+# (Literal names: a char * taken from a module global could change under Cython's feet.)
+eventbus_hide_attribute(<PyObject *>Data, b"__lt__")
+eventbus_hide_attribute(<PyObject *>Data, b"__le__")
+eventbus_hide_attribute(<PyObject *>Data, b"__gt__")
+eventbus_hide_attribute(<PyObject *>Data, b"__ge__")
 eventbus_hide_attribute(<PyObject *>Bus, b"__pyx_vtable__")
-del _name
+
 
 def _snapshot(tuple targets, list coroutines):
     if not coroutines:
