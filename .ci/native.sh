@@ -10,24 +10,27 @@ native_workdir() {
   echo "$dir"
 }
 
-# native_copy_tree ROOT DEST: the checkout without .git, build/ or a generated _core.c
+# native_copy_tree ROOT DEST: the checkout without .git, build/, nox's venvs or a generated _core.c
 # (cythonize would reuse a .c newer than the .pyx, whatever directives it was made with).
 native_copy_tree() {
-  tar -C "$1" --exclude=./.git --exclude=./build -cf - . | tar -C "$2" -xf -
+  tar -C "$1" --exclude=./.git --exclude=./build --exclude=./.nox -cf - . | tar -C "$2" -xf -
   rm -f "$2"/src/eventbus/_core.c "$2"/src/eventbus/_core.html "$2"/src/eventbus/*.so
 }
 
-# native_install_deps ROOT PYTHON [PACKAGE...]: the pinned Cython, setuptools and the
-# project's test extra (read from pyproject.toml; the typed extra too unless NATIVE_NO_TYPED
-# is set), plus PACKAGEs, into PYTHON's environment.
+# native_install_deps ROOT PYTHON GROUP...: the build dependency group (the pinned Cython,
+# setuptools, wheel) and the PEP 735 dependency GROUPs of ROOT/pyproject.toml, into PYTHON's
+# environment, with a pip that reads dependency groups (25.1+; a venv may come with an older one).
 native_install_deps() {
   local root=$1 python=$2
   shift 2
-  local cython extras=test
-  cython=$(grep -o '"Cython==[^"]*"' "$root/pyproject.toml" | tr -d '"')
-  [ -n "${NATIVE_NO_TYPED:-}" ] || extras="test typed"
-  mapfile -t extra < <("$python" -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]; print("\n".join(r for name in sys.argv[2:] for r in d[name]))' "$root/pyproject.toml" $extras)
-  "$python" -m pip install -q "$cython" "setuptools>=77" wheel "${extra[@]}" "$@"
+  local group args=(--group "$root/pyproject.toml:build")
+  for group in "$@"; do
+    args+=(--group "$root/pyproject.toml:$group")
+  done
+  if ! "$python" -c 'import sys; from importlib.metadata import version; sys.exit(tuple(map(int, version("pip").split(".")[:2])) < (25, 1))'; then
+    "$python" -m pip install -q "pip>=25.1"
+  fi
+  "$python" -m pip install -q "${args[@]}"
 }
 
 # native_run_halves LOGDIR COMMAND...: COMMAND with half the test files, twice at once (the

@@ -4,12 +4,12 @@
 # 4 copies of it share the modules, the codec's caches and the interpreter points at a
 # thread-safety bug. The arguments are in .ci/stress-args.sh (.ci/steps/33-free-threaded.sh runs the
 # same on 3.13t).
-# Env from .ci/run: CI_VENV (3.11 venv with the package and .[test]), CI_WORK, cwd = repo root.
+# Run by `nox -s stress`: CI_VENV is its venv (the package and the stress dependency group),
+# CI_WORK a scratch folder, cwd = repo root.
 set -euo pipefail
 : "${CI_VENV:?}" "${CI_WORK:?}"
 python="$CI_VENV/bin/python"
 
-"$python" -m pip install -q "pytest-run-parallel>=0.10" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 "$python" -c 'import eventbus, eventbus._core; print("stress: eventbus implementation:", eventbus.implementation)'
 
 source .ci/stress-args.sh

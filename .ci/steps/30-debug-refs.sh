@@ -24,7 +24,7 @@ PY
 
 native_copy_tree "$root" "$work/src"
 # The reference test needs no model library (and pydantic-core has no debug-ABI wheel).
-NATIVE_NO_TYPED=1 native_install_deps "$root" "$python"
+native_install_deps "$root" "$python" test
 (cd "$work/src" && EVENTBUS_REQUIRE_EXTENSIONS=1 "$python" -m pip install -q --no-build-isolation .)
 "$python" - <<'PY'
 import sysconfig

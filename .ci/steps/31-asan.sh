@@ -19,7 +19,7 @@ asan_runtime=$(gcc -print-file-name=libasan.so)
 "${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
 python="$work/venv/bin/python"
 native_copy_tree "$root" "$work/src"
-native_install_deps "$root" "$python"
+native_install_deps "$root" "$python" test typed
 (
   cd "$work/src"
   CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" LDFLAGS="-fsanitize=address" \

@@ -17,7 +17,7 @@ floor_py=95
 "${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
 python="$work/venv/bin/python"
 native_copy_tree "$root" "$work/src"
-native_install_deps "$root" "$python" "coverage>=7.6"
+native_install_deps "$root" "$python" test typed coverage
 
 cd "$work/src"
 EVENTBUS_CYTHON_TRACE=1 EVENTBUS_REQUIRE_EXTENSIONS=1 "$python" setup.py -q build_ext --inplace \

@@ -8,7 +8,7 @@
 #
 # Typed payloads: pydantic-core (Rust) and msgspec (an explicit #error before 3.14) have no
 # 3.13t wheels and cannot be built here, so EVENTBUS_TYPED_DEPS_REQUIRED does not apply on
-# this interpreter: the step tries binary wheels of the typed extra, and when there are none,
+# this interpreter: the step tries binary wheels of the typed group, and when there are none,
 # the run may skip the typed-payload tests for that reason only, and any skip for another
 # reason fails the step.  (The same tests run, required, on 3.11-3.13 in the main test command.)
 # Once wheels exist they are installed and required here too.
@@ -27,15 +27,13 @@ python="$work/venv/bin/python"
 quiet() { grep -v "^WARNING: Location '.*' is ignored" || true; }
 # Recent hypothesis releases need a Rust build: the newest binary wheel instead.
 "$python" -m pip install -q --only-binary hypothesis hypothesis 2>&1 | quiet
-NATIVE_NO_TYPED=1 native_install_deps "$root" "$python" "pytest-run-parallel>=0.10" 2>&1 | quiet
-typed=$("$python" -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["typed"]))' "$root/pyproject.toml")
-# shellcheck disable=SC2086
-if "$python" -m pip install -q --only-binary :all: $typed >"$work/logs/typed.log" 2>&1; then
+native_install_deps "$root" "$python" stress 2>&1 | quiet
+if "$python" -m pip install -q --only-binary :all: --group "$root/pyproject.toml:typed" >"$work/logs/typed.log" 2>&1; then
   export EVENTBUS_TYPED_DEPS_REQUIRED=1
-  echo "free-threaded: typed extra installed ($typed): typed-payload tests required"
+  echo "free-threaded: typed dependency group installed: typed-payload tests required"
 else
   unset EVENTBUS_TYPED_DEPS_REQUIRED
-  echo "free-threaded: no 3.13t wheels for the typed extra ($typed): typed-payload tests skip here, for that reason only"
+  echo "free-threaded: no 3.13t wheels for the typed dependency group (pydantic, msgspec): typed-payload tests skip here, for that reason only"
 fi
 native_copy_tree "$root" "$work/src"
 (cd "$work/src" && EVENTBUS_REQUIRE_EXTENSIONS=1 "$python" -m pip install -q --no-build-isolation . 2>&1 | quiet)

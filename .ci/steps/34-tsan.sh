@@ -20,7 +20,7 @@ quiet() { grep -v "^WARNING: Location '.*' is ignored" || true; }
 # pip itself runs under the sanitizer here: its own reports are not ours.
 export TSAN_OPTIONS="report_bugs=0"
 "$python" -m pip install -q --only-binary hypothesis hypothesis 2>&1 | quiet
-NATIVE_NO_TYPED=1 native_install_deps "$root" "$python" 2>&1 | quiet
+native_install_deps "$root" "$python" test 2>&1 | quiet
 native_copy_tree "$root" "$work/src"
 (
   cd "$work/src"

