@@ -8,11 +8,13 @@ stress_args=(
   # caplog's handler is shared by the 4 threads (each would see 4x the records);
   # sys.getrefcount counts the other threads' references to shared objects (stress/test_refs);
   # sys.setswitchinterval is process-wide; sys.settrace (the fault tests' injected interrupts)
-  # instruments code objects for every thread on 3.12+.
+  # instruments code objects for every thread on 3.12+; ast.parse from several threads at once
+  # fails on 3.11 (SystemError: AST constructor recursion depth mismatch; twins/test_contract).
   -o "thread_unsafe_fixtures=caplog"
   -o "thread_unsafe_functions=sys.getrefcount
 sys.setswitchinterval
-sys.settrace"
+sys.settrace
+ast.parse"
   # Not meant for this: thread storms of their own (they set the switch interval from a
   # fixture, which the plugin cannot see) and hypothesis state machines sized for one
   # thread (and the codec engines' differential, sized alike); all three files run in the main test command.
