@@ -12,16 +12,14 @@ plan twice at worst.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyObject_SetAttr, PyTypeObject, Py_TYPE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.math cimport isfinite
-from libc.stdlib cimport free, malloc, realloc
-from libc.stdio cimport snprintf
-from libc.string cimport memcmp, memcpy
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset, strlen
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
@@ -30,12 +28,24 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
     void *PyUnicode_DATA(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
+    PyObject *PyObject_GetAttr(object, object)  # NULL and an exception set on failure
+    int PyErr_ExceptionMatches(PyObject *)
+    void PyErr_Clear()
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    PyObject *_PyType_Lookup(PyTypeObject *, object)  # borrowed, no exception: only compared
+    PyObject *PyFunction_GET_CODE(object)
+    PyObject *PyCell_GET(object)
+    # Borrowed, NULL when absent; not PyDict_GetItem, which saves and restores the error state.
+    PyObject *PyDict_GetItemWithError(object, object) except? NULL
     object PyUnicode_AsUTF8String(object)
+    char *PyOS_double_to_string(double, char, int, int, int *) except NULL
+    int Py_DTSF_ADD_DOT_0
+    void PyMem_Free(void *)
 
 __all__ = ["make_decode", "make_encode_params"]
 
 cdef int MAX_DEPTH = 64  # deeper payloads go to the reference (which says "nested too deeply")
-cdef object _dataclass_names = {}  # type -> tuple of field names, or None: not a dataclass
+cdef dict _dataclass_names = {}  # type -> its _Fields, or None: not a dataclass
 
 
 # ---------------------------------------------------------------------------
@@ -48,12 +58,15 @@ cdef struct Buffer:
     bint on_heap  # data starts in the caller's stack array and moves to the heap when it grows
 
 
-cdef int _reserve(Buffer *out, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t wanted = out.size + extra
+cdef inline int _reserve(Buffer *out, Py_ssize_t extra) except -1:
+    if out.size + extra <= out.capacity:
+        return 0
+    return _grow(out, out.size + extra)
+
+
+cdef int _grow(Buffer *out, Py_ssize_t wanted) except -1:
     cdef Py_ssize_t capacity
     cdef char *grown
-    if wanted <= out.capacity:
-        return 0
     capacity = out.capacity * 2
     if capacity < wanted:
         capacity = wanted
@@ -81,10 +94,44 @@ cdef inline int _write(Buffer *out, const char *text, Py_ssize_t size) except -1
 cdef const char *HEX = "0123456789abcdef"
 
 
+cdef inline bint _plain_byte(unsigned char c) noexcept:
+    """A byte json writes as it is (ensure_ascii=False): not a quote, a backslash or a control."""
+    return c >= 0x20 and c != b'"' and c != b'\\'
+
+
+cdef int _write_escaped(Buffer *out, unsigned char c) except -1:
+    """One byte json escapes, as json spells it (room for 6 bytes already reserved)."""
+    out.data[out.size] = b'\\'
+    if c == b'"' or c == b'\\':
+        out.data[out.size + 1] = <char>c
+    elif c == b'\n':
+        out.data[out.size + 1] = b'n'
+    elif c == b'\r':
+        out.data[out.size + 1] = b'r'
+    elif c == b'\t':
+        out.data[out.size + 1] = b't'
+    elif c == b'\b':
+        out.data[out.size + 1] = b'b'
+    elif c == b'\f':
+        out.data[out.size + 1] = b'f'
+    else:
+        out.data[out.size + 1] = b'u'
+        out.data[out.size + 2] = b'0'
+        out.data[out.size + 3] = b'0'
+        out.data[out.size + 4] = HEX[c >> 4]
+        out.data[out.size + 5] = HEX[c & 15]
+        out.size += 6
+        return 0
+    out.size += 2
+    return 0
+
+
 cdef int _write_str(Buffer *out, str text) except -1:
-    """``json.encoder.encode_basestring`` (ensure_ascii=False) then UTF-8; 1: not handled."""
+    """``json.encoder.encode_basestring`` (ensure_ascii=False) then UTF-8; 1: not handled.
+
+    Runs of bytes written as they are go in one copy (an ASCII str is read in place)."""
     cdef const unsigned char *data
-    cdef Py_ssize_t size, index
+    cdef Py_ssize_t size, index, run
     cdef unsigned char c
     cdef bytes encoded
     if PyUnicode_IS_ASCII(text):
@@ -100,59 +147,98 @@ cdef int _write_str(Buffer *out, str text) except -1:
     _reserve(out, size + 2)
     out.data[out.size] = b'"'
     out.size += 1
+    run = 0  # the start of the bytes not copied yet
     for index in range(size):
         c = data[index]
-        if c >= 0x20 and c != b'"' and c != b'\\':
-            out.data[out.size] = <char>c
-            out.size += 1
+        if _plain_byte(c):
             continue
-        _reserve(out, 6 + size - index)
-        out.data[out.size] = b'\\'
-        if c == b'"' or c == b'\\':
-            out.data[out.size + 1] = <char>c
-            out.size += 2
-        elif c == b'\n':
-            out.data[out.size + 1] = b'n'
-            out.size += 2
-        elif c == b'\r':
-            out.data[out.size + 1] = b'r'
-            out.size += 2
-        elif c == b'\t':
-            out.data[out.size + 1] = b't'
-            out.size += 2
-        elif c == b'\b':
-            out.data[out.size + 1] = b'b'
-            out.size += 2
-        elif c == b'\f':
-            out.data[out.size + 1] = b'f'
-            out.size += 2
-        else:
-            out.data[out.size + 1] = b'u'
-            out.data[out.size + 2] = b'0'
-            out.data[out.size + 3] = b'0'
-            out.data[out.size + 4] = HEX[c >> 4]
-            out.data[out.size + 5] = HEX[c & 15]
-            out.size += 6
-    _reserve(out, 1)
+        if index > run:
+            memcpy(out.data + out.size, data + run, index - run)
+            out.size += index - run
+        run = index + 1
+        _reserve(out, 6 + size - index)  # this escape, the rest, the closing quote
+        _write_escaped(out, c)
+    if size > run:
+        memcpy(out.data + out.size, data + run, size - run)
+        out.size += size - run
     out.data[out.size] = b'"'
     out.size += 1
     return 0
 
 
-cdef object _names_of(type kind):
-    """A dataclass's field names in declaration order (what the reference writes), else None."""
+cdef int _write_int(Buffer *out, long long number) except -1:
+    """``int.__repr__`` of a machine-sized int."""
+    cdef char digits[24]
+    cdef Py_ssize_t at = 24
+    cdef unsigned long long rest = <unsigned long long>number
+    if number < 0:
+        rest = 0 - rest  # the magnitude, -2**63 included
+    while True:
+        at -= 1
+        digits[at] = <char>(48 + rest % 10)  # '0'
+        rest //= 10
+        if rest == 0:
+            break
+    if number < 0:
+        at -= 1
+        digits[at] = b'-'
+    return _write(out, digits + at, 24 - at)
+
+
+cdef int _write_float(Buffer *out, double number) except -1:
+    """``float.__repr__`` (what json writes for a finite float), from the same CPython routine."""
+    cdef char *text = PyOS_double_to_string(number, b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
     try:
-        return _dataclass_names[kind]
-    except KeyError:
-        pass
+        _write(out, text, strlen(text))
+    finally:
+        PyMem_Free(text)
+    return 0
+
+
+cdef class _Fields:
+    """A dataclass as the writer reads it: its field names, and each one's ``"name":`` in JSON."""
+
+    cdef tuple names
+    cdef tuple keys  # bytes: '{"first":' then ',"second":' ...
+
+
+cdef object _fields_of(type kind):
+    """A dataclass's fields in declaration order (what the reference writes), else None."""
+    cdef PyObject *found = PyDict_GetItemWithError(_dataclass_names, kind)
+    if found != NULL:
+        return <object>found
     import sys
 
-    names = None
+    fields = None
     dataclasses = sys.modules.get("dataclasses")
     if dataclasses is not None and dataclasses.is_dataclass(kind):
-        names = tuple([field.name for field in dataclasses.fields(kind)])
-    _dataclass_names[kind] = names
-    return names
+        fields = _fields_from(tuple([field.name for field in dataclasses.fields(kind)]))
+    _dataclass_names[kind] = fields  # complete before it is shared: two first uses build it twice
+    return fields
+
+
+cdef object _fields_from(tuple names):
+    cdef _Fields fields = _Fields.__new__(_Fields)
+    cdef Buffer out
+    cdef char first[256]
+    cdef list keys = []
+    for index, name in enumerate(names):
+        out.data = first
+        out.size = 0
+        out.capacity = 256
+        out.on_heap = False
+        try:
+            _write(&out, "{" if index == 0 else ",", 1)
+            if type(name) is not str or _write_str(&out, <str>name):
+                return None
+            _write(&out, ":", 1)
+            keys.append(PyBytes_FromStringAndSize(out.data, out.size))
+        finally:
+            if out.on_heap:
+                free(out.data)
+    fields.names = names
+    fields.keys = tuple(keys)
+    return fields
 
 
 cdef int _write_value(Buffer *out, object value, int depth) except -1:
@@ -161,30 +247,31 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     cdef type kind = type(value)
     cdef int overflow = 0
     cdef long long number
-    cdef char digits[32]
-    cdef Py_ssize_t size
-    cdef object item, key, names
-    cdef bytes text
+    cdef double real
+    cdef object item, key, found
+    cdef PyObject *read
+    cdef _Fields fields
+    cdef bytes written
+    cdef Py_ssize_t index
     cdef bint first
     if depth > MAX_DEPTH:
         return 1
     if kind is str:
         return _write_str(out, <str>value)
-    if value is None:
-        return _write(out, "null", 4)
-    if kind is bool:
-        return _write(out, "true", 4) if value else _write(out, "false", 5)
     if kind is int:
         number = PyLong_AsLongLongAndOverflow(value, &overflow)
         if overflow:
             return 1  # int.__repr__ of a big one (and its digit limit): the reference's
-        size = snprintf(digits, 32, "%lld", number)
-        return _write(out, digits, size)
+        return _write_int(out, number)
+    if value is None:
+        return _write(out, "null", 4)
+    if kind is bool:
+        return _write(out, "true", 4) if value is True else _write(out, "false", 5)
     if kind is float:
-        if not isfinite(PyFloat_AS_DOUBLE(value)):
+        real = PyFloat_AS_DOUBLE(value)
+        if not isfinite(real):
             return 1
-        text = float.__repr__(value).encode("ascii")
-        return _write(out, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
+        return _write_float(out, real)
     if kind is dict:
         _write(out, "{", 1)
         first = True
@@ -207,20 +294,24 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
             if _write_value(out, item, depth + 1):
                 return 1
         return _write(out, "]", 1)
-    names = _names_of(kind)
-    if names is None:
+    found = _fields_of(kind)
+    if found is None:
         return 1
-    _write(out, "{", 1)
-    first = True
-    for key in names:
-        try:
-            item = getattr(value, key)
-        except Exception:
-            return 1
-        if not first:
-            _write(out, ",", 1)
-        first = False
-        if _write_str(out, <str>key) or _write(out, ":", 1) or _write_value(out, item, depth + 1):
+    fields = <_Fields>found
+    if not fields.names:
+        return _write(out, "{}", 2)
+    for index in range(len(fields.names)):
+        read = PyObject_GetAttr(value, fields.names[index])
+        if read == NULL:
+            if not PyErr_ExceptionMatches(<PyObject *>Exception):
+                return -1  # KeyboardInterrupt and the like go on as they are
+            PyErr_Clear()
+            return 1  # the reference reads it again and says what failed
+        item = <object>read
+        Py_DECREF(item)  # <object> took a reference of its own
+        written = <bytes>fields.keys[index]
+        _write(out, PyBytes_AS_STRING(written), PyBytes_GET_SIZE(written))
+        if _write_value(out, item, depth + 1):
             return 1
     return _write(out, "}", 1)
 
@@ -270,222 +361,188 @@ cdef object NOT_HANDLED = object()
 cdef object NOT_GIVEN = object()  # decode(data): no target type (None is one: JSON null)
 
 
-cdef class _Reader:
-    cdef const unsigned char *data
-    cdef Py_ssize_t size
-    cdef Py_ssize_t pos
-
-    cdef object value(self, int depth):
-        cdef unsigned char c
-        if depth > MAX_DEPTH or self.pos >= self.size:
-            return NOT_HANDLED
-        c = self.data[self.pos]
-        if c == b'"':
-            return self.string()
-        if c == b'{':
-            return self.mapping(depth)
-        if c == b'[':
-            return self.array(depth)
-        if c == b'-' or (b'0' <= c <= b'9'):
-            return self.number()
-        if c == b't' and self._literal(b"true", 4):
-            return True
-        if c == b'f' and self._literal(b"false", 5):
-            return False
-        if c == b'n' and self._literal(b"null", 4):
-            return None
-        return NOT_HANDLED
-
-    cdef bint _literal(self, const char *word, Py_ssize_t size):
-        cdef Py_ssize_t index
-        if self.pos + size > self.size:
-            return False
-        for index in range(size):
-            if self.data[self.pos + index] != <unsigned char>word[index]:
-                return False
-        self.pos += size
-        return True
-
-    cdef object string(self):
-        cdef Py_ssize_t start = self.pos + 1
-        cdef Py_ssize_t index = start
-        cdef unsigned char c
-        while index < self.size:
-            c = self.data[index]
-            if c == b'"':
-                self.pos = index + 1
-                try:
-                    return PyUnicode_DecodeUTF8(<const char *>self.data + start, index - start, "strict")
-                except UnicodeDecodeError:
-                    return NOT_HANDLED
-            if c == b'\\' or c < 0x20:
-                return NOT_HANDLED  # escapes and control characters: the reference reads them
-            index += 1
-        return NOT_HANDLED
-
-    cdef object number(self):
-        cdef Py_ssize_t start = self.pos
-        cdef Py_ssize_t index = start
-        cdef Py_ssize_t digits
-        cdef bint integral = True
-        cdef long long whole = 0
-        cdef bint negative = False
-        cdef char text[64]
-        cdef double number
-        if self.data[index] == b'-':
-            negative = True
-            index += 1
-        if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
-            return NOT_HANDLED
-        if self.data[index] == b'0':
-            index += 1
-            if index < self.size and b'0' <= self.data[index] <= b'9':
-                return NOT_HANDLED
-        else:
-            while index < self.size and b'0' <= self.data[index] <= b'9':
-                index += 1
-        digits = index - start - (1 if negative else 0)
-        if index < self.size and self.data[index] == b'.':
-            integral = False
-            index += 1
-            if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
-                return NOT_HANDLED
-            while index < self.size and b'0' <= self.data[index] <= b'9':
-                index += 1
-        if index < self.size and (self.data[index] == b'e' or self.data[index] == b'E'):
-            integral = False
-            index += 1
-            if index < self.size and (self.data[index] == b'+' or self.data[index] == b'-'):
-                index += 1
-            if index >= self.size or not (b'0' <= self.data[index] <= b'9'):
-                return NOT_HANDLED
-            while index < self.size and b'0' <= self.data[index] <= b'9':
-                index += 1
-        self.pos = index
-        if integral:
-            if digits > 18:
-                return NOT_HANDLED  # int() of a long one (and its digit limit): the reference's
-            for index in range(start + (1 if negative else 0), self.pos):
-                whole = whole * 10 + (self.data[index] - 48)  # '0'
-            return PyLong_FromLongLong(-whole if negative else whole)
-        if self.pos - start >= 63:
-            return NOT_HANDLED
-        memcpy(text, self.data + start, self.pos - start)
-        text[self.pos - start] = 0
-        number = PyOS_string_to_double(text, NULL, NULL)
-        if not isfinite(number):
-            return NOT_HANDLED  # 1e999: the reference refuses it
-        return PyFloat_FromDouble(number)
-
-    cdef object mapping(self, int depth):
-        cdef dict result = {}
-        cdef object key, item
-        self.pos += 1
-        if self.pos < self.size and self.data[self.pos] == b'}':
-            self.pos += 1
-            return result
-        while True:
-            if self.pos >= self.size or self.data[self.pos] != b'"':
-                return NOT_HANDLED
-            key = self.string()
-            if key is NOT_HANDLED:
-                return NOT_HANDLED
-            if self.pos >= self.size or self.data[self.pos] != b':':
-                return NOT_HANDLED
-            self.pos += 1
-            item = self.value(depth + 1)
-            if item is NOT_HANDLED:
-                return NOT_HANDLED
-            result[key] = item
-            if self.pos >= self.size:
-                return NOT_HANDLED
-            if self.data[self.pos] == b',':
-                self.pos += 1
-                continue
-            if self.data[self.pos] == b'}':
-                self.pos += 1
-                return result
-            return NOT_HANDLED
-
-    cdef object plan_object(self, _Plan plan):
-        """A top-level object read straight into ``plan``'s fields (a list, in field order);
-        other keys are read and dropped, as the reference's converter ignores them."""
-        cdef list values = [NOT_HANDLED] * plan.count
-        cdef Py_ssize_t start, index, found, size
-        cdef bytes name
-        cdef object item
-        if self.pos >= self.size or self.data[self.pos] != b'{':
-            return NOT_HANDLED
-        self.pos += 1
-        if self.pos < self.size and self.data[self.pos] == b'}':
-            self.pos += 1
-            return values
-        while True:
-            if self.pos >= self.size or self.data[self.pos] != b'"':
-                return NOT_HANDLED
-            start = self.pos + 1
-            index = start
-            while index < self.size and self.data[index] != b'"':
-                if self.data[index] == b'\\' or self.data[index] < 0x20 or self.data[index] >= 0x80:
-                    return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's
-                index += 1
-            if index >= self.size:
-                return NOT_HANDLED
-            size = index - start
-            found = -1
-            for index in range(plan.count):
-                name = <bytes>plan.encoded[index]
-                if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), self.data + start, size) == 0:
-                    found = index
-                    break
-            self.pos = start + size + 1
-            if self.pos >= self.size or self.data[self.pos] != b':':
-                return NOT_HANDLED
-            self.pos += 1
-            item = self.value(1)
-            if item is NOT_HANDLED:
-                return NOT_HANDLED
-            if found >= 0:
-                values[found] = item
-            if self.pos >= self.size:
-                return NOT_HANDLED
-            if self.data[self.pos] == b',':
-                self.pos += 1
-                continue
-            if self.data[self.pos] == b'}':
-                self.pos += 1
-                return values
-            return NOT_HANDLED
-
-    cdef object array(self, int depth):
-        cdef list result = []
-        cdef object item
-        self.pos += 1
-        if self.pos < self.size and self.data[self.pos] == b']':
-            self.pos += 1
-            return result
-        while True:
-            item = self.value(depth + 1)
-            if item is NOT_HANDLED:
-                return NOT_HANDLED
-            result.append(item)
-            if self.pos >= self.size:
-                return NOT_HANDLED
-            if self.data[self.pos] == b',':
-                self.pos += 1
-                continue
-            if self.data[self.pos] == b']':
-                self.pos += 1
-                return result
-            return NOT_HANDLED
+cdef struct Reader:
+    const unsigned char *data
+    Py_ssize_t size
+    Py_ssize_t pos
 
 
-cdef object _parse(bytes raw):
-    cdef _Reader reader = _Reader.__new__(_Reader)
+cdef inline void _start(Reader *reader, bytes raw) noexcept:
     reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
     reader.size = PyBytes_GET_SIZE(raw)
     reader.pos = 0
-    value = reader.value(0)
+
+
+cdef object _value(Reader *reader, int depth):
+    cdef unsigned char c
+    if depth > MAX_DEPTH or reader.pos >= reader.size:
+        return NOT_HANDLED
+    c = reader.data[reader.pos]
+    if c == b'"':
+        return _string(reader)
+    if c == b'{':
+        return _mapping(reader, depth)
+    if c == b'[':
+        return _array(reader, depth)
+    if c == b'-' or (b'0' <= c <= b'9'):
+        return _number(reader)
+    if c == b't' and _literal(reader, b"true", 4):
+        return True
+    if c == b'f' and _literal(reader, b"false", 5):
+        return False
+    if c == b'n' and _literal(reader, b"null", 4):
+        return None
+    return NOT_HANDLED
+
+
+cdef bint _literal(Reader *reader, const char *word, Py_ssize_t size) noexcept:
+    if reader.pos + size > reader.size or memcmp(reader.data + reader.pos, word, size) != 0:
+        return False
+    reader.pos += size
+    return True
+
+
+cdef object _string(Reader *reader):
+    """A string without escapes or control characters (the reference reads the others)."""
+    cdef Py_ssize_t start = reader.pos + 1
+    cdef Py_ssize_t index = start
+    cdef unsigned char c
+    cdef unsigned char high = 0
+    cdef object text
+    while index < reader.size:
+        c = reader.data[index]
+        if c == b'"':
+            reader.pos = index + 1
+            if high < 0x80:  # ASCII: copied as it is
+                text = PyUnicode_New(index - start, 127)
+                memcpy(PyUnicode_DATA(text), reader.data + start, index - start)
+                return text
+            try:
+                return PyUnicode_DecodeUTF8(<const char *>reader.data + start, index - start, "strict")
+            except UnicodeDecodeError:
+                return NOT_HANDLED
+        if c == b'\\' or c < 0x20:
+            return NOT_HANDLED  # escapes and control characters: the reference reads them
+        high |= c
+        index += 1
+    return NOT_HANDLED
+
+
+cdef object _number(Reader *reader):
+    cdef Py_ssize_t start = reader.pos
+    cdef Py_ssize_t index = start
+    cdef Py_ssize_t digits
+    cdef bint integral = True
+    cdef long long whole = 0
+    cdef bint negative = False
+    cdef char text[64]
+    cdef double number
+    cdef const unsigned char *data = reader.data
+    cdef Py_ssize_t size = reader.size
+    if data[index] == b'-':
+        negative = True
+        index += 1
+    if index >= size or not (b'0' <= data[index] <= b'9'):
+        return NOT_HANDLED
+    if data[index] == b'0':
+        index += 1
+        if index < size and b'0' <= data[index] <= b'9':
+            return NOT_HANDLED
+    else:
+        while index < size and b'0' <= data[index] <= b'9':
+            index += 1
+    digits = index - start - (1 if negative else 0)
+    if index < size and data[index] == b'.':
+        integral = False
+        index += 1
+        if index >= size or not (b'0' <= data[index] <= b'9'):
+            return NOT_HANDLED
+        while index < size and b'0' <= data[index] <= b'9':
+            index += 1
+    if index < size and (data[index] == b'e' or data[index] == b'E'):
+        integral = False
+        index += 1
+        if index < size and (data[index] == b'+' or data[index] == b'-'):
+            index += 1
+        if index >= size or not (b'0' <= data[index] <= b'9'):
+            return NOT_HANDLED
+        while index < size and b'0' <= data[index] <= b'9':
+            index += 1
+    reader.pos = index
+    if integral:
+        if digits > 18:
+            return NOT_HANDLED  # int() of a long one (and its digit limit): the reference's
+        for index in range(start + (1 if negative else 0), reader.pos):
+            whole = whole * 10 + (data[index] - 48)  # '0'
+        return PyLong_FromLongLong(-whole if negative else whole)
+    if reader.pos - start >= 63:
+        return NOT_HANDLED
+    memcpy(text, data + start, reader.pos - start)
+    text[reader.pos - start] = 0
+    number = PyOS_string_to_double(text, NULL, NULL)
+    if not isfinite(number):
+        return NOT_HANDLED  # 1e999: the reference refuses it
+    return PyFloat_FromDouble(number)
+
+
+cdef object _mapping(Reader *reader, int depth):
+    cdef dict result = {}
+    cdef object key, item
+    reader.pos += 1
+    if reader.pos < reader.size and reader.data[reader.pos] == b'}':
+        reader.pos += 1
+        return result
+    while True:
+        if reader.pos >= reader.size or reader.data[reader.pos] != b'"':
+            return NOT_HANDLED
+        key = _string(reader)
+        if key is NOT_HANDLED:
+            return NOT_HANDLED
+        if reader.pos >= reader.size or reader.data[reader.pos] != b':':
+            return NOT_HANDLED
+        reader.pos += 1
+        item = _value(reader, depth + 1)
+        if item is NOT_HANDLED:
+            return NOT_HANDLED
+        result[key] = item
+        if reader.pos >= reader.size:
+            return NOT_HANDLED
+        if reader.data[reader.pos] == b',':
+            reader.pos += 1
+            continue
+        if reader.data[reader.pos] == b'}':
+            reader.pos += 1
+            return result
+        return NOT_HANDLED
+
+
+cdef object _array(Reader *reader, int depth):
+    cdef list result = []
+    cdef object item
+    reader.pos += 1
+    if reader.pos < reader.size and reader.data[reader.pos] == b']':
+        reader.pos += 1
+        return result
+    while True:
+        item = _value(reader, depth + 1)
+        if item is NOT_HANDLED:
+            return NOT_HANDLED
+        result.append(item)
+        if reader.pos >= reader.size:
+            return NOT_HANDLED
+        if reader.data[reader.pos] == b',':
+            reader.pos += 1
+            continue
+        if reader.data[reader.pos] == b']':
+            reader.pos += 1
+            return result
+        return NOT_HANDLED
+
+
+cdef object _parse(bytes raw):
+    cdef Reader reader
+    _start(&reader, raw)
+    value = _value(&reader, 0)
     if value is NOT_HANDLED or reader.pos != reader.size:
         return NOT_HANDLED
     return value
@@ -495,9 +552,27 @@ cdef object _parse(bytes raw):
 cdef enum Kind:
     ANY, INT, STR, BOOL, FLOAT, DICT, LIST
 
+# How a plan builds its instance from the checked values.
+cdef enum Build:
+    POSITIONAL,  # cls(*values)
+    KEYWORDS,  # cls(**dict(zip(names, values)))
+    ASSIGN,  # what the dataclass's own generated __init__ does: setattr(self, name, value) per field
+    ASSIGN_FROZEN,  # the same, frozen: object.__setattr__(self, name, value) per field
+
+cdef int SMALL = 16  # plans of up to this many fields read into a stack array
+
 
 cdef class _Plan:
-    """A dataclass whose init fields all have an inline check: read straight into its call."""
+    """A dataclass whose init fields all have an inline check: read straight into its instance.
+
+    ``ASSIGN``/``ASSIGN_FROZEN``: the class's ``__init__`` is the one ``dataclasses`` generated
+    for these fields and nothing else (its code equal to the code ``dataclasses`` generates for
+    them, no ``__post_init__``, no ``InitVar``, no default factory; see
+    ``eventbus._decode.direct_init``), so the instance is made as ``type.__call__`` makes it
+    (``object.__new__``) and the fields set as that ``__init__`` sets them, in its order, with
+    no frame to run.  Every use checks again that the class still calls that same function
+    (``__new__``, ``__init__``, its code and closure, the metaclass), else it calls the class.
+    """
 
     cdef object cls
     cdef tuple names
@@ -505,22 +580,44 @@ cdef class _Plan:
     cdef int *kinds
     cdef char *optional
     cdef Py_ssize_t count
-    cdef bint positional
+    cdef Build build
+    cdef object init  # ASSIGN*: the generated __init__, its code, its closure's cells and their contents
+    cdef object code
+    cdef tuple cells
+    cdef tuple contents
 
     def __dealloc__(self):
         free(self.kinds)
         free(self.optional)
 
-    cdef object convert(self, list values, object refused, object data):
+    cdef bint _assigns(self) noexcept:
+        """Whether calling the class would still run exactly the verified __init__ (see above)."""
+        cdef PyTypeObject *kind = <PyTypeObject *>self.cls
         cdef Py_ssize_t index
-        cdef object item
+        if self.build != ASSIGN and self.build != ASSIGN_FROZEN:
+            return False
+        if Py_TYPE(self.cls) != <PyTypeObject *>type or kind.tp_new != (<PyTypeObject *>object).tp_new:
+            return False
+        if _PyType_Lookup(kind, "__init__") != <PyObject *>self.init:
+            return False
+        if PyFunction_GET_CODE(self.init) != <PyObject *>self.code:
+            return False
+        for index in range(len(self.cells)):
+            if PyCell_GET(self.cells[index]) != <PyObject *>self.contents[index]:
+                return False
+        return True
+
+    cdef object convert(self, PyObject **values, object refused, object data):
+        cdef Py_ssize_t index
+        cdef PyObject *found
+        cdef object item, instance, name
         cdef type kind
         cdef int want
-        arguments = PyTuple_New(self.count)
         for index in range(self.count):
-            item = values[index]
-            if item is NOT_HANDLED:
+            found = values[index]
+            if found == NULL:
                 return NOT_HANDLED  # missing: a default to apply, the reference's
+            item = <object>found
             want = self.kinds[index]
             kind = type(item)
             if not (want == ANY or (self.optional[index] and item is None)
@@ -528,26 +625,131 @@ cdef class _Plan:
                     or (want == BOOL and kind is bool) or (want == FLOAT and kind is float)
                     or (want == DICT and kind is dict) or (want == LIST and kind is list)):
                 return NOT_HANDLED
-            Py_INCREF(item)
-            PyTuple_SET_ITEM(arguments, index, item)
         try:
-            if self.positional:
-                return self.cls(*arguments)
-            return self.cls(**dict(zip(self.names, arguments)))
+            if self._assigns():
+                instance = (<PyTypeObject *>self.cls).tp_new(self.cls, <PyObject *>EMPTY, NULL)
+                for index in range(self.count):
+                    name = self.names[index]
+                    item = <object>values[index]
+                    if self.build == ASSIGN_FROZEN:
+                        PyObject_GenericSetAttr(instance, name, item)
+                    else:
+                        PyObject_SetAttr(instance, name, item)
+                return instance
+            arguments = PyTuple_New(self.count)
+            for index in range(self.count):
+                Py_INCREF(<object>values[index])
+                PyTuple_SET_ITEM(arguments, index, <object>values[index])
+            if self.build == KEYWORDS:
+                return self.cls(**dict(zip(self.names, arguments)))
+            return self.cls(*arguments)
         except Exception as exc:
             raise refused(data, self.cls, exc)  # its __cause__ is the reference's
+
+
+cdef tuple EMPTY = ()
+
+
+cdef object _read_plan(Reader *reader, _Plan plan, PyObject **values):
+    """A top-level object read straight into ``values`` (new references, in field order);
+    other keys are read and dropped, as the reference's converter ignores them.  None, or
+    NOT_HANDLED: the reference's to read."""
+    cdef Py_ssize_t start, index, found, size, expected = 0
+    cdef bytes name
+    cdef object item
+    cdef const unsigned char *data = reader.data
+    if reader.pos >= reader.size or data[reader.pos] != b'{':
+        return NOT_HANDLED
+    reader.pos += 1
+    if reader.pos < reader.size and data[reader.pos] == b'}':
+        reader.pos += 1
+        return None
+    while True:
+        if reader.pos >= reader.size or data[reader.pos] != b'"':
+            return NOT_HANDLED
+        start = reader.pos + 1
+        index = start
+        while index < reader.size and data[index] != b'"':
+            if data[index] == b'\\' or data[index] < 0x20 or data[index] >= 0x80:
+                return NOT_HANDLED  # escapes, control characters, non-ASCII keys: the reference's
+            index += 1
+        if index >= reader.size:
+            return NOT_HANDLED
+        size = index - start
+        found = -1
+        # The fields most often come in order: the next one first, then all of them.
+        if expected < plan.count:
+            name = <bytes>plan.encoded[expected]
+            if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), data + start, size) == 0:
+                found = expected
+        if found < 0:
+            for index in range(plan.count):
+                name = <bytes>plan.encoded[index]
+                if PyBytes_GET_SIZE(name) == size and memcmp(PyBytes_AS_STRING(name), data + start, size) == 0:
+                    found = index
+                    break
+        reader.pos = start + size + 1
+        if reader.pos >= reader.size or data[reader.pos] != b':':
+            return NOT_HANDLED
+        reader.pos += 1
+        item = _value(reader, 1)
+        if item is NOT_HANDLED:
+            return NOT_HANDLED
+        if found >= 0:
+            Py_XDECREF(values[found])  # a repeated key: the last one counts, as in a dict
+            Py_INCREF(item)
+            values[found] = <PyObject *>item
+            expected = found + 1
+        if reader.pos >= reader.size:
+            return NOT_HANDLED
+        if data[reader.pos] == b',':
+            reader.pos += 1
+            continue
+        if data[reader.pos] == b'}':
+            reader.pos += 1
+            return None
+        return NOT_HANDLED
+
+
+cdef object _decode_planned(_Plan plan, bytes raw, object refused, object data):
+    """``raw`` read into ``plan``'s instance, or NOT_HANDLED."""
+    cdef Reader reader
+    cdef PyObject *small[16]
+    cdef PyObject **values = small
+    cdef Py_ssize_t index
+    if plan.count > SMALL:
+        values = <PyObject **>calloc(plan.count, sizeof(PyObject *))
+        if values == NULL:
+            raise MemoryError()
+    else:
+        memset(small, 0, sizeof(small))
+    try:
+        _start(&reader, raw)
+        if _read_plan(&reader, plan, values) is NOT_HANDLED or reader.pos != reader.size:
+            return NOT_HANDLED
+        return plan.convert(values, refused, data)
+    finally:
+        for index in range(plan.count):
+            Py_XDECREF(values[index])
+        if values != small:
+            free(values)
 
 
 cdef dict _KINDS = {"any": ANY, "int": INT, "str": STR, "bool": BOOL, "float": FLOAT, "dict": DICT, "list": LIST}
 
 
 cdef _Plan _plan_from(tuple described):
-    """``(cls, positional, ((name, kind, optional), ...))`` from the reference, as a plan."""
+    """``(cls, positional, ((name, kind, optional), ...), direct)`` from the reference, as a plan;
+    ``direct`` is ``(frozen, init, cells, contents)`` when ``direct_init`` proved it, else None."""
     cdef _Plan plan = _Plan.__new__(_Plan)
     cdef Py_ssize_t index
-    cls, positional, fields = described
+    cls, positional, fields, direct = described
     plan.cls = cls
-    plan.positional = positional
+    plan.build = POSITIONAL if positional else KEYWORDS
+    if direct is not None:
+        frozen, plan.init, plan.cells, plan.contents = direct
+        plan.code = plan.init.__code__
+        plan.build = ASSIGN_FROZEN if frozen else ASSIGN
     plan.count = len(fields)
     plan.names = tuple([name for name, _, _ in fields])
     plan.encoded = tuple([name.encode("utf-8", "surrogatepass") for name in plan.names])
@@ -568,9 +770,9 @@ cdef class _Decoding:
     cdef object describe
     cdef object refused
     cdef object missing
-    cdef tuple data_types
-    cdef dict plans
-    cdef dict exact
+    cdef object first_data  # the Data types it reads (the pure one, the compiled one if built)
+    cdef object second_data
+    cdef dict plans  # target type -> its _Plan, an exact JSON type, or False: the reference's
 
 
 cdef _Decoding _decoding = None
@@ -579,39 +781,36 @@ cdef _Decoding _decoding = None
 def _decode(data, cls=NOT_GIVEN):
     """``decode`` on this engine: the C reader and plans first, the reference for the rest."""
     cdef _Decoding state = _decoding
-    cdef _Reader reader
+    cdef PyObject *found
+    cdef object plan, value
     if cls is NOT_GIVEN:
         cls = state.missing
-    if type(data) not in state.data_types:
+    if type(data) is not state.first_data and type(data) is not state.second_data:
         return state.reference(data, cls)
     raw = data.raw_params
-    if raw is None or type(cls) is not type and cls is not state.missing:
+    if raw is None:
         return state.reference(data, cls)
     if cls is state.missing:
         value = _parse(raw)
         return state.reference(data, cls) if value is NOT_HANDLED else value
-    exact = state.exact.get(cls)
-    if exact is not None:
-        value = _parse(raw)
-        return value if type(value) is exact else state.reference(data, cls)
-    plan = state.plans.get(cls)
-    if plan is None:
+    if type(cls) is not type:
+        return state.reference(data, cls)
+    found = PyDict_GetItemWithError(state.plans, cls)
+    if found == NULL:
         described = state.describe(cls)
         plan = False if described is None else _plan_from(described)
-        state.plans[cls] = plan
-    if plan is False:
+        state.plans[cls] = plan  # complete before it is shared: two first uses build it twice
+    else:
+        plan = <object>found
+    if type(plan) is _Plan:
+        value = _decode_planned(<_Plan>plan, raw, state.refused, data)
+    elif plan is False:
         return state.reference(data, cls)
-    reader = _Reader.__new__(_Reader)
-    reader.data = <const unsigned char *>PyBytes_AS_STRING(raw)
-    reader.size = PyBytes_GET_SIZE(raw)
-    reader.pos = 0
-    values = reader.plan_object(<_Plan>plan)
-    if values is NOT_HANDLED or reader.pos != reader.size:
-        return state.reference(data, cls)
-    result = (<_Plan>plan).convert(<list>values, state.refused, data)
-    if result is NOT_HANDLED:
-        return state.reference(data, cls)
-    return result
+    else:  # an exact JSON type: dict, list, str, int, bool
+        value = _parse(raw)
+        if type(value) is not plan:
+            value = NOT_HANDLED
+    return state.reference(data, cls) if value is NOT_HANDLED else value
 
 
 def make_decode(reference, describe, refused, missing, data_types):
@@ -626,9 +825,10 @@ def make_decode(reference, describe, refused, missing, data_types):
     state.describe = describe
     state.refused = refused
     state.missing = missing
-    state.data_types = tuple(data_types)
-    state.plans = {}
-    state.exact = {dict: dict, list: list, str: str, int: int, bool: bool}
+    data_types = list(data_types)
+    state.first_data = data_types[0]
+    state.second_data = data_types[len(data_types) - 1]
+    state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
     _decoding = state  # one per process: eventbus._engine makes it once
     return _decode
 

@@ -227,7 +227,8 @@ _raws = (
             b'{"value":-1}', b'{"value":1}', b'{"b":1,"a":"x"}', b'{"user":{"id":1,"email":"e","name":"n"},"items":[1]}',
             b'{"flag":true,"ratio":1,"extra":[],"tags":[],"meta":{}}',
             b'{"flag":true,"ratio":1.5,"extra":null,"tags":[1],"meta":{"k":2},"note":null,"count":4}',
-            b'{"x":1}', b'{"x":1,"later":2}',
+            b'{"x":1}', b'{"x":1,"later":2}', b'{"id":1,"name":"refuse"}', b'{"id":1,"name":"n"}',
+            b'{"id":1,"tags":[]}', b'{"name":"n","id":1,"name":"m"}',
         ]
     )
 )
@@ -235,6 +236,7 @@ _targets = st.sampled_from(
     [
         None, typing.Any, int, str, float, bool, dict, list, type(None), list[int], dict[str, float],
         int | None, User, Mixed, KeywordOnly, Refusing, Nested, Unset, Color, tuple[int, ...],
+        "FrozenUser", "SlottedUser", "Watched", "WithFactory", "WithInitVar", "ReplacedInit",
     ]
 )
 NO_TARGET = object()
@@ -243,6 +245,8 @@ NO_TARGET = object()
 @PROFILE
 @given(_raws, _targets | st.just(NO_TARGET))
 def test_decoders_give_the_same_values_and_errors(raw: bytes, target: object) -> None:
+    if isinstance(target, str):  # the dataclasses defined further down
+        target = globals()[target]
     for impl in (_core, _core_py):
         data = impl.Data("d", "a", raw)
         if target is NO_TARGET:
@@ -309,3 +313,177 @@ def test_payloads_past_the_first_buffer(size: int) -> None:
     assert written == REFERENCE_ENCODE(payload, "d", "a")
     data = _core.Data("d", "a", written)
     assert outcome(lambda: FAST_DECODE(data)) == outcome(lambda: REFERENCE_DECODE(data))
+
+
+# ---------------------------------------------------------------------------
+# Dataclasses built without running their generated __init__ (the engine's ASSIGN plans)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenUser:
+    id: int
+    email: str
+    name: str = "?"
+
+
+@dataclasses.dataclass(slots=True)
+class SlottedUser:
+    id: int
+    name: str
+
+
+@dataclasses.dataclass
+class Watched:
+    """A dataclass whose __setattr__ runs for every field its __init__ sets (and may refuse)."""
+
+    id: int
+    name: str
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if value == "refuse":
+            raise ValueError(f"{name} refused")
+        object.__setattr__(self, "seen", [*getattr(self, "seen", []), name])
+        object.__setattr__(self, name, value)
+
+
+@dataclasses.dataclass
+class WithFactory:
+    id: int
+    tags: list = dataclasses.field(default_factory=list)  # type: ignore[type-arg]
+
+
+@dataclasses.dataclass
+class WithInitVar:
+    id: int
+    scale: dataclasses.InitVar[int] = 1
+
+
+def _custom_init(self: Any, id: int, name: str) -> None:  # noqa: A002  # a field's name
+    self.id = id * 2
+    self.name = name.upper()
+
+
+@dataclasses.dataclass
+class ReplacedInit:
+    id: int
+    name: str
+
+
+ReplacedInit.__init__ = _custom_init  # type: ignore[method-assign]
+
+
+def _both(raw: bytes, target: object) -> tuple[tuple[str, object], tuple[str, object]]:
+    data = _core.Data("d", "a", raw)
+    fast = outcome(lambda: FAST_DECODE(data, target))
+    return fast, outcome(lambda: REFERENCE_DECODE(data, target))
+
+
+def test_which_dataclasses_are_built_without_their_init() -> None:
+    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]
+
+    for built in (User, FrozenUser, SlottedUser, Watched, KeywordOnly, Mixed):
+        assert _decode.direct_init(built) is not None, built
+    for called in (Refusing, WithFactory, WithInitVar, ReplacedInit, Unset):
+        assert _decode.direct_init(called) is None, called
+
+
+@pytest.mark.parametrize(
+    ("target", "raw"),
+    [
+        (FrozenUser, b'{"id":1,"email":"e","name":"n"}'),
+        (SlottedUser, b'{"id":1,"name":"n"}'),
+        (Watched, b'{"name":"n","id":1}'),
+        (Watched, b'{"id":1,"name":"refuse"}'),
+        (WithFactory, b'{"id":1,"tags":[2]}'),
+        (WithInitVar, b'{"id":1}'),
+        (ReplacedInit, b'{"id":1,"name":"n"}'),
+        (KeywordOnly, b'{"a":"x","b":2}'),
+    ],
+)
+def test_dataclasses_built_alike_on_both_engines(target: Any, raw: bytes) -> None:
+    fast, reference = _both(raw, target)
+    assert fast == reference
+    if fast[0] == "value":
+        data = _core.Data("d", "a", raw)
+        mine, theirs = FAST_DECODE(data, target), REFERENCE_DECODE(data, target)
+        # the same attributes, set in the same order (vars() keeps it), through the same __setattr__
+        assert [*getattr(mine, "__dict__", {})] == [*getattr(theirs, "__dict__", {})]
+        assert getattr(mine, "seen", None) == getattr(theirs, "seen", None)
+        if dataclasses.is_dataclass(target) and target.__dataclass_params__.frozen:  # type: ignore[union-attr]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                mine.id = 5
+
+
+def test_a_class_changed_after_its_first_decode_is_called_again() -> None:
+    """The engine checks on every decode that calling the class would still run the __init__ it
+    verified: a replaced __init__ or __new__, or a changed closure, sends it back to the call."""
+
+    @dataclasses.dataclass
+    class Changing:
+        id: int
+        name: str
+
+    @dataclasses.dataclass(frozen=True)
+    class FrozenChanging:
+        id: int
+
+    raw = b'{"id":1,"name":"n"}'
+    assert _both(raw, Changing)[0] == _both(raw, Changing)[1]  # the plan is made and cached
+    Changing.__init__ = _custom_init  # type: ignore[method-assign]
+    fast, reference = _both(raw, Changing)
+    assert fast == reference
+    data = _core.Data("d", "a", raw)
+    assert (FAST_DECODE(data, Changing).id, FAST_DECODE(data, Changing).name) == (2, "N")
+
+    def new(cls: type, *args: object, **kwargs: object) -> object:
+        instance: object = object.__new__(cls)
+        object.__setattr__(instance, "made_by", "new")
+        return instance
+
+    Changing.__new__ = new  # type: ignore[assignment]
+    assert FAST_DECODE(data, Changing).made_by == REFERENCE_DECODE(data, Changing).made_by == "new"
+
+    frozen_raw = b'{"id":3}'
+    assert _both(frozen_raw, FrozenChanging)[0] == _both(frozen_raw, FrozenChanging)[1]
+    calls: list[str] = []
+
+    class Recording:  # read as the class: Recording.__setattr__(instance, name, value)
+        def __setattr__(self, name: str, value: object) -> None:
+            calls.append(name)
+            object.__setattr__(self, name, value)
+
+    cell = FrozenChanging.__init__.__closure__[0]  # type: ignore[index]  # __dataclass_builtins_object__
+    assert cell.cell_contents is object
+    cell.cell_contents = Recording
+    try:
+        fast, reference = _both(frozen_raw, FrozenChanging)
+    finally:
+        cell.cell_contents = object
+    assert fast == reference
+    assert calls == ["id", "id"]  # both engines ran the __init__, with what the closure holds now
+
+
+def test_first_decodes_from_many_threads_build_alike() -> None:
+    """Plans are built on first use without a lock: many threads at once get equal results."""
+    import threading
+
+    results: list[object] = []
+    barrier = threading.Barrier(8)
+
+    @dataclasses.dataclass(frozen=True)
+    class Fresh:
+        id: int
+        name: str
+
+    data = _core.Data("d", "a", b'{"id":1,"name":"n"}')
+
+    def decode_once() -> None:
+        barrier.wait()
+        results.append(FAST_DECODE(data, Fresh))
+
+    threads = [threading.Thread(target=decode_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [Fresh(1, "n")] * 8
