@@ -207,16 +207,27 @@ class Data:
     raw_params: bytes | None
 
     # __new__ rather than __init__, so that no later call can change a Data.  The common
-    # case (plain non-empty str names, bytes or None) is checked inline and the slots are
-    # set through their own descriptors, past __setattr__: the helpers only see the rest.
+    # case (plain non-empty str names, bytes or None) is checked inline: the helpers only
+    # see the rest.  Then, where the GIL is on, the fields are set on a blank object of a
+    # twin class with the same slots and no __setattr__ (plain attribute stores, the
+    # interpreter's fastest) and the object becomes a Data, whose __setattr__ refuses
+    # every later assignment; elsewhere (free-threaded CPython, where a __class__
+    # assignment stops every thread) through the slots' own descriptors.
     def __new__(cls, domain: str, action: str, raw_params: bytes | None = None) -> Data:
-        self = _new_object(cls)
         if type(domain) is not str or not domain:
             domain = _check_name("domain", domain)
         if type(action) is not str or not action:
             action = _check_name("action", action)
         if raw_params is not None and type(raw_params) is not bytes:
             raw_params = _check_raw_params(raw_params)
+        if _BUILD_BLANK and cls is Data:
+            blank = _Blank()
+            blank.domain = domain
+            blank.action = action
+            blank.raw_params = raw_params
+            blank.__class__ = Data  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]
+            return blank  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+        self = _new_object(cls)
         _set_domain(self, domain)
         _set_action(self, action)
         _set_raw_params(self, raw_params)
@@ -266,6 +277,20 @@ class Data:
     def __deepcopy__(self, memo: object) -> Data:
         return self
 
+
+class _Blank:
+    """A ``Data`` being built: the same slots, no ``__setattr__`` (see ``Data.__new__``)."""
+
+    __slots__ = ("domain", "action", "raw_params")
+
+    domain: str
+    action: str
+    raw_params: bytes | None
+
+
+# A __class__ assignment makes the interpreter stop every other thread on free-threaded
+# CPython (the build, whether or not the GIL was turned back on): descriptors there.
+_BUILD_BLANK = "t" not in getattr(sys, "abiflags", "") and getattr(sys, "_is_gil_enabled", lambda: True)()
 
 _new_object = object.__new__
 # The slots' own descriptors: Data.__setattr__ refuses every assignment.
