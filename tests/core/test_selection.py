@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -149,3 +151,26 @@ def test_codec_engine_is_reported_and_switchable(tmp_path: Path, env: dict[str, 
     assert found["engine"] == (expected if built else "python")
     assert found["raw"] == '{"id":1,"name":"é"}'
     assert found["decoded"] == {"id": 1, "name": "é"}
+
+
+def _setup_module() -> dict[str, object]:
+    import runpy
+
+    return runpy.run_path(str(Path(__file__).parents[2] / "setup.py"), run_name="eventbus_setup")
+
+
+def test_a_failed_codec_engine_build_says_the_core_stays_compiled() -> None:
+    """setup.py: only _fastcodec failing leaves the compiled core and the stdlib codec engine."""
+    found = _setup_module()["fallback_message"]
+    assert callable(found)
+    message = cast("Callable[[Exception, str | None], str]", found)
+    codec = message(RuntimeError("no compiler"), "eventbus._fastcodec")
+    assert "building the compiled codec engine (eventbus._fastcodec) failed (RuntimeError('no compiler'))" in codec
+    assert "the compiled core is installed" in codec
+    assert "eventbus.codec_engine == 'python'" in codec
+    assert "pure-Python implementation" not in codec
+    for name in ("eventbus._core", None):  # the core, or the whole build_ext step
+        core = message(RuntimeError("no compiler"), name)
+        assert "building the Cython core failed (RuntimeError('no compiler'))" in core
+        assert "installing the pure-Python implementation instead" in core  # what 60-packaging.sh greps
+        assert "codec engine" not in core
