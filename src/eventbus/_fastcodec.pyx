@@ -8,7 +8,7 @@ other type, a non-finite float, a lone surrogate, an escape it does not read, wh
 missing field, a value of another type) to the reference from the start, so bytes, values and
 exceptions are the reference's by construction.  Nothing here is cached but what a type is
 (its field names, its decoding plan), so a first use from many threads at once builds the same
-plan twice at worst.
+plan twice at worst, and the first one stored is the one every thread uses.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -213,8 +213,9 @@ cdef object _fields_of(type kind):
     dataclasses = sys.modules.get("dataclasses")
     if dataclasses is not None and dataclasses.is_dataclass(kind):
         fields = _fields_from(tuple([field.name for field in dataclasses.fields(kind)]))
-    _dataclass_names[kind] = fields  # complete before it is shared: two first uses build it twice
-    return fields
+    # Complete before it is shared, and never replaced (the first one stays): a reference
+    # borrowed from the dict stays valid, free-threaded builds included.
+    return _dataclass_names.setdefault(kind, fields)
 
 
 cdef object _fields_from(tuple names):
@@ -799,7 +800,9 @@ def _decode(data, cls=NOT_GIVEN):
     if found == NULL:
         described = state.describe(cls)
         plan = False if described is None else _plan_from(described)
-        state.plans[cls] = plan  # complete before it is shared: two first uses build it twice
+        # Complete before it is shared, and never replaced: two first uses agree on the first
+        # one, and a reference borrowed from the dict stays valid (free-threaded builds too).
+        plan = state.plans.setdefault(cls, plan)
     else:
         plan = <object>found
     if type(plan) is _Plan:
