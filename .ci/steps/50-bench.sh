@@ -21,10 +21,12 @@ python="$CI_VENV/bin/python"
 # - pure <= 3.5x the floor, not 2.0x: a pure method that only loops already costs 1.5x, the pure
 #   call measures 2.6-3.0x (quartiles), and a lock per dispatch (+2.4-3.5x) still fails 3.5x.
 # - end to end (must_data, call, decode of a small dataclass on the compiled core and its codec
-#   engine) against the peers passing the object by reference: issue 12's targets are 1.0x pyee
-#   emit(obj) and 0.5x blinker send(obj); it measures 1.3-1.7x and 0.75-0.9x here, and the
-#   stdlib engine 4.2x and 2.2x, so these limits catch a fall back to it.
-"$python" -m benchmarks.gate --max-compiled 1.5 --max-pure 3.5 --max-e2e-pyee 2.5 --max-e2e-blinker 1.3
+#   engine) against the peers passing the object by reference: issue 12's targets, 1.0x pyee
+#   emit(obj) and 0.55x blinker send(obj) (the target is 0.5x): it measures 0.84-0.87x and
+#   0.46-0.49x (quartiles 0.83-0.86 and 0.47-0.49) on this 2-core machine under load.  The stdlib
+#   engine measures 4.0x and 2.2x, and the compiled engine calling a dataclass's generated
+#   __init__ instead of building the instance about +18% (1.0x, 0.57x), so both fail.
+"$python" -m benchmarks.gate --max-compiled 1.5 --max-pure 3.5 --max-e2e-pyee 1.0 --max-e2e-blinker 0.55
 
 # Cold import against blinker's (medians of interleaved cold interpreters).
 "$python" -m benchmarks.import_time --runs 11 --max-ratio 1.0
