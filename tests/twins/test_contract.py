@@ -16,6 +16,7 @@ whichever implementation is installed: it checks the code, not an import.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -163,12 +164,17 @@ def functions(source: str) -> dict[str, str]:
     return found
 
 
+@functools.cache
+def _functions_of(text: str, cython: bool) -> dict[str, str]:
+    return functions(cython_as_python(text) if cython else text)
+
+
 def compiled_functions(text: str | None = None) -> dict[str, str]:
-    return functions(cython_as_python(COMPILED.read_text() if text is None else text))
+    return dict(_functions_of(COMPILED.read_text() if text is None else text, True))
 
 
 def pure_functions(text: str | None = None) -> dict[str, str]:
-    return functions(PURE.read_text() if text is None else text)
+    return dict(_functions_of(PURE.read_text() if text is None else text, False))
 
 
 # -- The contract as the docstrings state it ------------------------------------------
