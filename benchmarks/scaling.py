@@ -17,6 +17,10 @@ Rows (one no-op handler per pair, registered by the main thread, as at import ti
 
 - ``loop``: ``for handler in handlers: handler(ctx, data)``, the thread's own tuple of the
   shared handler: what dispatch is measured against;
+- ``loop, shared object``: the same, plus one reference per iteration to an object that every
+  thread shares, as ``bus.call(ctx, data)`` takes one to the bus (on 3.13t an atomic write to
+  the object's reference count, which no library code can avoid: 3.14t's borrowed stack
+  references should); the floor of the shared-bus rows on 3.13t;
 - ``bus per thread``: each thread builds its own bus and dispatches on it;
 - ``shared pair``: one bus, every thread dispatches the same pair (each its own ``Data``);
 - ``shared pair, equal domain``: as above, the ``Data``'s domain equal to the registered one but
@@ -57,6 +61,15 @@ def _loop(handlers: tuple[Callable[[Any, Any], None], ...], ctx: object, data: o
             h(ctx, data)
 
 
+def _loop_shared(
+    shared: object, handlers: tuple[Callable[[Any, Any], None], ...], ctx: object, data: object, n: int
+) -> None:
+    for _ in range(n):
+        ref = shared  # noqa: F841 - the reference is the point (see the module docstring)
+        for h in handlers:
+            h(ctx, data)
+
+
 def _dispatch(bus: Any, ctx: object, data: object, n: int) -> None:
     for _ in range(n):
         bus.call(ctx, data)
@@ -65,6 +78,10 @@ def _dispatch(bus: Any, ctx: object, data: object, n: int) -> None:
 def _bound(call: Callable[[object, object], None], ctx: object, data: object, n: int) -> None:
     for _ in range(n):
         call(ctx, data)
+
+
+class _SharedObject:
+    """Created by the main thread, referenced by every worker (see ``loop, shared object``)."""
 
 
 # A row: setup(thread_index) runs on the worker thread that will time it and returns the
@@ -84,7 +101,13 @@ def rows(impl: ModuleType | None) -> dict[str, Setup]:
             handlers, data, ctx = (handler,), implementation("py").Data(DOMAIN, ACTION, PAYLOAD), Context()
             return lambda n: _loop(handlers, ctx, data, n)
 
-        return {"loop": loop}
+        shared_object = _SharedObject()
+
+        def loop_shared(t: int) -> Callable[[int], None]:
+            handlers, data, ctx = (handler,), implementation("py").Data(DOMAIN, ACTION, PAYLOAD), Context()
+            return lambda n: _loop_shared(shared_object, handlers, ctx, data, n)
+
+        return {"loop": loop, "loop, shared object": loop_shared}
 
     shared = impl.Bus()
     shared.register(DOMAIN, ACTION, handler)

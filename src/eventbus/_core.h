@@ -133,4 +133,154 @@ static int eventbus_hide_attribute(PyObject *type, const char *name) {
     return 0;
 }
 
+/* Free-threaded builds: each thread reads its own copy of the registry.
+
+   The shared registry's dicts and tuples are owned by the thread that built them, so
+   every other thread's reference to them is an atomic operation on one cache line
+   that all dispatching threads write: two threads dispatching on one bus ran slower
+   than one (issue 13).  Instead each thread takes, per bus, a slot (a small index,
+   held for the thread's life) and keeps in the bus's _local[slot] a registry of its
+   own: domain -> action -> a copy of the pair's tuple, made by this thread, so that
+   the references dispatch takes are the thread's own (CPython's biased reference
+   counting makes them plain increments).  Every change to the shared registry bumps
+   the bus's version; a thread whose copy was made at another version drops it and
+   copies again, pair by pair, as it dispatches.  Only the slot's thread writes the
+   slot; the copies live in the bus (its cyclic GC sees them), a stale one until that
+   thread's next dispatch on the bus.  Markers (a stale pair, a refused one) and pairs
+   without handlers are not copied: they take the shared path, as with the GIL.
+   With the GIL all of this compiles to the plain lookup. */
+#ifdef Py_GIL_DISABLED
+#define EVENTBUS_SLOTS 64
+#define EVENTBUS_SLOT_CAPSULE "eventbus._core.thread_slot"
+static PyMutex eventbus_slots_mutex;
+static char eventbus_slot_taken[EVENTBUS_SLOTS];
+static _Thread_local int eventbus_my_slot = -1;  /* -1: none yet; -2: none to be had */
+
+static void eventbus_release_slot(PyObject *capsule) {
+    /* The thread's state is being cleared (it is ending): its slot is free again. */
+    int *box = (int *)PyCapsule_GetPointer(capsule, EVENTBUS_SLOT_CAPSULE);
+    if (box == NULL) { PyErr_Clear(); return; }
+    PyMutex_Lock(&eventbus_slots_mutex);
+    eventbus_slot_taken[*box] = 0;
+    PyMutex_Unlock(&eventbus_slots_mutex);
+    if (eventbus_my_slot == *box) eventbus_my_slot = -1;
+    PyMem_RawFree(box);
+}
+
+static Py_NO_INLINE int eventbus_take_slot(void) {
+    /* A free slot, released by a capsule in the thread state's dict when the thread's
+       state is cleared.  No slot (more than EVENTBUS_SLOTS threads at once, or no
+       memory): the thread dispatches on the shared registry, as before. */
+    eventbus_my_slot = -2;
+    PyObject *dict = PyThreadState_GetDict();  /* borrowed */
+    if (dict == NULL) return -1;
+    int *box = (int *)PyMem_RawMalloc(sizeof(int));
+    if (box == NULL) return -1;
+    *box = -1;
+    PyMutex_Lock(&eventbus_slots_mutex);
+    for (int i = 0; i < EVENTBUS_SLOTS; i++) {
+        if (!eventbus_slot_taken[i]) { eventbus_slot_taken[i] = 1; *box = i; break; }
+    }
+    PyMutex_Unlock(&eventbus_slots_mutex);
+    if (*box < 0) { PyMem_RawFree(box); return -1; }
+    int slot = *box;
+    PyObject *capsule = PyCapsule_New(box, EVENTBUS_SLOT_CAPSULE, eventbus_release_slot);
+    if (capsule == NULL) {
+        PyErr_Clear();
+        PyMutex_Lock(&eventbus_slots_mutex);
+        eventbus_slot_taken[slot] = 0;
+        PyMutex_Unlock(&eventbus_slots_mutex);
+        PyMem_RawFree(box);
+        return -1;
+    }
+    int failed = PyDict_SetItemString(dict, EVENTBUS_SLOT_CAPSULE, capsule);
+    Py_DECREF(capsule);  /* on failure its destructor frees the slot */
+    if (failed) { PyErr_Clear(); eventbus_my_slot = -2; return -1; }
+    eventbus_my_slot = slot;
+    return slot;
+}
+
+static inline int eventbus_thread_slot(void) {
+    int slot = eventbus_my_slot;
+    if (slot >= 0) return slot;
+    return slot == -1 ? eventbus_take_slot() : -1;
+}
+
+static PyObject *eventbus_copy_tuple(PyObject *tuple) {
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    PyObject *copy = PyTuple_New(n);  /* not a slice: a full slice is the same tuple */
+    if (copy == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(copy, i, item);
+    }
+    return copy;
+}
+
+/* eventbus_lookup on this thread's copy of the registry (see above). */
+static PyObject *eventbus_lookup_local(PyObject *registry, PyObject *local_registries,
+                                       uint64_t *versions, uint64_t *version,
+                                       PyObject *domain, PyObject *action) {
+    int slot = eventbus_thread_slot();
+    if (slot < 0 || versions == NULL) return eventbus_lookup(registry, domain, action);
+    uint64_t now = _Py_atomic_load_uint64_acquire(version);
+    PyObject *local = PyList_GET_ITEM(local_registries, slot);  /* only this thread writes it */
+    PyObject *dropped = NULL;  /* released last: its finalizers may run anything */
+    if (versions[slot] != now || local == Py_None) {
+        PyObject *fresh = PyDict_New();
+        if (fresh == NULL) return NULL;
+        dropped = local;
+        PyList_SET_ITEM(local_registries, slot, fresh);
+        versions[slot] = now;
+        local = fresh;
+    } else {
+        /* Exact str keys: the lookups run no Python code. */
+        PyObject *actions = PyDict_GetItemWithError(local, domain);
+        if (actions != NULL) {
+            PyObject *handlers = PyDict_GetItemWithError(actions, action);
+            if (handlers != NULL) return Py_NewRef(handlers);
+        }
+        if (PyErr_Occurred()) return NULL;
+    }
+    /* Not copied at this version yet: read the shared registry. */
+    PyObject *found = eventbus_lookup(registry, domain, action);
+    if (found != NULL && PyTuple_CheckExact(found)) {
+        PyObject *copy = eventbus_copy_tuple(found);
+        PyObject *actions = NULL;
+        if (copy != NULL) {
+            actions = PyDict_GetItemWithError(local, domain);
+            if (actions == NULL && !PyErr_Occurred()) {
+                actions = PyDict_New();
+                if (actions != NULL && PyDict_SetItem(local, domain, actions) < 0) Py_CLEAR(actions);
+                Py_XDECREF(actions);  /* the local registry holds it (or it is gone) */
+            }
+        }
+        if (actions != NULL && PyDict_SetItem(actions, action, copy) == 0) {
+            Py_SETREF(found, copy);
+        } else {
+            PyErr_Clear();  /* no copy (no memory): this dispatch runs the shared tuple */
+            Py_XDECREF(copy);
+        }
+    }
+    Py_XDECREF(dropped);
+    return found;
+}
+
+static uint64_t *eventbus_versions_new(void) {
+    uint64_t *versions = (uint64_t *)PyMem_Malloc(EVENTBUS_SLOTS * sizeof(uint64_t));
+    if (versions == NULL) return NULL;
+    for (int i = 0; i < EVENTBUS_SLOTS; i++) versions[i] = UINT64_MAX;  /* no copy yet */
+    return versions;
+}
+#define eventbus_local_slots() EVENTBUS_SLOTS
+#define eventbus_bump(version) ((void)_Py_atomic_add_uint64((version), 1))
+#else
+#define eventbus_lookup_local(registry, local_registries, versions, version, domain, action) \
+    eventbus_lookup((registry), (domain), (action))
+#define eventbus_versions_new() ((uint64_t *)NULL)
+#define eventbus_local_slots() 0
+#define eventbus_bump(version) ((void)0)
+#endif
+
 #endif /* EVENTBUS_CORE_H */

@@ -84,11 +84,13 @@ Only in the pure twin:
 """
 
 cimport cython
+from cpython.mem cimport PyMem_Free
 from cpython.object cimport PyObject
 
 import sys
 from _thread import RLock as _RLock
-from types import FunctionType
+from collections import deque as _deque
+from types import FunctionType, MethodType
 
 from ._awaiting import await_result
 from ._engine import active as _active_engine
@@ -117,6 +119,14 @@ cdef extern from "_core.h":
     void eventbus_flag_store(int *flag, int value) noexcept
     # What help() lists: a name dropped from a type's own dict (see its use below).
     int eventbus_hide_attribute(PyObject *type, const char *name) except -1
+    # Free-threaded builds: dispatch on this thread's copy of the registry (see _core.h);
+    # with the GIL, eventbus_lookup itself and no-ops.
+    ctypedef unsigned long long uint64_t "uint64_t"
+    object eventbus_lookup_local(PyObject *registry, PyObject *local_registries, uint64_t *versions,
+                                 uint64_t *version, PyObject *domain, PyObject *action)
+    uint64_t *eventbus_versions_new()
+    int eventbus_local_slots() noexcept
+    void eventbus_bump(uint64_t *version) noexcept
 
 
 cdef str _check_name(str what, object value):
@@ -515,6 +525,7 @@ cdef class _Registration:
     cdef readonly bint weak
     cdef readonly bint coroutine
     cdef public bint removed
+    cdef int indexed  # its place in its pair's _Index, if the pair has one
 
     def __init__(self, tuple key, handler, bint weak, bint coroutine):
         self.key = key
@@ -522,10 +533,123 @@ cdef class _Registration:
         self.weak = weak
         self.coroutine = coroutine
         self.removed = False
+        self.indexed = _NOT_INDEXED
 
     cpdef object registered(self):
         """The handler as registered; ``None`` once a weak one was collected."""
         return self.handler() if self.weak else self.handler
+
+
+# -- Unregister by handler ------------------------------------------------------------
+#
+# unregister(pair, handler) removes the earliest registration whose handler == handler.
+# When == is identity (a function, a class, an object whose type keeps object.__eq__)
+# or a bound method of such a function (== compares __self__ by identity and __func__
+# by ==), an equal handler has the same identity key, so a pair's _Index (built on the
+# first removal by handler, then kept up to date under the lock) finds it in O(1).  Any
+# other handler, registered or given, may be equal to anything: then the removal
+# compares in registration order, as the contract says, outside the lock.
+
+cdef enum:
+    _NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
+    _BY_IDENTITY = 1  # in _Index.by_identity
+    _BY_EQUALITY = 2  # counted in _Index.others
+
+_OBJECT_EQ = object.__eq__
+
+
+cdef object _identity(object handler):
+    """A key equal for equal handlers (ints: no reference to the handler), or None when
+    handler's == may be something other than identity."""
+    cls = type(handler)
+    if cls is MethodType:
+        func = handler.__func__
+        if type(func).__eq__ is _OBJECT_EQ:
+            return (id(handler.__self__), id(func))
+        return None
+    if cls.__eq__ is _OBJECT_EQ:
+        return id(handler)
+    return None
+
+
+@cython.final
+cdef class _Index:
+    """A pair's registrations by identity key (see _identity), in registration order:
+    key -> the registration, or a deque of them when a handler is registered again."""
+
+    cdef dict by_identity
+    # Every type an identity key relied on: if one gains an __eq__, the index is not used.
+    cdef dict types
+    cdef Py_ssize_t others  # registrations of the pair whose handler's == may not be identity
+    cdef Py_ssize_t dead  # removed registrations still in by_identity
+
+    def __init__(self):
+        self.by_identity = {}
+        self.types = {}
+        self.others = 0
+        self.dead = 0
+
+    cdef add(self, _Registration registration):
+        handler = registration.handler() if registration.weak else registration.handler
+        key = None if handler is None else _identity(handler)
+        if key is None:
+            registration.indexed = _BY_EQUALITY
+            self.others += 1
+            return
+        cls = type(handler)
+        self.types[type(handler.__func__) if cls is MethodType else cls] = None
+        present = self.by_identity.get(key)
+        if present is None:
+            self.by_identity[key] = registration
+        elif type(present) is _deque:
+            present.append(registration)
+        else:
+            self.by_identity[key] = _deque((present, registration))
+        registration.indexed = _BY_IDENTITY
+
+    cdef bint usable(self) except -1:
+        if self.others:
+            return False
+        for cls in self.types:
+            if cls.__eq__ is not _OBJECT_EQ:
+                return False
+        return True
+
+    cdef _Registration earliest(self, object key, object handler):
+        """The earliest live registration whose handler == handler, of those keyed key."""
+        present = self.by_identity.get(key)
+        if present is None:
+            return None
+        if type(present) is not _deque:
+            if (<_Registration>present).removed:
+                del self.by_identity[key]
+                self.dead -= 1
+                return None
+            registered = (<_Registration>present).registered()
+            return <_Registration>present if registered is not None and registered == handler else None
+        while present and (<_Registration>present[0]).removed:
+            present.popleft()
+            self.dead -= 1
+        for registration in present:
+            if not (<_Registration>registration).removed:
+                registered = (<_Registration>registration).registered()
+                if registered is not None and registered == handler:  # identities: runs no code
+                    return <_Registration>registration
+        if not present:
+            del self.by_identity[key]
+        return None
+
+    cdef forget(self, object key, _Registration registration):
+        """Drop a registration just removed (the earliest of its key)."""
+        present = self.by_identity.get(key)
+        if present is registration:
+            del self.by_identity[key]
+            self.dead -= 1
+        elif type(present) is _deque and present and present[0] is registration:
+            present.popleft()
+            self.dead -= 1
+            if not present:
+                del self.by_identity[key]
 
 
 cdef bint _is_coroutine_function(object handler) except -1:
@@ -686,24 +810,43 @@ cdef class Bus:
         ['Ada']
     """
 
+    # What only writers use first, what every dispatch reads after: on a free-threaded
+    # build the object's header (its shared reference count, which every thread calling
+    # bus.call writes) and the fields dispatch reads are then 64 bytes apart, so never in
+    # one cache line.
     cdef object _logger
     cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
-    cdef dict _handlers
     cdef dict _entries
     cdef dict _holes
+    cdef dict _index
     cdef dict _muted
     cdef readonly list _pending  # readable for the fault tests (tests/test_registry_faults.py)
     cdef object _observer
+    cdef dict _handlers
     # Whether _observer is set: what dispatch tests.  A flag in the object, not a
     # comparison with None, which kept Py_None in a register and spilled others around
     # the registry lookup (+2-3% on call with one handler, measured).
     cdef int _observed
+    # Set inside the writers' locked sections: a hint for dispatch (see _current).
+    cdef int _busy
+    # Free-threaded builds: every thread's own copy of the registry, and what they are
+    # checked against (see eventbus_lookup_local).  None / NULL with the GIL.
+    cdef list _local
+    cdef uint64_t *_local_versions
+    cdef uint64_t _version
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         # Until __init__ runs, using the bus raises a clear error (see _NotInitialised;
         # dispatch checks _handlers, still None).
         self._lock = _NOT_INITIALISED
+        if eventbus_local_slots():
+            self._local_versions = eventbus_versions_new()
+            if self._local_versions == NULL:
+                raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self._local_versions)
 
     def __init__(self, logger=None, *, observer=None):
         # Re-initialising a live bus would swap its lock and registry under other threads.
@@ -727,10 +870,14 @@ cdef class Bus:
         # domain -> action -> the snapshot dispatch runs (a tuple, replaced, never
         # mutated), _STALE after a change, or a _Refused.
         self._handlers = {}
+        if eventbus_local_slots():
+            self._local = [None] * eventbus_local_slots()
         # (domain, action) -> {registration: what dispatch calls}, in registration order.
         self._entries = {}
         # (domain, action) -> registrations removed since its dict was last compacted.
         self._holes = {}
+        # (domain, action) -> its _Index, from the first unregister by handler on.
+        self._index = {}
         # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
         self._muted = {}
         # Changes queued while the lock was held: (function, argument), applied in order.
@@ -847,17 +994,24 @@ cdef class Bus:
             self._pending.append((self._add, (registration, target)))
         else:
             with lock:
+                eventbus_flag_store(&self._busy, 1)  # a hint for dispatch (see _current)
                 # _add, inlined (registration is measured against pyee's add_listener).
                 actions = self._handlers.get(domain)
                 if actions is None:
                     actions = self._handlers[domain] = {}
                 actions[action] = _STALE
+                eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
                 entries = self._entries.get(key)
                 if entries is None:
                     entries = self._entries[key] = {}
                 entries[registration] = target
+                if self._index:
+                    index = self._index.get(key)
+                    if index is not None:
+                        (<_Index>index).add(registration)
                 if self._pending:
                     self._drain()
+                eventbus_flag_store(&self._busy, 0)
             if self._pending:
                 self._drain_soon()
 
@@ -898,6 +1052,7 @@ cdef class Bus:
             registration.removed = True
             return True
         with self._lock:
+            eventbus_flag_store(&self._busy, 1)  # a hint for dispatch (see _current)
             if registration.removed:
                 found = False
             else:
@@ -907,6 +1062,7 @@ cdef class Bus:
                 registration.removed = True
             if self._pending:
                 self._drain()
+            eventbus_flag_store(&self._busy, 0)
         if self._pending:
             self._drain_soon()
         return found
@@ -937,6 +1093,21 @@ cdef class Bus:
         entries = self._entries.get(key)
         if entries is None:
             return False
+        identity = _identity(handler)
+        if identity is not None and not self._lock._is_owned():
+            with self._lock:
+                eventbus_flag_store(&self._busy, 1)  # a hint for dispatch (see _current)
+                removed = self._unregister_identical(key, identity, handler)
+                if self._pending:
+                    self._drain()
+                eventbus_flag_store(&self._busy, 0)
+            if self._pending:
+                self._drain_soon()
+            if removed is not None:
+                return removed
+            entries = self._entries.get(key)
+            if entries is None:
+                return False
         holes = self._holes.get(key, 0)
         if holes * holes > 2 * len(entries) + 256:
             # About sqrt(2n) deleted slots at the front: compacting now balances its O(n)
@@ -959,6 +1130,34 @@ cdef class Bus:
                     return True
         return False
 
+    cdef object _unregister_identical(self, tuple key, object identity, object handler):
+        """unregister by a handler whose == is identity, under the lock: whether one was
+        removed, or None when the pair has handlers that may be equal to anything."""
+        entries = self._entries.get(key)
+        if entries is None:
+            return False
+        index = self._index.get(key)
+        if index is None:
+            index = _Index()
+            for registration in entries:
+                if (<_Registration>registration).removed:  # its removal is queued
+                    (<_Registration>registration).indexed = _NOT_INDEXED
+                else:
+                    (<_Index>index).add(registration)
+            self._index[key] = index
+        if not (<_Index>index).usable():
+            return None
+        while True:
+            registration = (<_Index>index).earliest(identity, handler)
+            if registration is None:
+                return False
+            # (As in _unregister; one an interruption left removed but unmarked is passed.)
+            removed = self._remove(registration)
+            (<_Registration>registration).removed = True
+            (<_Index>index).forget(identity, registration)
+            if removed:
+                return True
+
     def _unregister_equal(self, _Registration registration, handler):
         if registration.removed:
             return False
@@ -979,6 +1178,9 @@ cdef class Bus:
         if entries is None:
             entries = self._entries[key] = {}
         entries[registration] = target
+        index = self._index.get(key)
+        if index is not None:
+            (<_Index>index).add(registration)
 
     def _remove(self, _Registration registration):
         key = registration.key
@@ -991,9 +1193,19 @@ cdef class Bus:
         if not entries:
             del self._entries[key]
             self._holes.pop(key, None)
+            self._index.pop(key, None)
             if key not in self._muted:
                 self._set_live(domain, action, None)
             return True
+        index = self._index.get(key)
+        if index is not None:
+            if registration.indexed == _BY_EQUALITY:
+                (<_Index>index).others -= 1
+            elif registration.indexed == _BY_IDENTITY:
+                (<_Index>index).dead += 1
+                if (<_Index>index).dead > len(entries) + 64:
+                    del self._index[key]  # rebuilt by the next unregister by handler
+            registration.indexed = _NOT_INDEXED
         # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
         # by handler, earliest first) skips them one by one: compact when they outnumber
         # the registrations (O(1) amortized per removal; unregister by handler compacts
@@ -1038,17 +1250,45 @@ cdef class Bus:
             return None
         return _snapshot(tuple(entries.values()), [r for r in entries if (<_Registration>r).coroutine])
 
+    def _build_copy(self, str domain, str action):
+        """``_build`` without the lock: from a copy of the registrations, taken at once."""
+        key = (domain, action)
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][1]
+        entries = self._entries.get(key)
+        if not entries:
+            return None
+        entries = entries.copy()  # one step (under the dict's own lock on free-threaded builds)
+        return _snapshot(tuple(entries.values()), [r for r in entries if (<_Registration>r).coroutine])
+
     def _current(self, str domain, str action):
         """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
-        if self._lock._is_owned():
+        lock = self._lock
+        if lock._is_owned():
             return self._build(domain, action)  # inside our own locked section: read only
-        with self._lock:
-            snapshot = self._build(domain, action)
-            self._set_live(domain, action, snapshot)
+        if eventbus_flag_load(&self._busy):
+            # A writer, or a dispatch installing this very snapshot, holds the lock: never
+            # queue behind it.  Every change that returned is in the registrations
+            # already; this dispatch runs on a copy of them and installs nothing.  (_busy
+            # is a hint, set and cleared inside the locked sections of the writers: both
+            # paths are right whatever it says.)
+            return self._build_copy(domain, action)
+        with lock:
+            eventbus_flag_store(&self._busy, 1)
+            snapshot = self._live(domain, action)
+            if snapshot is _STALE:  # (else another dispatch installed it meanwhile)
+                snapshot = self._build(domain, action)
+                self._set_live(domain, action, snapshot)
             self._drain()
+            eventbus_flag_store(&self._busy, 0)
         if self._pending:
             self._drain_soon()
         return snapshot
+
+    cdef object _live(self, str domain, str action):
+        actions = self._handlers.get(domain)
+        return None if actions is None else actions.get(action)
 
     cdef _set_live(self, str domain, str action, object snapshot):
         actions = self._handlers.get(domain)
@@ -1060,6 +1300,7 @@ cdef class Bus:
             actions.pop(action, None)
             if not actions:
                 del self._handlers[domain]
+        eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
 
     def _mute(self, domain, action, replacement=()):
         """For ``eventbus.testing``: until the returned function is called, dispatches of
@@ -1093,8 +1334,10 @@ cdef class Bus:
             self._pending.append((function, argument))
             return
         with self._lock:
+            eventbus_flag_store(&self._busy, 1)  # a hint for dispatch (see _current)
             function(argument)
             self._drain()
+            eventbus_flag_store(&self._busy, 0)
         if self._pending:
             self._drain_soon()
 
@@ -1207,19 +1450,37 @@ cdef class Bus:
     cdef inline object _lookup(self, Data data):
         if self._handlers is None:
             raise _not_initialised()
-        return eventbus_lookup(<PyObject *>self._handlers, <PyObject *>data._domain, <PyObject *>data._action)
+        return eventbus_lookup_local(
+            <PyObject *>self._handlers, <PyObject *>self._local, self._local_versions, &self._version,
+            <PyObject *>data._domain, <PyObject *>data._action,
+        )
 
     cdef object _slow(self, object found, Data data, bint refuse):
         # A marker instead of a tuple (the pure twin gets here by failing to iterate it).
         snapshot = self._current(data._domain, data._action)
+        if eventbus_local_slots() and type(snapshot) is tuple:
+            # Free-threaded: this thread's copy now, so that the first dispatch after a
+            # change leaves the bus in its steady state (tests/test_refs.py counts on it).
+            self._lookup(data)
         if type(snapshot) is _Refused:
             if refuse:
                 raise _coroutine_refused((<_Refused>snapshot).refused, "call")
             return (<_Refused>snapshot).handlers
         return snapshot
 
+    # binding=False: a method descriptor, not a Cython function object.  Every
+    # bus.call(...) takes a reference to it; on free-threaded 3.13 CPython makes its
+    # own method descriptors immortal once a second thread starts (gh-117783), not
+    # Cython's functions (deferred reference counting for those is 3.14+, cython#7114),
+    # so threads calling one Bus.call wrote its reference count: bus-per-thread
+    # dispatch scaled 0.72x the loop's with it, 0.92x without (benchmarks/scaling.py).
+    # The first docstring lines are its signature, for inspect (they are not in __doc__).
+    @cython.binding(False)
     def call(self, ctx, data):
-        """Run the handlers of ``data``'s pair in order; the first failure stops the dispatch.
+        """call($self, ctx, data)
+--
+
+        Run the handlers of ``data``'s pair in order; the first failure stops the dispatch.
 
         The exception a handler raises propagates as it is, the same object, with a
         PEP 678 note naming the handler and the event: ``except LookupError`` around
@@ -1256,8 +1517,12 @@ cdef class Bus:
         if eventbus_run_unchecked(<tuple>handlers, &index, ctx, data, <PyObject *>_REFUSE_IN_CALL) != 0:
             _raise_noted(<tuple>handlers, index, <Data>data)
 
+    @cython.binding(False)  # (see call)
     def publish(self, ctx, data):
-        """Run every handler of ``data``'s pair, whatever the others do.
+        """publish($self, ctx, data)
+--
+
+        Run every handler of ``data``'s pair, whatever the others do.
 
         Each `Exception` a handler raises is logged on the bus's logger at ERROR with
         ``exc_info``, naming the handler and the event, and the next handler runs.  A

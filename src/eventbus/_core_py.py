@@ -84,7 +84,8 @@ from __future__ import annotations
 import sys
 from _thread import RLock as _RLock
 from collections.abc import Callable
-from types import FunctionType
+from collections import deque as _deque
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
 
 from . import _event
@@ -485,7 +486,7 @@ class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to
     it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
 
-    __slots__ = ("key", "handler", "weak", "coroutine", "removed")
+    __slots__ = ("key", "handler", "weak", "coroutine", "removed", "indexed")
 
     def __init__(self, key: tuple[str, str], handler: Any, weak: bool, coroutine: bool) -> None:
         self.key = key
@@ -493,10 +494,117 @@ class _Registration:
         self.weak = weak
         self.coroutine = coroutine
         self.removed = False
+        self.indexed = _NOT_INDEXED  # its place in its pair's _Index, if the pair has one
 
     def registered(self) -> Any:
         """The handler as registered; ``None`` once a weak one was collected."""
         return self.handler() if self.weak else self.handler
+
+
+# -- Unregister by handler ------------------------------------------------------------
+#
+# unregister(pair, handler) removes the earliest registration whose handler == handler.
+# When == is identity (a function, a class, an object whose type keeps object.__eq__)
+# or a bound method of such a function (== compares __self__ by identity and __func__
+# by ==), an equal handler has the same identity key, so a pair's _Index (built on the
+# first removal by handler, then kept up to date under the lock) finds it in O(1).  Any
+# other handler, registered or given, may be equal to anything: then the removal
+# compares in registration order, as the contract says, outside the lock.
+
+_NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
+_BY_IDENTITY = 1  # in _Index.by_identity
+_BY_EQUALITY = 2  # counted in _Index.others
+_OBJECT_EQ = object.__eq__
+
+
+def _identity(handler: object) -> object:
+    """A key equal for equal handlers (ints: no reference to the handler), or None when
+    handler's == may be something other than identity."""
+    cls = type(handler)
+    if cls is MethodType:
+        func = cast(MethodType, handler).__func__
+        if type(func).__eq__ is _OBJECT_EQ:
+            return (id(cast(MethodType, handler).__self__), id(func))
+        return None
+    if cls.__eq__ is _OBJECT_EQ:
+        return id(handler)
+    return None
+
+
+class _Index:
+    """A pair's registrations by identity key (see _identity), in registration order:
+    key -> the registration, or a deque of them when a handler is registered again."""
+
+    __slots__ = ("by_identity", "types", "others", "dead")
+
+    def __init__(self) -> None:
+        self.by_identity: dict[object, Any] = {}
+        # Every type an identity key relied on: if one gains an __eq__, the index is not used.
+        self.types: dict[type, None] = {}
+        self.others = 0  # registrations of the pair whose handler's == may not be identity
+        self.dead = 0  # removed registrations still in by_identity
+
+    def add(self, registration: _Registration) -> None:
+        handler = registration.handler() if registration.weak else registration.handler
+        key = None if handler is None else _identity(handler)
+        if key is None:
+            registration.indexed = _BY_EQUALITY
+            self.others += 1
+            return
+        cls = type(handler)
+        self.types[type(handler.__func__) if cls is MethodType else cls] = None
+        present = self.by_identity.get(key)
+        if present is None:
+            self.by_identity[key] = registration
+        elif type(present) is _deque:
+            present.append(registration)
+        else:
+            self.by_identity[key] = _deque((present, registration))
+        registration.indexed = _BY_IDENTITY
+
+    def usable(self) -> bool:
+        if self.others:
+            return False
+        for cls in self.types:
+            if cls.__eq__ is not _OBJECT_EQ:
+                return False
+        return True
+
+    def earliest(self, key: object, handler: object) -> _Registration | None:
+        """The earliest live registration whose handler == handler, of those keyed key."""
+        present = self.by_identity.get(key)
+        if present is None:
+            return None
+        if type(present) is not _deque:
+            if present.removed:
+                del self.by_identity[key]
+                self.dead -= 1
+                return None
+            registered = present.registered()
+            return present if registered is not None and registered == handler else None
+        while present and present[0].removed:
+            present.popleft()
+            self.dead -= 1
+        for registration in present:
+            if not registration.removed:
+                registered = registration.registered()
+                if registered is not None and registered == handler:  # identities: runs no code
+                    return registration  # type: ignore[no-any-return]
+        if not present:
+            del self.by_identity[key]
+        return None
+
+    def forget(self, key: object, registration: _Registration) -> None:
+        """Drop a registration just removed (the earliest of its key)."""
+        present = self.by_identity.get(key)
+        if present is registration:
+            del self.by_identity[key]
+            self.dead -= 1
+        elif type(present) is _deque and present and present[0] is registration:
+            present.popleft()
+            self.dead -= 1
+            if not present:
+                del self.by_identity[key]
 
 
 def _is_coroutine_function(handler: object) -> bool:
@@ -638,16 +746,18 @@ class Bus:
     """
 
     __slots__ = (
-        "_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending", "_observer", "__weakref__"
+        "_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending", "_observer",
+        "_busy", "__weakref__",
     )
 
     def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
         # Until __init__ runs, a bus holds _NOT_INITIALISED: using it raises a clear error
         # (a subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
         self = object.__new__(cls)
-        for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_muted", "_pending"):
+        for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending"):
             object.__setattr__(self, name, _NOT_INITIALISED)
         self._observer = None
+        self._busy = False
         return self
 
     def __init__(
@@ -680,6 +790,8 @@ class Bus:
         self._entries: dict[tuple[str, str], dict[_Registration, Callable[[Any, Data], object]]] = {}
         # (domain, action) -> registrations removed since its dict was last compacted.
         self._holes: dict[tuple[str, str], int] = {}
+        # (domain, action) -> its _Index, from the first unregister by handler on.
+        self._index: dict[tuple[str, str], _Index] = {}
         # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
         self._muted: dict[tuple[str, str], list[_Mute]] = {}
         # Changes queued while the lock was held: (function, argument), applied in order.
@@ -796,6 +908,7 @@ class Bus:
             self._pending.append((self._add, (registration, target)))
         else:
             with lock:
+                self._busy = True  # a hint for dispatch (see _current)
                 # _add, inlined (registration is measured against pyee's add_listener).
                 actions = self._handlers.get(domain)
                 if actions is None:
@@ -805,8 +918,13 @@ class Bus:
                 if entries is None:
                     entries = self._entries[key] = {}
                 entries[registration] = target
+                if self._index:
+                    index = self._index.get(key)
+                    if index is not None:
+                        index.add(registration)
                 if self._pending:
                     self._drain()
+                self._busy = False
             if self._pending:
                 self._drain_soon()
 
@@ -847,6 +965,7 @@ class Bus:
             registration.removed = True
             return True
         with self._lock:
+            self._busy = True  # a hint for dispatch (see _current)
             if registration.removed:
                 found = False
             else:
@@ -856,6 +975,7 @@ class Bus:
                 registration.removed = True
             if self._pending:
                 self._drain()
+            self._busy = False
         if self._pending:
             self._drain_soon()
         return found
@@ -890,6 +1010,21 @@ class Bus:
         entries = self._entries.get(key)
         if entries is None:
             return False
+        identity = _identity(handler)
+        if identity is not None and not self._lock._is_owned():  # type: ignore[attr-defined]
+            with self._lock:
+                self._busy = True  # a hint for dispatch (see _current)
+                removed = self._unregister_identical(key, identity, handler)
+                if self._pending:
+                    self._drain()
+                self._busy = False
+            if self._pending:
+                self._drain_soon()
+            if removed is not None:
+                return removed
+            entries = self._entries.get(key)
+            if entries is None:
+                return False
         holes = self._holes.get(key, 0)
         if holes * holes > 2 * len(entries) + 256:
             # About sqrt(2n) deleted slots at the front: compacting now balances its O(n)
@@ -912,6 +1047,34 @@ class Bus:
                     return True
         return False
 
+    def _unregister_identical(self, key: tuple[str, str], identity: object, handler: object) -> bool | None:
+        """unregister by a handler whose == is identity, under the lock: whether one was
+        removed, or None when the pair has handlers that may be equal to anything."""
+        entries = self._entries.get(key)
+        if entries is None:
+            return False
+        index = self._index.get(key)
+        if index is None:
+            index = _Index()
+            for registration in entries:
+                if registration.removed:  # its removal is queued
+                    registration.indexed = _NOT_INDEXED
+                else:
+                    index.add(registration)
+            self._index[key] = index
+        if not index.usable():
+            return None
+        while True:
+            registration = index.earliest(identity, handler)
+            if registration is None:
+                return False
+            # (As in _unregister; one an interruption left removed but unmarked is passed.)
+            removed = self._remove(registration)
+            registration.removed = True
+            index.forget(identity, registration)
+            if removed:
+                return True
+
     def _unregister_equal(self, registration: _Registration, handler: object) -> bool:
         if registration.removed:
             return False
@@ -932,6 +1095,9 @@ class Bus:
         if entries is None:
             entries = self._entries[key] = {}
         entries[registration] = target
+        index = self._index.get(key)
+        if index is not None:
+            index.add(registration)
 
     def _remove(self, registration: _Registration) -> bool:
         key = registration.key
@@ -944,9 +1110,19 @@ class Bus:
         if not entries:
             del self._entries[key]
             self._holes.pop(key, None)
+            self._index.pop(key, None)
             if key not in self._muted:
                 self._set_live(domain, action, None)
             return True
+        index = self._index.get(key)
+        if index is not None:
+            if registration.indexed == _BY_EQUALITY:
+                index.others -= 1
+            elif registration.indexed == _BY_IDENTITY:
+                index.dead += 1
+                if index.dead > len(entries) + 64:
+                    del self._index[key]  # rebuilt by the next unregister by handler
+            registration.indexed = _NOT_INDEXED
         # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
         # by handler, earliest first) skips them one by one: compact when they outnumber
         # the registrations (O(1) amortized per removal; unregister by handler compacts
@@ -991,14 +1167,38 @@ class Bus:
             return None
         return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
 
+    def _build_copy(self, domain: str, action: str) -> Any:
+        """``_build`` without the lock: from a copy of the registrations, taken at once."""
+        key = (domain, action)
+        mutes = self._muted.get(key)
+        if mutes:
+            return mutes[-1][1]
+        entries = self._entries.get(key)
+        if not entries:
+            return None
+        entries = entries.copy()  # one step (under the dict's own lock on free-threaded builds)
+        return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
+
     def _current(self, domain: str, action: str) -> Any:
         """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
-        if self._lock._is_owned():  # type: ignore[attr-defined]
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
             return self._build(domain, action)  # inside our own locked section: read only
-        with self._lock:
-            snapshot = self._build(domain, action)
-            self._set_live(domain, action, snapshot)
+        if self._busy:
+            # A writer, or a dispatch installing this very snapshot, holds the lock: never
+            # queue behind it.  Every change that returned is in the registrations
+            # already; this dispatch runs on a copy of them and installs nothing.  (_busy
+            # is a hint, set and cleared inside the locked sections of the writers: both
+            # paths are right whatever it says.)
+            return self._build_copy(domain, action)
+        with lock:
+            self._busy = True
+            snapshot = _lookup(self._handlers, domain, action)
+            if snapshot is _STALE:  # (else another dispatch installed it meanwhile)
+                snapshot = self._build(domain, action)
+                self._set_live(domain, action, snapshot)
             self._drain()
+            self._busy = False
         if self._pending:
             self._drain_soon()
         return snapshot
@@ -1048,8 +1248,10 @@ class Bus:
             self._pending.append((function, argument))
             return
         with self._lock:
+            self._busy = True  # a hint for dispatch (see _current)
             function(argument)
             self._drain()
+            self._busy = False
         if self._pending:
             self._drain_soon()
 
