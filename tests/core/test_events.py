@@ -386,6 +386,163 @@ def test_unregister_compares_outside_the_lock(impl: ModuleType) -> None:
     assert bus.handlers("other", "pair") == (print,)
 
 
+def _numbered(i: int) -> Any:
+    def handler(ctx: object, data: object) -> None:
+        pass
+
+    handler.__qualname__ = f"h{i}"
+    return handler
+
+
+def test_unregister_by_handler_matches_a_model_through_every_kind_of_change(impl: ModuleType) -> None:
+    """Removal by handler (an index once the pair has had one) interleaved with removal by
+    token, registrations of the same handler again and new registrations: the pair's
+    handlers always equal a plain list model, removal always takes the earliest equal."""
+    import random
+
+    rng = random.Random(13)
+    bus = impl.Bus()
+    pool = [_numbered(i) for i in range(30)]
+    model: list[tuple[Any, Any]] = []  # (handler, unregister), in registration order
+    for step in range(2000):
+        choice = rng.random()
+        if choice < 0.45 or not model:
+            handler = rng.choice(pool)
+            model.append((handler, bus.register("d", "a", handler)))
+        elif choice < 0.8:
+            handler = rng.choice(pool)
+            expected = next((i for i, (h, _) in enumerate(model) if h is handler), None)
+            assert bus.unregister("d", "a", handler) is (expected is not None), step
+            if expected is not None:
+                del model[expected]
+        else:
+            _, unregister = model.pop(rng.randrange(len(model)))
+            assert unregister() is True
+        assert bus.handlers("d", "a") == tuple(h for h, _ in model), step
+    for handler, unregister in model:
+        assert unregister() is True
+    assert bus.handlers("d", "a") == ()
+
+
+class _EqualToAll:
+    """A handler equal to everything and unhashable."""
+
+    def __call__(self, ctx: object, data: object) -> None:
+        pass
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_unregister_by_handler_follows_a_lying_eq_registered_or_given(impl: ModuleType) -> None:
+    bus = impl.Bus()
+    first, second = _numbered(1), _numbered(2)
+    bus.register("d", "a", first)
+    assert bus.unregister("d", "a", _numbered(3)) is False  # (the pair has its index now)
+    liar = _EqualToAll()
+    bus.register("d", "a", liar)
+    bus.register("d", "a", second)
+    # registered == given: first == second is False, liar == second is True.
+    assert bus.unregister("d", "a", second) is True
+    assert [h is first or h is second for h in bus.handlers("d", "a")] == [True, True]
+    # A given handler equal to everything removes the earliest registration.
+    assert bus.unregister("d", "a", _EqualToAll()) is True
+    assert len(bus.handlers("d", "a")) == 1 and bus.handlers("d", "a")[0] is second
+
+
+def test_unregister_by_handler_ignores_a_lying_hash(impl: ModuleType) -> None:
+    import itertools
+
+    counter = itertools.count()
+
+    class NewHashEachTime:
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+        def __hash__(self) -> int:
+            return next(counter)
+
+    class ByName:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, ByName) and other.name == self.name
+
+        __hash__ = None  # type: ignore[assignment]
+
+    bus = impl.Bus()
+    shifty = NewHashEachTime()
+    bus.register("d", "a", shifty)
+    bus.register("d", "a", _numbered(1))
+    assert bus.unregister("d", "a", shifty) is True
+    bus.register("d", "a", ByName("x"))
+    assert bus.unregister("d", "a", ByName("x")) is True  # equal, not the same object
+    assert bus.unregister("d", "a", ByName("x")) is False
+    assert len(bus.handlers("d", "a")) == 1
+
+
+def test_unregister_by_handler_lets_a_failing_eq_propagate_and_removes_nothing(impl: ModuleType) -> None:
+    class Broken:
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+        def __eq__(self, other: object) -> bool:
+            raise ValueError("no comparing")
+
+        __hash__ = object.__hash__
+
+    bus = impl.Bus()
+    broken, handler = Broken(), _numbered(1)
+    bus.register("d", "a", broken)
+    bus.register("d", "a", handler)
+    with pytest.raises(ValueError, match="no comparing"):
+        bus.unregister("d", "a", handler)
+    with pytest.raises(ValueError, match="no comparing"):
+        bus.unregister("d", "a", Broken())
+    assert bus.handlers("d", "a") == (broken, handler)
+
+
+def test_unregister_by_handler_sees_an_eq_added_to_a_class_later(impl: ModuleType) -> None:
+    class Plain:
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+    bus = impl.Bus()
+    plain, handler = Plain(), _numbered(1)
+    bus.register("d", "a", plain)
+    bus.register("d", "a", handler)
+    assert bus.unregister("d", "a", _numbered(2)) is False  # the index, built while == was identity
+    Plain.__eq__ = lambda self, other: True  # type: ignore[method-assign,assignment,misc]
+    Plain.__hash__ = object.__hash__  # type: ignore[method-assign]
+    assert bus.unregister("d", "a", handler) is True  # plain == handler now: the earliest equal
+    assert [h is handler for h in bus.handlers("d", "a")] == [True]  # (not ==: plain lies)
+
+
+def test_unregister_by_handler_of_weak_bound_methods(impl: ModuleType) -> None:
+    bus = impl.Bus()
+    log: list[str] = []
+    one, two = Service(log), Service(log)
+    bus.register("d", "a", one.handle, weak=True)
+    bus.register("d", "a", two.handle, weak=True)
+    bus.register("d", "a", one.handle, weak=True)
+    assert bus.unregister("d", "a", one.handle) is True
+    assert bus.handlers("d", "a") == (two.handle, one.handle)
+    ref = weakref.ref(two)
+    del two
+    gc.collect()
+    assert ref() is None
+    assert bus.handlers("d", "a") == (one.handle,)
+    assert bus.unregister("d", "a", one.handle) is True
+    assert bus.unregister("d", "a", one.handle) is False
+    assert bus.handlers("d", "a") == ()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

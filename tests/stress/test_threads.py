@@ -707,3 +707,58 @@ def test_changes_from_another_thread_do_not_reach_a_running_dispatch(
 
     run_workers([dispatcher, changer])
     assert log == ["first", "second"]
+
+
+def test_a_dispatch_does_not_queue_behind_a_writer_holding_the_lock(impl: ModuleType) -> None:
+    """A dispatch that meets a stale pair while another thread is inside a writer's locked
+    section runs on a copy of the registrations instead of waiting for that writer (in the
+    write-heavy storms, dispatches queued behind every writer and every rebuild).
+
+    The writer is held inside its locked section by user code that runs there: the
+    ``__eq__`` lookup on the class of a handler being added to a pair that has an index for
+    removal by handler (a metaclass ``__getattribute__``)."""
+    inside, go, done = threading.Event(), threading.Event(), threading.Event()
+    armed = [False]
+
+    class Holding(type):
+        def __getattribute__(cls, name: str) -> Any:
+            if name == "__eq__" and armed[0]:
+                armed[0] = False
+                inside.set()
+                go.wait(STORM_TIMEOUT)
+            return type.__getattribute__(cls, name)
+
+    class Handler(metaclass=Holding):
+        def __call__(self, ctx: list[str], data: object) -> None:
+            ctx.append("new")
+
+    def old(ctx: list[str], data: object) -> None:
+        ctx.append("old")
+
+    bus = impl.Bus()
+    bus.register("d", "a", old)
+    assert bus.unregister("d", "a", lambda ctx, data: None) is False  # the pair has its index now
+    bus.call([], impl.Data("d", "a"))  # and a live snapshot
+
+    def writer() -> None:
+        try:
+            armed[0] = True
+            bus.register("d", "a", Handler())
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inside.wait(STORM_TIMEOUT)
+        seen: list[str] = []
+        bus.call(seen, impl.Data("d", "a"))  # the pair is stale: register marked it
+        writer_was_inside = not done.is_set()
+    finally:
+        go.set()
+        thread.join(STORM_TIMEOUT)
+    assert writer_was_inside, "the dispatch waited for the writer to leave its locked section"
+    assert seen in (["old"], ["old", "new"])  # the registration in progress may or may not count
+    after: list[str] = []
+    bus.call(after, impl.Data("d", "a"))
+    assert after == ["old", "new"]
