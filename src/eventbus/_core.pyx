@@ -89,7 +89,6 @@ from cpython.object cimport PyObject
 
 import sys
 from _thread import RLock as _RLock
-from collections import deque as _deque
 from types import FunctionType, MethodType
 
 from ._awaiting import await_result
@@ -572,6 +571,13 @@ cdef object _identity(object handler):
     return None
 
 
+def _queue(first, second):
+    """A deque of registrations (collections loads on first use: import eventbus stays cheap)."""
+    from collections import deque
+
+    return deque((first, second))
+
+
 @cython.final
 cdef class _Index:
     """A pair's registrations by identity key (see _identity), in registration order:
@@ -601,10 +607,10 @@ cdef class _Index:
         present = self.by_identity.get(key)
         if present is None:
             self.by_identity[key] = registration
-        elif type(present) is _deque:
+        elif type(present) is not _Registration:
             present.append(registration)
         else:
-            self.by_identity[key] = _deque((present, registration))
+            self.by_identity[key] = _queue(present, registration)
         registration.indexed = _BY_IDENTITY
 
     cdef bint usable(self) except -1:
@@ -620,7 +626,7 @@ cdef class _Index:
         present = self.by_identity.get(key)
         if present is None:
             return None
-        if type(present) is not _deque:
+        if type(present) is _Registration:
             if (<_Registration>present).removed:
                 del self.by_identity[key]
                 self.dead -= 1
@@ -645,7 +651,7 @@ cdef class _Index:
         if present is registration:
             del self.by_identity[key]
             self.dead -= 1
-        elif type(present) is _deque and present and present[0] is registration:
+        elif type(present) is not _Registration and present and present[0] is registration:
             present.popleft()
             self.dead -= 1
             if not present:
@@ -1082,7 +1088,10 @@ cdef class Bus:
             TypeError: The pair or the handler is missing, or a name is not a `str`.
             ValueError: ``domain`` or ``action`` is empty.
         """
-        _, domain, action, rest = self._pair(domain, action, "unregister")
+        if type(domain) is str and domain and type(action) is str and action and handler is not _MISSING:
+            rest = _MISSING  # _pair's answer for a plain pair, without the call
+        else:
+            _, domain, action, rest = self._pair(domain, action, "unregister")
         if rest is not _MISSING:
             if handler is not _MISSING:
                 raise TypeError("unregister(event, handler) takes no action: the event names the pair")
@@ -1147,14 +1156,27 @@ cdef class Bus:
             self._index[key] = index
         if not (<_Index>index).usable():
             return None
+        present = (<_Index>index).by_identity.get(identity)
+        if type(present) is _Registration and not (<_Registration>present).removed:
+            # The common case inlined (removal is measured against pyee's remove_listener):
+            # one registration under the key, live.
+            registered = (<_Registration>present).handler() if (<_Registration>present).weak else (<_Registration>present).handler
+            if registered is None or registered != handler:  # identities: runs no code
+                return False
+            if self._remove(present):
+                (<_Registration>present).removed = True
+                del (<_Index>index).by_identity[identity]
+                (<_Index>index).dead -= 1  # (_remove counted it)
+                return True
+            (<_Registration>present).removed = True  # gone already (an interruption): as below
         while True:
-            registration = (<_Index>index).earliest(identity, handler)
-            if registration is None:
+            earliest = (<_Index>index).earliest(identity, handler)
+            if earliest is None:
                 return False
             # (As in _unregister; one an interruption left removed but unmarked is passed.)
-            removed = self._remove(registration)
-            (<_Registration>registration).removed = True
-            (<_Index>index).forget(identity, registration)
+            removed = self._remove(earliest)
+            (<_Registration>earliest).removed = True
+            (<_Index>index).forget(identity, earliest)
             if removed:
                 return True
 

@@ -84,7 +84,6 @@ from __future__ import annotations
 import sys
 from _thread import RLock as _RLock
 from collections.abc import Callable
-from collections import deque as _deque
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
 
@@ -514,7 +513,7 @@ class _Registration:
 _NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
 _BY_IDENTITY = 1  # in _Index.by_identity
 _BY_EQUALITY = 2  # counted in _Index.others
-_OBJECT_EQ = object.__eq__
+_OBJECT_EQ: Any = object.__eq__
 
 
 def _identity(handler: object) -> object:
@@ -531,6 +530,13 @@ def _identity(handler: object) -> object:
     return None
 
 
+def _queue(first: _Registration, second: _Registration) -> Any:
+    """A deque of registrations (collections loads on first use: import eventbus stays cheap)."""
+    from collections import deque  # noqa: PLC0415
+
+    return deque((first, second))
+
+
 class _Index:
     """A pair's registrations by identity key (see _identity), in registration order:
     key -> the registration, or a deque of them when a handler is registered again."""
@@ -545,21 +551,21 @@ class _Index:
         self.dead = 0  # removed registrations still in by_identity
 
     def add(self, registration: _Registration) -> None:
-        handler = registration.handler() if registration.weak else registration.handler
+        handler: Any = registration.handler() if registration.weak else registration.handler
         key = None if handler is None else _identity(handler)
         if key is None:
             registration.indexed = _BY_EQUALITY
             self.others += 1
             return
-        cls = type(handler)
-        self.types[type(handler.__func__) if cls is MethodType else cls] = None
+        cls: Any = type(cast(Any, handler))  # pyright: ignore[reportUnknownVariableType]
+        self.types[type(cast(Any, handler).__func__) if cls is MethodType else cls] = None
         present = self.by_identity.get(key)
         if present is None:
             self.by_identity[key] = registration
-        elif type(present) is _deque:
+        elif type(present) is not _Registration:
             present.append(registration)
         else:
-            self.by_identity[key] = _deque((present, registration))
+            self.by_identity[key] = _queue(present, registration)
         registration.indexed = _BY_IDENTITY
 
     def usable(self) -> bool:
@@ -575,7 +581,7 @@ class _Index:
         present = self.by_identity.get(key)
         if present is None:
             return None
-        if type(present) is not _deque:
+        if type(present) is _Registration:
             if present.removed:
                 del self.by_identity[key]
                 self.dead -= 1
@@ -600,7 +606,7 @@ class _Index:
         if present is registration:
             del self.by_identity[key]
             self.dead -= 1
-        elif type(present) is _deque and present and present[0] is registration:
+        elif type(present) is not _Registration and present and present[0] is registration:
             present.popleft()
             self.dead -= 1
             if not present:
@@ -999,7 +1005,10 @@ class Bus:
             TypeError: The pair or the handler is missing, or a name is not a `str`.
             ValueError: ``domain`` or ``action`` is empty.
         """
-        _, domain, action, rest = self._pair(domain, action, "unregister")
+        if type(domain) is str and domain and type(action) is str and action and handler is not _MISSING:
+            rest = _MISSING  # _pair's answer for a plain pair, without the call
+        else:
+            _, domain, action, rest = self._pair(domain, action, "unregister")
         if rest is not _MISSING:
             if handler is not _MISSING:
                 raise TypeError("unregister(event, handler) takes no action: the event names the pair")
@@ -1064,14 +1073,27 @@ class Bus:
             self._index[key] = index
         if not index.usable():
             return None
+        present = index.by_identity.get(identity)
+        if type(present) is _Registration and not present.removed:
+            # The common case inlined (removal is measured against pyee's remove_listener):
+            # one registration under the key, live.
+            registered = present.handler() if present.weak else present.handler
+            if registered is None or registered != handler:  # identities: runs no code
+                return False
+            if self._remove(present):
+                present.removed = True
+                del index.by_identity[identity]
+                index.dead -= 1  # (_remove counted it)
+                return True
+            present.removed = True  # gone already (an interruption): as below
         while True:
-            registration = index.earliest(identity, handler)
-            if registration is None:
+            earliest = index.earliest(identity, handler)
+            if earliest is None:
                 return False
             # (As in _unregister; one an interruption left removed but unmarked is passed.)
-            removed = self._remove(registration)
-            registration.removed = True
-            index.forget(identity, registration)
+            removed = self._remove(earliest)
+            earliest.removed = True
+            index.forget(identity, earliest)
             if removed:
                 return True
 
