@@ -28,10 +28,12 @@ Identical in both twins:
     ``Data.__deepcopy__``; ``_Refused.__init__``, ``_Mute.__init__``,
     ``_Registration.__init__``, ``_Registration.registered``; ``_Missing.__repr__``;
     ``_NotInitialised._fail``, ``_NotInitialised.__getattr__``;
-    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``, ``Bus.register``,
-    ``Bus._weakly``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._unregister_equal``,
+    ``_identity``, ``_queue``; ``_Index.__init__``, ``_Index.add``, ``_Index.usable``,
+    ``_Index.earliest``, ``_Index.forget``;
+    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``,
+    ``Bus._weakly``, ``Bus._unregister_identical``, ``Bus._unregister_equal``,
     ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
-    ``Bus._build``, ``Bus._current``, ``Bus._set_live``, ``Bus._mute``, ``Bus._write``,
+    ``Bus._build``, ``Bus._build_copy``, ``Bus._mute``,
     ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
     ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
 
@@ -45,6 +47,13 @@ Different on purpose:
   with no try block on the success path; the pure loop is a ``for`` inside a ``try`` that
   also takes a stale pair's marker (not iterable) for the slow path, and reads the
   registry with ``dict.get`` with the GIL, ``_lookup`` without it.
+- ``Bus.register``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._write``, ``Bus._current``: the
+  writers' ``_busy`` hint, which dispatch reads without the lock, is a C flag with relaxed
+  atomics in the compiled twin (free-threaded builds), an attribute in the pure one; the
+  compiled ``_current`` reads the live snapshot with ``Bus._live``, the pure one with
+  ``_lookup``.
+- ``Bus._set_live``: the compiled twin also bumps the version the free-threaded per-thread
+  copies of the registry are checked against.
 - ``Bus._snapshot``: through the compiled ``Bus._lookup`` and ``Bus._slow``; the pure twin
   inlines both.
 - ``Bus.acall``, ``Bus.apublish``: the observer check (the C flag against the attribute);
@@ -63,7 +72,9 @@ Only in the compiled twin:
 - ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
   built in ``__cinit__`` and read through properties, which take no per-object lock on
   free-threaded builds (``cdef readonly`` getters would).
-- ``Bus.__cinit__``: marks a bus whose ``__init__`` never ran.
+- ``Bus.__cinit__``, ``Bus.__dealloc__``: mark a bus whose ``__init__`` never ran, and
+  hold the versions of the free-threaded per-thread registry copies (``_core.h``).
+- ``Bus._live``: the live snapshot of a pair, for ``Bus._current``.
 - ``Bus._current_observer``, ``Bus._dispatch_observed``: the observer read under the
   critical section, and the cold observed path kept out of the dispatch methods.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
@@ -549,10 +560,9 @@ cdef class _Registration:
 # other handler, registered or given, may be equal to anything: then the removal
 # compares in registration order, as the contract says, outside the lock.
 
-cdef enum:
-    _NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
-    _BY_IDENTITY = 1  # in _Index.by_identity
-    _BY_EQUALITY = 2  # counted in _Index.others
+cdef int _NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
+cdef int _BY_IDENTITY = 1  # in _Index.by_identity
+cdef int _BY_EQUALITY = 2  # counted in _Index.others
 
 _OBJECT_EQ = object.__eq__
 
@@ -838,7 +848,7 @@ cdef class Bus:
     # Free-threaded builds: every thread's own copy of the registry, and what they are
     # checked against (see eventbus_lookup_local).  None / NULL with the GIL.
     cdef list _local
-    cdef uint64_t *_local_versions
+    cdef uint64_t* _local_versions
     cdef uint64_t _version
     cdef object __weakref__
 

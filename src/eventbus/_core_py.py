@@ -24,10 +24,12 @@ Identical in both twins:
     ``Data.__deepcopy__``; ``_Refused.__init__``, ``_Mute.__init__``,
     ``_Registration.__init__``, ``_Registration.registered``; ``_Missing.__repr__``;
     ``_NotInitialised._fail``, ``_NotInitialised.__getattr__``;
-    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``, ``Bus.register``,
-    ``Bus._weakly``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._unregister_equal``,
+    ``_identity``, ``_queue``; ``_Index.__init__``, ``_Index.add``, ``_Index.usable``,
+    ``_Index.earliest``, ``_Index.forget``;
+    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``,
+    ``Bus._weakly``, ``Bus._unregister_identical``, ``Bus._unregister_equal``,
     ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
-    ``Bus._build``, ``Bus._current``, ``Bus._set_live``, ``Bus._mute``, ``Bus._write``,
+    ``Bus._build``, ``Bus._build_copy``, ``Bus._mute``,
     ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
     ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
 
@@ -41,6 +43,13 @@ Different on purpose:
   with no try block on the success path; the pure loop is a ``for`` inside a ``try`` that
   also takes a stale pair's marker (not iterable) for the slow path, and reads the
   registry with ``dict.get`` with the GIL, ``_lookup`` without it.
+- ``Bus.register``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._write``, ``Bus._current``: the
+  writers' ``_busy`` hint, which dispatch reads without the lock, is a C flag with relaxed
+  atomics in the compiled twin (free-threaded builds), an attribute in the pure one; the
+  compiled ``_current`` reads the live snapshot with ``Bus._live``, the pure one with
+  ``_lookup``.
+- ``Bus._set_live``: the compiled twin also bumps the version the free-threaded per-thread
+  copies of the registry are checked against.
 - ``Bus._snapshot``: through the compiled ``Bus._lookup`` and ``Bus._slow``; the pure twin
   inlines both.
 - ``Bus.acall``, ``Bus.apublish``: the observer check (the C flag against the attribute);
@@ -59,7 +68,9 @@ Only in the compiled twin:
 - ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
   built in ``__cinit__`` and read through properties, which take no per-object lock on
   free-threaded builds (``cdef readonly`` getters would).
-- ``Bus.__cinit__``: marks a bus whose ``__init__`` never ran.
+- ``Bus.__cinit__``, ``Bus.__dealloc__``: mark a bus whose ``__init__`` never ran, and
+  hold the versions of the free-threaded per-thread registry copies (``_core.h``).
+- ``Bus._live``: the live snapshot of a pair, for ``Bus._current``.
 - ``Bus._current_observer``, ``Bus._dispatch_observed``: the observer read under the
   critical section, and the cold observed path kept out of the dispatch methods.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
