@@ -1287,7 +1287,7 @@ cdef class Bus:
         key = (domain, action)
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][1]
+            return (<_Mute>mutes[-1]).snapshot
         entries = self._entries.get(key)
         if not entries:
             return None

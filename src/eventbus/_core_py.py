@@ -1205,7 +1205,7 @@ class Bus:
         key = (domain, action)
         mutes = self._muted.get(key)
         if mutes:
-            return mutes[-1][1]
+            return mutes[-1].snapshot
         entries = self._entries.get(key)
         if not entries:
             return None
