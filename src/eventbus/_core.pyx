@@ -571,6 +571,8 @@ cdef object _identity(object handler):
     """A key equal for equal handlers (ints: no reference to the handler), or None when
     handler's == may be something other than identity."""
     cls = type(handler)
+    if cls is FunctionType:  # the common case first (a builtin type: its == cannot change)
+        return id(handler)
     if cls is MethodType:
         func = handler.__func__
         if type(func).__eq__ is _OBJECT_EQ:
@@ -613,7 +615,10 @@ cdef class _Index:
             self.others += 1
             return
         cls = type(handler)
-        self.types[type(handler.__func__) if cls is MethodType else cls] = None
+        if cls is MethodType:
+            cls = type(handler.__func__)
+        if cls is not FunctionType:  # (its == cannot change)
+            self.types[cls] = None
         present = self.by_identity.get(key)
         if present is None:
             self.by_identity[key] = registration
@@ -1112,7 +1117,7 @@ cdef class Bus:
         entries = self._entries.get(key)
         if entries is None:
             return False
-        identity = _identity(handler)
+        identity = id(handler) if type(handler) is FunctionType else _identity(handler)
         if identity is not None and not self._lock._is_owned():
             with self._lock:
                 eventbus_flag_store(&self._busy, 1)  # a hint for dispatch (see _current)
@@ -1164,7 +1169,7 @@ cdef class Bus:
                 else:
                     (<_Index>index).add(registration)
             self._index[key] = index
-        if not (<_Index>index).usable():
+        if (<_Index>index).others or ((<_Index>index).types and not (<_Index>index).usable()):
             return None
         present = (<_Index>index).by_identity.get(identity)
         if type(present) is _Registration and not (<_Registration>present).removed:

@@ -531,6 +531,8 @@ def _identity(handler: object) -> object:
     """A key equal for equal handlers (ints: no reference to the handler), or None when
     handler's == may be something other than identity."""
     cls = type(handler)
+    if cls is FunctionType:  # the common case first (a builtin type: its == cannot change)
+        return id(handler)
     if cls is MethodType:
         func = cast(MethodType, handler).__func__
         if type(func).__eq__ is _OBJECT_EQ:
@@ -569,7 +571,10 @@ class _Index:
             self.others += 1
             return
         cls: Any = type(cast(Any, handler))  # pyright: ignore[reportUnknownVariableType]
-        self.types[type(cast(Any, handler).__func__) if cls is MethodType else cls] = None
+        if cls is MethodType:
+            cls = type(cast(Any, handler).__func__)  # pyright: ignore[reportUnknownVariableType]
+        if cls is not FunctionType:  # (its == cannot change)
+            self.types[cls] = None
         present = self.by_identity.get(key)
         if present is None:
             self.by_identity[key] = registration
@@ -1030,7 +1035,7 @@ class Bus:
         entries = self._entries.get(key)
         if entries is None:
             return False
-        identity = _identity(handler)
+        identity = id(handler) if type(handler) is FunctionType else _identity(handler)
         if identity is not None and not self._lock._is_owned():  # type: ignore[attr-defined]
             with self._lock:
                 self._busy = True  # a hint for dispatch (see _current)
@@ -1082,7 +1087,7 @@ class Bus:
                 else:
                     index.add(registration)
             self._index[key] = index
-        if not index.usable():
+        if index.others or (index.types and not index.usable()):
             return None
         present = index.by_identity.get(identity)
         if type(present) is _Registration and not present.removed:
