@@ -55,7 +55,8 @@ if grep "^SKIPPED" "$work/logs/suite.log" | grep -v "needs the typed extra (pyda
   exit 1
 fi
 
-timeout 300 "$python" -m pytest -p gil_guard "${stress_args[@]}"
+# 4 threads per test over the whole suite: about 150 s on a quiet 2-core machine.
+timeout 600 "$python" -m pytest -p gil_guard "${stress_args[@]}"
 
 # The scaling benchmark runs (a short run: its numbers are not judged here, see the README).
 "$python" -m benchmarks.scaling --scale 0.1 --repetitions 1
