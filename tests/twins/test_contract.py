@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,10 +141,14 @@ def _typing_only(node: ast.stmt) -> bool:
     return False
 
 
+_PARSING = threading.Lock()
+
+
 def functions(source: str) -> dict[str, str]:
     """Module functions and class methods (``Bus.observer.setter`` for a property's), each
     as the dump of its untyped syntax tree.  Nested functions are part of their parent."""
-    tree = _Untyped().visit(ast.parse(source))
+    with _PARSING:  # CPython 3.11's parser fails when threads parse at once (stress rerun)
+        tree = _Untyped().visit(ast.parse(source))
     found: dict[str, str] = {}
 
     def collect(prefix: str, body: list[ast.stmt]) -> None:
