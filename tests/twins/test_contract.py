@@ -189,7 +189,9 @@ def module_docstring(path: Path) -> str:
     text = path.read_text()
     if path.suffix == ".pyx":
         text = cython_as_python(text)
-    docstring = ast.get_docstring(ast.parse(text), clean=False)
+    with _PARSING:
+        tree = ast.parse(text)
+    docstring = ast.get_docstring(tree, clean=False)
     assert docstring, f"{path.name} has no module docstring"
     return docstring
 
