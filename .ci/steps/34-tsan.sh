@@ -37,7 +37,9 @@ echo "tsan: $so"
 cd "$work/src"
 export PYTHONPATH="$root/.ci"
 export EVENTBUS_TEST_IMPLEMENTATIONS=c EVENTBUS_STORM_SCALE=0.1 EVENTBUS_STORM_TIMEOUT=300
-export TSAN_OPTIONS="suppressions=$root/.ci/tsan.supp:halt_on_error=0:log_path=$work/logs/tsan:second_deadlock_stack=1"
+# history_size=7 (the most): the other access's stack must be restorable, or a suppression of
+# CPython's optimistic reads (tsan.supp) cannot match it ("[failed to restore the stack]").
+export TSAN_OPTIONS="suppressions=$root/.ci/tsan.supp:halt_on_error=0:log_path=$work/logs/tsan:second_deadlock_stack=1:history_size=7"
 status=0
 "$python" -m pytest -p no:cacheprovider -p gil_guard -q \
   tests/stress/test_threads.py tests/core/test_dispatch.py \
