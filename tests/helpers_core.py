@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import faulthandler
 import importlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+import eventbus
+
+if TYPE_CHECKING:
+    import hypothesis
 
 Handler = Callable[[object, object], object]
 
@@ -198,3 +206,125 @@ def run_workers(workers: Sequence[Callable[[], None]], timeout: float | None = N
             f"{len(errors)} worker thread(s) failed: {[name for name, _ in errors]}",
             [exc for _, exc in errors],
         )
+
+
+# A handler that dispatches its own event, run in a fresh interpreter: argv is the
+# implementation module, the method and "plain" or "observed" (a do-nothing observer whose
+# dispatch() returns an Observation, so every hook runs at every level).  It prints how the
+# last of three runs ended: "RecursionError", or "group of <innermost error>".
+_RECURSION_SCRIPT = textwrap.dedent(
+    """
+    import importlib, logging, sys
+    import eventbus
+    impl = importlib.import_module(sys.argv[1])
+    method = sys.argv[2]
+    logger = logging.getLogger("quiet")
+    logger.propagate = False
+    logger.addHandler(logging.NullHandler())
+
+    class Seen(eventbus.Observation):
+        pass
+
+    class Observer(eventbus.Observer):
+        def dispatch(self, method, data, handlers):
+            return Seen()
+
+    if sys.argv[3] == "observed":
+        bus = impl.Bus(logger, observer=Observer())
+    else:
+        bus = impl.Bus(logger)
+    bus.register("loop", "forever", lambda ctx, data: getattr(bus, method)(ctx, data))
+    for _ in range(3):
+        try:
+            getattr(bus, method)(None, impl.Data("loop", "forever"))
+        except RecursionError:
+            outcome = "RecursionError"
+        except ExceptionGroup as group:
+            while isinstance(group, ExceptionGroup):
+                group = group.exceptions[0]
+            outcome = "group of " + type(group).__name__
+    print(outcome)
+    """
+)
+
+
+def unbounded_recursion(impl: ModuleType, method: str, *, observed: bool) -> subprocess.CompletedProcess[str]:
+    """Run a handler that dispatches its own event with ``method``, unbounded, three times.
+
+    In a subprocess, so that a C stack overflow shows as a signal exit code; its stdout is
+    how the last run ended (``RecursionError`` or ``group of RecursionError``).
+    """
+    return subprocess.run(
+        [sys.executable, "-c", _RECURSION_SCRIPT, impl.__name__, method, "observed" if observed else "plain"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def public_errors(impl: ModuleType) -> list[BaseException]:
+    """One of each public error, as the codec raises them through ``impl`` (a module with
+    ``new_data`` and ``Data``: an implementation, or ``eventbus``), each with a note added."""
+    found: list[BaseException] = []
+    try:
+        impl.new_data("users", "created", object())
+    except eventbus.EncodeError as exc:
+        found.append(exc)
+    try:
+        eventbus.decode(impl.Data("users", "created", b'"x"'), int)
+    except eventbus.DecodeError as exc:
+        found.append(exc)
+    found.append(eventbus.EventBusError("base"))
+    for error in found:
+        error.add_note("a note")
+    return found
+
+
+def cancel_a_running_acall(bus: Any, data: Any, in_the_loop: Callable[[], None] = lambda: None) -> None:
+    """Cancel ``bus.acall(None, data)`` while its handler waits, and see it end cancelled.
+
+    Registers on ``data``'s pair a handler that waits until cancelled, runs the ``acall`` as
+    a task and cancels it once that handler has started; the task must raise
+    ``CancelledError``.  ``in_the_loop()`` runs after that, still inside the event loop.
+    """
+    started = asyncio.Event()
+
+    async def waits(ctx: object, data: object) -> None:
+        started.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    bus.register(data.domain, data.action, waits)
+
+    async def main() -> None:
+        task = asyncio.create_task(bus.acall(None, data))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        in_the_loop()
+
+    asyncio.run(main())
+
+
+# The hypothesis profile of the property tests (tests/twins/): ``ci`` by default, ``long``
+# for runs by hand.
+HYPOTHESIS_PROFILE = os.environ.get("EVENTBUS_HYPOTHESIS_PROFILE", "ci")
+
+
+def hypothesis_profile(*, stateful_step_count: tuple[int, int] | None = None) -> hypothesis.settings:
+    """The settings of the profile EVENTBUS_HYPOTHESIS_PROFILE names, for the tests they decorate.
+
+    ``ci`` (the default): derandomized, 400 examples, no example database; ``long`` (by
+    hand): 5000 examples.  ``stateful_step_count`` is (ci, long), for state machines.  The
+    settings are neither registered nor loaded: loading a profile would change every other
+    file's hypothesis settings depending on import order.
+    """
+    from hypothesis import HealthCheck, settings  # noqa: PLC0415 (only the property tests need it)
+
+    slow = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    steps = stateful_step_count
+    if HYPOTHESIS_PROFILE == "ci":
+        common = settings(derandomize=True, max_examples=400, deadline=None, database=None, suppress_health_check=slow)
+        return common if steps is None else settings(common, stateful_step_count=steps[0])
+    if HYPOTHESIS_PROFILE == "long":
+        common = settings(max_examples=5000, deadline=None, suppress_health_check=slow)
+        return common if steps is None else settings(common, stateful_step_count=steps[1])
+    raise ValueError(f"EVENTBUS_HYPOTHESIS_PROFILE must be ci or long, not {HYPOTHESIS_PROFILE!r}")

@@ -1,7 +1,8 @@
 """The observer the dispatch and async suites run a second time with (not a test module).
 
-``core/test_dispatch.py`` and ``core/test_async.py`` override the ``impl`` fixture with
-``observed_or_not``: each of their tests runs once on the plain implementation and once on
+``core/test_dispatch.py`` and ``core/test_async.py`` import ``observed_impl``, which overrides
+the ``impl`` fixture (``stress/test_refs.py`` overrides it for one class with
+``observed_or_not``): each of their tests runs once on the plain implementation and once on
 ``observing(impl, observer)``, whose ``Bus(...)`` is the real ``Bus`` with a
 ``CheckingObserver`` installed.  That observer changes nothing (every hook returns and
 raises nothing), so the suites prove that an observed dispatch behaves exactly like an
@@ -121,7 +122,8 @@ def observing(impl: ModuleType, observer: object) -> ModuleType:
 
 
 # What the suites import: ``observed`` (a session fixture: the ``impl`` it takes part in is
-# one), the ``impl`` override's body, and the per-test check.
+# one), the ``impl`` override (``observed_impl``, or its body ``observed_or_not``), and the
+# per-test check.
 
 
 @pytest.fixture(scope="session", params=["plain", "observed"])
@@ -133,6 +135,14 @@ def observed(request: pytest.FixtureRequest) -> str:
 def observed_or_not(impl: ModuleType, mode: str) -> ModuleType:
     """The ``impl`` override: ``impl`` itself, or ``impl`` observed (``mode``)."""
     return impl if mode == "plain" else observing(impl, CheckingObserver())
+
+
+@pytest.fixture(scope="session", name="impl")
+def observed_impl(impl: ModuleType, observed: str) -> ModuleType:
+    """The ``impl`` override: every test of a module that imports it runs twice, on the plain
+    buses and with a do-nothing observer installed on each: an observed dispatch must behave
+    the same."""
+    return observed_or_not(impl, observed)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import traceback
 from types import ModuleType
 
 import pytest
+from helpers_core import public_errors
 
 import eventbus
 
@@ -30,26 +31,9 @@ def test_errors_are_caught_as_value_errors(impl: ModuleType) -> None:
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 
 
-def _errors(impl: ModuleType) -> list[BaseException]:
-    """One of each public error, as the codec raises them for ``impl``, with a note added."""
-    found: list[BaseException] = []
-    try:
-        impl.new_data("users", "created", object())
-    except eventbus.EncodeError as exc:
-        found.append(exc)
-    try:
-        eventbus.decode(impl.Data("users", "created", b'"x"'), int)
-    except eventbus.DecodeError as exc:
-        found.append(exc)
-    found.append(eventbus.EventBusError("base"))
-    for error in found:
-        error.add_note("a note")
-    return found
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_public_errors_report_eventbus_in_repr_traceback_and_pickle(impl: ModuleType, protocol: int) -> None:
-    for error in _errors(impl):
+    for error in public_errors(impl):
         name = type(error).__qualname__
         assert type(error) is getattr(eventbus, name)
         assert type(error).__module__ == "eventbus"

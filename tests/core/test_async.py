@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from helpers_observe import observed as observed
-from helpers_observe import observed_or_not
+from helpers_observe import observed_impl as observed_impl  # every test runs plain and observed
 from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 from helpers_core import other_data_classes, quiet_logger, recorder
 
@@ -39,13 +39,6 @@ class ManualAwaitable:
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture(scope="session")
-def impl(impl: ModuleType, observed: str) -> ModuleType:
-    """Every test here runs twice: on the plain buses, and with a do-nothing observer
-    installed on each (helpers_observe): an observed dispatch must behave the same."""
-    return observed_or_not(impl, observed)
 
 
 @pytest.fixture(params=["acall", "apublish"])
@@ -411,6 +404,19 @@ def only_error(raised: BaseException) -> BaseException:
     return raised
 
 
+def refused(bus: Any, impl: ModuleType, method: str, handler: str) -> BaseException:
+    """Dispatch ``users``/``created`` with ``method`` (``call`` or ``publish``): it must raise (or,
+    ``publish``, group) one ``TypeError`` that names ``handler`` and the async method to use.
+    Returns what was raised."""
+    with pytest.raises((TypeError, ExceptionGroup)) as caught:
+        getattr(bus, method)(None, impl.Data("users", "created"))
+    error = only_error(caught.value)
+    assert type(error) is TypeError
+    assert handler in str(error)
+    assert f"a{method}" in str(error)
+    return caught.value
+
+
 def test_async_handler_is_refused_with_a_type_error(
     impl: ModuleType, method: str
 ) -> None:
@@ -426,15 +432,10 @@ def test_async_handler_is_refused_with_a_type_error(
     bus.register("users", "created", recorder(log, "after"))
 
     def dispatch() -> None:
-        with pytest.raises((TypeError, ExceptionGroup)) as caught:
-            getattr(bus, method)(None, impl.Data("users", "created"))
+        raised = refused(bus, impl, method, "an_async_handler")
         if method == "publish":
-            assert type(caught.value) is ExceptionGroup
-            assert caught.value.message == "1 of 3 handlers failed for event 'users'/'created'"
-        error = only_error(caught.value)
-        assert type(error) is TypeError
-        assert "an_async_handler" in str(error)
-        assert f"a{method}" in str(error)
+            assert type(raised) is ExceptionGroup
+            assert raised.message == "1 of 3 handlers failed for event 'users'/'created'"
 
     assert_no_never_awaited_warning(dispatch)
     # call refuses a coroutine function before running any handler; publish runs the rest.
@@ -472,12 +473,7 @@ def test_refused_coroutine_is_closed(impl: ModuleType, method: str) -> None:
     bus.register("users", "created", returns_a_coroutine)
 
     def dispatch() -> None:
-        with pytest.raises((TypeError, ExceptionGroup)) as caught:
-            getattr(bus, method)(None, impl.Data("users", "created"))
-        error = only_error(caught.value)
-        assert type(error) is TypeError
-        assert "returns_a_coroutine" in str(error)
-        assert f"a{method}" in str(error)
+        refused(bus, impl, method, "returns_a_coroutine")
 
     assert_no_never_awaited_warning(dispatch)
     (coroutine,) = coroutines
@@ -503,12 +499,7 @@ def test_refused_awaitable_is_closed_when_it_can_be(
         return result
 
     bus.register("users", "created", returns_an_awaitable)
-    with pytest.raises((TypeError, ExceptionGroup)) as caught:
-        getattr(bus, method)(None, impl.Data("users", "created"))
-    error = only_error(caught.value)
-    assert type(error) is TypeError
-    assert "returns_an_awaitable" in str(error)
-    assert f"a{method}" in str(error)
+    refused(bus, impl, method, "returns_an_awaitable")
     if closable:
         assert results[0].closed is True
     assert log == []  # never awaited

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 from helpers_observe import observed as observed
-from helpers_observe import observed_or_not
+from helpers_observe import observed_impl as observed_impl  # every test runs plain and observed
 from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 from helpers_core import (
     Handler,
@@ -20,14 +17,8 @@ from helpers_core import (
     other_data_classes,
     quiet_logger,
     recorder,
+    unbounded_recursion,
 )
-
-
-@pytest.fixture(scope="session")
-def impl(impl: ModuleType, observed: str) -> ModuleType:
-    """Every test here runs twice: on the plain buses, and with a do-nothing observer
-    installed on each (helpers_observe): an observed dispatch must behave the same."""
-    return observed_or_not(impl, observed)
 
 
 @pytest.fixture(params=["call", "publish"])
@@ -568,36 +559,8 @@ def test_unbounded_recursion_ends_in_recursion_error(
     assert log == ["after"]
 
 
-RECURSION_SCRIPT = textwrap.dedent(
-    """
-    import importlib, logging, sys
-    impl = importlib.import_module(sys.argv[1])
-    method = sys.argv[2]
-    logger = logging.getLogger("quiet")
-    logger.propagate = False
-    logger.addHandler(logging.NullHandler())
-    bus = impl.Bus(logger)
-    bus.register("loop", "forever", lambda ctx, data: getattr(bus, method)(ctx, data))
-    for _ in range(3):
-        try:
-            getattr(bus, method)(None, impl.Data("loop", "forever"))
-        except RecursionError:
-            outcome = "RecursionError"
-        except ExceptionGroup as group:
-            while isinstance(group, ExceptionGroup):
-                group = group.exceptions[0]
-            outcome = "group of " + type(group).__name__
-    print(outcome)
-    """
-)
-
-
 def test_unbounded_recursion_does_not_crash_the_process(impl: ModuleType, method: str) -> None:
-    # In a subprocess, so that a C stack overflow shows as a signal exit code.
-    result = subprocess.run(
-        [sys.executable, "-c", RECURSION_SCRIPT, impl.__name__, method],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
+    result = unbounded_recursion(impl, method, observed=False)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     expected = "RecursionError" if method == "call" else "group of RecursionError"
     assert result.stdout.strip() == expected

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import collecting_logger, quiet_logger, run_workers
+from helpers_core import (
+    cancel_a_running_acall,
+    collecting_logger,
+    quiet_logger,
+    run_workers,
+    unbounded_recursion,
+)
 from helpers_observe import CheckingObserver
 
 import eventbus
@@ -342,22 +345,7 @@ def test_a_base_exception_is_seen_and_propagates_at_once(impl: ModuleType, metho
 def test_a_cancelled_acall_is_finished_with_the_cancellation(impl: ModuleType) -> None:
     observer = RecordingObserver()
     bus = impl.Bus(observer=observer)
-    started = asyncio.Event()
-
-    async def waits(ctx: object, data: object) -> None:
-        started.set()
-        await asyncio.Event().wait()  # until cancelled
-
-    bus.register("users", "created", waits)
-
-    async def main() -> None:
-        task = asyncio.create_task(bus.acall(None, impl.Data("users", "created")))
-        await started.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    cancel_a_running_acall(bus, impl.Data("users", "created"))
     kinds = [(entry[0], type(entry[-1]).__name__) for entry in observer.log[1:]]
     assert kinds == [
         ("handler_started", "str"),
@@ -703,46 +691,9 @@ def test_an_observer_that_returns_a_bad_observation_is_logged(impl: ModuleType) 
 # Recursion
 
 
-OBSERVED_RECURSION_SCRIPT = textwrap.dedent(
-    """
-    import importlib, logging, sys
-    import eventbus
-    impl = importlib.import_module(sys.argv[1])
-    method = sys.argv[2]
-    logger = logging.getLogger("quiet")
-    logger.propagate = False
-    logger.addHandler(logging.NullHandler())
-
-    class Seen(eventbus.Observation):
-        pass
-
-    class Observer(eventbus.Observer):
-        def dispatch(self, method, data, handlers):
-            return Seen()
-
-    bus = impl.Bus(logger, observer=Observer())
-    bus.register("loop", "forever", lambda ctx, data: getattr(bus, method)(ctx, data))
-    for _ in range(3):
-        try:
-            getattr(bus, method)(None, impl.Data("loop", "forever"))
-        except RecursionError:
-            outcome = "RecursionError"
-        except ExceptionGroup as group:
-            while isinstance(group, ExceptionGroup):
-                group = group.exceptions[0]
-            outcome = "group of " + type(group).__name__
-    print(outcome)
-    """
-)
-
-
 @pytest.mark.parametrize("method", ["call", "publish"])
 def test_observed_unbounded_recursion_ends_in_recursion_error(impl: ModuleType, method: str) -> None:
-    # In a subprocess, so that a C stack overflow shows as a signal exit code.
-    result = subprocess.run(
-        [sys.executable, "-c", OBSERVED_RECURSION_SCRIPT, impl.__name__, method],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
+    result = unbounded_recursion(impl, method, observed=True)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     expected = "RecursionError" if method == "call" else "group of RecursionError"
     assert result.stdout.strip() == expected

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import quiet_logger
+from helpers_core import cancel_a_running_acall, quiet_logger
 
 if os.environ.get("EVENTBUS_OTEL_SDK_REQUIRED"):
     importlib.import_module("opentelemetry.sdk.trace")  # missing: fail, do not skip
@@ -275,23 +275,11 @@ def test_otel_without_handler_spans(impl: ModuleType) -> None:
 def test_otel_cancelled_acall_ends_its_spans(impl: ModuleType) -> None:
     traced = Traced()
     bus = impl.Bus(observer=traced.observer)
-    started = asyncio.Event()
 
-    async def waits(ctx: object, data: object) -> None:
-        started.set()
-        await asyncio.Event().wait()
-
-    bus.register("users", "created", waits)
-
-    async def main() -> None:
-        task = asyncio.create_task(bus.acall(None, impl.Data("users", "created")))
-        await started.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    def no_span_left_current() -> None:
         assert trace.get_current_span() is trace.INVALID_SPAN
 
-    asyncio.run(main())
+    cancel_a_running_acall(bus, impl.Data("users", "created"), no_span_left_current)
     spans: Sequence[ReadableSpan] = traced.spans()
     assert [span.name for span in spans][-1] == "acall users/created"
     assert all(span.status.status_code is StatusCode.ERROR for span in spans)

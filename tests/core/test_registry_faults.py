@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from contextlib import contextmanager
 from types import FrameType, ModuleType
 from typing import Any
@@ -258,6 +258,19 @@ def _interrupt_at(bus: Any, line: int) -> Generator[list[int]]:
         yield count
 
 
+def _each_removes_its_own(bus: Any, tokens: Iterable[tuple[object, Callable[[], bool]]]) -> None:
+    """Each (handler, unregister) pair's unregister removes exactly that handler's registration
+    from ``d``/``a``, or nothing when it is already gone."""
+    for handler, unregister in tokens:
+        before = bus.handlers("d", "a")
+        removed = unregister()
+        after = bus.handlers("d", "a")
+        if removed:
+            assert handler in before and after == tuple(h for h in before if h is not handler)
+        else:
+            assert handler not in before and after == before
+
+
 @pytest.mark.parametrize("method", ["call", "publish"])
 def test_an_interruption_as_a_pure_dispatch_meets_a_stale_pair_propagates(method: str) -> None:
     """The pure dispatch finds a stale pair by the TypeError of iterating its marker: an
@@ -341,14 +354,7 @@ def test_an_interruption_at_any_line_leaves_the_pure_registry_whole() -> None:
             else:
                 assert registered in (tuple(handlers), tuple(handlers[1:])), (operation, line)
             # Every remaining unregister removes exactly its own registration.
-            for handler, remove in zip(handlers, removers, strict=False):
-                before = bus.handlers("d", "a")
-                removed = remove()
-                after = bus.handlers("d", "a")
-                if removed:
-                    assert handler in before and after == tuple(h for h in before if h is not handler)
-                else:
-                    assert after == before and handler not in before
+            _each_removes_its_own(bus, zip(handlers, removers, strict=False))
             log.clear()
             bus.call(None, impl.Data("d", "a"))
             assert log == [h.__qualname__ for h in bus.handlers("d", "a")]
@@ -408,14 +414,7 @@ def test_keyboard_interrupts_from_a_signal_never_misalign_registrations(impl: Mo
             gc.enable()
     assert interrupts > 0
     # Each token removes its own registration (or nothing, when it is already gone).
-    for handler, unregister in tokens:
-        before = bus.handlers("d", "a")
-        removed = unregister()
-        after = bus.handlers("d", "a")
-        if removed:
-            assert handler in before and after == tuple(h for h in before if h is not handler)
-        else:
-            assert handler not in before and after == before
+    _each_removes_its_own(bus, tokens)
     # Registered while the interrupt kept register() from returning its token.
     for handler in bus.handlers("d", "a"):
         assert bus.unregister("d", "a", handler) is True

@@ -314,6 +314,15 @@ def expect(error: type[BaseException], operation: Callable[[], object]) -> None:
     raise AssertionError(f"{error.__name__} not raised")
 
 
+def expect_group(operation: Callable[[], object]) -> ExceptionGroup[Exception]:
+    """The ``ExceptionGroup`` ``operation`` raises (an ``AssertionError`` when it raises none)."""
+    try:
+        operation()
+    except ExceptionGroup as group:
+        return group
+    raise AssertionError("ExceptionGroup not raised")
+
+
 def run_coroutine(coroutine: Any) -> None:
     """Drive a coroutine to completion without an event loop (no loop state to leak)."""
     try:
@@ -527,12 +536,7 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
 
     def publish_failure() -> None:
         before = w.records.count
-        try:
-            bus.publish(ctx, events["fail"])
-        except ExceptionGroup as group:
-            assert len(group.exceptions) == 2
-        else:
-            raise AssertionError("ExceptionGroup not raised")
+        assert len(expect_group(lambda: bus.publish(ctx, events["fail"])).exceptions) == 2
         assert w.records.count == before + 2
 
     def publish_stop() -> None:
@@ -543,12 +547,7 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         expect(TypeError, lambda: bus.publish(ctx, w.other_ctx))
 
     def publish_awaitable() -> None:
-        try:
-            bus.publish(ctx, events["awaitable"])
-        except ExceptionGroup as group:
-            assert type(group.exceptions[0]) is TypeError
-        else:
-            raise AssertionError("ExceptionGroup not raised")
+        assert type(expect_group(lambda: bus.publish(ctx, events["awaitable"])).exceptions[0]) is TypeError
 
     yield "publish", publish_ok
     yield "publish-no-handlers", publish_nobody
@@ -577,12 +576,7 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         run_coroutine(bus.apublish(ctx, events["nobody"]))
 
     def apublish_errors() -> None:
-        try:
-            run_coroutine(bus.apublish(ctx, events["async-fail"]))
-        except ExceptionGroup as group:
-            assert len(group.exceptions) == 2
-        else:
-            raise AssertionError("ExceptionGroup not raised")
+        assert len(expect_group(lambda: run_coroutine(bus.apublish(ctx, events["async-fail"]))).exceptions) == 2
         expect(Stop, lambda: run_coroutine(bus.apublish(ctx, events["stop"])))
         expect(TypeError, lambda: run_coroutine(bus.apublish(ctx, None)))
 

@@ -17,32 +17,18 @@ import dataclasses
 import enum
 import json
 import math
-import os
 import typing
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers_core import hypothesis_profile
+from hypothesis import given
 from hypothesis import strategies as st
 
 from eventbus import _core, _core_py, _engine  # pyright: ignore[reportPrivateUsage]  # the engines themselves
 
-settings.register_profile(
-    "ci",
-    derandomize=True,
-    max_examples=400,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "long",
-    max_examples=5000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-PROFILE = settings.get_profile(os.environ.get("EVENTBUS_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = hypothesis_profile()
 
 REFERENCE_ENCODE = _engine.encode_params_on("python")
 FAST_ENCODE = _engine.encode_params_on("cython")

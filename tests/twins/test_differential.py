@@ -15,7 +15,7 @@ The codec is fuzzed the same way: random JSON-ish and dataclass payloads through
 ``new_data`` / ``must_data`` / ``decode`` on both sides give identical bytes,
 identical values and identical errors.
 
-Profiles: ``ci`` (default; derandomized, fixed size, no database) and ``long``
+Profiles (``helpers_core.hypothesis_profile``): ``ci`` (default; derandomized, fixed size, no database) and ``long``
 (``EVENTBUS_HYPOTHESIS_PROFILE=long``) for runs by hand.  They apply to the tests
 of this file only: loading a profile here would change every other file's
 hypothesis settings depending on import order.
@@ -28,7 +28,6 @@ import dataclasses
 import importlib
 import logging
 import math
-import os
 import types
 import weakref
 from collections.abc import Callable
@@ -36,8 +35,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import WeirdStr
-from hypothesis import HealthCheck, given, settings
+from helpers_core import HYPOTHESIS_PROFILE, WeirdStr, hypothesis_profile
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -49,26 +48,9 @@ from hypothesis.stateful import (
 
 from eventbus import DecodeError, EncodeError, decode
 
-settings.register_profile(
-    "ci",
-    derandomize=True,
-    max_examples=400,
-    stateful_step_count=40,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "long",
-    max_examples=5000,
-    stateful_step_count=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-PROFILE_NAME = os.environ.get("EVENTBUS_HYPOTHESIS_PROFILE", "ci")
-PROFILE = settings.get_profile(PROFILE_NAME)
+PROFILE = hypothesis_profile(stateful_step_count=(40, 100))
 # The long run by hand takes longer than the suite's per-test timeout, on purpose.
-pytestmark = [pytest.mark.timeout(0)] if PROFILE_NAME == "long" else []
+pytestmark = [pytest.mark.timeout(0)] if HYPOTHESIS_PROFILE == "long" else []
 
 SIDES = ("c", "py")
 

@@ -21,8 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-import eventbus
+from helpers_core import public_errors
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 PAYLOAD_TYPES: list[Any] = [dict, list[int], int | None]
@@ -66,23 +65,6 @@ print(json.dumps({
 """
 
 
-def _errors() -> list[BaseException]:
-    """One of each public error, as the codec raises them, with a note added."""
-    found: list[BaseException] = []
-    try:
-        eventbus.new_data("users", "created", object())
-    except eventbus.EncodeError as exc:
-        found.append(exc)
-    try:
-        eventbus.decode(eventbus.Data("users", "created", b'"x"'), int)
-    except eventbus.DecodeError as exc:
-        found.append(exc)
-    found.append(eventbus.EventBusError("base"))
-    for error in found:
-        error.add_note("a note")
-    return found
-
-
 def _pickles(impl: ModuleType) -> dict[str, str]:
     blobs: dict[str, bytes] = {}
     for protocol in PROTOCOLS:
@@ -94,7 +76,7 @@ def _pickles(impl: ModuleType) -> dict[str, str]:
             blobs[f"event-{protocol}-{index}"] = pickle.dumps(
                 impl.Event("users", "created", payload_type), protocol=protocol
             )
-        for error in _errors():
+        for error in public_errors(impl):
             blobs[f"error-{protocol}-{type(error).__qualname__}"] = pickle.dumps(error, protocol=protocol)
     return {name: base64.b64encode(blob).decode() for name, blob in blobs.items()}
 
@@ -119,7 +101,7 @@ def test_pickles_load_under_either_implementation_as_its_own(impl: ModuleType, l
     assert result["implementation"] == loader
     loaded = result["loaded"]
     assert set(loaded) == set(pickles)
-    messages = {type(error).__qualname__: [str(error)] for error in _errors()}
+    messages = {type(error).__qualname__: [str(error)] for error in public_errors(impl)}
     for protocol in PROTOCOLS:
         for none in (True, False):
             assert loaded[f"data-{protocol}-{none}"] == {
