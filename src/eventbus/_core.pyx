@@ -51,7 +51,8 @@ Different on purpose:
   writers' ``_busy`` hint, which dispatch reads without the lock, is a C flag with relaxed
   atomics in the compiled twin (free-threaded builds), an attribute in the pure one; the
   compiled ``_current`` reads the live snapshot with ``Bus._live``, the pure one with
-  ``_lookup``.
+  ``_lookup``; the compiled ``unregister`` checks that ``__init__`` ran (its registry is a C
+  field, ``None`` until then), where the pure one's ``_NOT_INITIALISED`` raises.
 - ``Bus._set_live``: the compiled twin also bumps the version the free-threaded per-thread
   copies of the registry are checked against.
 - ``Bus._snapshot``: through the compiled ``Bus._lookup`` and ``Bus._slow``; the pure twin
@@ -1113,6 +1114,8 @@ cdef class Bus:
             handler = rest
         if handler is _MISSING:
             raise TypeError("unregister() needs the handler to remove")
+        if self._entries is None:  # (a C field, None until __init__ runs)
+            raise _not_initialised()
         key = (domain, action)
         entries = self._entries.get(key)
         if entries is None:
@@ -1176,7 +1179,9 @@ cdef class Bus:
             # The common case inlined (removal is measured against pyee's remove_listener):
             # one registration under the key, live.
             registered = (<_Registration>present).handler() if (<_Registration>present).weak else (<_Registration>present).handler
-            if registered is None or registered != handler:  # identities: runs no code
+            # == as the contract says, never != (a class may define __ne__ alone): with identity
+            # keys == compares identities and runs no code.
+            if registered is None or not registered == handler:
                 return False
             if self._remove(present):
                 (<_Registration>present).removed = True

@@ -104,7 +104,7 @@ def _uninitialised_buses(impl: ModuleType) -> list[object]:
 
 @pytest.mark.parametrize(
     "use",
-    ["call", "publish", "acall", "apublish", "register", "handlers", "pairs", "on"],
+    ["call", "publish", "acall", "apublish", "register", "unregister", "unregister-event", "handlers", "pairs", "on"],
 )
 def test_a_bus_whose_init_never_ran_says_so(impl: ModuleType, use: str) -> None:
     import asyncio
@@ -117,6 +117,8 @@ def test_a_bus_whose_init_never_ran_says_so(impl: ModuleType, use: str) -> None:
             "acall": lambda: asyncio.run(bus.acall(None, data)),  # type: ignore[attr-defined]
             "apublish": lambda: asyncio.run(bus.apublish(None, data)),  # type: ignore[attr-defined]
             "register": lambda: bus.register("users", "created", lambda ctx, data: None),  # type: ignore[attr-defined]
+            "unregister": lambda: bus.unregister("users", "created", print),  # type: ignore[attr-defined]
+            "unregister-event": lambda: bus.unregister(impl.Event("users", "created", dict), print),  # type: ignore[attr-defined]
             "handlers": lambda: bus.handlers("users", "created"),  # type: ignore[attr-defined]
             "pairs": lambda: bus.pairs(),  # type: ignore[attr-defined]
             "on": lambda: bus.on("users", "created")(lambda ctx, data: None),  # type: ignore[attr-defined]
