@@ -20,10 +20,15 @@ joined before the section goes on.
 from __future__ import annotations
 
 import asyncio
+import gc
+import importlib
+import linecache
+import sys
 import threading
 import types
-from collections.abc import Callable
-from types import ModuleType
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
@@ -548,3 +553,105 @@ def test_a_compaction_that_applies_queued_removals_emptying_the_pair_returns_fal
     assert bus.unregister("d", "a", counted("n299")) is False
     assert compared == [0]
     assert bus.pairs() == ()
+
+
+# -- Interrupted at one given line: the pure twin only ----------------------------------
+#
+# An asynchronous exception (a signal handler's KeyboardInterrupt) can arrive between two
+# lines of a locked section; a Python tracer raising there stands in for it, which only the
+# pure twin's lines allow.  (tests/core/test_registry_faults.py interrupts every line of
+# each operation in turn; these two check what the next operation does with the state a
+# given interruption leaves.)
+
+
+class Interrupted(BaseException):
+    """What the injected "signal handler" raises (a KeyboardInterrupt stand-in)."""
+
+
+@contextmanager
+def _interrupted_once(where: Callable[[FrameType], bool]) -> Generator[list[bool]]:
+    """Raise ``Interrupted`` at the first line event of the pure core for which ``where``
+    holds, garbage collection paused (a collection would run others' finalizers under
+    this tracer)."""
+    raised: list[bool] = []
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line" and not raised and where(frame):
+            raised.append(True)
+            raise Interrupted
+        return local
+
+    def start(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename.endswith("_core_py.py") else None
+
+    collecting = gc.isenabled()
+    gc.disable()
+    previous = sys.gettrace()
+    sys.settrace(start)
+    try:
+        yield raised
+    finally:
+        sys.settrace(previous)
+        if collecting:
+            gc.enable()
+
+
+def _source_line(frame: FrameType) -> str:
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+
+
+def test_unregister_by_handler_passes_a_registration_an_interruption_left_removed_unmarked() -> None:
+    """unregister() interrupted after its removal, before marking the registration removed:
+    the pair's index still has it; removal by that handler then finds it gone, says False,
+    and removes no other registration."""
+    impl = importlib.import_module("eventbus._core_py")
+    bus = impl.Bus()
+    log: list[str] = []
+    handler, other = _handler(log, "h"), _handler(log, "other")
+    token = bus.register("d", "a", handler)
+    bus.register("d", "a", other)
+    assert bus.unregister("d", "a", _handler(log, "absent")) is False  # the pair's index
+    with pytest.raises(Interrupted), _interrupted_once(
+        lambda frame: frame.f_code.co_name == "_unregister"
+        and "found" in frame.f_locals  # the locked branch, after self._remove(registration)
+        and _source_line(frame) == "registration.removed = True"
+    ) as raised:
+        token()
+    assert raised == [True]
+    assert _names(bus) == ["other"]  # removed, though never marked
+    assert bus.unregister("d", "a", handler) is False
+    assert _names(bus) == ["other"]
+    assert token() is False
+    assert bus.unregister("d", "a", other) is True
+    bus.call(None, impl.Data("d", "a"))
+    assert log == [] and bus.pairs() == ()
+
+
+def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once() -> None:
+    """A mute made inside a locked section is queued; the drain applied it and was
+    interrupted before dequeuing it: the next operation applies it again, which changes
+    nothing (one unmute ends it)."""
+    impl = importlib.import_module("eventbus._core_py")
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("d", "a", _handler(log, "h"))
+    ends: list[Callable[[], None]] = []
+    bus._pending.append((lambda _: ends.append(bus._mute("d", "a", (_handler(log, "stand-in"),))), None))
+    with pytest.raises(Interrupted), _interrupted_once(
+        lambda frame: frame.f_code.co_name == "_drain"
+        and _source_line(frame) == "del pending[0]"
+        and getattr(frame.f_locals.get("function"), "__func__", None) is impl.Bus._add_mute
+    ) as raised:
+        bus.pairs()  # applies the queue, interrupted after the mute took effect
+    assert raised == [True]
+    assert len(bus._pending) == 1  # the mute, still at the head of the queue
+    assert _names(bus) == ["stand-in"]  # applied again: a retry
+    assert list(bus._pending) == []
+    bus.call(None, impl.Data("d", "a"))
+    assert log == ["stand-in"]
+    (unmute,) = ends
+    unmute()
+    assert _names(bus) == ["h"]
+    log.clear()
+    bus.call(None, impl.Data("d", "a"))
+    assert log == ["h"]
