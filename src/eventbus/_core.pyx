@@ -1166,9 +1166,16 @@ cdef class Bus:
         index = self._index.get(key)
         if index is None:
             index = _Index()
+            by_identity = (<_Index>index).by_identity
             for registration in entries:
+                registered = (<_Registration>registration).handler
                 if (<_Registration>registration).removed:  # its removal is queued
                     (<_Registration>registration).indexed = _NOT_INDEXED
+                elif type(registered) is FunctionType and id(registered) not in by_identity:
+                    # _Index.add inlined for the common case, a strongly held function
+                    # registered once (the build is part of the first removal's cost).
+                    by_identity[id(registered)] = registration
+                    (<_Registration>registration).indexed = _BY_IDENTITY
                 else:
                     (<_Index>index).add(registration)
             self._index[key] = index

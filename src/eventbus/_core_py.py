@@ -911,8 +911,9 @@ class Bus:
             raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
         else:
             event = None
-            domain = _check_name("domain", domain)
-            action = _check_name("action", action)
+            if type(domain) is not str or not domain or type(action) is not str or not action:
+                domain = _check_name("domain", domain)  # (two plain names skip the calls)
+                action = _check_name("action", action)
         if handler is _MISSING:
             raise TypeError("register() needs a handler")
         if not callable(handler):
@@ -1082,9 +1083,16 @@ class Bus:
         index = self._index.get(key)
         if index is None:
             index = _Index()
+            by_identity = index.by_identity
             for registration in entries:
+                registered = registration.handler
                 if registration.removed:  # its removal is queued
                     registration.indexed = _NOT_INDEXED
+                elif type(registered) is FunctionType and id(registered) not in by_identity:
+                    # _Index.add inlined for the common case, a strongly held function
+                    # registered once (the build is part of the first removal's cost).
+                    by_identity[id(registered)] = registration
+                    registration.indexed = _BY_IDENTITY
                 else:
                     index.add(registration)
             self._index[key] = index
