@@ -146,8 +146,11 @@ static int eventbus_hide_attribute(PyObject *type, const char *name) {
    the bus's version; a thread whose copy was made at another version drops it and
    copies again, pair by pair, as it dispatches.  Only the slot's thread writes the
    slot; the copies live in the bus (its cyclic GC sees them), a stale one until that
-   thread's next dispatch on the bus.  Markers (a stale pair, a refused one) and pairs
-   without handlers are not copied: they take the shared path, as with the GIL.
+   thread's next dispatch on the bus or its end: the thread keeps weak references to
+   the buses it has copies in, and its slot's release drops its copy from each bus still
+   alive before another thread can take the slot (else an unregistered handler stayed
+   alive with the bus).  Markers (a stale pair, a refused one) and pairs without
+   handlers are not copied: they take the shared path, as with the GIL.
    With the GIL all of this compiles to the plain lookup. */
 #ifdef Py_GIL_DISABLED
 #define EVENTBUS_SLOTS 64
@@ -156,15 +159,57 @@ static PyMutex eventbus_slots_mutex;
 static char eventbus_slot_taken[EVENTBUS_SLOTS];
 static _Thread_local int eventbus_my_slot = -1;  /* -1: none yet; -2: none to be had */
 
+/* A thread's slot, in a capsule in its thread state's dict: the slot, and weak references
+   to the buses whose _local[slot] holds this thread's copy (the dead ones are dropped
+   when the list reaches prune_at, so that it stays proportional to the live ones). */
+typedef struct {
+    int slot;
+    PyObject *buses;  /* a list of weakrefs; NULL before the first copy */
+    Py_ssize_t prune_at;
+    int pruning;  /* a bus freed while pruning may dispatch: append only, meanwhile */
+} eventbus_slot_record;
+static _Thread_local eventbus_slot_record *eventbus_my_record = NULL;
+
+/* A bus's _local list (borrowed): set by _core.pyx when it is imported. */
+static PyObject *(*eventbus_local_of)(PyObject *bus) = NULL;
+static void eventbus_set_local_of(PyObject *(*local_of)(PyObject *bus)) { eventbus_local_of = local_of; }
+
 static void eventbus_release_slot(PyObject *capsule) {
-    /* The thread's state is being cleared (it is ending): its slot is free again. */
-    int *box = (int *)PyCapsule_GetPointer(capsule, EVENTBUS_SLOT_CAPSULE);
-    if (box == NULL) { PyErr_Clear(); return; }
+    /* The thread's state is being cleared (it is ending): its copies go from every bus
+       still alive, then its slot is free again. */
+    eventbus_slot_record *record =
+        (eventbus_slot_record *)PyCapsule_GetPointer(capsule, EVENTBUS_SLOT_CAPSULE);
+    if (record == NULL) { PyErr_Clear(); return; }
+    int slot = record->slot;
+    int mine = eventbus_my_record == record;
+    if (mine) {
+        /* A finalizer that dropping a copy runs, and that dispatches, takes the shared path. */
+        eventbus_my_slot = -2;
+        eventbus_my_record = NULL;
+    }
+    PyObject *buses = record->buses;
+    record->buses = NULL;
+    if (buses != NULL && eventbus_local_of != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(buses); i++) {
+            PyObject *bus;
+            int alive = PyWeakref_GetRef(PyList_GET_ITEM(buses, i), &bus);
+            if (alive < 0) PyErr_Clear();
+            if (alive <= 0) continue;
+            PyObject *local = eventbus_local_of(bus);
+            if (local != NULL && PyList_CheckExact(local) && PyList_GET_SIZE(local) == EVENTBUS_SLOTS) {
+                PyObject *copy = PyList_GET_ITEM(local, slot);
+                PyList_SET_ITEM(local, slot, Py_NewRef(Py_None));
+                Py_DECREF(copy);  /* may run finalizers: of handlers unregistered since */
+            }
+            Py_DECREF(bus);
+        }
+    }
+    Py_XDECREF(buses);
     PyMutex_Lock(&eventbus_slots_mutex);
-    eventbus_slot_taken[*box] = 0;
+    eventbus_slot_taken[slot] = 0;
     PyMutex_Unlock(&eventbus_slots_mutex);
-    if (eventbus_my_slot == *box) eventbus_my_slot = -1;
-    PyMem_RawFree(box);
+    if (mine) eventbus_my_slot = -1;
+    PyMem_RawFree(record);
 }
 
 static Py_NO_INLINE int eventbus_take_slot(void) {
@@ -174,30 +219,71 @@ static Py_NO_INLINE int eventbus_take_slot(void) {
     eventbus_my_slot = -2;
     PyObject *dict = PyThreadState_GetDict();  /* borrowed */
     if (dict == NULL) return -1;
-    int *box = (int *)PyMem_RawMalloc(sizeof(int));
-    if (box == NULL) return -1;
-    *box = -1;
+    eventbus_slot_record *record = (eventbus_slot_record *)PyMem_RawMalloc(sizeof(eventbus_slot_record));
+    if (record == NULL) return -1;
+    record->slot = -1;
+    record->buses = NULL;
+    record->prune_at = 8;
+    record->pruning = 0;
     PyMutex_Lock(&eventbus_slots_mutex);
     for (int i = 0; i < EVENTBUS_SLOTS; i++) {
-        if (!eventbus_slot_taken[i]) { eventbus_slot_taken[i] = 1; *box = i; break; }
+        if (!eventbus_slot_taken[i]) { eventbus_slot_taken[i] = 1; record->slot = i; break; }
     }
     PyMutex_Unlock(&eventbus_slots_mutex);
-    if (*box < 0) { PyMem_RawFree(box); return -1; }
-    int slot = *box;
-    PyObject *capsule = PyCapsule_New(box, EVENTBUS_SLOT_CAPSULE, eventbus_release_slot);
+    if (record->slot < 0) { PyMem_RawFree(record); return -1; }
+    int slot = record->slot;
+    PyObject *capsule = PyCapsule_New(record, EVENTBUS_SLOT_CAPSULE, eventbus_release_slot);
     if (capsule == NULL) {
         PyErr_Clear();
         PyMutex_Lock(&eventbus_slots_mutex);
         eventbus_slot_taken[slot] = 0;
         PyMutex_Unlock(&eventbus_slots_mutex);
-        PyMem_RawFree(box);
+        PyMem_RawFree(record);
         return -1;
     }
+    eventbus_my_record = record;
     int failed = PyDict_SetItemString(dict, EVENTBUS_SLOT_CAPSULE, capsule);
     Py_DECREF(capsule);  /* on failure its destructor frees the slot */
-    if (failed) { PyErr_Clear(); eventbus_my_slot = -2; return -1; }
+    if (failed) { PyErr_Clear(); eventbus_my_slot = -2; eventbus_my_record = NULL; return -1; }
     eventbus_my_slot = slot;
     return slot;
+}
+
+/* Notes that this thread's slot of `bus` is getting a copy (its first), for the thread's
+   end to drop.  -1 with an exception set (no memory): no copy may be made. */
+static Py_NO_INLINE int eventbus_remember(PyObject *bus) {
+    eventbus_slot_record *record = eventbus_my_record;
+    if (record == NULL) { PyErr_NoMemory(); return -1; }
+    if (record->buses == NULL && (record->buses = PyList_New(0)) == NULL) return -1;
+    if (!record->pruning && PyList_GET_SIZE(record->buses) >= record->prune_at) {
+        /* Drop the references to buses that are gone: O(1) amortised per remembered bus.
+           (A bus may die here, as the last reference to it goes, and its finalizers may
+           dispatch on this thread: what they remember is appended to the list read.) */
+        PyObject *live = PyList_New(0);
+        if (live == NULL) return -1;
+        record->pruning = 1;
+        int failed = 0;
+        for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(record->buses); i++) {
+            PyObject *ref = PyList_GET_ITEM(record->buses, i);
+            PyObject *target;
+            int alive = PyWeakref_GetRef(ref, &target);
+            if (alive > 0) {
+                failed = PyList_Append(live, ref) < 0;
+                Py_DECREF(target);
+            } else if (alive < 0) {
+                failed = 1;
+            }
+        }
+        record->pruning = 0;
+        if (failed) { Py_DECREF(live); return -1; }
+        Py_SETREF(record->buses, live);  /* weak references only: no code runs */
+        record->prune_at = 2 * PyList_GET_SIZE(live) + 8;
+    }
+    PyObject *ref = PyWeakref_NewRef(bus, NULL);
+    if (ref == NULL) return -1;
+    int failed = PyList_Append(record->buses, ref);
+    Py_DECREF(ref);
+    return failed;
 }
 
 static inline int eventbus_thread_slot(void) {
@@ -219,13 +305,23 @@ static PyObject *eventbus_copy_tuple(PyObject *tuple) {
 }
 
 /* eventbus_lookup on this thread's copy of the registry (see above). */
-static PyObject *eventbus_lookup_local(PyObject *registry, PyObject *local_registries,
+static PyObject *eventbus_lookup_local(PyObject *bus, PyObject *registry, PyObject *local_registries,
                                        uint64_t *versions, uint64_t *version,
                                        PyObject *domain, PyObject *action) {
     int slot = eventbus_thread_slot();
     if (slot < 0 || versions == NULL) return eventbus_lookup(registry, domain, action);
-    uint64_t now = _Py_atomic_load_uint64_acquire(version);
     PyObject *local = PyList_GET_ITEM(local_registries, slot);  /* only this thread writes it */
+    if (local == Py_None) {
+        /* This thread's first copy in this bus (or its first since the slot's previous
+           owner ended): remembered, so that the thread's end drops it. */
+        if (eventbus_remember(bus) < 0) {
+            PyErr_Clear();  /* no memory: this dispatch runs the shared tuple */
+            return eventbus_lookup(registry, domain, action);
+        }
+        /* Read again: a bus freed while remembering may have run finalizers. */
+        local = PyList_GET_ITEM(local_registries, slot);
+    }
+    uint64_t now = _Py_atomic_load_uint64_acquire(version);
     PyObject *dropped = NULL;  /* released last: its finalizers may run anything */
     if (versions[slot] != now || local == Py_None) {
         PyObject *fresh = PyDict_New();
@@ -276,8 +372,9 @@ static uint64_t *eventbus_versions_new(void) {
 #define eventbus_local_slots() EVENTBUS_SLOTS
 #define eventbus_bump(version) ((void)_Py_atomic_add_uint64((version), 1))
 #else
-#define eventbus_lookup_local(registry, local_registries, versions, version, domain, action) \
+#define eventbus_lookup_local(bus, registry, local_registries, versions, version, domain, action) \
     eventbus_lookup((registry), (domain), (action))
+#define eventbus_set_local_of(local_of) ((void)(local_of))
 #define eventbus_versions_new() ((uint64_t *)NULL)
 #define eventbus_local_slots() 0
 #define eventbus_bump(version) ((void)0)

@@ -81,6 +81,8 @@ Only in the compiled twin:
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
   slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
+- ``_local_of``: a bus's per-thread registry copies, for ``_core.h`` (a thread that ends
+  drops its copies, free-threaded builds).
 - ``_refuse_awaitable_in``, ``_refuse_in_call``, ``_refuse_in_publish``: Python-callable
   forms of the C ``_refuse_awaitable``, for the C loop and the observed dispatch.
 - ``_event_class``, ``__getattr__``: ``Event`` defined on first use, so that
@@ -133,8 +135,11 @@ cdef extern from "_core.h":
     # Free-threaded builds: dispatch on this thread's copy of the registry (see _core.h);
     # with the GIL, eventbus_lookup itself and no-ops.
     ctypedef unsigned long long uint64_t "uint64_t"
-    object eventbus_lookup_local(PyObject *registry, PyObject *local_registries, uint64_t *versions,
-                                 uint64_t *version, PyObject *domain, PyObject *action)
+    object eventbus_lookup_local(PyObject *bus, PyObject *registry, PyObject *local_registries,
+                                 uint64_t *versions, uint64_t *version, PyObject *domain,
+                                 PyObject *action)
+    # How a thread's end finds a bus's copies (free-threaded builds; with the GIL, a no-op).
+    void eventbus_set_local_of(PyObject *(*local_of)(PyObject *bus) noexcept) noexcept
     uint64_t *eventbus_versions_new()
     int eventbus_local_slots() noexcept
     void eventbus_bump(uint64_t *version) noexcept
@@ -1500,7 +1505,8 @@ cdef class Bus:
         if self._handlers is None:
             raise _not_initialised()
         return eventbus_lookup_local(
-            <PyObject *>self._handlers, <PyObject *>self._local, self._local_versions, &self._version,
+            <PyObject *>self, <PyObject *>self._handlers, <PyObject *>self._local,
+            self._local_versions, &self._version,
             <PyObject *>data._domain, <PyObject *>data._action,
         )
 
@@ -1735,6 +1741,15 @@ eventbus_hide_attribute(<PyObject *>Data, b"__le__")
 eventbus_hide_attribute(<PyObject *>Data, b"__gt__")
 eventbus_hide_attribute(<PyObject *>Data, b"__ge__")
 eventbus_hide_attribute(<PyObject *>Bus, b"__pyx_vtable__")
+
+
+cdef PyObject* _local_of(PyObject* bus) noexcept:
+    # For _core.h (free-threaded builds): the list of a bus's per-thread registry copies,
+    # from which an ending thread drops its own.  Borrowed: the bus holds it.
+    return <PyObject *>(<Bus>bus)._local
+
+
+eventbus_set_local_of(_local_of)
 
 
 def _snapshot(tuple targets, list coroutines):

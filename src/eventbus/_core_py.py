@@ -77,6 +77,8 @@ Only in the compiled twin:
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
   slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
+- ``_local_of``: a bus's per-thread registry copies, for ``_core.h`` (a thread that ends
+  drops its copies, free-threaded builds).
 - ``_refuse_awaitable_in``, ``_refuse_in_call``, ``_refuse_in_publish``: Python-callable
   forms of the C ``_refuse_awaitable``, for the C loop and the observed dispatch.
 - ``_event_class``, ``__getattr__``: ``Event`` defined on first use, so that

@@ -23,10 +23,12 @@ handler while another thread changes its pair.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -773,3 +775,60 @@ def test_a_dispatch_does_not_queue_behind_a_writer_holding_the_lock(impl: Module
     after: list[str] = []
     bus.call(after, impl.Data("d", "a"))
     assert after == ["old", "new"]
+
+
+class _Counted:
+    """A handler that counts its calls (a class instance, so that a weak reference follows it)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, ctx: object, data: object) -> None:
+        with self._lock:
+            self.calls += 1
+
+
+def test_a_handler_dispatched_on_an_ended_thread_is_freed_once_unregistered(impl: ModuleType) -> None:
+    """An unregistered handler is freed once the threads that dispatched it have ended.
+
+    (Free-threaded builds: each thread dispatches on its own copy of the registry, which a
+    thread that ended kept in the bus, and with it every handler unregistered since.)"""
+    bus = impl.Bus()
+    handler = _Counted()
+    alive = weakref.ref(handler)
+    bus.register("d", "a", handler)
+    thread = threading.Thread(target=bus.call, args=(None, impl.Data("d", "a")))
+    thread.start()
+    thread.join(JOIN_SECONDS)
+    assert not thread.is_alive()
+    assert handler.calls == 1
+    assert bus.unregister("d", "a", handler) is True
+    del handler
+    gc.collect()
+    assert alive() is None
+
+
+def test_more_threads_than_registry_copies_dispatch_and_free_their_handlers(impl: ModuleType) -> None:
+    """70 threads at once (more than the 64 per-thread registry copies of a free-threaded
+    build: the others dispatch on the shared registry) all run the pair's handlers, and
+    once they have ended an unregistered handler is freed."""
+    threads = 70
+    bus = impl.Bus()
+    handler = _Counted()
+    alive = weakref.ref(handler)
+    unregister = bus.register("d", "a", handler)
+    data = impl.Data("d", "a")
+    all_dispatched = threading.Barrier(threads)
+
+    def dispatch() -> None:
+        bus.call(None, data)
+        all_dispatched.wait(STORM_TIMEOUT)  # every thread holds its copy (or has none) at once
+        bus.call(None, data)
+
+    run_workers([dispatch] * threads)
+    assert handler.calls == 2 * threads
+    assert unregister() is True
+    del handler, unregister
+    gc.collect()
+    assert alive() is None
