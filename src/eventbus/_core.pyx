@@ -1028,14 +1028,17 @@ cdef class Bus:
                     actions = self._handlers[domain] = {}
                 actions[action] = _STALE
                 eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
-                entries = self._entries.get(key)
-                if entries is None:
-                    entries = self._entries[key] = {}
-                entries[registration] = target
+                # Indexed first: its user code (the handler's __eq__ lookup) may raise, and
+                # then nothing is registered (an indexed registration that is not in
+                # _entries is passed over).
                 if self._index:
                     index = self._index.get(key)
                     if index is not None:
                         (<_Index>index).add(registration)
+                entries = self._entries.get(key)
+                if entries is None:
+                    entries = self._entries[key] = {}
+                entries[registration] = target
                 if self._pending:
                     self._drain()
                 eventbus_flag_store(&self._busy, 0)

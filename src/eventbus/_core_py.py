@@ -940,14 +940,17 @@ class Bus:
                 if actions is None:
                     actions = self._handlers[domain] = {}
                 actions[action] = _STALE
-                entries = self._entries.get(key)
-                if entries is None:
-                    entries = self._entries[key] = {}
-                entries[registration] = target
+                # Indexed first: its user code (the handler's __eq__ lookup) may raise, and
+                # then nothing is registered (an indexed registration that is not in
+                # _entries is passed over).
                 if self._index:
                     index = self._index.get(key)
                     if index is not None:
                         index.add(registration)
+                entries = self._entries.get(key)
+                if entries is None:
+                    entries = self._entries[key] = {}
+                entries[registration] = target
                 if self._pending:
                     self._drain()
                 self._busy = False

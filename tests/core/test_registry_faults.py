@@ -567,3 +567,45 @@ def test_event_forms_refuse_an_extra_action(impl: ModuleType, call: Any, message
     with pytest.raises(TypeError, match=message):
         call(bus, impl.Event("d", "a", dict))
     assert bus.pairs() == ()
+
+
+def test_a_register_that_fails_while_indexing_registers_nothing(impl: ModuleType) -> None:
+    """register() raising inside its locked section registers nothing.
+
+    Here user code fails there: the ``__eq__`` lookup on the handler's class, which the
+    pair's index for removal by handler makes (a metaclass ``__getattribute__``).  The
+    handler was left registered: run by every dispatch, with no unregister function, and
+    not found by ``unregister(pair, handler)``, which searched the index only."""
+
+    class Failing(type):
+        armed = False
+
+        def __getattribute__(cls, name: str) -> Any:
+            if name == "__eq__" and Failing.armed:
+                Failing.armed = False
+                raise LookupError("no __eq__ today")
+            return type.__getattribute__(cls, name)
+
+    class Handler(metaclass=Failing):
+        def __call__(self, ctx: list[str], data: object) -> None:
+            ctx.append("handler")
+
+    def old(ctx: list[str], data: object) -> None:
+        ctx.append("old")
+
+    bus = impl.Bus()
+    bus.register("d", "a", old)
+    assert bus.unregister("d", "a", lambda ctx, data: None) is False  # the pair has its index now
+    handler = Handler()
+    Failing.armed = True
+    with pytest.raises(LookupError, match="no __eq__ today"):
+        bus.register("d", "a", handler)
+    assert bus.handlers("d", "a") == (old,)
+    seen: list[str] = []
+    bus.call(seen, impl.Data("d", "a"))
+    assert seen == ["old"]
+    assert bus.unregister("d", "a", handler) is False
+    # Registered again, it is found by handler.
+    bus.register("d", "a", handler)
+    assert bus.unregister("d", "a", handler) is True
+    assert bus.handlers("d", "a") == (old,)
