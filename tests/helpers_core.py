@@ -52,6 +52,13 @@ def scaled(count: int, minimum: int = 1) -> int:
     return max(minimum, round(count * STORM_SCALE))
 
 
+def value_id(value: object) -> str:
+    """A parameter's test id: its repr, or ``<type>`` when the repr shows an address, which
+    changes from run to run (``--lf``, ``--deselect`` and collection by id need the same ids)."""
+    text = repr(value)
+    return f"<{type(value).__qualname__}>" if " at 0x" in text else text
+
+
 # The two implementation modules, by the ids the ``impl`` fixture gives them.
 MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
 

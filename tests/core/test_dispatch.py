@@ -18,6 +18,7 @@ from helpers_core import (
     quiet_logger,
     recorder,
     unbounded_recursion,
+    value_id,
 )
 
 
@@ -70,7 +71,7 @@ def test_handlers_run_in_order_with_ctx_and_data(impl: ModuleType, method: str) 
     assert all(got_ctx is ctx and got_data is data for _, got_ctx, got_data in seen)
 
 
-@pytest.mark.parametrize("ctx", [None, Untouchable(), 0, "", [], {"k": "v"}], ids=repr)
+@pytest.mark.parametrize("ctx", [None, Untouchable(), 0, "", [], {"k": "v"}], ids=value_id)
 def test_ctx_is_passed_untouched(impl: ModuleType, method: str, ctx: object) -> None:
     bus = impl.Bus()
     seen: list[object] = []
@@ -81,7 +82,7 @@ def test_ctx_is_passed_untouched(impl: ModuleType, method: str, ctx: object) -> 
     assert seen[0] is ctx and seen[1] is ctx
 
 
-@pytest.mark.parametrize("result", [0, 1, "text", [1], False, object()], ids=repr)
+@pytest.mark.parametrize("result", [0, 1, "text", [1], False, object()], ids=value_id)
 def test_return_values_are_ignored(impl: ModuleType, method: str, result: object) -> None:
     bus = impl.Bus()
     log: list[object] = []
