@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import collecting_logger, quiet_logger
+from helpers_core import ByName, collecting_logger, quiet_logger
 
 import eventbus
 from eventbus.testing import muted, record
@@ -463,18 +463,6 @@ def test_unregister_by_handler_ignores_a_lying_hash(impl: ModuleType) -> None:
 
         def __hash__(self) -> int:
             return next(counter)
-
-    class ByName:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __call__(self, ctx: object, data: object) -> None:
-            pass
-
-        def __eq__(self, other: object) -> bool:
-            return isinstance(other, ByName) and other.name == self.name
-
-        __hash__ = None  # type: ignore[assignment]
 
     bus = impl.Bus()
     shifty = NewHashEachTime()

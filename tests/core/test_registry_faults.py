@@ -26,7 +26,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import run_workers
+from helpers_core import run_workers, tracing_the_pure_core
 
 from eventbus.testing import muted
 
@@ -211,31 +211,6 @@ def _inside(frame: FrameType | None, bus: Any) -> bool:
 
 
 @contextmanager
-def _tracing(trace: Callable[[FrameType, str, object], Any]) -> Generator[None]:
-    """``trace`` as the line tracer of the pure core's frames, with garbage collection paused.
-
-    A collection inside would run finalizers of earlier tests' objects under this tracer.
-    Those of a compiled ``Bus`` fail on coverage's line-tracing build: Cython marks its
-    frames traced with ``f_trace = None``, which a Python-level tracer is then handed as the
-    function to call ("'NoneType' object is not callable", seen once in CI's coverage step).
-    """
-
-    def start(frame: FrameType, event: str, arg: object) -> Any:
-        return trace if frame.f_code.co_filename.endswith("_core_py.py") else None
-
-    collecting = gc.isenabled()
-    gc.disable()
-    previous = sys.gettrace()
-    sys.settrace(start)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
-        if collecting:
-            gc.enable()
-
-
-@contextmanager
 def _interrupt_at(bus: Any, line: int) -> Generator[list[int]]:
     """Raise ``Interrupted`` at the ``line``-th line the pure bus's code runs."""
     count = [0]
@@ -254,7 +229,7 @@ def _interrupt_at(bus: Any, line: int) -> Generator[list[int]]:
                 raise Interrupted
         return trace
 
-    with _tracing(trace):
+    with tracing_the_pure_core(trace):
         yield count
 
 
@@ -294,7 +269,7 @@ def test_an_interruption_as_a_pure_dispatch_meets_a_stale_pair_propagates(method
             raise Interrupted
         return trace
 
-    with _tracing(trace), pytest.raises(Interrupted):
+    with tracing_the_pure_core(trace), pytest.raises(Interrupted):
         getattr(bus, method)(None, impl.Data("d", "a"))
     assert met == [True] and log == []
     getattr(bus, method)(None, impl.Data("d", "a"))

@@ -32,6 +32,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
+from helpers_core import ByName
 
 
 def _handler(log: list[str], name: str) -> Callable[[object, object], None]:
@@ -116,24 +117,6 @@ class Owner:
 
     def handle(self, ctx: object, data: object) -> None:
         self.log.append(self.name)
-
-
-class ByName:
-    """A handler equal to another ByName of the same name (so never by identity), unhashable."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, ctx: object, data: object) -> None:
-        pass
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ByName) and other.name == self.name
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ByName({self.name!r})"
 
 
 def _counting() -> tuple[type[ByName], list[int]]:
@@ -581,6 +564,8 @@ def _interrupted_once(where: Callable[[FrameType], bool]) -> Generator[list[bool
             raise Interrupted
         return local
 
+    # sys.settrace here, not through helpers_core.tracing_the_pure_core: pytest-run-parallel
+    # (.ci/stress-args.sh) finds a context manager's thread-unsafe calls only in its own body.
     def start(frame: FrameType, event: str, arg: object) -> Any:
         return local if frame.f_code.co_filename.endswith("_core_py.py") else None
 
