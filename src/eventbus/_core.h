@@ -208,8 +208,15 @@ static void eventbus_release_slot(PyObject *capsule) {
     PyMutex_Lock(&eventbus_slots_mutex);
     eventbus_slot_taken[slot] = 0;
     PyMutex_Unlock(&eventbus_slots_mutex);
-    if (mine) eventbus_my_slot = -1;
-    PyMem_RawFree(record);
+    if (mine) {
+        eventbus_my_slot = -1;
+        PyMem_RawFree(record);
+    } else {
+        /* Cleared from another thread (a fork's child clearing the other threads' states):
+           the owner's thread-local pointer may still name the record, so it stays
+           allocated, marked without a slot (eventbus_remember refuses it). */
+        record->slot = -1;
+    }
 }
 
 static Py_NO_INLINE int eventbus_take_slot(void) {
@@ -253,7 +260,7 @@ static Py_NO_INLINE int eventbus_take_slot(void) {
    end to drop.  -1 with an exception set (no memory): no copy may be made. */
 static Py_NO_INLINE int eventbus_remember(PyObject *bus) {
     eventbus_slot_record *record = eventbus_my_record;
-    if (record == NULL) { PyErr_NoMemory(); return -1; }
+    if (record == NULL || record->slot < 0) { PyErr_NoMemory(); return -1; }
     if (record->buses == NULL && (record->buses = PyList_New(0)) == NULL) return -1;
     if (!record->pruning && PyList_GET_SIZE(record->buses) >= record->prune_at) {
         /* Drop the references to buses that are gone: O(1) amortised per remembered bus.
