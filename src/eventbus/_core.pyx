@@ -579,13 +579,16 @@ cdef object _identity(object handler):
     cls = type(handler)
     if cls is FunctionType:  # the common case first (a builtin type: its == cannot change)
         return id(handler)
-    if cls is MethodType:
-        func = handler.__func__
-        if type(func).__eq__ is _OBJECT_EQ:
-            return (id(handler.__self__), id(func))
-        return None
-    if cls.__eq__ is _OBJECT_EQ:
-        return id(handler)
+    try:
+        if cls is MethodType:
+            func = handler.__func__
+            if type(func).__eq__ is _OBJECT_EQ:
+                return (id(handler.__self__), id(func))
+            return None
+        if cls.__eq__ is _OBJECT_EQ:
+            return id(handler)
+    except Exception:  # noqa: BLE001 - a class failing its own __eq__ lookup (a metaclass):
+        pass  # its handlers are compared in order, as the contract says
     return None
 
 
@@ -616,15 +619,19 @@ cdef class _Index:
     cdef add(self, _Registration registration):
         handler = registration.handler() if registration.weak else registration.handler
         key = None if handler is None else _identity(handler)
+        if key is not None:
+            cls = type(handler)
+            if cls is MethodType:
+                cls = type(handler.__func__)
+            if cls is not FunctionType:  # (its == cannot change)
+                try:
+                    self.types[cls] = None
+                except Exception:  # noqa: BLE001 - a class failing its own hashing: as in _identity
+                    key = None
         if key is None:
             registration.indexed = _BY_EQUALITY
             self.others += 1
             return
-        cls = type(handler)
-        if cls is MethodType:
-            cls = type(handler.__func__)
-        if cls is not FunctionType:  # (its == cannot change)
-            self.types[cls] = None
         present = self.by_identity.get(key)
         if present is None:
             self.by_identity[key] = registration
@@ -638,7 +645,10 @@ cdef class _Index:
         if self.others:
             return False
         for cls in self.types:
-            if cls.__eq__ is not _OBJECT_EQ:
+            try:
+                if cls.__eq__ is not _OBJECT_EQ:
+                    return False
+            except Exception:  # noqa: BLE001 - (as in _identity)
                 return False
         return True
 

@@ -544,22 +544,34 @@ def test_event_forms_refuse_an_extra_action(impl: ModuleType, call: Any, message
     assert bus.pairs() == ()
 
 
-def test_a_register_that_fails_while_indexing_registers_nothing(impl: ModuleType) -> None:
-    """register() raising inside its locked section registers nothing.
+@pytest.mark.parametrize("fails", ["register's __eq__ lookup", "unregister's __eq__ lookup", "the index's re-check", "hashing the class"])
+def test_a_handler_class_failing_its_own_lookups_is_compared_in_order(impl: ModuleType, fails: str) -> None:
+    """The index for removal by handler asks the handler's class for ``__eq__`` (and hashes
+    the class): a metaclass that raises there gets its handlers compared in registration
+    order, as the contract says, and register/unregister neither fail nor half-happen.
 
-    Here user code fails there: the ``__eq__`` lookup on the handler's class, which the
-    pair's index for removal by handler makes (a metaclass ``__getattribute__``).  The
-    handler was left registered: run by every dispatch, with no unregister function, and
-    not found by ``unregister(pair, handler)``, which searched the index only."""
+    (Before, the failure escaped register's locked section after the handler was
+    registered: run by every dispatch, with no unregister function, and not found by
+    ``unregister(pair, handler)``; a queued registration would have failed every drain.)"""
 
     class Failing(type):
-        armed = False
+        armed = ""
+        spared = 0  # lookups of __eq__ let through before the armed one fails
 
         def __getattribute__(cls, name: str) -> Any:
-            if name == "__eq__" and Failing.armed:
-                Failing.armed = False
-                raise LookupError("no __eq__ today")
+            if name == "__eq__" and Failing.armed == "__eq__":
+                if Failing.spared:
+                    Failing.spared -= 1
+                else:
+                    Failing.armed = ""
+                    raise LookupError("no __eq__ today")
             return type.__getattribute__(cls, name)
+
+        def __hash__(cls) -> int:
+            if Failing.armed == "__hash__":
+                Failing.armed = ""
+                raise LookupError("no hash today")
+            return type.__hash__(cls)
 
     class Handler(metaclass=Failing):
         def __call__(self, ctx: list[str], data: object) -> None:
@@ -572,15 +584,17 @@ def test_a_register_that_fails_while_indexing_registers_nothing(impl: ModuleType
     bus.register("d", "a", old)
     assert bus.unregister("d", "a", lambda ctx, data: None) is False  # the pair has its index now
     handler = Handler()
-    Failing.armed = True
-    with pytest.raises(LookupError, match="no __eq__ today"):
-        bus.register("d", "a", handler)
-    assert bus.handlers("d", "a") == (old,)
+    Failing.armed = "__hash__" if fails == "hashing the class" else "__eq__" if fails.startswith("register") else ""
+    bus.register("d", "a", handler)
+    if fails in ("unregister's __eq__ lookup", "the index's re-check"):
+        Failing.armed = "__eq__"
+        # unregister asks the handler's class first, then the index re-checks its classes.
+        Failing.spared = 1 if fails == "the index's re-check" else 0
+    assert bus.handlers("d", "a") == (old, handler)
     seen: list[str] = []
     bus.call(seen, impl.Data("d", "a"))
-    assert seen == ["old"]
-    assert bus.unregister("d", "a", handler) is False
-    # Registered again, it is found by handler.
-    bus.register("d", "a", handler)
+    assert seen == ["old", "handler"]
     assert bus.unregister("d", "a", handler) is True
+    assert Failing.armed == ""  # the failing lookup was made
     assert bus.handlers("d", "a") == (old,)
+    assert bus.unregister("d", "a", handler) is False
