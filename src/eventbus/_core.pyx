@@ -1038,9 +1038,9 @@ cdef class Bus:
                     actions = self._handlers[domain] = {}
                 actions[action] = _STALE
                 eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
-                # Indexed first: its user code (the handler's __eq__ lookup) may raise, and
-                # then nothing is registered (an indexed registration that is not in
-                # _entries is passed over).
+                # Indexed first: should indexing fail (no memory; a class failing its own
+                # lookups is handled there), nothing is registered (an indexed registration
+                # that is not in _entries is passed over).
                 if self._index:
                     index = self._index.get(key)
                     if index is not None:

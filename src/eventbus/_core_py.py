@@ -950,9 +950,9 @@ class Bus:
                 if actions is None:
                     actions = self._handlers[domain] = {}
                 actions[action] = _STALE
-                # Indexed first: its user code (the handler's __eq__ lookup) may raise, and
-                # then nothing is registered (an indexed registration that is not in
-                # _entries is passed over).
+                # Indexed first: should indexing fail (no memory; a class failing its own
+                # lookups is handled there), nothing is registered (an indexed registration
+                # that is not in _entries is passed over).
                 if self._index:
                     index = self._index.get(key)
                     if index is not None:
