@@ -9,12 +9,16 @@ stress_args=(
   # sys.getrefcount counts the other threads' references to shared objects (stress/test_refs);
   # sys.setswitchinterval is process-wide; sys.settrace (the fault tests' injected interrupts)
   # instruments code objects for every thread on 3.12+; ast.parse from several threads at once
-  # fails on 3.11 (SystemError: AST constructor recursion depth mismatch; twins/test_contract).
+  # fails on 3.11 (SystemError: AST constructor recursion depth mismatch; twins/test_contract);
+  # pydoc.render_doc (help()) reads a class's __annotations__, which 3.11 creates in the class
+  # dict on first access, while another thread's help() iterates that dict (RuntimeError:
+  # dictionary changed size during iteration; docs/test_reference_docstrings).
   -o "thread_unsafe_fixtures=caplog"
   -o "thread_unsafe_functions=sys.getrefcount
 sys.setswitchinterval
 sys.settrace
-ast.parse"
+ast.parse
+pydoc.render_doc"
   # Not meant for this: thread storms of their own (they set the switch interval from a
   # fixture, which the plugin cannot see) and hypothesis state machines sized for one
   # thread (and the codec engines' differential, sized alike); all three files run in the main test command.
