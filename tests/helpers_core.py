@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from types import FrameType, ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -59,6 +59,8 @@ def value_id(value: object) -> str:
     text = repr(value)
     return f"<{type(value).__qualname__}>" if " at 0x" in text else text
 
+
+_S = TypeVar("_S")
 
 # The two implementation modules, by the ids the ``impl`` fixture gives them.
 MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}
@@ -357,9 +359,10 @@ def hypothesis_profile(*, stateful_step_count: tuple[int, int] | None = None) ->
 
 
 @contextlib.contextmanager
-def tracing_the_pure_core(trace: Callable[[FrameType, str, object], Any]) -> Generator[None]:
+def tracing_the_pure_core(trace: Callable[[FrameType, str, object], Any], state: _S) -> Generator[_S]:
     """``trace`` as the line tracer of the pure core's frames, with garbage collection paused
-    (the fault tests raise an asynchronous exception at a chosen line with it).
+    (the fault tests raise an asynchronous exception at a chosen line with it); the ``with``
+    gets ``state`` (what the tracer records, for the test to check).
 
     A collection inside would run finalizers of earlier tests' objects under this tracer.
     Those of a compiled ``Bus`` fail on coverage's line-tracing build: Cython marks its
@@ -375,7 +378,7 @@ def tracing_the_pure_core(trace: Callable[[FrameType, str, object], Any]) -> Gen
     previous = sys.gettrace()
     sys.settrace(start)
     try:
-        yield
+        yield state
     finally:
         sys.settrace(previous)
         if collecting:

@@ -29,7 +29,7 @@ Identical in both twins:
     ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``,
     ``Bus._weakly``, ``Bus._unregister_identical``, ``Bus._unregister_equal``,
     ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
-    ``Bus._build``, ``Bus._build_copy``, ``Bus._mute``,
+    ``Bus._build``, ``Bus._mute``,
     ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
     ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
 
@@ -1221,18 +1221,12 @@ class Bus:
                 self._lock.release()
 
     def _build(self, domain: str, action: str) -> Any:
-        """The snapshot of a pair from the registrations (and mutes), under the lock."""
-        key = (domain, action)
-        mutes = self._muted.get(key)
-        if mutes:
-            return mutes[-1].snapshot
-        entries = self._entries.get(key)
-        if not entries:
-            return None
-        return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
+        """The snapshot of a pair from the registrations (and mutes).
 
-    def _build_copy(self, domain: str, action: str) -> Any:
-        """``_build`` without the lock: from a copy of the registrations, taken at once."""
+        Read from a copy of the registrations taken in one step (under the dict's own lock
+        on free-threaded builds), so that a dispatch meeting a busy writer may build it
+        without the bus's lock; under the lock the copy costs one more O(n) pass.
+        """
         key = (domain, action)
         mutes = self._muted.get(key)
         if mutes:
@@ -1240,21 +1234,19 @@ class Bus:
         entries = self._entries.get(key)
         if not entries:
             return None
-        entries = entries.copy()  # one step (under the dict's own lock on free-threaded builds)
+        entries = entries.copy()
         return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
 
     def _current(self, domain: str, action: str) -> Any:
         """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
         lock = self._lock
-        if lock._is_owned():  # type: ignore[attr-defined]
-            return self._build(domain, action)  # inside our own locked section: read only
-        if self._busy:
-            # A writer, or a dispatch installing this very snapshot, holds the lock: never
-            # queue behind it.  Every change that returned is in the registrations
-            # already; this dispatch runs on a copy of them and installs nothing.  (_busy
-            # is a hint, set and cleared inside the locked sections of the writers: both
-            # paths are right whatever it says.)
-            return self._build_copy(domain, action)
+        # Read only, installing nothing: inside our own locked section, or while a writer
+        # (or a dispatch installing this very snapshot) holds the lock, so as never to queue
+        # behind it; every change that returned is in the registrations already.  (_busy is
+        # a hint, set and cleared inside the locked sections of the writers: both paths are
+        # right whatever it says.)
+        if lock._is_owned() or self._busy:  # type: ignore[attr-defined]
+            return self._build(domain, action)
         with lock:
             self._busy = True
             snapshot = _lookup(self._handlers, domain, action)

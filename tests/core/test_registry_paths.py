@@ -20,19 +20,17 @@ joined before the section goes on.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import linecache
-import sys
 import threading
 import types
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import ByName
+from helpers_core import ByName, tracing_the_pure_core
 
 
 def _handler(log: list[str], name: str) -> Callable[[object, object], None]:
@@ -551,11 +549,10 @@ class Interrupted(BaseException):
     """What the injected "signal handler" raises (a KeyboardInterrupt stand-in)."""
 
 
-@contextmanager
-def _interrupted_once(where: Callable[[FrameType], bool]) -> Generator[list[bool]]:
+def _interrupted_once(where: Callable[[FrameType], bool]) -> AbstractContextManager[list[bool]]:
     """Raise ``Interrupted`` at the first line event of the pure core for which ``where``
-    holds, garbage collection paused (a collection would run others' finalizers under
-    this tracer)."""
+    holds (see helpers_core.tracing_the_pure_core).  A plain function, as
+    test_registry_faults._interrupt_at is."""
     raised: list[bool] = []
 
     def local(frame: FrameType, event: str, arg: object) -> Any:
@@ -564,21 +561,7 @@ def _interrupted_once(where: Callable[[FrameType], bool]) -> Generator[list[bool
             raise Interrupted
         return local
 
-    # sys.settrace here, not through helpers_core.tracing_the_pure_core: pytest-run-parallel
-    # (.ci/stress-args.sh) finds a context manager's thread-unsafe calls only in its own body.
-    def start(frame: FrameType, event: str, arg: object) -> Any:
-        return local if frame.f_code.co_filename.endswith("_core_py.py") else None
-
-    collecting = gc.isenabled()
-    gc.disable()
-    previous = sys.gettrace()
-    sys.settrace(start)
-    try:
-        yield raised
-    finally:
-        sys.settrace(previous)
-        if collecting:
-            gc.enable()
+    return tracing_the_pure_core(local, raised)
 
 
 def _source_line(frame: FrameType) -> str:
