@@ -33,7 +33,11 @@ README_TEST_COMMAND = 'python -m pip install ".[test,typed]" && python -m pytest
 # and the pure twin everywhere (.ci/run tests the pure twin as the pure wheel, in packaging).
 CI_PYTHONS = ["3.11", "3.12", "3.13"]
 TESTS = [
-    *((python, implementation) for python in [*CI_PYTHONS, "3.14", "3.14t"] for implementation in ("compiled", "pure")),
+    *(
+        (python, implementation)
+        for python in [*CI_PYTHONS, "3.14", "3.14t"]
+        for implementation in ("compiled", "pure")
+    ),
     ("pypy3.11", "pure"),  # PyPy has no compiled core: setup.py builds none there
 ]
 # Everything `bash .ci/run` runs: stages in order, the sessions of a stage at the same time (each
@@ -73,8 +77,14 @@ GENERATED = {".c", ".so", ".pyd", ".html", ".pyc"}
 
 
 def build_inputs() -> list[Path]:
-    sources = sorted(path for path in (ROOT / "src").rglob("*") if path.is_file() and path.suffix not in GENERATED
-                     and "egg-info" not in str(path) and "__pycache__" not in path.parts)
+    sources = sorted(
+        path
+        for path in (ROOT / "src").rglob("*")
+        if path.is_file()
+        and path.suffix not in GENERATED
+        and "egg-info" not in str(path)
+        and "__pycache__" not in path.parts
+    )
     return [ROOT / name for name in BUILD_INPUTS] + sources
 
 
@@ -90,7 +100,9 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
     digest = hashlib.sha256()
     for path in inputs:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    tag = str(session.run("python", "-c", "import sys; print(sys.implementation.cache_tag)", silent=True)).strip()
+    tag = str(
+        session.run("python", "-c", "import sys; print(sys.implementation.cache_tag)", silent=True)
+    ).strip()
     wheels = Path(session.cache_dir) / "wheels" / f"{tag}-{digest.hexdigest()[:16]}"
     if not list(wheels.glob("eventbus-*.whl")):
         tree = Path(session.create_tmp()) / "eventbus-sources"
@@ -100,7 +112,15 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         session.run(
-            "python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(tree),
+            "python",
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(wheels),
+            str(tree),
             env={"EVENTBUS_REQUIRE_EXTENSIONS": "1"},
         )
     (wheel,) = wheels.glob("eventbus-*.whl")
@@ -109,7 +129,8 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
 
 def expect_implementation(session: nox.Session, expected: str) -> None:
     session.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import sys, eventbus; print('eventbus.implementation =', eventbus.implementation);"
         f" sys.exit(eventbus.implementation != {expected!r})",
     )
@@ -125,7 +146,11 @@ def step(session: nox.Session, script: str, **env: str) -> None:
 
 
 @nox.session
-@nox.parametrize(["python", "implementation"], TESTS, ids=[f"{python}-{implementation}" for python, implementation in TESTS])
+@nox.parametrize(
+    ["python", "implementation"],
+    TESTS,
+    ids=[f"{python}-{implementation}" for python, implementation in TESTS],
+)
 def tests(session: nox.Session, implementation: str) -> None:
     """The README's test command: the whole suite, compiled core required or pure twin only."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -142,8 +167,13 @@ def tests(session: nox.Session, implementation: str) -> None:
         # Free-threaded: importing eventbus keeps the GIL off, and every test passes 4 threads at once.
         session.run("python", "-c", "import sys, eventbus; sys.exit(sys._is_gil_enabled())", env=env)
         session.install(*groups("stress"))
-        session.run("bash", "-c", 'source .ci/stress-args.sh && exec python -m pytest "${stress_args[@]}"',
-                    env=env, external=True)
+        session.run(
+            "bash",
+            "-c",
+            'source .ci/stress-args.sh && exec python -m pytest "${stress_args[@]}"',
+            env=env,
+            external=True,
+        )
 
 
 @nox.session(python="3.11")

@@ -64,8 +64,7 @@ def fallback_message(exc: Exception, name: str | None) -> str:
             "eventbus: same, dispatch is slower."
         )
     return (
-        f"\n{banner}\n{what} Set EVENTBUS_REQUIRE_EXTENSIONS=1 to make\n"
-        f"eventbus: this an error.\n{banner}\n"
+        f"\n{banner}\n{what} Set EVENTBUS_REQUIRE_EXTENSIONS=1 to make\neventbus: this an error.\n{banner}\n"
     )
 
 

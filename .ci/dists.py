@@ -21,19 +21,48 @@ from pathlib import Path
 # What the sdist must carry besides the package: enough to build, test and benchmark.
 SDIST_TOP_LEVEL = ["LICENSE", "README.md", "CHANGES.md", "pyproject.toml", "setup.py", "MANIFEST.in"]
 SDIST_TREES = ("src/", "tests/", "benchmarks/")
-SDIST_REQUIRED = ["src/eventbus/_core.pyx", "src/eventbus/_core.h", "src/eventbus/_core.pyi", "src/eventbus/py.typed"]
+SDIST_REQUIRED = [
+    "src/eventbus/_core.pyx",
+    "src/eventbus/_core.h",
+    "src/eventbus/_core.pyi",
+    "src/eventbus/py.typed",
+]
 
 # Generated or build files that belong in no archive (the .c is regenerated from the .pyx).
-STRAY = ["*.c", "*.html", "*.o", "*.obj", "*.pyc", "*.pyo", "*/__pycache__/*", "build/*", "*/build/*",
-         "*.egg-info/*", ".git/*", "*/.pytest_cache/*", "*/.hypothesis/*", "*/.benchmarks/*"]
+STRAY = [
+    "*.c",
+    "*.html",
+    "*.o",
+    "*.obj",
+    "*.pyc",
+    "*.pyo",
+    "*/__pycache__/*",
+    "build/*",
+    "*/build/*",
+    "*.egg-info/*",
+    ".git/*",
+    "*/.pytest_cache/*",
+    "*/.hypothesis/*",
+    "*/.benchmarks/*",
+]
 # setuptools always puts its own metadata in an sdist: that one is expected.
 SDIST_METADATA = ["PKG-INFO", "setup.cfg", "src/eventbus.egg-info/*"]
 COMPILED_CORE = ["eventbus/_core.*.so", "eventbus/_core.*.pyd"]
 COMPILED_CODEC = ["eventbus/_fastcodec.*.so", "eventbus/_fastcodec.*.pyd"]
-WHEEL_PACKAGE = ["eventbus/__init__.py", "eventbus/_awaiting.py", "eventbus/_codec.py", "eventbus/_core_py.py",
-                 "eventbus/_decode.py", "eventbus/_encode.py", "eventbus/_errors.py", "eventbus/_types.py",
-                 "eventbus/_observe.py", "eventbus/otel.py",
-                 "eventbus/py.typed", "eventbus/_core.pyi"]
+WHEEL_PACKAGE = [
+    "eventbus/__init__.py",
+    "eventbus/_awaiting.py",
+    "eventbus/_codec.py",
+    "eventbus/_core_py.py",
+    "eventbus/_decode.py",
+    "eventbus/_encode.py",
+    "eventbus/_errors.py",
+    "eventbus/_types.py",
+    "eventbus/_observe.py",
+    "eventbus/otel.py",
+    "eventbus/py.typed",
+    "eventbus/_core.pyi",
+]
 
 
 def matches(name: str, patterns: list[str]) -> bool:
@@ -53,9 +82,11 @@ def check_sdist(sdist: Path, sources: list[str]) -> list[str]:
     root = members[0].split("/", 1)[0]
     inside = {name.split("/", 1)[1] for name in members if "/" in name}
     problems = []
-    wanted = SDIST_TOP_LEVEL + SDIST_REQUIRED + [
-        name for name in sources if name.startswith(SDIST_TREES) and not matches(name, STRAY)
-    ]
+    wanted = (
+        SDIST_TOP_LEVEL
+        + SDIST_REQUIRED
+        + [name for name in sources if name.startswith(SDIST_TREES) and not matches(name, STRAY)]
+    )
     for name in sorted(set(wanted)):
         if name not in inside:
             problems.append(f"{sdist.name}: missing {name}")

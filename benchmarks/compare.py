@@ -75,7 +75,9 @@ def _blinker_send(count: int, payload: Any = None) -> timeit.Timer:
     handlers = tuple(make() for _ in range(count))
     for handler in handlers:
         signal.connect(handler)
-    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload))
+    return timer(
+        "signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload)
+    )
 
 
 def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
@@ -100,7 +102,9 @@ def _django_signal(count: int) -> tuple[Any, tuple[Callable[..., None], ...]]:
 
 def _django_send(count: int, payload: Any = None) -> timeit.Timer:
     signal, handlers = _django_signal(count)
-    return timer("signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload))
+    return timer(
+        "signal.send(ctx, data=data)", signal=signal, handlers=handlers, ctx=CTX, data=_data(payload)
+    )
 
 
 def _django_send_robust(count: int, payload: Any = None) -> timeit.Timer:
@@ -240,7 +244,9 @@ def e2e_label(name: str, engine: str) -> str:
     return f"e2e eventbus {IMPLEMENTATION_NAMES[name]}, {engine} codec: must_data, call, decode"
 
 
-def plan() -> tuple[list[str], list[tuple[str, Callable[[], timeit.Timer]]], list[tuple[str, Builder]], dict[str, str]]:
+def plan() -> tuple[
+    list[str], list[tuple[str, Callable[[], timeit.Timer]]], list[tuple[str, Builder]], dict[str, str]
+]:
     """The table's rows, the end-to-end rows and their timers, the dispatch builders, what is missing.
 
     The end-to-end rows send one small dataclass (workloads.USER) to one handler: eventbus encodes
@@ -252,7 +258,9 @@ def plan() -> tuple[list[str], list[tuple[str, Callable[[], timeit.Timer]]], lis
     e2e: list[tuple[str, Callable[[], timeit.Timer]]] = [(E2E_BASELINE, json_dispatch_timer)]
     for name in IMPLEMENTATIONS:
         for engine in engines(name):
-            e2e.append((e2e_label(name, engine), functools.partial(end_to_end_timer, implementation(name), engine)))
+            e2e.append(
+                (e2e_label(name, engine), functools.partial(end_to_end_timer, implementation(name), engine))
+            )
     for label, distribution, builder in PEER_ROWS:
         if version_of(distribution) is None:
             missing[label] = f"{distribution} is not installed (pip install '.[bench]')"
@@ -344,7 +352,12 @@ def render(report: dict[str, Any], markdown: bool) -> str:
     for label in report["missing"]:
         body.append([label, "n/a", "n/a", "n/a"])
     # End to end: one small dataclass event to one handler, as ratios to three references.
-    e2e_header = ["end to end (one event, one handler)", "× by hand", "× pyee emit(obj)", "× blinker send(obj)"]
+    e2e_header = [
+        "end to end (one event, one handler)",
+        "× by hand",
+        "× pyee emit(obj)",
+        "× blinker send(obj)",
+    ]
     e2e_body: list[list[str]] = []
     for label in report["e2e_rows"]:
         cell = report["table"][label][E2E]
@@ -354,9 +367,7 @@ def render(report: dict[str, Any], markdown: bool) -> str:
             shown.append("n/a" if over is None else f"{over:.2f}×")
         e2e_body.append([label, *shown])
     floor = ", ".join(f"{count}: {report['floor_ns'][count]:.0f} ns" for count in columns)
-    versions = ", ".join(
-        f"{name} {version or 'not installed'}" for name, version in env["versions"].items()
-    )
+    versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in env["versions"].items())
     notes = [
         f"command: {report['command']}",
         f"date: {env['date']}; CPython {env['python']} on {env['machine']['platform']}, "
@@ -387,7 +398,9 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         return "\n".join(lines + [f"- {note}" for note in notes])
     text: list[str] = []
     for table_header, table_body in ((header, body), (e2e_header, e2e_body)):
-        widths = [max(len(row[index]) for row in [table_header] + table_body) for index in range(len(table_header))]
+        widths = [
+            max(len(row[index]) for row in [table_header] + table_body) for index in range(len(table_header))
+        ]
 
         def line(row: list[str], widths: list[int] = widths) -> str:
             cells = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]

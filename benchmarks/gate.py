@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pure", type=float, default=2.0, help="pure time / floor time, at most")
     parser.add_argument("--handlers", type=int, default=1, help="no-op handlers per dispatch")
     parser.add_argument(
-        "--max-e2e-pyee", type=float,
+        "--max-e2e-pyee",
+        type=float,
         help="compiled end to end (must_data, call, decode of a small dataclass) / pyee emit(obj), at most",
     )
     parser.add_argument(
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         q1, q3 = result.quartiles(E2E, E2E_COMPILED, over)
         ok = ratio <= bound
         failed |= not ok
-        print(f"gate: {'ok  ' if ok else 'FAIL'} {text.format(ratio)} (quartiles {q1:.2f}-{q3:.2f}; required <= {bound:g})")
+        print(
+            f"gate: {'ok  ' if ok else 'FAIL'} {text.format(ratio)} (quartiles {q1:.2f}-{q3:.2f}; required <= {bound:g})"
+        )
     return 1 if failed else 0
 
 

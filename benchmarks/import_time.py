@@ -22,7 +22,10 @@ def import_times(module: str, env: dict[str, str]) -> dict[str, tuple[int, int]]
     """Module -> (own, cumulative) microseconds, from one cold interpreter."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True, text=True, check=True, env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     times: dict[str, tuple[int, int]] = {}
     for line in result.stderr.splitlines():
@@ -34,7 +37,9 @@ def import_times(module: str, env: dict[str, str]) -> dict[str, tuple[int, int]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.import_time", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.import_time", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--runs", type=int, default=21, help="cold imports of each module, interleaved")
     parser.add_argument("--module", action="append", help="the peers (default: blinker)")
     parser.add_argument("--show", action="store_true", help="list what eventbus loads beyond the first peer")
@@ -52,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             runs[name].append(import_times(name, env))
     medians = {name: statistics.median(run[name][1] for run in found) for name, found in runs.items()}
     ratios = [
-        statistics.median(a["eventbus"][1] / b[peers[0]][1] for a, b in zip(runs["eventbus"], runs[peers[0]], strict=True))
+        statistics.median(
+            a["eventbus"][1] / b[peers[0]][1] for a, b in zip(runs["eventbus"], runs[peers[0]], strict=True)
+        )
     ]
     print(f"cold import, median of {args.runs} interleaved runs (python -X importtime, cumulative):")
     for name, median in medians.items():

@@ -115,8 +115,7 @@ def measure(
 def save(result: Result, path: str) -> None:
     """Write ``result`` for ``in_processes`` (groups keep their JSON type: int or str)."""
     cells = [
-        [group, name, result.loops[group, name], seconds]
-        for (group, name), seconds in result.seconds.items()
+        [group, name, result.loops[group, name], seconds] for (group, name), seconds in result.seconds.items()
     ]
     baselines = [[group, name] for group, name in result.baselines.items()]
     with open(path, "w", encoding="utf-8") as out:

@@ -94,15 +94,21 @@ def candidates() -> dict[str, Callable[[tuple[Any, ...]], float]]:
     names = {"c": "compiled", "py": "pure"}
     for impl_name in IMPLEMENTATIONS:
         found[f"eventbus {names[impl_name]} register / unregister()"] = _eventbus_tokens(impl_name)
-        found[f"eventbus {names[impl_name]} register / unregister(pair, handler)"] = _eventbus_by_handler(impl_name)
+        found[f"eventbus {names[impl_name]} register / unregister(pair, handler)"] = _eventbus_by_handler(
+            impl_name
+        )
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.registration", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.registration", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--handlers", type=int, default=20_000, help="handlers registered on the one pair")
     parser.add_argument("--repetitions", type=int, default=7, help="interleaved repetitions")
-    parser.add_argument("--max-ratio", type=float, default=None, help="fail when a median ratio to pyee exceeds this")
+    parser.add_argument(
+        "--max-ratio", type=float, default=None, help="fail when a median ratio to pyee exceeds this"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the medians as JSON to PATH")
     args = parser.parse_args(argv)
     handlers = noop_handlers(args.handlers)
@@ -120,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         for name in timed
     }
     width = max(map(len, timed))
-    print(f"registration: {args.handlers} handlers on one pair, registered then all removed "
-          f"(median of {args.repetitions} interleaved repetitions)")
+    print(
+        f"registration: {args.handlers} handlers on one pair, registered then all removed "
+        f"(median of {args.repetitions} interleaved repetitions)"
+    )
     print(f"{'':{width}}  {'seconds':>8}  {'ratio to pyee':>13}")
     for name in timed:
         print(f"{name:{width}}  {statistics.median(seconds[name]):8.4f}  {ratios[name]:12.2f}x")
-    print(f"command: python -m benchmarks.registration {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
+    print(
+        f"command: python -m benchmarks.registration {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip()
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump({"handlers": args.handlers, "seconds": seconds, "ratios": ratios}, out, indent=1)

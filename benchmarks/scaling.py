@@ -113,6 +113,7 @@ def _runtime_domain() -> str:
 
 def rows(impl: ModuleType | None) -> dict[str, Setup]:
     if impl is None:
+
         def loop(t: int) -> Callable[[int], None]:
             handlers, data, ctx = (handler,), implementation("py").Data(DOMAIN, ACTION, PAYLOAD), Context()
             return lambda n: _loop(handlers, ctx, data, n)
@@ -124,7 +125,11 @@ def rows(impl: ModuleType | None) -> dict[str, Setup]:
             return lambda n: _loop_shared(shared_object, handlers, ctx, data, n)
 
         def loop_held(t: int) -> Callable[[int], None]:
-            handlers, data, ctx = (handler_held,), implementation("py").Data(DOMAIN, ACTION, PAYLOAD), Context()
+            handlers, data, ctx = (
+                (handler_held,),
+                implementation("py").Data(DOMAIN, ACTION, PAYLOAD),
+                Context(),
+            )
             return lambda n: _loop_held(shared_object, handlers, ctx, data, n)
 
         return {"loop": loop, "loop, shared object": loop_shared, "loop, shared object held": loop_held}
@@ -181,9 +186,7 @@ class Workers:
     def __init__(self, count: int) -> None:
         self.inboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(count)]
         self.outbox: queue.Queue[tuple[int, Any]] = queue.Queue()
-        self.threads = [
-            threading.Thread(target=self._serve, args=(i,), daemon=True) for i in range(count)
-        ]
+        self.threads = [threading.Thread(target=self._serve, args=(i,), daemon=True) for i in range(count)]
         for thread in self.threads:
             thread.start()
 
@@ -234,13 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="work per timing (1.0: 200,000 dispatches)")
     parser.add_argument("--repetitions", type=int, default=7, help="interleaved repetitions, medians printed")
     parser.add_argument("--impl", default="c,py", help="implementations: c (compiled), py (pure)")
-    parser.add_argument("--rows", default="", help="only the rows whose names contain one of these (comma-separated)")
+    parser.add_argument(
+        "--rows", default="", help="only the rows whose names contain one of these (comma-separated)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the per-repetition numbers here")
     args = parser.parse_args(argv)
 
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
-    print(f"scaling: {sys.version.split()[0]} {'GIL enabled' if gil else 'free-threaded, GIL disabled'}, "
-          f"{args.threads} threads, {args.repetitions} repetitions")
+    print(
+        f"scaling: {sys.version.split()[0]} {'GIL enabled' if gil else 'free-threaded, GIL disabled'}, "
+        f"{args.threads} threads, {args.repetitions} repetitions"
+    )
     if gil:
         print("scaling: with the GIL the threads take turns: expect about 1x everywhere", file=sys.stderr)
     n = max(1, int(200_000 * args.scale))
@@ -280,10 +287,17 @@ def main(argv: list[str] | None = None) -> int:
         nsn = statistics.median(tn / n for _, tn in runs)
         med, rel = statistics.median(speedups), statistics.median(versus)
         print(f"{name:<38} {ns1:>7.1f} ns {nsn:>7.1f} ns {med:>7.2f}x {rel:>6.2f}x")
-        report[name] = {"t1_ns_per_op": ns1, "tn_ns_per_op": nsn, "speedup": med,
-                        "versus_loop": rel, "speedups": speedups}
-    print(f"scaling: ns are per dispatch on the wall clock (t1 / n, tN / n); speedup = t1 * {args.threads} / tN; "
-          "'/ loop' = speedup over the loop's, per repetition; medians")
+        report[name] = {
+            "t1_ns_per_op": ns1,
+            "tn_ns_per_op": nsn,
+            "speedup": med,
+            "versus_loop": rel,
+            "speedups": speedups,
+        }
+    print(
+        f"scaling: ns are per dispatch on the wall clock (t1 / n, tN / n); speedup = t1 * {args.threads} / tN; "
+        "'/ loop' = speedup over the loop's, per repetition; medians"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "n": n, "gil": gil, "rows": report}, f, indent=1)

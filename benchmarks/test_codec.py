@@ -70,8 +70,7 @@ def encode_by_hand(order: Order) -> bytes:
                 "zip": order.address.zip,
             },
             "lines": [
-                {"sku": line.sku, "quantity": line.quantity, "price": line.price}
-                for line in order.lines
+                {"sku": line.sku, "quantity": line.quantity, "price": line.price} for line in order.lines
             ],
             "note": order.note,
         },

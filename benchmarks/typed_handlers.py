@@ -53,7 +53,9 @@ def _timers(impl_name: str, count: int) -> tuple[timeit.Timer, timeit.Timer]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.typed_handlers", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.typed_handlers", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--repetitions", type=int, default=40)
     parser.add_argument("--handlers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -71,13 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         rng.shuffle(order)
         for key in order:
             seconds[key].append(min(cells[key].repeat(3, loops)) / loops)
-    print(f"typed handlers: {args.handlers} handler(s), call, median of {args.repetitions} interleaved repetitions")
+    print(
+        f"typed handlers: {args.handlers} handler(s), call, median of {args.repetitions} interleaved repetitions"
+    )
     for impl_name in IMPLEMENTATIONS:
         ratio = statistics.median(
             t / p for t, p in zip(seconds[(impl_name, "typed")], seconds[(impl_name, "plain")], strict=True)
         )
         plain_ns = statistics.median(seconds[(impl_name, "plain")]) * 1e9
-        print(f"eventbus {names[impl_name]}: typed / plain-that-decodes = {ratio:.3f}x (plain: {plain_ns:.0f} ns)")
+        print(
+            f"eventbus {names[impl_name]}: typed / plain-that-decodes = {ratio:.3f}x (plain: {plain_ns:.0f} ns)"
+        )
     return 0
 
 

@@ -32,8 +32,7 @@ PAYLOAD = b'{"id":7}'
 # fell back to pure Python fails instead of being measured twice; only an explicit
 # EVENTBUS_NO_EXTENSIONS (or another interpreter) leaves it out.
 COMPILED_WANTED = (
-    not os.environ.get("EVENTBUS_NO_EXTENSIONS")
-    and platform.python_implementation() == "CPython"
+    not os.environ.get("EVENTBUS_NO_EXTENSIONS") and platform.python_implementation() == "CPython"
 )
 IMPLEMENTATIONS = ("c", "py") if COMPILED_WANTED else ("py",)
 MODULES = {"c": "eventbus._core", "py": "eventbus._core_py"}

@@ -53,7 +53,12 @@ autodoc_preserve_defaults = True
 # Private names the annotations use, shown as what a reader knows them by.
 autodoc_type_aliases = {
     "EventLike": "Data",
-    "_T": "T", "_S": "T", "_F": "F", "_C": "C", "_R": "R", "Pair": "tuple[str, str]",
+    "_T": "T",
+    "_S": "T",
+    "_F": "F",
+    "_C": "C",
+    "_R": "R",
+    "Pair": "tuple[str, str]",
 }
 add_module_names = True
 python_use_unqualified_type_names = True

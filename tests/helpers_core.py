@@ -225,8 +225,7 @@ def run_workers(workers: Sequence[Callable[[], None]], timeout: float | None = N
             faulthandler.dump_traceback(stacks, all_threads=True)
             stacks.seek(0)
             pytest.fail(
-                f"deadlock? threads {alive} still running after {timeout} s; stacks:\n"
-                + stacks.read(),
+                f"deadlock? threads {alive} still running after {timeout} s; stacks:\n" + stacks.read(),
                 pytrace=False,
             )
     if errors:
@@ -284,7 +283,10 @@ def unbounded_recursion(impl: ModuleType, method: str, *, observed: bool) -> sub
     """
     return subprocess.run(
         [sys.executable, "-c", _RECURSION_SCRIPT, impl.__name__, method, "observed" if observed else "plain"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -350,7 +352,9 @@ def hypothesis_profile(*, stateful_step_count: tuple[int, int] | None = None) ->
     slow = [HealthCheck.too_slow, HealthCheck.data_too_large]
     steps = stateful_step_count
     if HYPOTHESIS_PROFILE == "ci":
-        common = settings(derandomize=True, max_examples=400, deadline=None, database=None, suppress_health_check=slow)
+        common = settings(
+            derandomize=True, max_examples=400, deadline=None, database=None, suppress_health_check=slow
+        )
         return common if steps is None else settings(common, stateful_step_count=steps[0])
     if HYPOTHESIS_PROFILE == "long":
         common = settings(max_examples=5000, deadline=None, suppress_health_check=slow)

@@ -56,7 +56,9 @@ class CheckingObservation:
         self.running = handler
 
     # duration and error as a dynamic caller could pass them: checked, not assumed.
-    def handler_finished(self, handler: Callable[[Any, Any], object], duration: object, error: object) -> None:
+    def handler_finished(
+        self, handler: Callable[[Any, Any], object], duration: object, error: object
+    ) -> None:
         if self.running is not handler:
             self._problem(f"handler_finished({handler!r}) but {self.running!r} was started")
         if type(duration) is not float or duration < 0:

@@ -23,9 +23,21 @@ def expected(path: Path) -> set[int]:
 
 def mypy_errors(mypy: str, python: str, path: Path) -> set[int]:
     result = subprocess.run(
-        [mypy, "--strict", "--python-version", "3.11", "--python-executable", python,
-         "--no-incremental", "--hide-error-context", "--no-error-summary", str(path)],
-        capture_output=True, text=True, check=False,
+        [
+            mypy,
+            "--strict",
+            "--python-version",
+            "3.11",
+            "--python-executable",
+            python,
+            "--no-incremental",
+            "--hide-error-context",
+            "--no-error-summary",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     found = set()
     for line in result.stdout.splitlines():
@@ -41,7 +53,9 @@ def pyright_errors(pyright: str, python: str, path: Path) -> set[int]:
     try:
         result = subprocess.run(
             [pyright, "--outputjson", "--pythonpath", python, "--project", str(config), str(path)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     finally:
         config.unlink()
@@ -59,11 +73,16 @@ def main(argv: list[str]) -> int:
     for name in files:
         path = Path(name).resolve()
         want = expected(path)
-        for checker, found in (("mypy", mypy_errors(mypy, python, path)), ("pyright", pyright_errors(pyright, python, path))):
+        for checker, found in (
+            ("mypy", mypy_errors(mypy, python, path)),
+            ("pyright", pyright_errors(pyright, python, path)),
+        ):
             missing, extra = sorted(want - found), sorted(found - want)
             if missing or extra:
                 failed = True
-                print(f"{path.name}: {checker}: no error on expected lines {missing}; unexpected errors on {extra}")
+                print(
+                    f"{path.name}: {checker}: no error on expected lines {missing}; unexpected errors on {extra}"
+                )
             else:
                 print(f"{path.name}: {checker}: errors on exactly the {len(want)} marked lines")
     return 1 if failed else 0

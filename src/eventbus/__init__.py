@@ -45,9 +45,7 @@ if TYPE_CHECKING:
     from ._observe import Observation, Observer
 
     implementation = "python"
-elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (
-    sys.implementation.name != "cpython"
-):
+elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (sys.implementation.name != "cpython"):
     from ._core_py import Bus, Data, must_data, new_data
 
     implementation = "python"

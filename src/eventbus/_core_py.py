@@ -275,10 +275,7 @@ class Data:
         return hash((self.domain, self.action, self.raw_params))
 
     def __repr__(self) -> str:
-        return (
-            f"Data(domain={self.domain!r}, action={self.action!r}, "
-            f"raw_params={self.raw_params!r})"
-        )
+        return f"Data(domain={self.domain!r}, action={self.action!r}, raw_params={self.raw_params!r})"
 
     # Pickles name eventbus's own reconstructor, not this module: they load under either
     # implementation, as the Data of the one active there.  A copy is the Data itself.
@@ -443,6 +440,7 @@ class Event(_event.Event[_T]):
     _decoder = staticmethod(_decode)
 
     if TYPE_CHECKING:  # the constructor binds this class's type parameter, not the base's
+
         @overload
         def __init__(self: Event[_S], domain: str, action: str, payload_type: type[_S]) -> None: ...
         @overload
@@ -489,7 +487,9 @@ class _Mute:
 
     __slots__ = ("key", "handlers", "snapshot")
 
-    def __init__(self, key: tuple[str, str], handlers: tuple[Callable[[Any, Data], object], ...], snapshot: Any) -> None:
+    def __init__(
+        self, key: tuple[str, str], handlers: tuple[Callable[[Any, Data], object], ...], snapshot: Any
+    ) -> None:
         self.key = key
         self.handlers = handlers
         self.snapshot = snapshot  # None, a tuple or a _Refused, as _snapshot builds it
@@ -721,7 +721,6 @@ def _add_note(exc: BaseException, target: object, data: Data) -> None:
     )
 
 
-
 def _not_initialised() -> RuntimeError:
     return RuntimeError(
         "this Bus was never initialised: Bus.__init__() did not run "
@@ -781,8 +780,17 @@ class Bus:
     """
 
     __slots__ = (
-        "_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending", "_observer",
-        "_busy", "__weakref__",
+        "_logger",
+        "_lock",
+        "_handlers",
+        "_entries",
+        "_holes",
+        "_index",
+        "_muted",
+        "_pending",
+        "_observer",
+        "_busy",
+        "__weakref__",
     )
 
     def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
@@ -809,9 +817,7 @@ class Bus:
         if logger is None:
             logger = logging.getLogger("eventbus")
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
-            raise TypeError(
-                f"logger must be a logging.Logger or None, not {type(logger).__qualname__}"
-            )
+            raise TypeError(f"logger must be a logging.Logger or None, not {type(logger).__qualname__}")
         self._observer: Observer | None = check_observer(observer)
         self._logger = logger
         # Reentrant only so that _is_owned() is exact: an operation that finds the lock
@@ -936,7 +942,9 @@ class Bus:
         registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
         target: Callable[[Any, Data], object]
         if weak:
-            target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)
+            target = self._weakly(
+                registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type
+            )
         else:
             target = handler if event is None else _typed_handler(handler, event.payload_type, _decode())
         lock = self._lock
@@ -972,7 +980,9 @@ class Bus:
 
         return unregister
 
-    def _weakly(self, registration: _Registration, handler: Any, payload_type: object) -> Callable[[Any, Data], object]:
+    def _weakly(
+        self, registration: _Registration, handler: Any, payload_type: object
+    ) -> Callable[[Any, Data], object]:
         def collected(ref: object) -> None:
             # On whatever thread dropped the handler, maybe inside one of this bus's
             # locked sections: queue the removal, never wait for the lock.
@@ -1359,6 +1369,7 @@ class Bus:
         event, domain, action, rest = self._pair(domain, action, "on")
         if rest is not _MISSING:
             raise TypeError("on(event) takes no action: the event names the pair")
+
         def decorator(handler: Any) -> Any:
             if event is not None:
                 self.register(event, handler)
@@ -1708,8 +1719,7 @@ def _coroutine_refused(name: str, method: str) -> TypeError:
 
 def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception]) -> ExceptionGroup[Exception]:
     return ExceptionGroup(
-        f"{len(errors)} of {len(handlers)} handlers failed for event "
-        f"{data.domain!r}/{data.action!r}",
+        f"{len(errors)} of {len(handlers)} handlers failed for event {data.domain!r}/{data.action!r}",
         errors,
     )
 
@@ -1752,7 +1762,12 @@ class _FirstObserved:
         # Dispatch when the bus has an observer, with this twin's own helpers.
         _OBSERVED = Dispatcher(  # pyright: ignore[reportConstantRedefinition]
             Helpers(
-                _refuse_awaitable, _failures, _registered_name, _registered_handler, _observed_note, _refuse_coroutines
+                _refuse_awaitable,
+                _failures,
+                _registered_name,
+                _registered_handler,
+                _observed_note,
+                _refuse_coroutines,
             )
         )
         return getattr(_OBSERVED, name)

@@ -50,13 +50,13 @@ class EventLike(Protocol):
     def raw_params(self) -> bytes | None: ...
 
 
-
 _MISSING: Any = object()
 MISSING: Any = _MISSING  # decode(data): no target type; what eventbus._engine passes on
 
 
 def _same(value: object) -> object:
     return value
+
 
 _Converter = Callable[[Any], object]
 
@@ -136,8 +136,7 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
         where = f" at {path}" if path else ""
         what = "no payload" if raw is None and not path else mismatch.message
         raise DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into "
-            f"{type_name(cls)}{where}: {what}"
+            f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}{where}: {what}"
         ) from mismatch.cause
 
 
@@ -147,9 +146,7 @@ def _raw_params_of(data: object) -> bytes | None:
         data.domain  # type: ignore[attr-defined]  # noqa: B018
         data.action  # type: ignore[attr-defined]  # noqa: B018
     except AttributeError:
-        raise TypeError(
-            f"decode() needs an eventbus.Data, not {type(data).__qualname__}"
-        ) from None
+        raise TypeError(f"decode() needs an eventbus.Data, not {type(data).__qualname__}") from None
     return raw  # type: ignore[no-any-return]
 
 
@@ -176,10 +173,8 @@ def _loads(data: EventLike, raw: bytes, target: object) -> object:
     except ValueError as exc:
         name = target if isinstance(target, str) else type_name(target)
         raise DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
-            f"invalid JSON ({exc})"
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: invalid JSON ({exc})"
         ) from exc
-
 
 
 _converters: dict[object, _Converter] = {}
@@ -272,7 +267,6 @@ def _build_converter(tp: Any) -> _Converter:
     raise unsupported(tp)
 
 
-
 def _exact(kind: type, name: str) -> _Converter:
     def convert(value: Any) -> object:
         if type(value) is not kind:
@@ -336,9 +330,7 @@ def _string_types() -> dict[object, _Converter]:
     import uuid  # noqa: PLC0415
 
     return {
-        datetime.datetime: _from_string(
-            "datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"
-        ),
+        datetime.datetime: _from_string("datetime", datetime.datetime.fromisoformat, "an ISO 8601 datetime"),
         datetime.date: _from_string("date", datetime.date.fromisoformat, "an ISO 8601 date"),
         datetime.time: _from_string("time", datetime.time.fromisoformat, "an ISO 8601 time"),
         uuid.UUID: _from_string("UUID", uuid.UUID, "a UUID"),
@@ -550,9 +542,7 @@ def _tuple_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
     return fixed
 
 
-def _field_slow_path(
-    name: str, convert: _Converter, default: Callable[[], object] | None
-) -> _Converter:
+def _field_slow_path(name: str, convert: _Converter, default: Callable[[], object] | None) -> _Converter:
     """A field that is missing, needs converting or does not fit: the rare path."""
     step = f".{name}"
 
@@ -642,9 +632,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
         "            f'{name}() refused the value: {type(exc).__name__}: {exc}', exc",
         "        ) from exc",
     ]
-    converter: _Converter = compile_source(
-        "\n".join(lines), namespace, "convert", "dataclass converter"
-    )
+    converter: _Converter = compile_source("\n".join(lines), namespace, "convert", "dataclass converter")
     return converter
 
 
@@ -763,6 +751,7 @@ def _msgspec_converter(cls: Any) -> _Converter:
 
     return convert
 
+
 # ---------------------------------------------------------------------------
 # What the compiled engine (eventbus._fastcodec) asks of the reference.
 
@@ -828,15 +817,40 @@ def describe_plan(cls: Any) -> tuple[Any, bool, tuple[tuple[str, str, bool], ...
 # ``object``, set attributes, return None.  No global, no call but object.__setattr__.
 _INIT_OPS = frozenset(
     {
-        "RESUME", "COPY_FREE_VARS", "NOP", "CACHE", "LOAD_FAST", "LOAD_FAST_LOAD_FAST",
-        "LOAD_FAST_BORROW", "LOAD_FAST_BORROW_LOAD_FAST_BORROW", "LOAD_DEREF", "LOAD_CONST",
-        "LOAD_SMALL_INT", "STORE_ATTR", "LOAD_METHOD", "LOAD_ATTR", "PRECALL", "CALL", "PUSH_NULL",
-        "POP_TOP", "RETURN_VALUE", "RETURN_CONST",
+        "RESUME",
+        "COPY_FREE_VARS",
+        "NOP",
+        "CACHE",
+        "LOAD_FAST",
+        "LOAD_FAST_LOAD_FAST",
+        "LOAD_FAST_BORROW",
+        "LOAD_FAST_BORROW_LOAD_FAST_BORROW",
+        "LOAD_DEREF",
+        "LOAD_CONST",
+        "LOAD_SMALL_INT",
+        "STORE_ATTR",
+        "LOAD_METHOD",
+        "LOAD_ATTR",
+        "PRECALL",
+        "CALL",
+        "PUSH_NULL",
+        "POP_TOP",
+        "RETURN_VALUE",
+        "RETURN_CONST",
     }
 )
 _CODE_FIELDS = (
-    "co_code", "co_consts", "co_names", "co_varnames", "co_freevars", "co_cellvars",
-    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_flags",
+    "co_code",
+    "co_consts",
+    "co_names",
+    "co_varnames",
+    "co_freevars",
+    "co_cellvars",
+    "co_argcount",
+    "co_posonlyargcount",
+    "co_kwonlyargcount",
+    "co_nlocals",
+    "co_flags",
 )
 
 

@@ -47,9 +47,7 @@ def _json_writer() -> Callable[[object], str]:
     def refuse(value: object) -> object:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-    encode = make_encoder(
-        None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
+    encode = make_encoder(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
 
     def write(native: object) -> str:
         return "".join(encode(native, 0))
@@ -71,9 +69,7 @@ class _Unencodable(Located):
     """A value has no JSON form."""
 
 
-def encode_params(
-    params: object, domain: str | None = None, action: str | None = None
-) -> bytes | None:
+def encode_params(params: object, domain: str | None = None, action: str | None = None) -> bytes | None:
     """Encode ``params`` as compact UTF-8 JSON; ``None`` means no payload."""
     if params is None:
         return None
@@ -212,9 +208,7 @@ def _dict_to_json(value: dict[Any, Any]) -> dict[str, object]:
         if type(key) is not str and not issubclass(type(key), str):
             # Not isinstance: a Mock(spec=str) passes it through __class__, and json refuses it.
             # json would silently write {1: "a"} as {"1": "a"}.
-            raise _Unencodable(
-                f"dict key {key!r} of type {type(key).__qualname__} is not a str"
-            )
+            raise _Unencodable(f"dict key {key!r} of type {type(key).__qualname__} is not a str")
         if type(item) in plain:
             encoded[key] = item
         else:
@@ -258,9 +252,7 @@ def _library_encoder(what: str, to_builtins: Callable[[Any], object]) -> _Encode
         try:
             built = to_builtins(value)
         except Exception as exc:
-            raise _Unencodable(
-                f"{what} {type(value).__qualname__} cannot be serialised: {exc}", exc
-            ) from exc
+            raise _Unencodable(f"{what} {type(value).__qualname__} cannot be serialised: {exc}", exc) from exc
         return _to_json(built)
 
     return encode
@@ -380,14 +372,11 @@ def _unreadable(names: list[str]) -> Callable[[object, Exception], None]:
             try:
                 getattr(value, name)
             except Exception as failed:
-                failure = _Unencodable(
-                    f"field could not be read: {type(failed).__name__}: {failed}", failed
-                )
+                failure = _Unencodable(f"field could not be read: {type(failed).__name__}: {failed}", failed)
                 failure.within(f".{name}")
                 raise failure from failed
         raise _Unencodable(
-            f"value of type {type(value).__qualname__} could not be read: "
-            f"{type(exc).__name__}: {exc}",
+            f"value of type {type(value).__qualname__} could not be read: {type(exc).__name__}: {exc}",
             exc,
         ) from exc
 

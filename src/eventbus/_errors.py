@@ -35,7 +35,6 @@ class DecodeError(EventBusError):
     """
 
 
-
 class Located(Exception):
     """A failure somewhere inside a payload.
 

@@ -105,8 +105,7 @@ class Event(Generic[T]):
         action = getattr(data, "action", None)
         if (domain, action) != (self.domain, self.action) and hasattr(data, "raw_params"):
             raise ValueError(
-                f"event {self.domain!r}/{self.action!r} cannot decode a Data of "
-                f"{domain!r}/{action!r}"
+                f"event {self.domain!r}/{self.action!r} cannot decode a Data of {domain!r}/{action!r}"
             )
         return self._decoder()(data, self.payload_type)  # type: ignore[no-any-return]
 

@@ -38,11 +38,7 @@ def module_if_imported(name: str) -> Any:
 
 def is_pydantic_model(tp: Any) -> bool:
     pydantic = module_if_imported("pydantic")
-    return (
-        pydantic is not None
-        and isinstance(tp, type)
-        and issubclass(tp, pydantic.BaseModel)
-    )
+    return pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
 
 
 def is_msgspec_struct(tp: Any) -> bool:
@@ -57,7 +53,6 @@ def compile_source(source: str, namespace: dict[str, Any], name: str, what: str)
     return namespace[name]
 
 
-
 SUPPORTED = (
     "supported are dict, list, tuple, str, int, float, bool, None, dataclasses, "
     "TypedDicts, Enums, datetime, date, time, UUID, Decimal, Literal[...], "
@@ -70,15 +65,11 @@ def unsupported(tp: Any) -> TypeError:
     return TypeError(f"decode() cannot decode into {type_name(tp)}: {SUPPORTED}")
 
 
-
 def field_types(cls: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
     except Exception as exc:
-        raise TypeError(
-            f"decode() cannot resolve the field types of {cls.__qualname__}: {exc}"
-        ) from exc
-
+        raise TypeError(f"decode() cannot resolve the field types of {cls.__qualname__}: {exc}") from exc
 
 
 # Inline checks for the generated code: the value passes as it is when this holds.

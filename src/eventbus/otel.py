@@ -119,9 +119,7 @@ class _DispatchSpans:
         if self._tracer is None:
             return
         name = _qualified_name(handler)
-        span = self._tracer.start_span(
-            name, kind=SpanKind.INTERNAL, attributes={"code.function.name": name}
-        )
+        span = self._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes={"code.function.name": name})
         self._handler = span
         self._handler_token = context.attach(trace.set_span_in_context(span))
 

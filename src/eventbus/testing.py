@@ -95,9 +95,7 @@ class Recorded:
         """The payload of the only recorded event; ``AssertionError`` unless exactly one."""
         events = self.data
         if len(events) != 1:
-            raise AssertionError(
-                f"expected exactly one recorded event, got {len(events)}: {events!r}"
-            )
+            raise AssertionError(f"expected exactly one recorded event, got {len(events)}: {events!r}")
         return self._decode_own(events[0]) if cls is None else _decode(events[0], cls)
 
     def clear(self) -> None:

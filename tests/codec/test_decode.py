@@ -191,7 +191,9 @@ def test_every_member_that_encodes_decodes_back(impl: ModuleType, member: enum.E
 
 
 def test_flags_refuse_what_is_not_theirs(impl: ModuleType) -> None:
-    assert decode_error(impl.Data("d", "a", b"4"), Perm).endswith("expected a value of Perm (one of [1, 2]), got 4")
+    assert decode_error(impl.Data("d", "a", b"4"), Perm).endswith(
+        "expected a value of Perm (one of [1, 2]), got 4"
+    )
     assert decode_error(impl.Data("d", "a", b"true"), Perm).endswith("got True")
 
 
@@ -285,11 +287,24 @@ def test_int_is_accepted_and_converted_for_float(impl: ModuleType) -> None:
 
 @pytest.mark.parametrize(
     "cls, params, got",
-    [(int, True, "bool"), (int, False, "bool"), (bool, 1, "int"), (bool, 0, "int"),
-     (int, 2.5, "float"), (int, 3.0, "float"), (float, True, "bool"), (float, "1", "str"),
-     (str, 1, "int"), (list, {}, "dict"), (dict, [], "list"), (list[int], [1, True], "bool"),
-     (list[int], [1, "2"], "str"), (dict[str, int], {"a": "1"}, "str"), (int | None, "x", "str"),
-     (str, None, "null")],
+    [
+        (int, True, "bool"),
+        (int, False, "bool"),
+        (bool, 1, "int"),
+        (bool, 0, "int"),
+        (int, 2.5, "float"),
+        (int, 3.0, "float"),
+        (float, True, "bool"),
+        (float, "1", "str"),
+        (str, 1, "int"),
+        (list, {}, "dict"),
+        (dict, [], "list"),
+        (list[int], [1, True], "bool"),
+        (list[int], [1, "2"], "str"),
+        (dict[str, int], {"a": "1"}, "str"),
+        (int | None, "x", "str"),
+        (str, None, "null"),
+    ],
     ids=repr,
 )
 def test_decode_rejects_values_of_the_wrong_type(
@@ -370,9 +385,7 @@ def test_decode_dataclass_from_a_non_object(impl: ModuleType) -> None:
         eventbus.decode(impl.new_data("d", "a", [1, 2]), Point)
 
 
-@pytest.mark.parametrize(
-    "raw", [b"{not json", b'{"a":', b"", b"\xff\xfe", b"[1,]", b"NaN1"], ids=repr
-)
+@pytest.mark.parametrize("raw", [b"{not json", b'{"a":', b"", b"\xff\xfe", b"[1,]", b"NaN1"], ids=repr)
 @pytest.mark.parametrize("cls", [None, dict], ids=["no-cls", "dict"])
 def test_decode_invalid_json(impl: ModuleType, raw: bytes, cls: type | None) -> None:
     data = impl.Data("users", "created", raw)
@@ -405,8 +418,22 @@ class NotADataclass:
 
 @pytest.mark.parametrize(
     "cls",
-    [set, bytes, object, complex, NotADataclass, set[int], dict[int, str], frozenset[str],
-     int | bytes, list[int | complex], tuple[int, set[int]], 42, "int", Point(1, 2)],
+    [
+        set,
+        bytes,
+        object,
+        complex,
+        NotADataclass,
+        set[int],
+        dict[int, str],
+        frozenset[str],
+        int | bytes,
+        list[int | complex],
+        tuple[int, set[int]],
+        42,
+        "int",
+        Point(1, 2),
+    ],
     ids=repr,
 )
 def test_decode_into_unsupported_cls_is_a_type_error(impl: ModuleType, cls: Any) -> None:

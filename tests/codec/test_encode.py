@@ -117,8 +117,10 @@ def test_a_key_that_is_a_str_only_through_its_class_attribute(make: Maker) -> No
 
 @pytest.mark.parametrize(
     ("container", "cause"),
-    [(UnreadableDict(a=1), "UnreadableDict could not be encoded: RuntimeError: items() is broken"),
-     (UnreadableList([1]), "UnreadableList could not be encoded: RuntimeError: __iter__ is broken")],
+    [
+        (UnreadableDict(a=1), "UnreadableDict could not be encoded: RuntimeError: items() is broken"),
+        (UnreadableList([1]), "UnreadableList could not be encoded: RuntimeError: __iter__ is broken"),
+    ],
     ids=["dict", "list"],
 )
 def test_a_container_that_cannot_be_read(make: Maker, container: object, cause: str) -> None:
@@ -265,9 +267,7 @@ def test_names_are_validated_as_for_data(make: Maker) -> None:
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=repr)
 @pytest.mark.parametrize("where", ["top", "nested"])
-def test_nan_and_infinities_are_encode_errors(
-    make: Maker, value: float, where: str
-) -> None:
+def test_nan_and_infinities_are_encode_errors(make: Maker, value: float, where: str) -> None:
     params = value if where == "top" else {"items": [1.0, {"price": value}]}
     with pytest.raises(eventbus.EncodeError, match="float") as error:
         make("d", "a", params)
@@ -289,9 +289,7 @@ def test_nan_and_infinities_are_encode_errors(
     ],
     ids=lambda value: type(value).__name__ if not isinstance(value, str) else value,
 )
-def test_unencodable_values_name_their_type(
-    make: Maker, params: object, named: str
-) -> None:
+def test_unencodable_values_name_their_type(make: Maker, params: object, named: str) -> None:
     with pytest.raises(eventbus.EncodeError, match=rf"\b{named}\b"):
         make("d", "a", params)
 
@@ -310,9 +308,7 @@ def test_unencodable_dataclass_field(make: Maker) -> None:
     assert "y" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    "key", [1, 1.5, None, True, ("a", "b"), b"k"], ids=lambda key: type(key).__name__
-)
+@pytest.mark.parametrize("key", [1, 1.5, None, True, ("a", "b"), b"k"], ids=lambda key: type(key).__name__)
 def test_non_str_dict_keys_are_encode_errors(make: Maker, key: object) -> None:
     with pytest.raises(eventbus.EncodeError, match=type(key).__name__):
         make("d", "a", {"outer": {key: "value"}})

@@ -499,7 +499,9 @@ def test_pydantic_model_nested_in_a_dataclass(make: typing.Callable[..., Any], m
     assert decode(data, models.Order) == order
 
 
-def test_pydantic_model_at_top_level_and_in_lists(make: typing.Callable[..., Any], models: ModuleType) -> None:
+def test_pydantic_model_at_top_level_and_in_lists(
+    make: typing.Callable[..., Any], models: ModuleType
+) -> None:
     address = models.Address(street="Main", zip=1)
     assert decode(make("d", "a", address), models.Address) == address
     generic_list: Any = list
@@ -655,7 +657,9 @@ def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
         assert str(error.value) == str(expected)
 
 
-def test_msgspec_struct_refuses_lone_surrogates_as_a_decode_error(impl: ModuleType, models: ModuleType) -> None:
+def test_msgspec_struct_refuses_lone_surrogates_as_a_decode_error(
+    impl: ModuleType, models: ModuleType
+) -> None:
     data = impl.Data("d", "a", b'{"labels":{},"\\ud800":1}')
     with pytest.raises(DecodeError) as error:
         decode(data, models.Tagged)
@@ -666,7 +670,9 @@ def test_msgspec_struct_refuses_lone_surrogates_as_a_decode_error(impl: ModuleTy
 
 
 @pytest.mark.parametrize("target", ["CheckedStruct", "CheckedModel", "CheckedDataclass"])
-def test_validators_raising_their_own_exceptions_agree(impl: ModuleType, models: ModuleType, target: str) -> None:
+def test_validators_raising_their_own_exceptions_agree(
+    impl: ModuleType, models: ModuleType, target: str
+) -> None:
     """A __post_init__ or field_validator raising: one DecodeError, the same words for each library."""
     cls = getattr(models, target)
     assert decode(impl.Data("d", "a", b'{"count":1}'), cls).count == 1

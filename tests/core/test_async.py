@@ -128,8 +128,12 @@ def test_mixed_handlers_run_in_order_in_the_callers_task(impl: ModuleType, ameth
 
     caller = asyncio.run(main())
     assert log == [
-        "coroutine:start", "coroutine:end", "plain", "manual:awaited",
-        "coroutine:start", "coroutine:end",
+        "coroutine:start",
+        "coroutine:end",
+        "plain",
+        "manual:awaited",
+        "coroutine:start",
+        "coroutine:end",
     ]
     assert tasks == [caller] * 4
     assert all(got_ctx is ctx and got_data is data for got_ctx, got_data in seen)
@@ -286,12 +290,16 @@ def test_apublish_runs_all_groups_and_logs(impl: ModuleType, caplog: pytest.LogC
 
 
 @pytest.mark.parametrize(
-    "make_error", [KeyboardInterrupt, SystemExit, MyBaseException, asyncio.CancelledError],
+    "make_error",
+    [KeyboardInterrupt, SystemExit, MyBaseException, asyncio.CancelledError],
     ids=["KeyboardInterrupt", "SystemExit", "custom", "CancelledError"],
 )
 @pytest.mark.parametrize("kind", ["coroutine", "awaitable", "plain"])
 def test_base_exceptions_propagate_at_once(
-    impl: ModuleType, amethod: str, kind: str, make_error: Callable[[], BaseException],
+    impl: ModuleType,
+    amethod: str,
+    kind: str,
+    make_error: Callable[[], BaseException],
 ) -> None:
     bus = impl.Bus(quiet_logger())
     log: list[Any] = []
@@ -352,9 +360,7 @@ def test_cancellation_propagates_at_once(impl: ModuleType, amethod: str, where: 
     assert log == ["waiting"]
 
 
-def test_apublish_does_not_group_a_cancellation_raised_by_a_handler(
-    impl: ModuleType
-) -> None:
+def test_apublish_does_not_group_a_cancellation_raised_by_a_handler(impl: ModuleType) -> None:
     bus = impl.Bus(quiet_logger())
     log: list[str] = []
     bus.register("users", "created", recorder(log, "fails", ValueError("v")))
@@ -417,9 +423,7 @@ def refused(bus: Any, impl: ModuleType, method: str, handler: str) -> BaseExcept
     return caught.value
 
 
-def test_async_handler_is_refused_with_a_type_error(
-    impl: ModuleType, method: str
-) -> None:
+def test_async_handler_is_refused_with_a_type_error(impl: ModuleType, method: str) -> None:
     # A quiet logger: a captured log record's traceback would keep the coroutine alive.
     bus = impl.Bus(quiet_logger())
     log: list[str] = []
@@ -482,9 +486,7 @@ def test_refused_coroutine_is_closed(impl: ModuleType, method: str) -> None:
 
 
 @pytest.mark.parametrize("closable", [True, False], ids=["with-close", "without-close"])
-def test_refused_awaitable_is_closed_when_it_can_be(
-    impl: ModuleType, method: str, closable: bool
-) -> None:
+def test_refused_awaitable_is_closed_when_it_can_be(impl: ModuleType, method: str, closable: bool) -> None:
     bus = impl.Bus(quiet_logger())
     log: list[Any] = []
     results: list[Any] = []

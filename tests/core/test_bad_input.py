@@ -42,6 +42,7 @@ from eventbus import DecodeError, EncodeError
 # Compare the twins where both are tested; otherwise check the one there is on its own.
 BOTH = set(IMPLEMENTATIONS) == set(MODULES)
 
+
 class NotCallable:
     """Has a ``__call__`` attribute on the instance only, which calling ignores."""
 
@@ -88,10 +89,7 @@ class Env:
 
     def snapshot(self) -> dict[tuple[str, str], tuple[object, ...]]:
         ids = {id(h): i for i, h in enumerate(self.handlers)}
-        return {
-            pair: tuple(ids.get(id(h), "foreign") for h in self.bus.handlers(*pair))
-            for pair in WATCHED
-        }
+        return {pair: tuple(ids.get(id(h), "foreign") for h in self.bus.handlers(*pair)) for pair in WATCHED}
 
     def dispatch_all(self) -> list[int]:
         """Run every preloaded pair once: the handlers that ran, in order."""
@@ -137,14 +135,49 @@ def _data_cases() -> list[Case]:
         cases += [
             Case(f"Data-domain-{label}", lambda e, b=bad: e.m.Data(b, "created"), error, "domain " + match),
             Case(f"Data-action-{label}", lambda e, b=bad: e.m.Data("users", b), error, "action " + match),
-            Case(f"new_data-domain-{label}", lambda e, b=bad: e.m.new_data(b, "created"), error, "domain " + match),
-            Case(f"must_data-action-{label}", lambda e, b=bad: e.m.must_data("users", b, {"x": 1}), error, "action " + match),
-            Case(f"register-domain-{label}", lambda e, b=bad: e.bus.register(b, "created", e.handlers[0]), error, "domain " + match),
-            Case(f"register-action-{label}", lambda e, b=bad: e.bus.register("users", b, e.handlers[0]), error, "action " + match),
+            Case(
+                f"new_data-domain-{label}",
+                lambda e, b=bad: e.m.new_data(b, "created"),
+                error,
+                "domain " + match,
+            ),
+            Case(
+                f"must_data-action-{label}",
+                lambda e, b=bad: e.m.must_data("users", b, {"x": 1}),
+                error,
+                "action " + match,
+            ),
+            Case(
+                f"register-domain-{label}",
+                lambda e, b=bad: e.bus.register(b, "created", e.handlers[0]),
+                error,
+                "domain " + match,
+            ),
+            Case(
+                f"register-action-{label}",
+                lambda e, b=bad: e.bus.register("users", b, e.handlers[0]),
+                error,
+                "action " + match,
+            ),
             Case(f"on-domain-{label}", lambda e, b=bad: e.bus.on(b, "created"), error, "domain " + match),
-            Case(f"on-action-{label}", lambda e, b=bad: e.bus.on("users", b)(e.handlers[0]), error, "action " + match),
-            Case(f"handlers-domain-{label}", lambda e, b=bad: e.bus.handlers(b, "created"), error, "domain " + match),
-            Case(f"handlers-action-{label}", lambda e, b=bad: e.bus.handlers("users", b), error, "action " + match),
+            Case(
+                f"on-action-{label}",
+                lambda e, b=bad: e.bus.on("users", b)(e.handlers[0]),
+                error,
+                "action " + match,
+            ),
+            Case(
+                f"handlers-domain-{label}",
+                lambda e, b=bad: e.bus.handlers(b, "created"),
+                error,
+                "domain " + match,
+            ),
+            Case(
+                f"handlers-action-{label}",
+                lambda e, b=bad: e.bus.handlers("users", b),
+                error,
+                "action " + match,
+            ),
         ]
     for label, raw in [
         ("str", "{}"),
@@ -154,13 +187,37 @@ def _data_cases() -> list[Case]:
         ("list", [1]),
     ]:
         cases.append(
-            Case(f"Data-raw_params-{label}", lambda e, r=raw: e.m.Data("users", "created", r), TypeError, "raw_params must be bytes or None")
+            Case(
+                f"Data-raw_params-{label}",
+                lambda e, r=raw: e.m.Data("users", "created", r),
+                TypeError,
+                "raw_params must be bytes or None",
+            )
         )
     cases += [
-        Case("Data-subclasses-stored-plain", lambda e: _plain(e.m.Data(WeirdStr("users"), WeirdStr("created"), WeirdBytes(b"{}"))), None),
-        Case("Data-set-attribute", lambda e: setattr(e.m.Data("users", "created"), "domain", "x"), AttributeError, "immutable"),
-        Case("Data-delete-attribute", lambda e: delattr(e.m.Data("users", "created"), "raw_params"), AttributeError, "immutable"),
-        Case("Data-new-attribute", lambda e: setattr(e.m.Data("users", "created"), "extra", 1), AttributeError, "immutable"),
+        Case(
+            "Data-subclasses-stored-plain",
+            lambda e: _plain(e.m.Data(WeirdStr("users"), WeirdStr("created"), WeirdBytes(b"{}"))),
+            None,
+        ),
+        Case(
+            "Data-set-attribute",
+            lambda e: setattr(e.m.Data("users", "created"), "domain", "x"),
+            AttributeError,
+            "immutable",
+        ),
+        Case(
+            "Data-delete-attribute",
+            lambda e: delattr(e.m.Data("users", "created"), "raw_params"),
+            AttributeError,
+            "immutable",
+        ),
+        Case(
+            "Data-new-attribute",
+            lambda e: setattr(e.m.Data("users", "created"), "extra", 1),
+            AttributeError,
+            "immutable",
+        ),
         Case("Data-both-bad-domain-first", lambda e: e.m.Data(None, ""), TypeError, "domain"),
         Case("Data-init-again-changes-nothing", lambda e: _init_again(e.m.Data("users", "created")), None),
     ]
@@ -173,7 +230,14 @@ def _init_again(data: Any) -> object:
 
 
 def _plain(data: Any) -> object:
-    return (type(data.domain), data.domain, type(data.action), data.action, type(data.raw_params), data.raw_params)
+    return (
+        type(data.domain),
+        data.domain,
+        type(data.action),
+        data.action,
+        type(data.raw_params),
+        data.raw_params,
+    )
 
 
 def _payload_cases() -> list[Case]:
@@ -197,33 +261,105 @@ def _payload_cases() -> list[Case]:
     cases = []
     for label, make, match in unencodable:
         cases += [
-            Case(f"new_data-payload-{label}", lambda e, mk=make: e.m.new_data("users", "created", mk()), EncodeError, match),
-            Case(f"must_data-payload-{label}", lambda e, mk=make: e.m.must_data("users", "created", mk()), EncodeError, match),
+            Case(
+                f"new_data-payload-{label}",
+                lambda e, mk=make: e.m.new_data("users", "created", mk()),
+                EncodeError,
+                match,
+            ),
+            Case(
+                f"must_data-payload-{label}",
+                lambda e, mk=make: e.m.must_data("users", "created", mk()),
+                EncodeError,
+                match,
+            ),
         ]
     cases += [
-        Case("new_data-str-subclass-payload", lambda e: e.m.new_data("users", "created", WeirdStr("x")).raw_params, None),
-        Case("new_data-subclass-names", lambda e: _plain(e.m.new_data(WeirdStr("users"), WeirdStr("created"), [1])), None),
-        Case("new_data-bad-domain-and-payload", lambda e: e.m.new_data(None, "created", {1, 2}), EncodeError, "set"),
+        Case(
+            "new_data-str-subclass-payload",
+            lambda e: e.m.new_data("users", "created", WeirdStr("x")).raw_params,
+            None,
+        ),
+        Case(
+            "new_data-subclass-names",
+            lambda e: _plain(e.m.new_data(WeirdStr("users"), WeirdStr("created"), [1])),
+            None,
+        ),
+        Case(
+            "new_data-bad-domain-and-payload",
+            lambda e: e.m.new_data(None, "created", {1, 2}),
+            EncodeError,
+            "set",
+        ),
     ]
     malformed = [b"{", b"[1,", b'{"a":}', b"nul", b"\xff\xfe\x00", b'{"a":1}x', b""]
     for raw in malformed:
         cases += [
-            Case(f"decode-malformed-{raw!r}", lambda e, r=raw: _decode(e.m.Data("users", "created", r)), DecodeError, "invalid JSON"),
-            Case(f"decode-malformed-into-dict-{raw!r}", lambda e, r=raw: _decode(e.m.Data("users", "created", r), dict), DecodeError, "invalid JSON"),
+            Case(
+                f"decode-malformed-{raw!r}",
+                lambda e, r=raw: _decode(e.m.Data("users", "created", r)),
+                DecodeError,
+                "invalid JSON",
+            ),
+            Case(
+                f"decode-malformed-into-dict-{raw!r}",
+                lambda e, r=raw: _decode(e.m.Data("users", "created", r), dict),
+                DecodeError,
+                "invalid JSON",
+            ),
         ]
     cases += [
         Case("decode-none", lambda e: _decode(None), TypeError, "NoneType"),
         Case("decode-str", lambda e: _decode("users"), TypeError, "str"),
         Case("decode-bytes", lambda e: _decode(b"{}"), TypeError, "bytes"),
-        Case("decode-other-implementations-data", lambda e: _decode(e.other.Data("users", "created", b'{"x":1}')), None, crossing=True),
+        Case(
+            "decode-other-implementations-data",
+            lambda e: _decode(e.other.Data("users", "created", b'{"x":1}')),
+            None,
+            crossing=True,
+        ),
         Case("decode-data-like", lambda e: _decode(DataLike("users", "created", b"[1]")), None),
-        Case("decode-bytes-subclass-payload", lambda e: _decode(e.m.Data("users", "created", WeirdBytes(b"[1]"))), None),
-        Case("decode-no-payload-into-int", lambda e: _decode(e.m.Data("users", "created"), int), DecodeError, "no payload"),
-        Case("decode-wrong-type", lambda e: _decode(e.m.Data("users", "created", b'"x"'), int), DecodeError, "expected int"),
-        Case("decode-bool-is-not-int", lambda e: _decode(e.m.Data("users", "created", b"true"), int), DecodeError, "users"),
-        Case("decode-missing-field", lambda e: _decode(e.m.Data("users", "created", b'{"x":1}'), Point), DecodeError, "y"),
-        Case("decode-unsupported-cls", lambda e: _decode(e.m.Data("users", "created", b"[1]"), NOT_A_TYPE), TypeError, "cannot decode into"),
-        Case("decode-unsupported-cls-complex", lambda e: _decode(e.m.Data("users", "created", b"1"), complex), TypeError, "complex"),
+        Case(
+            "decode-bytes-subclass-payload",
+            lambda e: _decode(e.m.Data("users", "created", WeirdBytes(b"[1]"))),
+            None,
+        ),
+        Case(
+            "decode-no-payload-into-int",
+            lambda e: _decode(e.m.Data("users", "created"), int),
+            DecodeError,
+            "no payload",
+        ),
+        Case(
+            "decode-wrong-type",
+            lambda e: _decode(e.m.Data("users", "created", b'"x"'), int),
+            DecodeError,
+            "expected int",
+        ),
+        Case(
+            "decode-bool-is-not-int",
+            lambda e: _decode(e.m.Data("users", "created", b"true"), int),
+            DecodeError,
+            "users",
+        ),
+        Case(
+            "decode-missing-field",
+            lambda e: _decode(e.m.Data("users", "created", b'{"x":1}'), Point),
+            DecodeError,
+            "y",
+        ),
+        Case(
+            "decode-unsupported-cls",
+            lambda e: _decode(e.m.Data("users", "created", b"[1]"), NOT_A_TYPE),
+            TypeError,
+            "cannot decode into",
+        ),
+        Case(
+            "decode-unsupported-cls-complex",
+            lambda e: _decode(e.m.Data("users", "created", b"1"), complex),
+            TypeError,
+            "complex",
+        ),
     ]
     return cases
 
@@ -240,12 +376,21 @@ def _decode(*args: Any) -> object:
 
 def _bus_cases() -> list[Case]:
     cases = [
-        Case("Bus-logger-str", lambda e: e.m.Bus("eventbus"), TypeError, "logger must be a logging.Logger or None, not str"),
+        Case(
+            "Bus-logger-str",
+            lambda e: e.m.Bus("eventbus"),
+            TypeError,
+            "logger must be a logging.Logger or None, not str",
+        ),
         Case("Bus-logger-int", lambda e: e.m.Bus(0), TypeError, "not int"),
         Case("Bus-logger-module", lambda e: e.m.Bus(logging), TypeError, "not module"),
         Case("Bus-logger-getLogger", lambda e: e.m.Bus(logging.getLogger), TypeError, "not function"),
         Case("Bus-logger-handler", lambda e: e.m.Bus(logging.Handler()), TypeError, "not Handler"),
-        Case("Bus-logger-adapter-accepted", lambda e: type(e.m.Bus(logging.LoggerAdapter(logging.Logger("x"), {}))).__name__, None),
+        Case(
+            "Bus-logger-adapter-accepted",
+            lambda e: type(e.m.Bus(logging.LoggerAdapter(logging.Logger("x"), {}))).__name__,
+            None,
+        ),
     ]
     non_callables: list[tuple[str, object]] = [
         ("none", None),
@@ -256,18 +401,42 @@ def _bus_cases() -> list[Case]:
         ("none-call", NotCallable()),
     ]
     for label, bad in non_callables:
+
         def pick(e: Env, b: object = bad, lab: str = label) -> object:
             return e.m.Data("users", "created") if lab == "data" else b
 
         cases += [
-            Case(f"register-handler-{label}", lambda e, p=pick: e.bus.register("users", "created", p(e)), TypeError, "handler must be callable"),
-            Case(f"on-handler-{label}", lambda e, p=pick: e.bus.on("users", "created")(p(e)), TypeError, "handler must be callable"),
+            Case(
+                f"register-handler-{label}",
+                lambda e, p=pick: e.bus.register("users", "created", p(e)),
+                TypeError,
+                "handler must be callable",
+            ),
+            Case(
+                f"on-handler-{label}",
+                lambda e, p=pick: e.bus.on("users", "created")(p(e)),
+                TypeError,
+                "handler must be callable",
+            ),
         ]
     cases += [
         Case("register-all-bad-domain-first", lambda e: e.bus.register(None, "", None), TypeError, "domain"),
-        Case("register-name-bad-handler-checked", lambda e: e.bus.register("", "created", None), ValueError, "domain"),
-        Case("register-subclass-names", lambda e: e.bus.register(WeirdStr("a"), WeirdStr("b"), e.handlers[2]) and None, None),
-        Case("handlers-subclass-names", lambda e: e.bus.handlers(WeirdStr("users"), WeirdStr("created")) == tuple(e.handlers[:2]), None),
+        Case(
+            "register-name-bad-handler-checked",
+            lambda e: e.bus.register("", "created", None),
+            ValueError,
+            "domain",
+        ),
+        Case(
+            "register-subclass-names",
+            lambda e: e.bus.register(WeirdStr("a"), WeirdStr("b"), e.handlers[2]) and None,
+            None,
+        ),
+        Case(
+            "handlers-subclass-names",
+            lambda e: e.bus.handlers(WeirdStr("users"), WeirdStr("created")) == tuple(e.handlers[:2]),
+            None,
+        ),
     ]
     events: list[tuple[str, Callable[[Env], object], str]] = [
         ("none", lambda e: None, "NoneType"),
@@ -277,17 +446,38 @@ def _bus_cases() -> list[Case]:
         ("data-like", lambda e: DataLike("users", "created", None), "DataLike"),
         ("data-class", lambda e: e.m.Data, "type"),
         # The message names the other implementation's module (normalised in _outcome).
-        ("other-implementations-data", lambda e: e.other.Data("users", "created"),
-         "<other>.Data (the other implementation's: use eventbus.Data)"),
+        (
+            "other-implementations-data",
+            lambda e: e.other.Data("users", "created"),
+            "<other>.Data (the other implementation's: use eventbus.Data)",
+        ),
     ]
     for label, make, match in events:
         message = f"data must be an eventbus.Data, not {match}"
         crossing = label == "other-implementations-data"
         cases += [
             Case(f"call-{label}", lambda e, mk=make: e.bus.call(None, mk(e)), TypeError, message, crossing),
-            Case(f"publish-{label}", lambda e, mk=make: e.bus.publish(None, mk(e)), TypeError, message, crossing),
-            Case(f"acall-{label}", lambda e, mk=make: _run(e.bus.acall, None, mk(e)), TypeError, message, crossing),
-            Case(f"apublish-{label}", lambda e, mk=make: _run(e.bus.apublish, None, mk(e)), TypeError, message, crossing),
+            Case(
+                f"publish-{label}",
+                lambda e, mk=make: e.bus.publish(None, mk(e)),
+                TypeError,
+                message,
+                crossing,
+            ),
+            Case(
+                f"acall-{label}",
+                lambda e, mk=make: _run(e.bus.acall, None, mk(e)),
+                TypeError,
+                message,
+                crossing,
+            ),
+            Case(
+                f"apublish-{label}",
+                lambda e, mk=make: _run(e.bus.apublish, None, mk(e)),
+                TypeError,
+                message,
+                crossing,
+            ),
         ]
     return cases
 
@@ -340,8 +530,18 @@ def test_bad_input(case: Case) -> None:
 def test_the_table_covers_every_entry_point() -> None:
     covered = {case.id.split("-")[0] for case in CASES}  # without the crossing rows too
     assert covered >= {
-        "Data", "new_data", "must_data", "decode", "Bus", "register", "on",
-        "handlers", "call", "publish", "acall", "apublish",
+        "Data",
+        "new_data",
+        "must_data",
+        "decode",
+        "Bus",
+        "register",
+        "on",
+        "handlers",
+        "call",
+        "publish",
+        "acall",
+        "apublish",
     }
 
 

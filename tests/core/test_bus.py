@@ -45,8 +45,13 @@ def test_pairs_are_independent(impl: ModuleType) -> None:
     bus.register("users", "created", recorder(log, "users/created"))
     bus.register("users", "deleted", recorder(log, "users/deleted"))
     bus.register("orders", "created", recorder(log, "orders/created"))
-    for domain, action in [("users", "created"), ("orders", "created"), ("users", "deleted"),
-                           ("created", "users"), ("orders", "deleted")]:
+    for domain, action in [
+        ("users", "created"),
+        ("orders", "created"),
+        ("users", "deleted"),
+        ("created", "users"),
+        ("orders", "deleted"),
+    ]:
         bus.call(None, impl.Data(domain, action))
     assert log == ["users/created", "orders/created", "users/deleted"]
     assert bus.handlers("orders", "deleted") == ()
@@ -206,8 +211,12 @@ INVALID = [
 @pytest.mark.parametrize("how", [_register, _on], ids=["register", "on"])
 @pytest.mark.parametrize("domain, action, error, names", INVALID)
 def test_invalid_names_register_nothing(
-    impl: ModuleType, how: Callable[..., None], domain: object, action: object,
-    error: type[Exception], names: str,
+    impl: ModuleType,
+    how: Callable[..., None],
+    domain: object,
+    action: object,
+    error: type[Exception],
+    names: str,
 ) -> None:
     bus = impl.Bus()
     existing = recorder([], "existing")

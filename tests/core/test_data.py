@@ -54,9 +54,7 @@ def test_empty_name_is_a_value_error(impl: ModuleType, field: str, empty: str) -
         impl.Data(**arguments)
 
 
-@pytest.mark.parametrize(
-    "bad", ["{}", bytearray(b"{}"), memoryview(b"{}"), 0, [], {}], ids=value_id
-)
+@pytest.mark.parametrize("bad", ["{}", bytearray(b"{}"), memoryview(b"{}"), 0, [], {}], ids=value_id)
 def test_raw_params_must_be_bytes_or_none(impl: ModuleType, bad: object) -> None:
     with pytest.raises(TypeError, match="raw_params"):
         impl.Data("users", "created", bad)
@@ -119,8 +117,12 @@ def test_cannot_be_subclassed(impl: ModuleType) -> None:
 
 @pytest.mark.parametrize(
     "other",
-    [("other", "created", b"1"), ("users", "other", b"1"), ("users", "created", b"2"),
-     ("users", "created", None)],
+    [
+        ("other", "created", b"1"),
+        ("users", "other", b"1"),
+        ("users", "created", b"2"),
+        ("users", "created", None),
+    ],
     ids=["domain", "action", "raw_params", "raw_params-none"],
 )
 def test_equal_by_all_three_fields(impl: ModuleType, other: tuple[str, str, bytes | None]) -> None:
@@ -157,7 +159,9 @@ def test_repr_is_readable_and_evaluates_back(impl: ModuleType, raw_params: bytes
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_pickled_data_loads_as_the_active_implementations_and_dispatches(impl: ModuleType, protocol: int) -> None:
+def test_a_pickled_data_loads_as_the_active_implementations_and_dispatches(
+    impl: ModuleType, protocol: int
+) -> None:
     data = impl.Data("users", "created", b"[1]")
     restored = pickle.loads(pickle.dumps(data, protocol=protocol))
     assert type(restored) is eventbus.Data  # the other twin's, when impl is not the active one

@@ -92,9 +92,7 @@ def test_return_values_are_ignored(impl: ModuleType, method: str, result: object
     assert log == ["after"]
 
 
-def test_no_handlers_is_a_no_op(
-    impl: ModuleType, method: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_no_handlers_is_a_no_op(impl: ModuleType, method: str, caplog: pytest.LogCaptureFixture) -> None:
     bus = impl.Bus()
     bus.register("users", "created", recorder([], "other-pair"))
     unregister = bus.register("users", "deleted", recorder([], "removed"))
@@ -106,9 +104,7 @@ def test_no_handlers_is_a_no_op(
     assert caplog.records == []
 
 
-def test_success_path_logs_nothing(
-    impl: ModuleType, method: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_success_path_logs_nothing(impl: ModuleType, method: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     bus = impl.Bus()
     log: list[object] = []
@@ -126,15 +122,12 @@ class DataLookalike:
 
 
 @pytest.mark.parametrize("registered", [True, False], ids=["with-handlers", "without"])
-def test_data_that_is_not_a_data_is_a_type_error(
-    impl: ModuleType, method: str, registered: bool
-) -> None:
+def test_data_that_is_not_a_data_is_a_type_error(impl: ModuleType, method: str, registered: bool) -> None:
     bus = impl.Bus()
     log: list[object] = []
     if registered:
         bus.register("users", "created", recorder(log, "handler"))
-    not_data: list[object] = [None, "users", ("users", "created", None), {"domain": "users"},
-                              DataLookalike()]
+    not_data: list[object] = [None, "users", ("users", "created", None), {"domain": "users"}, DataLookalike()]
     not_data += [cls("users", "created") for cls in other_data_classes(impl)]
     for candidate in not_data:
         with pytest.raises(TypeError, match="Data"):
@@ -160,7 +153,9 @@ def test_the_other_implementations_data_is_refused(impl: ModuleType, method: str
     ids=["KeyboardInterrupt", "SystemExit", "custom", "SystemExit-code"],
 )
 def test_base_exceptions_propagate_at_once(
-    impl: ModuleType, method: str, make_error: Callable[[], BaseException],
+    impl: ModuleType,
+    method: str,
+    make_error: Callable[[], BaseException],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -177,9 +172,7 @@ def test_base_exceptions_propagate_at_once(
     assert caplog.records == []
 
 
-def test_publish_base_exception_after_a_failure_is_not_grouped(
-    impl: ModuleType
-) -> None:
+def test_publish_base_exception_after_a_failure_is_not_grouped(impl: ModuleType) -> None:
     bus = impl.Bus(quiet_logger())
     log: list[object] = []
     interrupt = KeyboardInterrupt()
@@ -196,8 +189,9 @@ def test_publish_base_exception_after_a_failure_is_not_grouped(
 # call: fail fast
 
 
-@pytest.mark.parametrize("error", [KeyError("k"), ValueError("v"), RuntimeError("r"),
-                                   TypeError("t"), StopIteration()], ids=repr)
+@pytest.mark.parametrize(
+    "error", [KeyError("k"), ValueError("v"), RuntimeError("r"), TypeError("t"), StopIteration()], ids=repr
+)
 def test_call_stops_at_the_first_failure_and_reraises_it(
     impl: ModuleType, error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -279,9 +273,7 @@ def test_publish_runs_every_handler_and_groups_failures(
 
 
 @pytest.mark.parametrize("failing", [0, 1, 2])
-def test_publish_single_failure_is_still_a_group(
-    impl: ModuleType, failing: int
-) -> None:
+def test_publish_single_failure_is_still_a_group(impl: ModuleType, failing: int) -> None:
     bus = impl.Bus(quiet_logger())
     log: list[object] = []
     error = RuntimeError("only one")
@@ -376,9 +368,7 @@ def test_publish_logs_on_a_custom_logger(impl: ModuleType, caplog: pytest.LogCap
     bus.register("users", "created", recorder([], "fails", error))
     with pytest.raises(ExceptionGroup):
         bus.publish(None, impl.Data("users", "created"))
-    assert [(record.name, record.levelno) for record in records] == [
-        ("tests.dispatch.custom", logging.ERROR)
-    ]
+    assert [(record.name, record.levelno) for record in records] == [("tests.dispatch.custom", logging.ERROR)]
     assert records[0].exc_info is not None
     assert records[0].exc_info[1] is error
     assert caplog.records == []  # nothing on the default "eventbus" logger
@@ -411,9 +401,7 @@ def test_call_logs_nothing_even_on_a_custom_logger(
 # Re-entrancy: snapshots, nested dispatch, recursion
 
 
-def test_registering_inside_a_handler_applies_to_later_dispatches(
-    impl: ModuleType, method: str
-) -> None:
+def test_registering_inside_a_handler_applies_to_later_dispatches(impl: ModuleType, method: str) -> None:
     bus = impl.Bus()
     log: list[object] = []
     late = recorder(log, "late")
@@ -517,9 +505,7 @@ def test_nested_dispatch_of_another_and_the_same_event(impl: ModuleType, method:
     ]
 
 
-def test_nested_publish_failure_is_grouped_inside_the_outer_group(
-    impl: ModuleType
-) -> None:
+def test_nested_publish_failure_is_grouped_inside_the_outer_group(impl: ModuleType) -> None:
     bus = impl.Bus(quiet_logger())
     inner_error = ValueError("inner")
     bus.register("inner", "event", recorder([], "inner", inner_error))
@@ -540,9 +526,7 @@ def innermost(error: BaseException) -> BaseException:
     return error
 
 
-def test_unbounded_recursion_ends_in_recursion_error(
-    impl: ModuleType, method: str
-) -> None:
+def test_unbounded_recursion_ends_in_recursion_error(impl: ModuleType, method: str) -> None:
     bus = impl.Bus(quiet_logger())
     data = impl.Data("loop", "forever")
     bus.register("loop", "forever", lambda ctx, got: dispatch(bus, method, ctx, got))

@@ -61,7 +61,9 @@ def test_event_names_are_validated_as_for_data(
     assert str(from_event.value) == str(from_data.value) == message
 
 
-@pytest.mark.parametrize("payload_type", [dict, list, str, int, float, bool, UserCreated, list[int], dict[str, int], int | None])
+@pytest.mark.parametrize(
+    "payload_type", [dict, list, str, int, float, bool, UserCreated, list[int], dict[str, int], int | None]
+)
 def test_any_type_decode_accepts_is_a_payload_type(impl: ModuleType, payload_type: Any) -> None:
     assert impl.Event("d", "a", payload_type).payload_type == payload_type
 
@@ -89,7 +91,9 @@ def test_events_are_equal_and_hashable_by_all_three(impl: ModuleType) -> None:
     assert created != impl.Event("users", "deleted", UserCreated)
     assert created != impl.Event("people", "created", UserCreated)
     assert created != ("users", "created")
-    assert len({created, impl.Event("users", "created", UserCreated), impl.Event("users", "created", dict)}) == 2
+    assert (
+        len({created, impl.Event("users", "created", UserCreated), impl.Event("users", "created", dict)}) == 2
+    )
     assert pickle.loads(pickle.dumps(created)) == created
     assert copy.deepcopy(created) == created
 
@@ -138,7 +142,9 @@ def test_decode_reads_the_payload_back(impl: ModuleType) -> None:
 def test_decode_refuses_a_data_of_another_pair_naming_both(impl: ModuleType) -> None:
     created = impl.Event("users", "created", UserCreated)
     other = impl.new_data("users", "deleted", {"id": 7, "email": "x"})
-    with pytest.raises(ValueError, match=r"event 'users'/'created' cannot decode a Data of 'users'/'deleted'") as caught:
+    with pytest.raises(
+        ValueError, match=r"event 'users'/'created' cannot decode a Data of 'users'/'deleted'"
+    ) as caught:
         created.decode(other)
     assert not isinstance(caught.value, eventbus.DecodeError)
 
@@ -249,7 +255,9 @@ def test_a_failed_register_of_an_event_registers_nothing(impl: ModuleType) -> No
         bus.register(created)
     with pytest.raises(TypeError, match="weak must be a bool"):
         bus.register(created, print, weak=1)
-    with pytest.raises(TypeError, match="cannot hold handler .*Slotted.* weakly: Slotted objects do not support weak"):
+    with pytest.raises(
+        TypeError, match="cannot hold handler .*Slotted.* weakly: Slotted objects do not support weak"
+    ):
         bus.register(created, Slotted(), weak=True)
     assert bus.handlers(created) == ()
     assert bus.pairs() == ()

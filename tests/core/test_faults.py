@@ -104,7 +104,18 @@ def _uninitialised_buses(impl: ModuleType) -> list[object]:
 
 @pytest.mark.parametrize(
     "use",
-    ["call", "publish", "acall", "apublish", "register", "unregister", "unregister-event", "handlers", "pairs", "on"],
+    [
+        "call",
+        "publish",
+        "acall",
+        "apublish",
+        "register",
+        "unregister",
+        "unregister-event",
+        "handlers",
+        "pairs",
+        "on",
+    ],
 )
 def test_a_bus_whose_init_never_ran_says_so(impl: ModuleType, use: str) -> None:
     import asyncio

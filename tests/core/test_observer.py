@@ -102,9 +102,7 @@ def without_durations(log: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_observer_sees_start_each_handler_and_end(
-    impl: ModuleType, method: str, clock: FakeClock
-) -> None:
+def test_observer_sees_start_each_handler_and_end(impl: ModuleType, method: str, clock: FakeClock) -> None:
     observer = RecordingObserver()
     bus = impl.Bus(observer=observer)
     ran: list[str] = []
@@ -275,9 +273,7 @@ def test_a_refused_awaitable_is_that_handlers_error(impl: ModuleType, method: st
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_the_handlers_error_carries_its_note_when_the_observer_sees_it(
-    impl: ModuleType, method: str
-) -> None:
+def test_the_handlers_error_carries_its_note_when_the_observer_sees_it(impl: ModuleType, method: str) -> None:
     notes: list[list[str]] = []
 
     class Notes(eventbus.Observation):
@@ -478,7 +474,11 @@ def test_setting_the_observer_mid_dispatch_affects_later_dispatches_only(impl: M
     bus.register("users", "created", removes)
     bus.call(None, data)  # observed when it started: stays so, to its end
     assert [entry[0] for entry in observer.log] == [
-        "dispatch", "handler_started", "handler_finished", "handler_started", "handler_finished",
+        "dispatch",
+        "handler_started",
+        "handler_finished",
+        "handler_started",
+        "handler_finished",
         "finished",
     ]
     assert bus.observer is None
@@ -644,9 +644,7 @@ def test_an_observer_exception_on_the_success_path_is_logged_only(impl: ModuleTy
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("where", HOOKS)
-def test_an_observer_base_exception_propagates_at_once(
-    impl: ModuleType, method: str, where: str
-) -> None:
+def test_an_observer_base_exception_propagates_at_once(impl: ModuleType, method: str, where: str) -> None:
     stop = MyBaseException("observer stops")
     observer = Failing(where, stop)
     bus = impl.Bus(quiet_logger(), observer=observer)
@@ -657,7 +655,12 @@ def test_an_observer_base_exception_propagates_at_once(
         dispatch(bus, method, None, impl.Data("users", "created"))
     assert caught.value is stop
     # Up to the hook that raised, then only finished() (which a started dispatch always gets).
-    expected_ran = {"dispatch": [], "handler_started": [], "handler_finished": ["first"], "finished": ["first", "second"]}
+    expected_ran = {
+        "dispatch": [],
+        "handler_started": [],
+        "handler_finished": ["first"],
+        "finished": ["first", "second"],
+    }
     assert ran == expected_ran[where]
     expected_log = {
         "dispatch": ["dispatch"],
@@ -697,4 +700,3 @@ def test_observed_unbounded_recursion_ends_in_recursion_error(impl: ModuleType, 
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     expected = "RecursionError" if method == "call" else "group of RecursionError"
     assert result.stdout.strip() == expected
-

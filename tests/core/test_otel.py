@@ -94,9 +94,7 @@ def declines_payment(ctx: object, data: object) -> None:
 
 
 @pytest.mark.parametrize("method", ["call", "publish", "acall", "apublish"])
-def test_otel_one_internal_span_per_dispatch_and_handler(
-    impl: ModuleType, method: str
-) -> None:
+def test_otel_one_internal_span_per_dispatch_and_handler(impl: ModuleType, method: str) -> None:
     traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     bus.register("users", "created", open_account)
@@ -132,9 +130,7 @@ def test_otel_no_handlers_is_a_span_with_zero_handlers(impl: ModuleType) -> None
 
 
 @pytest.mark.parametrize("method", ["call", "acall"])
-def test_otel_call_failure_marks_the_handler_and_the_dispatch(
-    impl: ModuleType, method: str
-) -> None:
+def test_otel_call_failure_marks_the_handler_and_the_dispatch(impl: ModuleType, method: str) -> None:
     traced = Traced()
     bus = impl.Bus(observer=traced.observer)
     bus.register("users", "created", open_account)
@@ -157,9 +153,7 @@ def test_otel_call_failure_marks_the_handler_and_the_dispatch(
 
 
 @pytest.mark.parametrize("method", ["publish", "apublish"])
-def test_otel_publish_failures_mark_each_handler_and_the_group(
-    impl: ModuleType, method: str
-) -> None:
+def test_otel_publish_failures_mark_each_handler_and_the_group(impl: ModuleType, method: str) -> None:
     traced = Traced()
     bus = impl.Bus(quiet_logger(), observer=traced.observer)
     for handler in (declines, open_account, declines_payment):
@@ -182,9 +176,7 @@ def test_otel_publish_failures_mark_each_handler_and_the_group(
 
 
 @pytest.mark.parametrize("method", ["call", "publish"])
-def test_otel_spans_nest_when_a_handler_dispatches_again(
-    impl: ModuleType, method: str
-) -> None:
+def test_otel_spans_nest_when_a_handler_dispatches_again(impl: ModuleType, method: str) -> None:
     traced = Traced()
     bus = impl.Bus(observer=traced.observer)
 

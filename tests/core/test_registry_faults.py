@@ -31,7 +31,6 @@ from helpers_core import run_workers, tracing_the_pure_core
 from eventbus.testing import muted
 
 
-
 def _handler(log: list[str], name: str) -> Callable[[object, object], None]:
     def handler(ctx: object, data: object) -> None:
         log.append(name)
@@ -546,7 +545,10 @@ def test_event_forms_refuse_an_extra_action(impl: ModuleType, call: Any, message
     assert bus.pairs() == ()
 
 
-@pytest.mark.parametrize("fails", ["register's __eq__ lookup", "unregister's __eq__ lookup", "the index's re-check", "hashing the class"])
+@pytest.mark.parametrize(
+    "fails",
+    ["register's __eq__ lookup", "unregister's __eq__ lookup", "the index's re-check", "hashing the class"],
+)
 def test_a_handler_class_failing_its_own_lookups_is_compared_in_order(impl: ModuleType, fails: str) -> None:
     """The index for removal by handler asks the handler's class for ``__eq__`` (and hashes
     the class): a metaclass that raises there gets its handlers compared in registration
@@ -586,7 +588,9 @@ def test_a_handler_class_failing_its_own_lookups_is_compared_in_order(impl: Modu
     bus.register("d", "a", old)
     assert bus.unregister("d", "a", lambda ctx, data: None) is False  # the pair has its index now
     handler = Handler()
-    Failing.armed = "__hash__" if fails == "hashing the class" else "__eq__" if fails.startswith("register") else ""
+    Failing.armed = (
+        "__hash__" if fails == "hashing the class" else "__eq__" if fails.startswith("register") else ""
+    )
     bus.register("d", "a", handler)
     if fails in ("unregister's __eq__ lookup", "the index's re-check"):
         Failing.armed = "__eq__"

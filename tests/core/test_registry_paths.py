@@ -314,7 +314,9 @@ def test_a_stale_pair_that_emptied_dispatches_nothing_even_from_a_private_copy(
 
 
 @pytest.mark.parametrize("method", ["acall", "apublish"])
-def test_the_first_async_dispatch_of_a_stale_pair_that_emptied_runs_nothing(impl: ModuleType, method: str) -> None:
+def test_the_first_async_dispatch_of_a_stale_pair_that_emptied_runs_nothing(
+    impl: ModuleType, method: str
+) -> None:
     bus, log = _emptied_stale_pair(impl)
     asyncio.run(getattr(bus, method)(None, impl.Data("d", "a")))
     assert log == [] and bus.pairs() == ()
@@ -579,11 +581,16 @@ def test_unregister_by_handler_passes_a_registration_an_interruption_left_remove
     token = bus.register("d", "a", handler)
     bus.register("d", "a", other)
     assert bus.unregister("d", "a", _handler(log, "absent")) is False  # the pair's index
-    with pytest.raises(Interrupted), _interrupted_once(
-        lambda frame: frame.f_code.co_name == "_unregister"
-        and "found" in frame.f_locals  # the locked branch, after self._remove(registration)
-        and _source_line(frame) == "registration.removed = True"
-    ) as raised:
+    with (
+        pytest.raises(Interrupted),
+        _interrupted_once(
+            lambda frame: (
+                frame.f_code.co_name == "_unregister"
+                and "found" in frame.f_locals  # the locked branch, after self._remove(registration)
+                and _source_line(frame) == "registration.removed = True"
+            )
+        ) as raised,
+    ):
         token()
     assert raised == [True]
     assert _names(bus) == ["other"]  # removed, though never marked
@@ -605,11 +612,16 @@ def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once() -
     bus.register("d", "a", _handler(log, "h"))
     ends: list[Callable[[], None]] = []
     bus._pending.append((lambda _: ends.append(bus._mute("d", "a", (_handler(log, "stand-in"),))), None))
-    with pytest.raises(Interrupted), _interrupted_once(
-        lambda frame: frame.f_code.co_name == "_drain"
-        and _source_line(frame) == "del pending[0]"
-        and getattr(frame.f_locals.get("function"), "__func__", None) is impl.Bus._add_mute
-    ) as raised:
+    with (
+        pytest.raises(Interrupted),
+        _interrupted_once(
+            lambda frame: (
+                frame.f_code.co_name == "_drain"
+                and _source_line(frame) == "del pending[0]"
+                and getattr(frame.f_locals.get("function"), "__func__", None) is impl.Bus._add_mute
+            )
+        ) as raised,
+    ):
         bus.pairs()  # applies the queue, interrupted after the mute took effect
     assert raised == [True]
     assert len(bus._pending) == 1  # the mute, still at the head of the queue

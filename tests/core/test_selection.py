@@ -34,7 +34,12 @@ print(json.dumps({
 def report(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
     result = subprocess.run(
         [sys.executable, "-c", REPORT],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -101,16 +106,32 @@ print(json.dumps({"loaded": sorted(loaded), "after_use": sorted(after_use),
                   "decode_loaded": "eventbus._decode" in sys.modules,
                   "handler": repr(eventbus.Handler), "dir": "decode" in dir(eventbus)}))
 """
-DEFERRED = {"json", "dataclasses", "datetime", "decimal", "uuid", "logging", "inspect", "threading",
-            "eventbus._decode", "eventbus._types", "eventbus._observe"}
+DEFERRED = {
+    "json",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "uuid",
+    "logging",
+    "inspect",
+    "threading",
+    "eventbus._decode",
+    "eventbus._types",
+    "eventbus._observe",
+}
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["default", "pure"])
 def test_import_eventbus_defers_the_codec_and_its_stdlib(tmp_path: Path, pure: bool) -> None:
     env = {**os.environ, "EVENTBUS_NO_EXTENSIONS": "1" if pure else "0"}
     result = subprocess.run(
-        [sys.executable, "-c", LOADED], capture_output=True, text=True, env=env, cwd=tmp_path,
-        timeout=60, check=False,
+        [sys.executable, "-c", LOADED],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
@@ -133,15 +154,24 @@ print(json.dumps({"engine": eventbus.codec_engine, "raw": data.raw_params.decode
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, "cython"), ({"EVENTBUS_NO_FAST_CODEC": "1"}, "python"), ({"EVENTBUS_NO_FAST_CODEC": "0"}, "cython"),
-     ({"EVENTBUS_NO_EXTENSIONS": "1"}, "python")],
+    [
+        ({}, "cython"),
+        ({"EVENTBUS_NO_FAST_CODEC": "1"}, "python"),
+        ({"EVENTBUS_NO_FAST_CODEC": "0"}, "cython"),
+        ({"EVENTBUS_NO_EXTENSIONS": "1"}, "python"),
+    ],
     ids=["default", "switched-off", "zero", "pure"],
 )
 def test_codec_engine_is_reported_and_switchable(tmp_path: Path, env: dict[str, str], expected: str) -> None:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
     result = subprocess.run(
-        [sys.executable, "-c", ENGINE], capture_output=True, text=True, env={**clean, **env}, cwd=tmp_path,
-        timeout=60, check=False,
+        [sys.executable, "-c", ENGINE],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
@@ -165,7 +195,10 @@ def test_a_failed_codec_engine_build_says_the_core_stays_compiled() -> None:
     assert callable(found)
     message = cast("Callable[[Exception, str | None], str]", found)
     codec = message(RuntimeError("no compiler"), "eventbus._fastcodec")
-    assert "building the compiled codec engine (eventbus._fastcodec) failed (RuntimeError('no compiler'))" in codec
+    assert (
+        "building the compiled codec engine (eventbus._fastcodec) failed (RuntimeError('no compiler'))"
+        in codec
+    )
     assert "the compiled core is installed" in codec
     assert "eventbus.codec_engine == 'python'" in codec
     assert "pure-Python implementation" not in codec

@@ -109,8 +109,7 @@ def test_record_sees_dispatches_from_other_threads(impl: ModuleType) -> None:
     data = impl.Data("d", "a")
     with record(bus, ("d", "a")) as recorded:
         threads = [
-            threading.Thread(target=lambda: [bus.call(None, data) for _ in range(200)])
-            for _ in range(4)
+            threading.Thread(target=lambda: [bus.call(None, data) for _ in range(200)]) for _ in range(4)
         ]
         for thread in threads:
             thread.start()

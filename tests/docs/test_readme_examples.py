@@ -48,8 +48,7 @@ def module_name(document: Path) -> str:
 def examples(text: str) -> list[tuple[int, str]]:
     """Each ``python`` block of ``text`` with the line its code starts on."""
     return [
-        (text.count("\n", 0, match.start(1)) + 1, match.group(1))
-        for match in _PYTHON_BLOCK.finditer(text)
+        (text.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in _PYTHON_BLOCK.finditer(text)
     ]
 
 

@@ -28,8 +28,16 @@ from eventbus import _decode, _engine  # pyright: ignore[reportPrivateUsage]  # 
 # Every public name of a twin, and the public members of Bus.
 TWIN_NAMES = ["Data", "Bus", "new_data", "must_data", "Event"]
 BUS_MEMBERS = [
-    "register", "on", "unregister", "handlers", "pairs",
-    "call", "publish", "acall", "apublish", "observer",
+    "register",
+    "on",
+    "unregister",
+    "handlers",
+    "pairs",
+    "call",
+    "publish",
+    "acall",
+    "apublish",
+    "observer",
 ]
 # Shared by both implementations (one module each, so one text by construction).
 SHARED: dict[str, Callable[[], object]] = {
@@ -105,7 +113,8 @@ def _examples(impl: ModuleType) -> list[tuple[str, object]]:
 def test_the_docstrings_have_examples() -> None:
     finder = doctest.DocTestFinder(recurse=False)
     with_examples = [
-        name for name, obj in _examples(importlib.import_module(MODULES[IMPLEMENTATIONS[0]]))
+        name
+        for name, obj in _examples(importlib.import_module(MODULES[IMPLEMENTATIONS[0]]))
         if any(test.examples for test in finder.find(obj, name, module=False, globs={}))
     ]
     assert {"Data", "Bus", "new_data", "Event", "decode", "testing.record"} <= set(with_examples)

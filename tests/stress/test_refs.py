@@ -245,8 +245,15 @@ class World:
         self.events = {
             action: impl.Data(self.domain, action, self.payload)
             for action in (
-                "ok", "fail", "stop", "awaitable", "async", "async-fail", "reentrant",
-                "recursive", "nobody",
+                "ok",
+                "fail",
+                "stop",
+                "awaitable",
+                "async",
+                "async-fail",
+                "reentrant",
+                "recursive",
+                "nobody",
             )
         }
         self.events["other-domain"] = impl.Data("nobody-here", "ok", None)
@@ -361,7 +368,11 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         assert data != w.ctx and not (data == w.ctx)
         assert repr(data).startswith("Data(")
         restored = pickle.loads(pickle.dumps(data))  # the active implementation's Data
-        assert (restored.domain, restored.action, restored.raw_params) == (data.domain, data.action, data.raw_params)
+        assert (restored.domain, restored.action, restored.raw_params) == (
+            data.domain,
+            data.action,
+            data.raw_params,
+        )
         assert copy.copy(data) is data and copy.deepcopy(data) is data
         expect(AttributeError, lambda: setattr(data, "domain", "x"))
         expect(AttributeError, lambda: delattr(data, "action"))
@@ -576,7 +587,9 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
         run_coroutine(bus.apublish(ctx, events["nobody"]))
 
     def apublish_errors() -> None:
-        assert len(expect_group(lambda: run_coroutine(bus.apublish(ctx, events["async-fail"]))).exceptions) == 2
+        assert (
+            len(expect_group(lambda: run_coroutine(bus.apublish(ctx, events["async-fail"]))).exceptions) == 2
+        )
         expect(Stop, lambda: run_coroutine(bus.apublish(ctx, events["stop"])))
         expect(TypeError, lambda: run_coroutine(bus.apublish(ctx, None)))
 
@@ -643,9 +656,9 @@ def recursion(w: World) -> Callable[[], None]:
     return operation
 
 
-OPERATION_NAMES = [
-    name for name, _ in operations(World(importlib.import_module("eventbus._core_py")))
-] + ["recursion"]
+OPERATION_NAMES = [name for name, _ in operations(World(importlib.import_module("eventbus._core_py")))] + [
+    "recursion"
+]
 
 
 def cython_shared_types(impl: ModuleType) -> list[type]:
@@ -730,8 +743,10 @@ def test_references_stay_flat(impl: ModuleType, name: str) -> None:
         if not moved:
             return
         rounds.append(moved)
-    pytest.fail(f"{name} on {impl.__name__}: references moved over {iterations} iterations "
-                f"in each of {ROUNDS} rounds: " + " | ".join(rounds))
+    pytest.fail(
+        f"{name} on {impl.__name__}: references moved over {iterations} iterations "
+        f"in each of {ROUNDS} rounds: " + " | ".join(rounds)
+    )
 
 
 def test_measurement_sees_a_leak(impl: ModuleType) -> None:
@@ -931,11 +946,12 @@ class TestDispatchKeepsNothingAlive:
             gc.collect()
         assert refcounts(*watched) == before
 
-
     @pytest.mark.usefixtures("gc_disabled")
     @pytest.mark.parametrize("method", ["call", "publish"])
     @pytest.mark.parametrize("registered", [True, False], ids=["with-handlers", "without"])
-    def test_refused_non_data_keeps_no_references(self, impl: ModuleType, method: str, registered: bool) -> None:
+    def test_refused_non_data_keeps_no_references(
+        self, impl: ModuleType, method: str, registered: bool
+    ) -> None:
         bus = impl.Bus(make_logger())
         handler = fresh(ok)
         if registered:
@@ -949,7 +965,6 @@ class TestDispatchKeepsNothingAlive:
                 dispatch(ctx, not_data)
         del dispatch
         assert refcounts(ctx, not_data, bus, handler) == before
-
 
     @pytest.mark.parametrize("path", list(ASYNC_PATHS))
     def test_async_dispatch_keeps_no_references(self, impl: ModuleType, path: str) -> None:
@@ -981,7 +996,6 @@ class TestDispatchKeepsNothingAlive:
         assert raised == (DISPATCHES // 5 if expected else 0)
         assert refcounts(*watched) == before
 
-
     @pytest.mark.parametrize("dispatched", ["never", "success", "failure"])
     def test_bus_handler_cycle_is_collected(self, impl: ModuleType, dispatched: str) -> None:
         bus = impl.Bus(make_logger())
@@ -995,7 +1009,6 @@ class TestDispatchKeepsNothingAlive:
         del bus, owner
         gc.collect()
         assert bus_ref() is None
-
 
     def test_unregister_function_alone_keeps_the_bus_alive(self, impl: ModuleType) -> None:
         # The returned function refers to its bus: calling it later must work.

@@ -76,7 +76,8 @@ def lost_or_duplicated(bus: Any, threads: int = THREADS, per_thread: int = scale
     for handler in present:
         counts[id(handler)] = counts.get(id(handler), 0) + 1
     order_broken = [
-        t for t in range(threads)
+        t
+        for t in range(threads)
         if [h.index for h in present if isinstance(h, _Tagged) and h.thread == t] != list(range(per_thread))
         and all(id(h) in counts for h in made[t])
     ]
@@ -283,9 +284,7 @@ def test_every_dispatch_sees_a_consistent_snapshot(impl: ModuleType) -> None:
 def test_reentrant_dispatch_storm(impl: ModuleType) -> None:
     """Handlers dispatch again and register/unregister from inside, on every thread."""
     bus = impl.Bus()
-    violations = snapshot_violations(
-        bus, impl.Data(*_EVENT), impl.Data("storm", "inner"), reenter=True
-    )
+    violations = snapshot_violations(bus, impl.Data(*_EVENT), impl.Data("storm", "inner"), reenter=True)
     assert violations == []
     handlers = bus.handlers(*_EVENT)
     assert len(handlers) == 6 * 5
@@ -464,7 +463,9 @@ def test_the_harness_reraises_worker_exceptions() -> None:
 # Whole workloads on one bus (formerly test_concurrency.py).
 
 
-def named_handler(name: str, calls: collections.Counter[str] | None = None) -> Callable[[object, object], None]:
+def named_handler(
+    name: str, calls: collections.Counter[str] | None = None
+) -> Callable[[object, object], None]:
     def handler(ctx: object, data: object) -> None:
         if calls is not None:
             calls[name] += 1
@@ -532,8 +533,10 @@ def test_register_unregister_and_dispatch_storm(impl: ModuleType) -> None:
 
         return work
 
-    run_workers([registrar(worker) for worker in range(registrars)]
-                + [dispatcher(worker) for worker in range(dispatchers)])
+    run_workers(
+        [registrar(worker) for worker in range(registrars)]
+        + [dispatcher(worker) for worker in range(dispatchers)]
+    )
 
     final = bus.handlers("shared", "event")
     assert final[0] is reentrant
@@ -576,8 +579,9 @@ def test_concurrent_register_and_unregister_lose_and_duplicate_nothing(impl: Mod
     # Each thread registers its handlers and unregisters every other one at once.
     bus = impl.Bus()
     threads, per_thread, pairs = 16, scaled(3000, 16), 8
-    handlers = [[named_handler(f"t{thread}-{index}") for index in range(per_thread)]
-                for thread in range(threads)]
+    handlers = [
+        [named_handler(f"t{thread}-{index}") for index in range(per_thread)] for thread in range(threads)
+    ]
 
     def worker(thread: int) -> Callable[[], None]:
         def work() -> None:
@@ -591,8 +595,14 @@ def test_concurrent_register_and_unregister_lose_and_duplicate_nothing(impl: Mod
     run_workers([worker(thread) for thread in range(threads)])
     for pair in range(pairs):
         final = bus.handlers("users", f"action-{pair}")
-        kept = [[handler for index, handler in enumerate(handlers[thread])
-                 if index % pairs == pair and index % 2 == 0] for thread in range(threads)]
+        kept = [
+            [
+                handler
+                for index, handler in enumerate(handlers[thread])
+                if index % pairs == pair and index % 2 == 0
+            ]
+            for thread in range(threads)
+        ]
         expected = collections.Counter(handler for mine in kept for handler in mine)
         assert not expected - collections.Counter(final), "lost registrations"
         assert not collections.Counter(final) - expected, "duplicated or resurrected registrations"
@@ -606,8 +616,9 @@ def test_concurrent_unregister_from_the_middle_keeps_the_rest_in_order(impl: Mod
     # most of its own in random order, so removals shift each other's positions.
     bus = impl.Bus()
     threads, per_thread = 8, scaled(500, 10)
-    handlers = [[named_handler(f"t{thread}-{index}") for index in range(per_thread)]
-                for thread in range(threads)]
+    handlers = [
+        [named_handler(f"t{thread}-{index}") for index in range(per_thread)] for thread in range(threads)
+    ]
     unregisters: list[list[Callable[[], bool]]] = [[] for _ in range(threads)]
     for index in range(per_thread):
         for thread in range(threads):
@@ -625,9 +636,7 @@ def test_concurrent_unregister_from_the_middle_keeps_the_rest_in_order(impl: Mod
 
     run_workers([worker(thread) for thread in range(threads)])
     assert bus.handlers("users", "created") == tuple(
-        handlers[thread][index]
-        for index in range(0, per_thread, 5)
-        for thread in range(threads)
+        handlers[thread][index] for index in range(0, per_thread, 5) for thread in range(threads)
     )
 
 
@@ -677,9 +686,7 @@ def test_every_dispatch_calls_each_handler_of_its_snapshot_once(impl: ModuleType
 
 
 @pytest.mark.parametrize("method", ["call", "publish"])
-def test_changes_from_another_thread_do_not_reach_a_running_dispatch(
-    impl: ModuleType, method: str
-) -> None:
+def test_changes_from_another_thread_do_not_reach_a_running_dispatch(impl: ModuleType, method: str) -> None:
     # A dispatch blocked in its first handler: another thread registers a handler and
     # unregisters the second one meanwhile.  That thread must not block (dispatch holds
     # no lock), and the running dispatch still calls exactly its snapshot.

@@ -171,7 +171,9 @@ def test_deep_and_self_containing_payloads() -> None:
     looping: list[Any] = []
     looping.append(looping)
     for payload in (deep, looping, {"a": deep}):
-        assert outcome(lambda: FAST_ENCODE(payload, "d", "a")) == outcome(lambda: REFERENCE_ENCODE(payload, "d", "a"))
+        assert outcome(lambda: FAST_ENCODE(payload, "d", "a")) == outcome(
+            lambda: REFERENCE_ENCODE(payload, "d", "a")
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +188,9 @@ _json_values = st.recursive(
 
 def _json_texts(value: object) -> st.SearchStrategy[bytes]:
     try:
-        compact = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        compact = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
     except (ValueError, UnicodeEncodeError):
         compact = b"null"
     spaced = json.dumps(value, ensure_ascii=True, indent=1).encode()
@@ -204,25 +208,86 @@ _raws = (
     | _json_values.flatmap(_json_texts).flatmap(_mutated)
     | st.sampled_from(
         [
-            b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400", b"1E+2", b"-0", b"-0.0", b"01", b"1.",
-            b".5", b"+1", b"1e", b"9" * 19, b"9" * 18, b"-" + b"9" * 18, b"1" * 5000, b'"\\ud800"',
-            b'"\\u00e9"', b'"\x01"', b'"\xff"', b'"\xed\xa0\x80"', b"\xef\xbb\xbf{}", b'{"a":1,"a":2}',
-            b"[1,]", b"{,}", b'{"a"}', b"", b"tru", b"nul", b"[" * 100 + b"]" * 100, b"\x00\x00\x00[",
-            b'{"id":1,"email":"e","name":"n"}', b'{"id":true,"email":"e","name":"n"}',
-            b'{"id":1.0,"email":"e","name":"n"}', b'{"id":1,"email":"e"}', b'{"id":1,"email":null,"name":"n"}',
-            b'{"value":-1}', b'{"value":1}', b'{"b":1,"a":"x"}', b'{"user":{"id":1,"email":"e","name":"n"},"items":[1]}',
+            b"NaN",
+            b"Infinity",
+            b"-Infinity",
+            b"1e999",
+            b"-1e400",
+            b"1E+2",
+            b"-0",
+            b"-0.0",
+            b"01",
+            b"1.",
+            b".5",
+            b"+1",
+            b"1e",
+            b"9" * 19,
+            b"9" * 18,
+            b"-" + b"9" * 18,
+            b"1" * 5000,
+            b'"\\ud800"',
+            b'"\\u00e9"',
+            b'"\x01"',
+            b'"\xff"',
+            b'"\xed\xa0\x80"',
+            b"\xef\xbb\xbf{}",
+            b'{"a":1,"a":2}',
+            b"[1,]",
+            b"{,}",
+            b'{"a"}',
+            b"",
+            b"tru",
+            b"nul",
+            b"[" * 100 + b"]" * 100,
+            b"\x00\x00\x00[",
+            b'{"id":1,"email":"e","name":"n"}',
+            b'{"id":true,"email":"e","name":"n"}',
+            b'{"id":1.0,"email":"e","name":"n"}',
+            b'{"id":1,"email":"e"}',
+            b'{"id":1,"email":null,"name":"n"}',
+            b'{"value":-1}',
+            b'{"value":1}',
+            b'{"b":1,"a":"x"}',
+            b'{"user":{"id":1,"email":"e","name":"n"},"items":[1]}',
             b'{"flag":true,"ratio":1,"extra":[],"tags":[],"meta":{}}',
             b'{"flag":true,"ratio":1.5,"extra":null,"tags":[1],"meta":{"k":2},"note":null,"count":4}',
-            b'{"x":1}', b'{"x":1,"later":2}', b'{"id":1,"name":"refuse"}', b'{"id":1,"name":"n"}',
-            b'{"id":1,"tags":[]}', b'{"name":"n","id":1,"name":"m"}',
+            b'{"x":1}',
+            b'{"x":1,"later":2}',
+            b'{"id":1,"name":"refuse"}',
+            b'{"id":1,"name":"n"}',
+            b'{"id":1,"tags":[]}',
+            b'{"name":"n","id":1,"name":"m"}',
         ]
     )
 )
 _targets = st.sampled_from(
     [
-        None, typing.Any, int, str, float, bool, dict, list, type(None), list[int], dict[str, float],
-        int | None, User, Mixed, KeywordOnly, Refusing, Nested, Unset, Color, tuple[int, ...],
-        "FrozenUser", "SlottedUser", "Watched", "WithFactory", "WithInitVar", "ReplacedInit",
+        None,
+        typing.Any,
+        int,
+        str,
+        float,
+        bool,
+        dict,
+        list,
+        type(None),
+        list[int],
+        dict[str, float],
+        int | None,
+        User,
+        Mixed,
+        KeywordOnly,
+        Refusing,
+        Nested,
+        Unset,
+        Color,
+        tuple[int, ...],
+        "FrozenUser",
+        "SlottedUser",
+        "Watched",
+        "WithFactory",
+        "WithInitVar",
+        "ReplacedInit",
     ]
 )
 NO_TARGET = object()
@@ -238,7 +303,9 @@ def test_decoders_give_the_same_values_and_errors(raw: bytes, target: object) ->
         if target is NO_TARGET:
             assert outcome(lambda: FAST_DECODE(data)) == outcome(lambda: REFERENCE_DECODE(data))
         else:
-            assert outcome(lambda: FAST_DECODE(data, target)) == outcome(lambda: REFERENCE_DECODE(data, target))
+            assert outcome(lambda: FAST_DECODE(data, target)) == outcome(
+                lambda: REFERENCE_DECODE(data, target)
+            )
 
 
 @pytest.mark.parametrize("target", [User, Mixed, Refusing, KeywordOnly, None, int])
@@ -248,10 +315,17 @@ def test_payload_less_events_and_non_events(target: object) -> None:
 
 
 _plain_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**18) + 1, 10**18 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**18) + 1, 10**18 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(st.characters(blacklist_categories=["Cs"]), max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(st.characters(blacklist_categories=["Cs"]), max_size=4), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(blacklist_categories=["Cs"]), max_size=4), children, max_size=4
+        )
+    ),
     max_leaves=12,
 )
 
@@ -280,7 +354,9 @@ def test_what_the_engine_reads_itself_it_reads_alike() -> None:
     data = _core.Data("d", "a", raw)
     assert FAST_DECODE(data, User) == REFERENCE_DECODE(data, User) == user
     refused = _core.Data("d", "a", b'{"value":-5}')
-    assert outcome(lambda: FAST_DECODE(refused, Refusing)) == outcome(lambda: REFERENCE_DECODE(refused, Refusing))
+    assert outcome(lambda: FAST_DECODE(refused, Refusing)) == outcome(
+        lambda: REFERENCE_DECODE(refused, Refusing)
+    )
     assert outcome(lambda: FAST_DECODE(refused, Refusing))[1] == (
         __import__("eventbus").DecodeError,
         "cannot decode event 'd'/'a' into Refusing: Refusing() refused the value: ValueError: negative: -5",
@@ -291,7 +367,10 @@ def test_what_the_engine_reads_itself_it_reads_alike() -> None:
 @pytest.mark.parametrize("size", [0, 100, 511, 512, 513, 5000, 100_000])
 def test_payloads_past_the_first_buffer(size: int) -> None:
     """The writer starts in a fixed buffer and moves to the heap as it grows: same bytes."""
-    payload = {"text": "é\n" * size, "items": [User(index, "x" * (index % 7), '"') for index in range(size // 50)]}
+    payload = {
+        "text": "é\n" * size,
+        "items": [User(index, "x" * (index % 7), '"') for index in range(size // 50)],
+    }
     fast = _engine.available()
     assert fast is not None
     written = fast.encoded_here(payload)

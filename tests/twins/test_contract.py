@@ -40,7 +40,9 @@ _FUNCTION = re.compile(
     r"^(\s*)c?p?def\s+(?:inline\s+)?(?:[A-Za-z_][\w.]*\s*\*?\s+)?([A-Za-z_]\w*)\((.*)\)"
     r"\s*(?:except\s*\??\s*-?\d+|noexcept)?\s*:(.*)$"
 )
-_DECLARATION = re.compile(r"^(\s*)cdef\s+(?:readonly\s+|public\s+)?[A-Za-z_][\w.]*\s*\*?\s+([A-Za-z_]\w*)\s*(=.*)?$")
+_DECLARATION = re.compile(
+    r"^(\s*)cdef\s+(?:readonly\s+|public\s+)?[A-Za-z_][\w.]*\s*\*?\s+([A-Za-z_]\w*)\s*(=.*)?$"
+)
 _CAST = re.compile(r"<[A-Za-z_]\w*(?: \*)?>(?=[\w(])")
 
 
@@ -232,7 +234,9 @@ def violations(compiled: dict[str, str], pure: dict[str, str], stated: dict[str,
     for name in sorted({n for n in everything if everything.count(n) > 1}):
         problems.append(f"{name} is classified more than once")
     for name in sorted((set(compiled) | set(pure)) - set(everything)):
-        where = "both twins" if name in compiled and name in pure else "compiled" if name in compiled else "pure"
+        where = (
+            "both twins" if name in compiled and name in pure else "compiled" if name in compiled else "pure"
+        )
         problems.append(f"{name} ({where}) is not classified in the twin contract")
     for name in stated["identical"] + stated["different"]:
         missing = [twin for twin, found in (("compiled", compiled), ("pure", pure)) if name not in found]
@@ -300,7 +304,9 @@ def _stated() -> dict[str, list[str]]:
 
 def test_a_changed_statement_in_an_identical_function_is_reported() -> None:
     text = COMPILED.read_text()
-    changed = text.replace('raise ValueError(f"{what} must be a non-empty str")', 'raise ValueError(f"{what} is empty")')
+    changed = text.replace(
+        'raise ValueError(f"{what} must be a non-empty str")', 'raise ValueError(f"{what} is empty")'
+    )
     assert changed != text
     assert violations(compiled_functions(changed), pure_functions(), _stated()) == [
         "_check_name is said to be identical but differs between the twins"
@@ -309,12 +315,16 @@ def test_a_changed_statement_in_an_identical_function_is_reported() -> None:
 
 def test_type_declarations_casts_and_annotations_do_not_count() -> None:
     text = PURE.read_text()
-    retyped = text.replace("def _check_name(what: str, value: object) -> str:", "def _check_name(what, value: Any):")
+    retyped = text.replace(
+        "def _check_name(what: str, value: object) -> str:", "def _check_name(what, value: Any):"
+    )
     assert retyped != text
     assert violations(compiled_functions(), pure_functions(retyped), _stated()) == []
-    source = COMPILED.read_text().replace(
-        "cdef str _check_name(str what, object value):", "def _check_name(what, value):"
-    ).replace("return <str>value", "return value")
+    source = (
+        COMPILED.read_text()
+        .replace("cdef str _check_name(str what, object value):", "def _check_name(what, value):")
+        .replace("return <str>value", "return value")
+    )
     assert violations(compiled_functions(source), pure_functions(), _stated()) == []
 
 

@@ -117,7 +117,9 @@ class Side:
         self.specs: list[tuple[Effect, Ending]] = []  # index = pair id
         # Every function a registration can hold (plain, typed, weak copies) -> its pair id;
         # weakly, so that a weak registration's copy can die.
-        self.pair_id: weakref.WeakKeyDictionary[Callable[[Any, Any], object], int] = weakref.WeakKeyDictionary()
+        self.pair_id: weakref.WeakKeyDictionary[Callable[[Any, Any], object], int] = (
+            weakref.WeakKeyDictionary()
+        )
         self.typed: dict[tuple[int, tuple[str, str]], Callable[[Any, Any], object]] = {}
         self.events_by_pair = {pair: self.module.Event(pair[0], pair[1], dict) for pair in PAIRS}
         # The model: every registration, in order:
@@ -127,7 +129,9 @@ class Side:
         self.weak_holders: dict[int, Callable[[Any, Any], object]] = {}
         self.depth = 0
 
-    def register(self, domain: object, action: object, function_id: int, kind: str = "plain") -> Callable[[], bool]:
+    def register(
+        self, domain: object, action: object, function_id: int, kind: str = "plain"
+    ) -> Callable[[], bool]:
         pair = (str.__str__(domain), str.__str__(action))  # pyright: ignore[reportArgumentType]
         if kind == "typed":
             function = self.typed_function(function_id, pair)
@@ -152,7 +156,9 @@ class Side:
         """Handler ``number`` as a typed handler of ``pair``'s event (payload: a dict)."""
         function = self.typed.get((number, pair))
         if function is None:
-            function = self.typed[number, pair] = make_handler(self, number, *self.specs[number], typed_pair=pair)
+            function = self.typed[number, pair] = make_handler(
+                self, number, *self.specs[number], typed_pair=pair
+            )
             self.pair_id[function] = number
         return function
 
@@ -176,7 +182,9 @@ class Side:
         """expected(), less the typed handlers whose payload does not decode (into a dict):
         their failure is the decoding's, before the handler runs."""
         decodes = payload == b'{"id":7}'
-        return tuple(r[1] for r in self.registrations if r[0] == pair and r[3] and (r[5] != "typed" or decodes))
+        return tuple(
+            r[1] for r in self.registrations if r[0] == pair and r[3] and (r[5] != "typed" or decodes)
+        )
 
     def data(self, pair: tuple[str, str], payload: bytes | None) -> Any:
         return self.module.Data(pair[0], pair[1], payload)
@@ -288,7 +296,9 @@ def make_handler(
             return ending[1]
         if outcome == "coroutine":
             return _coroutine(side, number)
-        failure: BaseException = Failure(f"handler {number} failed") if outcome == "raise" else Abort(f"handler {number} aborted")
+        failure: BaseException = (
+            Failure(f"handler {number} failed") if outcome == "raise" else Abort(f"handler {number} aborted")
+        )
         side.raised.append(failure)
         raise failure
 
@@ -347,9 +357,7 @@ class DifferentialBus(RuleBasedStateMachine):
 
     # -- rules ------------------------------------------------------------
 
-    @initialize(
-        specs=st.lists(st.tuples(effects, endings), min_size=1, max_size=4)
-    )
+    @initialize(specs=st.lists(st.tuples(effects, endings), min_size=1, max_size=4))
     def make_handlers(self, specs: list[tuple[Effect, Ending]]) -> None:
         for spec in specs:
             self._add_handler(*spec)
@@ -445,7 +453,11 @@ class DifferentialBus(RuleBasedStateMachine):
             if handler is None:  # a weak one whose function is gone
                 return (False, None)
             earliest = next(
-                (i for i, r in enumerate(side.registrations) if r[0] == pair and r[3] and side.held(r) is handler),
+                (
+                    i
+                    for i, r in enumerate(side.registrations)
+                    if r[0] == pair and r[3] and side.held(r) is handler
+                ),
                 None,
             )
             if as_event:
@@ -524,8 +536,7 @@ class DifferentialBus(RuleBasedStateMachine):
                 name, message, _, members = outcome[1][1]
                 assert name == "ExceptionGroup"
                 assert message == (
-                    f"{len(members)} of {len(ran)} handlers failed for event "
-                    f"{pair[0]!r}/{pair[1]!r}"
+                    f"{len(members)} of {len(ran)} handlers failed for event {pair[0]!r}/{pair[1]!r}"
                 )
         # Logging: one ERROR record per failure of this publish, with that very
         # exception, and nothing for a call (when no handler dispatched again).
@@ -653,7 +664,22 @@ orders = st.builds(
     paid=st.booleans(),
 )
 
-DECODE_TARGETS: list[object] = [dict, list, str, int, float, bool, Order, Line, list[int], dict[str, int], int | None, list[Line], set, tuple]
+DECODE_TARGETS: list[object] = [
+    dict,
+    list,
+    str,
+    int,
+    float,
+    bool,
+    Order,
+    Line,
+    list[int],
+    dict[str, int],
+    int | None,
+    list[Line],
+    set,
+    tuple,
+]
 
 
 def _both_outcomes(action: Callable[[ModuleType], object]) -> dict[str, tuple[Any, ...]]:

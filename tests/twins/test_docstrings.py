@@ -15,7 +15,16 @@ import pytest
 # Every public name of a twin, and every public member of its Bus.
 PUBLIC = ["Data", "Bus", "new_data", "must_data", "Event"]
 MEMBERS = [
-    "register", "on", "unregister", "handlers", "pairs", "call", "publish", "acall", "apublish", "observer",
+    "register",
+    "on",
+    "unregister",
+    "handlers",
+    "pairs",
+    "call",
+    "publish",
+    "acall",
+    "apublish",
+    "observer",
 ]
 
 

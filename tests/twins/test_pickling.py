@@ -85,8 +85,13 @@ def _load_elsewhere(loader: str, pickles: dict[str, str]) -> dict[str, Any]:
     env = {**os.environ, "LOADER": loader}
     env.pop("EVENTBUS_NO_EXTENSIONS", None)
     done = subprocess.run(
-        [sys.executable, "-c", LOADER], input=json.dumps(pickles), capture_output=True, text=True, env=env,
-        timeout=120, check=False,
+        [sys.executable, "-c", LOADER],
+        input=json.dumps(pickles),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
@@ -117,5 +122,8 @@ def test_pickles_load_under_either_implementation_as_its_own(impl: ModuleType, l
             }
         for name, args in messages.items():
             assert loaded[f"error-{protocol}-{name}"] == {
-                "type": ["eventbus", name], "public": True, "args": args, "notes": ["a note"]
+                "type": ["eventbus", name],
+                "public": True,
+                "args": args,
+                "notes": ["a note"],
             }
