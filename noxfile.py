@@ -22,7 +22,7 @@ nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
 nox.options.default_venv_backend = "virtualenv"
 nox.options.error_on_missing_interpreters = True
 # A bare `nox` runs the quick checks only; CI names every session (CI_SESSIONS).
-nox.options.sessions = ["tests(3.11-compiled)", "typing"]
+nox.options.sessions = ["lint", "tests(3.11-compiled)", "typing"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
@@ -47,6 +47,7 @@ TESTS = [
 #
 # No two tests sessions share a stage: their `pip install .` builds in the checkout.
 CI_STAGES = [
+    ["lint"],
     ["tests(3.11-compiled)", "debug-refs"],
     ["tests(3.12-compiled)", "stress"],
     ["tests(3.13-compiled)", "typing"],
@@ -143,6 +144,14 @@ def step(session: nox.Session, script: str, **env: str) -> None:
 
 # ---------------------------------------------------------------------------
 # The suite
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff's linter and formatter check over every Python file (configured in pyproject.toml)."""
+    session.install(*groups("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", "--diff", ".")
 
 
 @nox.session

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {}
     for name, runs in results.items():
         speedups = [speedup(*r) for r in runs]
-        versus = [s / l for s, l in zip(speedups, loop)]
+        versus = [s / floor for s, floor in zip(speedups, loop)]
         ns1 = statistics.median(t1 / n for t1, _ in runs)
         nsn = statistics.median(tn / n for _, tn in runs)
         med, rel = statistics.median(speedups), statistics.median(versus)

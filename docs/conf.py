@@ -22,9 +22,10 @@ os.environ["EVENTBUS_NO_EXTENSIONS"] = "1"
 if "eventbus" in sys.modules:
     raise RuntimeError("docs/conf.py must run before eventbus is imported")
 
-import eventbus  # noqa: E402
 from docutils import nodes  # noqa: E402
 from sphinx import addnodes  # noqa: E402
+
+import eventbus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

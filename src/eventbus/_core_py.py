@@ -544,7 +544,7 @@ def _identity(handler: object) -> object:
             return None
         if cls.__eq__ is _OBJECT_EQ:
             return id(handler)
-    except Exception:  # noqa: BLE001 - a class failing its own __eq__ lookup (a metaclass):
+    except Exception:  # noqa: BLE001, S110 - a class failing its own __eq__ lookup (a metaclass):
         pass  # its handlers are compared in order, as the contract says
     return None
 
@@ -812,7 +812,7 @@ class Bus:
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if cast(Any, self)._lock is not _NOT_INITIALISED:
             raise TypeError("Bus.__init__() may be called only once")
-        import logging  # on first use: import eventbus stays cheap
+        import logging  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
         if logger is None:
             logger = logging.getLogger("eventbus")
@@ -1130,7 +1130,7 @@ class Bus:
             registered = present.handler() if present.weak else present.handler
             # == as the contract says, never != (a class may define __ne__ alone): with identity
             # keys == compares identities and runs no code.
-            if registered is None or not registered == handler:
+            if registered is None or not registered == handler:  # noqa: SIM201
                 return False
             if self._remove(present):
                 present.removed = True
@@ -1339,7 +1339,7 @@ class Bus:
         mutes = self._muted.get(key)
         if mutes is None:
             return
-        for index, candidate in enumerate(mutes):
+        for index, candidate in enumerate(mutes):  # noqa: B007 - index is read after the loop
             if candidate is mute:
                 break
         else:

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 if TYPE_CHECKING:
     import decimal
 
-from ._errors import DecodeError, describe, Located
+from ._errors import DecodeError, Located, describe
 from ._types import (
+    SUPPORTED,
     cache_key,
     compile_source,
     field_types,
     inline_check,
     is_msgspec_struct,
     is_pydantic_model,
-    SUPPORTED,
     module_if_imported,
     type_name,
     unsupported,
@@ -783,7 +783,7 @@ def describe_plan(cls: Any) -> tuple[Any, bool, tuple[tuple[str, str, bool], ...
         return None
     try:
         _converter_for(cls)  # what the reference would refuse, it refuses itself
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever it refuses, and however
         return None
     hints = _field_hints.get(cls)
     if hints is None:

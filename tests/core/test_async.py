@@ -12,10 +12,10 @@ from types import CoroutineType, ModuleType
 from typing import Any
 
 import pytest
+from helpers_core import other_data_classes, quiet_logger, recorder
 from helpers_observe import observed as observed
 from helpers_observe import observed_impl as observed_impl  # every test runs plain and observed
 from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
-from helpers_core import other_data_classes, quiet_logger, recorder
 
 
 class MyBaseException(BaseException):

@@ -33,9 +33,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pytest
-from helpers_core import MODULES, WeirdBytes, WeirdStr
-
 from conftest import IMPLEMENTATIONS
+from helpers_core import MODULES, WeirdBytes, WeirdStr
 
 from eventbus import DecodeError, EncodeError
 

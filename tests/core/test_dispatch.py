@@ -8,9 +8,6 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
-from helpers_observe import observed as observed
-from helpers_observe import observed_impl as observed_impl  # every test runs plain and observed
-from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 from helpers_core import (
     Handler,
     collecting_logger,
@@ -20,6 +17,9 @@ from helpers_core import (
     unbounded_recursion,
     value_id,
 )
+from helpers_observe import observed as observed
+from helpers_observe import observed_impl as observed_impl  # every test runs plain and observed
+from helpers_observe import observer_kept_the_protocol as observer_kept_the_protocol
 
 
 @pytest.fixture(params=["call", "publish"])

@@ -427,7 +427,7 @@ def test_unregister_by_handler_matches_a_model_through_every_kind_of_change(impl
             _, unregister = model.pop(rng.randrange(len(model)))
             assert unregister() is True
         assert bus.handlers("d", "a") == tuple(h for h, _ in model), step
-    for handler, unregister in model:
+    for _handler, unregister in model:
         assert unregister() is True
     assert bus.handlers("d", "a") == ()
 

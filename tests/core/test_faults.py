@@ -10,7 +10,6 @@ import pytest
 
 from eventbus.testing import record
 
-
 # ---------------------------------------------------------------------------
 # Arguments that fake __class__: the real type decides, with the same words on both twins.
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-
 from conftest import COMPILED_WANTED
 
 REPORT = """

@@ -13,8 +13,8 @@ import importlib
 import inspect
 import pydoc
 import re
-from types import ModuleType
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -180,7 +180,7 @@ def test_help_shows_each_signature_once(impl: ModuleType) -> None:
 
 def test_unsupported_comparisons_still_refuse(impl: ModuleType) -> None:
     data = impl.Data("users", "created")
-    assert data == impl.Data("users", "created") and not data != impl.Data("users", "created")
+    assert data == impl.Data("users", "created") and not data != impl.Data("users", "created")  # noqa: SIM202
     with pytest.raises(TypeError):
         _ = data < data  # pyright: ignore[reportOperatorIssue]
     assert impl.Data.__lt__(data, data) is NotImplemented

@@ -262,10 +262,10 @@ class World:
         self.observed = impl.Bus(self.logger, observer=self.observer)
         self.raising_observer = Raising()
         self.observed_raising = impl.Bus(self.logger, observer=self.raising_observer)
-        for observed in (self.observed, self.observed_raising):
+        for observed_bus in (self.observed, self.observed_raising):
             for action in ("ok", "fail", "stop", "awaitable", "async", "async-fail"):
                 for handler in bus.handlers(self.domain, action):
-                    observed.register(self.domain, action, handler)
+                    observed_bus.register(self.domain, action, handler)
         self.bad_json = impl.Data(self.domain, "bad", b"{not json")
         self.empty = impl.Data(self.domain, "empty", None)
         self.floats = impl.Data(self.domain, "floats", b"[1,2.5,null]")
@@ -364,8 +364,8 @@ def operations(w: World) -> Iterator[tuple[str, Callable[[], None]]]:
     def data_methods() -> None:
         data = w.data
         twin = Data(domain, "ok", w.payload)
-        assert data == twin and not (data != twin) and hash(data) == hash(twin)
-        assert data != w.ctx and not (data == w.ctx)
+        assert data == twin and not (data != twin) and hash(data) == hash(twin)  # noqa: SIM202
+        assert data != w.ctx and not (data == w.ctx)  # noqa: SIM201
         assert repr(data).startswith("Data(")
         restored = pickle.loads(pickle.dumps(data))  # the active implementation's Data
         assert (restored.domain, restored.action, restored.raw_params) == (
