@@ -381,7 +381,7 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"end to end: {E2E_BASELINE.removeprefix('e2e ')} took {report['e2e_baseline_ns']:.0f} ns; "
         "eventbus encodes a UserCreated(id, email, name) dataclass (must_data), dispatches it and "
         "decodes it back in the handler; each peer passes the same object by reference to a no-op "
-        "handler; codec engines: cython = eventbus._fastcodec, python = the stdlib reference",
+        "handler; codec engines: cython = eventbus._codec._fastcodec, python = the stdlib reference",
         "handlers, each a no-op def taking what its dispatcher passes: def h(ctx, data) for the floor, "
         "eventbus, psygnal and pyee; def h(sender, data) for blinker's send(ctx, data=data); "
         "def h(signal, sender, data) for Django's send(ctx, data=data); def h(event) for notify(data)",

@@ -154,9 +154,9 @@ def json_dispatch_timer() -> timeit.Timer:
 
 def engines(name: str) -> tuple[str, ...]:
     """The codec engines an implementation can run: the compiled core has the compiled codec
-    (eventbus._fastcodec) when it is built, and the stdlib one (the reference) always."""
+    (eventbus._codec._fastcodec) when it is built, and the stdlib one (the reference) always."""
     if name == "c":
-        from eventbus import _engine
+        from eventbus._codec import engine as _engine
 
         if _engine.available() is not None:
             return ("cython", "python")
@@ -165,7 +165,7 @@ def engines(name: str) -> tuple[str, ...]:
 
 def codec(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``must_data`` and ``decode`` of ``impl`` on ``engine``, whichever engine is active."""
-    from eventbus import _engine
+    from eventbus._codec import engine as _engine
 
     return _engine.functions(impl, engine)
 

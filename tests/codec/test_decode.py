@@ -1,4 +1,4 @@
-"""Decoding (``eventbus._decode``), through both implementations: plain JSON values and
+"""Decoding (``eventbus._codec.decode``), through both implementations: plain JSON values and
 targets, and hostile inputs and targets.  (Typed payloads, both ways: test_types.py.)"""
 
 from __future__ import annotations

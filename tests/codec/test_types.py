@@ -609,7 +609,7 @@ def test_first_decodes_from_many_threads_at_once(impl: ModuleType) -> None:
 
 def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """While a dataclass's converter is being built, other threads cannot find it (or parts)."""
-    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus._codec import decode as _decode  # white box on purpose
 
     @dataclasses.dataclass
     class Branch:
@@ -641,7 +641,7 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
     """The codec keeps one C encoder instead of json's one per call: same text, same errors."""
-    from eventbus import _encode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus._codec import encode as _encode  # white box on purpose
 
     write = _encode._write_json  # pyright: ignore[reportPrivateUsage]
     reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode

@@ -1,6 +1,6 @@
 """Every codec engine against the reference, on every input: same bytes, same values, same errors.
 
-The compiled engine (``eventbus._fastcodec``) must be indistinguishable from the stdlib codec it
+The compiled engine (``eventbus._codec._fastcodec``) must be indistinguishable from the stdlib codec it
 falls back to: identical payload bytes (Data equality and hashing depend on them), identical
 decoded values (types included), identical exceptions (type, message, type of the cause), through
 both implementations' ``must_data``.  Hostile inputs included: non-finite and huge numbers, lone
@@ -26,7 +26,8 @@ from helpers_core import hypothesis_profile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus import _core, _core_py, _engine  # pyright: ignore[reportPrivateUsage]  # the engines themselves
+from eventbus import _core, _core_py  # pyright: ignore[reportPrivateUsage]  # the implementations themselves
+from eventbus._codec import engine as _engine
 
 PROFILE = hypothesis_profile()
 
@@ -444,12 +445,12 @@ def _both(raw: bytes, target: object) -> tuple[tuple[str, object], tuple[str, ob
 
 
 def test_which_dataclasses_are_built_without_their_init() -> None:
-    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]
+    from eventbus._codec import plans
 
     for built in (User, FrozenUser, SlottedUser, Watched, KeywordOnly, Mixed):
-        assert _decode.direct_init(built) is not None, built
+        assert plans.direct_init(built) is not None, built
     for called in (Refusing, WithFactory, WithInitVar, ReplacedInit, Unset):
-        assert _decode.direct_init(called) is None, called
+        assert plans.direct_init(called) is None, called
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 # cython: language_level=3, freethreading_compatible=True, boundscheck=False, wraparound=False
 """The compiled codec engine: the common payloads encoded and decoded in C, the rest by the reference.
 
-The stdlib codec (``eventbus._encode`` / ``eventbus._decode``) is the reference and the only one
+The stdlib codec (``eventbus._codec.encode`` / ``eventbus._codec.decode``) is the reference and the only one
 that raises: this engine handles what it can prove it writes and reads exactly as the reference
 does (JSON-native values, dataclasses of them, flat strict JSON) and hands everything else (any
 other type, a non-finite float, a lone surrogate, an escape it does not read, whitespace, a
@@ -569,7 +569,7 @@ cdef class _Plan:
     ``ASSIGN``/``ASSIGN_FROZEN``: the class's ``__init__`` is the one ``dataclasses`` generated
     for these fields and nothing else (its code equal to the code ``dataclasses`` generates for
     them, no ``__post_init__``, no ``InitVar``, no default factory; see
-    ``eventbus._decode.direct_init``), so the instance is made as ``type.__call__`` makes it
+    ``eventbus._codec.plans.direct_init``), so the instance is made as ``type.__call__`` makes it
     (``object.__new__``) and the fields set as that ``__init__`` sets them, in its order, with
     no frame to run.  Every use checks again that the class still calls that same function
     (``__new__``, ``__init__``, its code and closure, the metaclass), else it calls the class.
@@ -771,8 +771,6 @@ cdef class _Decoding:
     cdef object describe
     cdef object refused
     cdef object missing
-    cdef object first_data  # the Data types it reads (the pure one, the compiled one if built)
-    cdef object second_data
     cdef dict plans  # target type -> its _Plan, an exact JSON type, or False: the reference's
 
 
@@ -786,10 +784,14 @@ def _decode(data, cls=NOT_GIVEN):
     cdef object plan, value
     if cls is NOT_GIVEN:
         cls = state.missing
-    if type(data) is not state.first_data and type(data) is not state.second_data:
+    # What the reference reads of an event, in its order; anything else is its to refuse.
+    try:
+        raw = data.raw_params
+        data.domain
+        data.action
+    except Exception:
         return state.reference(data, cls)
-    raw = data.raw_params
-    if raw is None:
+    if type(raw) is not bytes:
         return state.reference(data, cls)
     if cls is state.missing:
         value = _parse(raw)
@@ -816,7 +818,7 @@ def _decode(data, cls=NOT_GIVEN):
     return state.reference(data, cls) if value is NOT_HANDLED else value
 
 
-def make_decode(reference, describe, refused, missing, data_types):
+def make_decode(reference, describe, refused, missing):
     """``decode`` with ``reference`` for whatever this engine leaves to it.
 
     ``describe(cls)`` gives a dataclass's plan as the reference reads it, or None;
@@ -828,11 +830,8 @@ def make_decode(reference, describe, refused, missing, data_types):
     state.describe = describe
     state.refused = refused
     state.missing = missing
-    data_types = list(data_types)
-    state.first_data = data_types[0]
-    state.second_data = data_types[len(data_types) - 1]
     state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
-    _decoding = state  # one per process: eventbus._engine makes it once
+    _decoding = state  # one per process: eventbus._codec.engine makes it once
     return _decode
 
 

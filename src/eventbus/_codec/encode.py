@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ._errors import EncodeError, Located, where
+from .._errors import EncodeError, Located, where
 
 TYPE_CHECKING = False  # not typing's: import eventbus imports nothing more than sys for this
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def _encoder_for(kind: Any) -> _Encoder:
         return _list_to_json
     # A value of a module's type exists only once the module is imported: those not
     # imported yet need no look (and import eventbus does not import them).
-    from ._types import is_msgspec_struct, is_pydantic_model, module_if_imported  # noqa: PLC0415
+    from .types import is_msgspec_struct, is_pydantic_model, module_if_imported  # noqa: PLC0415
 
     dataclasses = module_if_imported("dataclasses")
     if dataclasses is not None and dataclasses.is_dataclass(kind):
@@ -311,7 +311,7 @@ def _dataclass_encoder(cls: Any) -> _Encoder:
     import functools  # noqa: PLC0415  # once per dataclass
     import operator  # noqa: PLC0415
 
-    from ._types import compile_source  # noqa: PLC0415
+    from .types import compile_source  # noqa: PLC0415
 
     names = [field.name for field in sys.modules["dataclasses"].fields(cls)]
     namespace: dict[str, Any] = {

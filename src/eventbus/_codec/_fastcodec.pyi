@@ -1,4 +1,4 @@
-# The compiled codec engine (eventbus._fastcodec); see eventbus._engine.
+# The compiled codec engine (eventbus._codec._fastcodec); see eventbus._codec.engine.
 from collections.abc import Callable
 from typing import Any
 
@@ -8,7 +8,6 @@ def make_decode(
     describe: Callable[[Any], object],
     refused: Callable[[Any, Any, Exception], BaseException],
     missing: object,
-    data_types: list[type],
 ) -> Callable[..., Any]: ...
 def encoded_here(params: object) -> bytes | None: ...
 def parsed_here(raw: bytes) -> tuple[bool, Any]: ...
