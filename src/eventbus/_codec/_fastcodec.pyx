@@ -19,7 +19,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.math cimport isfinite
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset, strlen
+from libc.string cimport memchr, memcmp, memcpy, memset, strlen
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
@@ -336,15 +336,63 @@ cdef object _encode(object params):
 
 
 cdef object _reference_encode = None
+# A library model's type -> (its library's writer, the outputs it may hide a NaN in), or None.
+cdef dict _model_writers = {}
+
+
+cdef bint _contains(bytes text, bytes part) noexcept:
+    cdef const char *data = PyBytes_AS_STRING(text)
+    cdef const char *wanted = PyBytes_AS_STRING(part)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(text), length = PyBytes_GET_SIZE(part)
+    cdef const char *end = data + size - length
+    cdef const char *found = data
+    while found <= end:
+        found = <const char *>memchr(found, wanted[0], end - found + 1)
+        if found == NULL:
+            return False
+        if memcmp(found, wanted, length) == 0:
+            return True
+        found += 1
+    return False
+
+
+cdef object _model_writer_of(type kind):
+    from eventbus._codec.encode import model_writer
+
+    # Complete before it is shared, and never replaced (see _fields_of).
+    return _model_writers.setdefault(kind, model_writer(kind))
+
+
+cdef object _written_by_library(object params, object described):
+    """A library model's bytes from its own writer, exactly when the reference returns those
+    bytes as they are (no exception, no suspect in them); else None: the reference's."""
+    if described is None:
+        return None
+    write, suspects = <tuple>described
+    try:
+        written = write(params)
+    except Exception:
+        return None  # the reference writes it again and says why
+    if type(written) is not bytes:
+        return None
+    for suspect in suspects:
+        if _contains(<bytes>written, <bytes>suspect):
+            return None
+    return written
 
 
 def _encode_params(params, domain=None, action=None):
     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
+    cdef PyObject *found
     if params is None:
         return None
     encoded = _encode(params)
     if encoded is None:
-        return _reference_encode(params, domain, action)
+        found = PyDict_GetItemWithError(_model_writers, type(params))
+        described = _model_writer_of(type(params)) if found == NULL else <object>found
+        encoded = _written_by_library(params, described)
+        if encoded is None:
+            return _reference_encode(params, domain, action)
     return encoded
 
 
@@ -764,14 +812,70 @@ cdef _Plan _plan_from(tuple described):
     return plan
 
 
+cdef class _ModelPlan:
+    """A library model as the whole payload: read by its library's own JSON reader."""
+
+    cdef object read_json
+    cdef bint constants  # the reader takes NaN and Infinity
+
+
+cdef bint _digit(unsigned char c) noexcept:
+    return b'0' <= c <= b'9'
+
+
+cdef bint _found_at(const unsigned char *data, Py_ssize_t size, Py_ssize_t index) noexcept:
+    """Whether one of ``_maybe_not_strict``'s patterns starts at ``data[index]``."""
+    cdef unsigned char c = data[index]
+    cdef Py_ssize_t at
+    if c == b'N':
+        return index + 3 <= size and memcmp(data + index, b"NaN", 3) == 0
+    if c == b'I':
+        return index + 8 <= size and memcmp(data + index, b"Infinity", 8) == 0
+    # An exponent: a digit before it, an optional sign, then three digits.
+    if index == 0 or not _digit(data[index - 1]):
+        return False
+    at = index + 1
+    if at < size and (data[at] == b'-' or data[at] == b'+'):
+        at += 1
+    return at + 3 <= size and _digit(data[at]) and _digit(data[at + 1]) and _digit(data[at + 2])
+
+
+cdef bint _maybe_not_strict(bytes raw, bint constants) noexcept:
+    """Exactly ``eventbus._codec.decode.maybe_not_strict``: a digit then an exponent of three
+    digits, a run of 200 digits, and with ``constants`` ``NaN`` or ``Infinity``.  Each pattern
+    but the run starts with a byte memchr finds fast; the run needs a pass of its own only in a
+    payload that long."""
+    cdef const unsigned char *data = <const unsigned char *>PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(raw), index, run = 0
+    cdef const unsigned char *found
+    cdef int first
+    for first in (101, 69, 78, 73):  # e E N I
+        if not constants and first == 78:
+            break
+        found = <const unsigned char *>memchr(data, first, size)
+        while found != NULL:
+            index = found - data
+            if _found_at(data, size, index):
+                return True
+            found = <const unsigned char *>memchr(data + index + 1, first, size - index - 1)
+    if size >= 200:
+        for index in range(size):
+            if _digit(data[index]):
+                run += 1
+                if run >= 200:
+                    return True
+            else:
+                run = 0
+    return False
+
+
 cdef class _Decoding:
     """What ``decode`` on this engine needs of the reference (see make_decode)."""
 
     cdef object reference
-    cdef object describe
-    cdef object refused
+    cdef object plans_of  # eventbus._codec.plans
     cdef object missing
-    cdef dict plans  # target type -> its _Plan, an exact JSON type, or False: the reference's
+    cdef dict plans  # target type -> its _Plan or _ModelPlan, an exact JSON type, or False: the reference's
 
 
 cdef _Decoding _decoding = None
@@ -796,19 +900,28 @@ def _decode(data, cls=NOT_GIVEN):
     if cls is state.missing:
         value = _parse(raw)
         return state.reference(data, cls) if value is NOT_HANDLED else value
-    if type(cls) is not type:
+    if not isinstance(cls, type):  # generics (list[int], X | Y) compare by ==: the reference's
         return state.reference(data, cls)
     found = PyDict_GetItemWithError(state.plans, cls)
     if found == NULL:
-        described = state.describe(cls)
-        plan = False if described is None else _plan_from(described)
+        plan = _plan_for(state, cls)
         # Complete before it is shared, and never replaced: two first uses agree on the first
         # one, and a reference borrowed from the dict stays valid (free-threaded builds too).
         plan = state.plans.setdefault(cls, plan)
     else:
         plan = <object>found
     if type(plan) is _Plan:
-        value = _decode_planned(<_Plan>plan, raw, state.refused, data)
+        value = _decode_planned(<_Plan>plan, raw, state.plans_of.refused_error, data)
+    elif type(plan) is _ModelPlan:
+        try:
+            value = (<_ModelPlan>plan).read_json(raw)
+        except RecursionError:
+            return state.reference(data, cls)
+        except Exception as exc:
+            raise state.plans_of.model_error(data, cls, raw, exc)
+        if _maybe_not_strict(raw, (<_ModelPlan>plan).constants):
+            state.plans_of.check_strict(data, raw, cls)
+        return value
     elif plan is False:
         return state.reference(data, cls)
     else:  # an exact JSON type: dict, list, str, int, bool
@@ -818,17 +931,29 @@ def _decode(data, cls=NOT_GIVEN):
     return state.reference(data, cls) if value is NOT_HANDLED else value
 
 
-def make_decode(reference, describe, refused, missing):
+cdef object _plan_for(_Decoding state, object cls):
+    described = state.plans_of.describe_plan(cls)
+    if described is not None:
+        return _plan_from(described)
+    described = state.plans_of.model_reader(cls)
+    if described is None:
+        return False
+    plan = _ModelPlan.__new__(_ModelPlan)
+    (<_ModelPlan>plan).read_json, (<_ModelPlan>plan).constants = described
+    return plan
+
+
+def make_decode(reference, plans, missing):
     """``decode`` with ``reference`` for whatever this engine leaves to it.
 
-    ``describe(cls)`` gives a dataclass's plan as the reference reads it, or None;
-    ``refused(data, cls, exc)`` the reference's error for a class that refused its values.
+    ``plans`` is what the engine asks of the reference (``eventbus._codec.plans``): a dataclass's
+    plan (``describe_plan``), a library model's own reader (``model_reader``), and the
+    reference's errors (``refused_error``, ``model_error``, ``check_strict``).
     """
     global _decoding
     cdef _Decoding state = _Decoding.__new__(_Decoding)
     state.reference = reference
-    state.describe = describe
-    state.refused = refused
+    state.plans_of = plans
     state.missing = missing
     state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
     _decoding = state  # one per process: eventbus._codec.engine makes it once
@@ -844,3 +969,8 @@ def parsed_here(bytes raw):
     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
     value = _parse(raw)
     return (False, None) if value is NOT_HANDLED else (True, value)
+
+
+def maybe_not_strict_here(bytes raw, bint constants):
+    """This engine's ``_maybe_not_strict`` (for the tests: it must be the reference's)."""
+    return _maybe_not_strict(raw, constants)

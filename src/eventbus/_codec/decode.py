@@ -118,13 +118,16 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
     """
     raw = _raw_params_of(data)
     if cls is _MISSING:
-        return None if raw is None else _loads(data, raw, "object")
+        return None if raw is None else loads(data, raw, "object")
     try:
         convert = _converters[cls if type(cls) is type else cache_key(cls)]
     except (KeyError, TypeError):
         convert = converter_for(cls)
-    value = None if raw is None else _loads(data, raw, cls)
     try:
+        if type(convert) is ModelConverter and raw is not None:
+            # A library model as the whole payload: the library reads the bytes itself.
+            return convert.read(data, raw, cls)  # pyright: ignore[reportFunctionMemberAccess]
+        value = None if raw is None else loads(data, raw, cls)
         return convert(value)
     except RecursionError:
         raise DecodeError(
@@ -132,12 +135,19 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
             f"{type_name(cls)}: the payload is nested too deeply"
         ) from None
     except _Mismatch as mismatch:
-        path = mismatch.path
-        where = f" at {path}" if path else ""
-        what = "no payload" if raw is None and not path else mismatch.message
-        raise DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}{where}: {what}"
-        ) from mismatch.cause
+        raise mismatched(data, cls, raw, mismatch) from mismatch.cause
+
+
+def mismatched(data: EventLike, cls: Any, raw: bytes | None, mismatch: _Mismatch) -> DecodeError:
+    """The DecodeError of a value that did not fit ``cls`` (raised ``from mismatch.cause``)."""
+    path = mismatch.path
+    where = f" at {path}" if path else ""
+    what = "no payload" if raw is None and not path else mismatch.message
+    error = DecodeError(
+        f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}{where}: {what}"
+    )
+    error.__cause__ = mismatch.cause
+    return error
 
 
 def _raw_params_of(data: object) -> bytes | None:
@@ -150,20 +160,29 @@ def _raw_params_of(data: object) -> bytes | None:
     return raw  # type: ignore[no-any-return]
 
 
-def _loads(data: EventLike, raw: bytes, target: object) -> object:
-    # json.loads(raw) without its Python-level detours for the common case: UTF-8
-    # text holding exactly one JSON value.  Anything else (a BOM, UTF-16,
-    # whitespace, an error) goes through json.loads itself, so results and error
-    # messages are json's own.
+def loads(data: EventLike, raw: bytes, target: object) -> object:
+    # json.loads without its Python-level detours for the common case: UTF-8 text
+    # holding exactly one JSON value.  Anything else (whitespace, an error) goes
+    # through json.loads itself, so results and error messages are json's own.
+    # The payload is UTF-8 (RFC 8259): not json.loads(bytes), which also reads
+    # UTF-16 and UTF-32 and skips a BOM; a BOM is refused, as msgspec and pydantic
+    # refuse it, so every reader agrees.
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = target if isinstance(target, str) else type_name(target)
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
+            f"invalid JSON (the payload is not UTF-8: {exc.reason} at byte {exc.start})"
+        ) from exc
+    try:
         value, end = _scan_once(text, 0)
         if end == len(text):
             return value
     except (ValueError, StopIteration, RecursionError):
         pass
     try:
-        return json.loads(raw, **_STRICT)
+        return json.loads(text, **_STRICT)
     except RecursionError:
         name = target if isinstance(target, str) else type_name(target)
         raise DecodeError(
@@ -701,54 +720,131 @@ def _steps_from_location(location: tuple[int | str, ...]) -> list[str]:
     return [f"[{step}]" if isinstance(step, int) else f".{step}" for step in reversed(location)]
 
 
-def _pydantic_converter(cls: Any) -> _Converter:
+def _refused(cls: Any, exc: Exception) -> _Mismatch:
+    return _Mismatch(f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}", exc)
+
+
+class ModelConverter:
+    """A pydantic model or msgspec Struct as a target type.
+
+    Called with a decoded JSON value, where the model is nested in another payload type (the
+    library's Python-side validation); ``read`` takes the whole payload's bytes to the library's
+    own JSON reader (``read_json``), at the library's speed.  Either way a failure is a
+    ``_Mismatch`` at its path, and JSON that is not strict JSON is refused in json's words.
+    """
+
+    __slots__ = ("convert", "failure", "read_json", "reads_constants")
+
+    def __init__(
+        self,
+        convert: _Converter,
+        read_json: Callable[[bytes], object],
+        failure: Callable[[Exception], _Mismatch],
+        reads_constants: bool,
+    ) -> None:
+        self.convert = convert
+        self.read_json = read_json
+        self.failure = failure
+        self.reads_constants = reads_constants  # the reader takes NaN and Infinity for floats
+
+    def __call__(self, value: Any) -> object:
+        return self.convert(value)
+
+    def read(self, data: EventLike, raw: bytes, target: Any) -> object:
+        try:
+            value = self.read_json(raw)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            raise self.refusal(data, raw, target, exc) from exc
+        if maybe_not_strict(raw, self.reads_constants):
+            loads(data, raw, target)
+        return value
+
+    def refusal(self, data: EventLike, raw: bytes, target: Any, exc: Exception) -> _Mismatch:
+        """Why the library refused ``raw``; a DecodeError raised at once if json refuses it too."""
+        loads(data, raw, target)
+        return self.failure(exc)
+
+
+# What the libraries' JSON readers accept and json (strict) does not: NaN and the infinities
+# (pydantic reads them), and numbers past the range of float (both skip them in ignored keys,
+# pydantic reads them as inf): an exponent of three digits or a run of 200 digits may be one.
+# The compiled engine scans for exactly this too (``_fastcodec``'s ``_maybe_not_strict``).
+_NOT_STRICT: dict[bool, Callable[[bytes], object]] = {}
+
+
+def maybe_not_strict(raw: bytes, constants: bool) -> bool:
+    """Whether ``raw`` may hold what a library reads and strict JSON refuses (then json checks
+    it): a digit then an exponent of three digits, a run of 200 digits, and with ``constants``
+    ``NaN`` or ``Infinity``."""
+    try:
+        search = _NOT_STRICT[constants]
+    except KeyError:
+        import re  # noqa: PLC0415  # with the first library model decoded
+
+        pattern = rb"[0-9][eE][-+]?[0-9]{3}|[0-9]{200}"
+        search = _NOT_STRICT[constants] = re.compile(
+            rb"NaN|Infinity|" + pattern if constants else pattern
+        ).search
+    return search(raw) is not None
+
+
+def _pydantic_mismatch(exc: Any) -> _Mismatch:
+    first = exc.errors()[0]
+    more = exc.error_count() - 1
+    mismatch = _Mismatch(first["msg"] + (f" (and {more} more errors)" if more else ""), exc)
+    mismatch.steps = _steps_from_location(tuple(first["loc"]))
+    return mismatch
+
+
+def _pydantic_converter(cls: Any) -> ModelConverter:
     pydantic = module_if_imported("pydantic")
     validate = cls.model_validate
 
     def convert(value: Any) -> object:
         try:
             return validate(value)
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            more = exc.error_count() - 1
-            message = first["msg"] + (f" (and {more} more errors)" if more else "")
-            mismatch = _Mismatch(message, exc)
-            mismatch.steps = _steps_from_location(tuple(first["loc"]))
-            raise mismatch from exc
         except RecursionError:
             raise
-        except Exception as exc:  # a validator's own exception, as for a dataclass
-            raise _refused(cls, exc) from exc
+        except Exception as exc:
+            raise failure(exc) from exc
 
-    return convert
+    def failure(exc: Exception) -> _Mismatch:
+        if isinstance(exc, pydantic.ValidationError):
+            return _pydantic_mismatch(exc)
+        return _refused(cls, exc)  # a validator's own exception, as for a dataclass
+
+    return ModelConverter(convert, cls.__pydantic_validator__.validate_json, failure, reads_constants=True)
 
 
-def _refused(cls: Any, exc: Exception) -> _Mismatch:
-    return _Mismatch(f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}", exc)
-
-
-def _msgspec_converter(cls: Any) -> _Converter:
+def _msgspec_converter(cls: Any) -> ModelConverter:
     msgspec = module_if_imported("msgspec")
     # msgspec builds its tables for a Struct (and the types in it) on first use, and two
     # threads doing that at once can crash the interpreter (seen with msgspec 0.22).
     # Build them now, under _build_lock, before any decode can reach this converter.
-    msgspec.json.Decoder(cls)
+    read_json = msgspec.json.Decoder(cls).decode
 
     def convert(value: Any) -> object:
         try:
             return msgspec.convert(value, cls)
-        except msgspec.ValidationError as exc:
+        except RecursionError:
+            raise
+        except UnicodeEncodeError as exc:  # msgspec reads a lone surrogate ("\\ud800") as UTF-8
+            raise _Mismatch(f"a str is not valid Unicode ({exc.reason})", exc) from exc
+        except Exception as exc:
+            raise failure(exc) from exc
+
+    def failure(exc: Exception) -> _Mismatch:
+        if isinstance(exc, msgspec.ValidationError):
             # "Expected `int`, got `str` - at `$.address.zip`"
             message, _, location = str(exc).partition(" - at `$")
             mismatch = _Mismatch(message, exc)
             if location:
                 mismatch.steps = [location.rstrip("`")]
-            raise mismatch from exc
-        except RecursionError:
-            raise
-        except UnicodeEncodeError as exc:  # msgspec reads a lone surrogate ("\\ud800") as UTF-8
-            raise _Mismatch(f"a str is not valid Unicode ({exc.reason})", exc) from exc
-        except Exception as exc:  # __post_init__'s own, as for a dataclass
-            raise _refused(cls, exc) from exc
+            return mismatch
+        if isinstance(exc, msgspec.DecodeError):  # strict JSON its reader refuses ("\\ud800")
+            return _Mismatch(f"msgspec cannot read the JSON ({exc})", exc)
+        return _refused(cls, exc)  # __post_init__'s own, as for a dataclass
 
-    return convert
+    return ModelConverter(convert, read_json, failure, reads_constants=False)

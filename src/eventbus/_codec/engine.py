@@ -75,7 +75,7 @@ def decode_on(engine: str) -> Callable[..., Any]:
     if engine == "python":
         made: Callable[..., Any] = decode.decode
     else:
-        made = _built().make_decode(decode.decode, plans.describe_plan, plans.refused_error, decode.MISSING)
+        made = _built().make_decode(decode.decode, plans, decode.MISSING)
         # One reference text for help() and the docs, whichever engine eventbus.decode is.
         made.__doc__ = decode.decode.__doc__
         made.__name__ = made.__qualname__ = "decode"

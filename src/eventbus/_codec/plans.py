@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from .._errors import DecodeError
-from .decode import EventLike, converter_for, field_hints, takes_in_order
+from .decode import EventLike, ModelConverter, converter_for, field_hints, loads, mismatched, takes_in_order
 from .types import module_if_imported, type_name
 
-__all__ = ["describe_plan", "direct_init", "refused_error"]
+__all__ = ["check_strict", "describe_plan", "direct_init", "model_error", "model_reader", "refused_error"]
 
 _PLAN_KINDS: dict[object, str] = {
     int: "int",
@@ -186,3 +187,34 @@ def refused_error(data: EventLike, cls: Any, exc: Exception) -> DecodeError:
     )
     error.__cause__ = exc
     return error
+
+
+def model_reader(cls: Any) -> tuple[Callable[[bytes], object], bool] | None:
+    """``(read_json, constants)`` when ``cls`` is a library model, else None: its library's own
+    JSON reader (``bytes -> instance``), and whether that reader takes ``NaN`` and ``Infinity``.
+
+    The engine returns what ``read_json`` returns, as the reference does, after ``check_strict``
+    where ``maybe_not_strict(raw, constants)`` says so; a failure is ``model_error``'s.
+    """
+    try:
+        convert = converter_for(cls)
+    except Exception:  # noqa: BLE001 - whatever the reference refuses, it refuses itself
+        return None
+    if not isinstance(convert, ModelConverter):
+        return None
+    return convert.read_json, convert.reads_constants
+
+
+def model_error(data: EventLike, cls: Any, raw: bytes, exc: Exception) -> DecodeError:
+    """The reference's error when ``cls``'s library refused ``raw`` with ``exc``."""
+    convert = converter_for(cls)
+    try:
+        mismatch = convert.refusal(data, raw, cls, exc)  # type: ignore[attr-defined]
+    except DecodeError as error:  # not JSON to json either: in json's words
+        return error
+    return mismatched(data, cls, raw, mismatch)
+
+
+def check_strict(data: EventLike, raw: bytes, cls: Any) -> None:
+    """Raise the reference's DecodeError if ``raw`` is not strict JSON."""
+    loads(data, raw, cls)
