@@ -81,8 +81,11 @@ def extensions() -> list[Extension]:
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
     # The core, and the compiled codec engine (eventbus._codec._fastcodec): each optional on its
-    # own.  _core's C is in src/eventbus/_core.h (found beside the generated .c; a change rebuilds).
-    modules = {"eventbus._core": ["src/eventbus/_core.h"], "eventbus._codec._fastcodec": []}
+    # own.  Their C is in a header beside each .pyx (found beside the generated .c; a change rebuilds).
+    modules = {
+        "eventbus._core": ["src/eventbus/_core.h"],
+        "eventbus._codec._fastcodec": ["src/eventbus/_codec/_fastcodec.h"],
+    }
     extensions = [
         Extension(
             name,

@@ -26,6 +26,7 @@ SDIST_REQUIRED = [
     "src/eventbus/_core.h",
     "src/eventbus/_core.pyi",
     "src/eventbus/_codec/_fastcodec.pyx",
+    "src/eventbus/_codec/_fastcodec.h",
     "src/eventbus/py.typed",
 ]
 

@@ -42,6 +42,12 @@ cdef extern from "Python.h":
     int Py_DTSF_ADD_DOT_0
     void PyMem_Free(void *)
 
+cdef extern from "_fastcodec.h":
+    bint eventbus_generic_getattr(PyTypeObject *)
+    int eventbus_plain_dataclass(PyTypeObject *, object)
+    bint eventbus_read_runs_code(PyTypeObject *, object)
+    unsigned int eventbus_version_tag(PyTypeObject *)
+
 __all__ = ["make_decode", "make_encode_params"]
 
 cdef int MAX_DEPTH = 64  # deeper payloads go to the reference (which says "nested too deeply")
@@ -200,6 +206,23 @@ cdef class _Fields:
 
     cdef tuple names
     cdef tuple keys  # bytes: '{"first":' then ',"second":' ...
+    cdef unsigned int quiet_at  # the class's version tag when its reads were found to run no code
+
+    cdef bint reads_run_no_code(self, type kind):
+        """Whether reading the fields runs no Python code (no property, descriptor or
+        __getattr__): only then does this engine read them, since the reference reads every
+        field first and converts after, and reads again whatever this engine gives up on."""
+        cdef PyTypeObject *tp = <PyTypeObject *>kind
+        cdef unsigned int tag = eventbus_version_tag(tp)
+        if not eventbus_generic_getattr(tp):
+            return False
+        if tag != 0 and tag == self.quiet_at:
+            return True
+        for name in self.names:
+            if eventbus_read_runs_code(tp, name):
+                return False
+        self.quiet_at = eventbus_version_tag(tp)  # the lookups may have given it one
+        return True
 
 
 cdef object _fields_of(type kind):
@@ -211,7 +234,9 @@ cdef object _fields_of(type kind):
 
     fields = None
     dataclasses = sys.modules.get("dataclasses")
-    if dataclasses is not None and dataclasses.is_dataclass(kind):
+    # Found without running the class's code (its metaclass's): the reference runs that code
+    # when it meets the class, and this engine must not run it too, nor before.
+    if dataclasses is not None and eventbus_plain_dataclass(<PyTypeObject *>kind, "__dataclass_fields__") == 1:
         fields = _fields_from(tuple([field.name for field in dataclasses.fields(kind)]))
     # Complete before it is shared, and never replaced (the first one stays): a reference
     # borrowed from the dict stays valid, free-threaded builds included.
@@ -299,6 +324,8 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     if found is None:
         return 1
     fields = <_Fields>found
+    if not fields.reads_run_no_code(kind):
+        return 1
     if not fields.names:
         return _write(out, "{}", 2)
     for index in range(len(fields.names)):
@@ -329,6 +356,10 @@ cdef object _encode(object params):
     try:
         if _write_value(&out, params, 0) == 0:
             result = PyBytes_FromStringAndSize(out.data, out.size)
+    except RuntimeError:
+        # A dict changed while it was written (by another thread), or nested too deeply: the
+        # reference writes it again, or says why not.
+        result = None
     finally:
         if out.on_heap:
             free(out.data)

@@ -159,6 +159,13 @@ def direct_init(cls: Any) -> tuple[bool, Any, tuple[Any, ...], tuple[Any, ...]] 
     mine, theirs = init.__code__, template.__code__
     if any(getattr(mine, name) != getattr(theirs, name) for name in _CODE_FIELDS):
         return None
+    # A field named like a name of dataclasses' own in that code (``__dataclass_builtins_object__``,
+    # which a frozen class's __init__ calls to set each field) shadows it: then the code is the
+    # same and does something else (the class refuses every value), so no fast path.
+    if any(field.name.startswith("__dataclass_") for field in fields):
+        return None
+    if params.frozen and "__dataclass_builtins_object__" not in theirs.co_freevars:
+        return None
     if not {instruction.opname for instruction in dis.get_instructions(theirs)} <= _INIT_OPS:
         return None
     cells = init.__closure__ or ()
