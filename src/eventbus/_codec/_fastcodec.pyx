@@ -906,10 +906,27 @@ cdef class _Decoding:
     cdef object reference
     cdef object plans_of  # eventbus._codec.plans
     cdef object missing
+    cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
+    cdef object other_data_type
     cdef dict plans  # target type -> its _Plan or _ModelPlan, an exact JSON type, or False: the reference's
 
 
 cdef _Decoding _decoding = None
+
+
+cdef object _learn_data_type(_Decoding state, type kind):
+    """Remember the cores' ``Data`` classes, found by name (this engine imports neither core):
+    their three attributes are always set and read by no code of a user's, so the engine reads
+    only ``raw_params`` of them."""
+    try:
+        if kind.__module__ not in ("eventbus._core", "eventbus._core_py") or kind.__qualname__ != "Data":
+            return None
+    except Exception:  # a class whose names are not str: not one of them
+        return None
+    if state.data_type is None:
+        state.data_type = kind
+    elif state.other_data_type is None and kind is not state.data_type:
+        state.other_data_type = kind
 
 
 def _decode(data, cls=NOT_GIVEN):
@@ -919,13 +936,17 @@ def _decode(data, cls=NOT_GIVEN):
     cdef object plan, value
     if cls is NOT_GIVEN:
         cls = state.missing
-    # What the reference reads of an event, in its order; anything else is its to refuse.
-    try:
+    if type(data) is state.data_type or type(data) is state.other_data_type:
         raw = data.raw_params
-        data.domain
-        data.action
-    except Exception:
-        return state.reference(data, cls)
+    else:
+        # What the reference reads of an event, in its order; anything else is its to refuse.
+        try:
+            raw = data.raw_params
+            data.domain
+            data.action
+        except Exception:
+            return state.reference(data, cls)
+        _learn_data_type(state, type(data))
     if type(raw) is not bytes:
         return state.reference(data, cls)
     if cls is state.missing:
