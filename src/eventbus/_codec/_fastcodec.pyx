@@ -19,7 +19,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.math cimport isfinite
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memset, strlen
+from libc.string cimport memcmp, memcpy, memset, strlen
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
@@ -47,6 +47,8 @@ cdef extern from "_fastcodec.h":
     int eventbus_plain_dataclass(PyTypeObject *, object)
     bint eventbus_read_runs_code(PyTypeObject *, object)
     unsigned int eventbus_version_tag(PyTypeObject *)
+    bint eventbus_maybe_not_strict(const unsigned char *, Py_ssize_t, bint)
+    bint eventbus_contains(const char *, Py_ssize_t, const char *, Py_ssize_t)
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -275,10 +277,6 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     cdef long long number
     cdef double real
     cdef object item, key, found
-    cdef PyObject *read
-    cdef _Fields fields
-    cdef bytes written
-    cdef Py_ssize_t index
     cdef bint first
     if depth > MAX_DEPTH:
         return 1
@@ -323,8 +321,16 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     found = _fields_of(kind)
     if found is None:
         return 1
-    fields = <_Fields>found
-    if not fields.reads_run_no_code(kind):
+    return _write_fields(out, value, <_Fields>found, depth)
+
+
+cdef int _write_fields(Buffer *out, object value, _Fields fields, int depth) except -1:
+    """A dataclass's fields, as ``_write_value`` writes any value (1: the reference's)."""
+    cdef object item
+    cdef PyObject *read
+    cdef bytes written
+    cdef Py_ssize_t index
+    if not fields.reads_run_no_code(type(value)):
         return 1
     if not fields.names:
         return _write(out, "{}", 2)
@@ -344,8 +350,9 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     return _write(out, "}", 1)
 
 
-cdef object _encode(object params):
-    """The payload's bytes, or None when the reference must encode it."""
+cdef object _encode(object params, _Fields fields):
+    """The payload's bytes, or None when the reference must encode it; ``fields``: the payload
+    is a dataclass of those, else None."""
     cdef Buffer out
     cdef char first[512]  # most payloads fit: no allocation
     cdef object result = None
@@ -354,7 +361,7 @@ cdef object _encode(object params):
     out.capacity = 512
     out.on_heap = False
     try:
-        if _write_value(&out, params, 0) == 0:
+        if (_write_value(&out, params, 0) if fields is None else _write_fields(&out, params, fields, 0)) == 0:
             result = PyBytes_FromStringAndSize(out.data, out.size)
     except RuntimeError:
         # A dict changed while it was written (by another thread), or nested too deeply: the
@@ -367,31 +374,24 @@ cdef object _encode(object params):
 
 
 cdef object _reference_encode = None
-# A library model's type -> (its library's writer, the outputs it may hide a NaN in), or None.
-cdef dict _model_writers = {}
+# A payload's class (not a JSON one) -> its _Fields (a dataclass this engine writes), or
+# (its library's writer, the outputs that may hide a NaN) for a library model, or None.
+cdef dict _payload_classes = {}
 
 
-cdef bint _contains(bytes text, bytes part) noexcept:
-    cdef const char *data = PyBytes_AS_STRING(text)
-    cdef const char *wanted = PyBytes_AS_STRING(part)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(text), length = PyBytes_GET_SIZE(part)
-    cdef const char *end = data + size - length
-    cdef const char *found = data
-    while found <= end:
-        found = <const char *>memchr(found, wanted[0], end - found + 1)
-        if found == NULL:
-            return False
-        if memcmp(found, wanted, length) == 0:
-            return True
-        found += 1
-    return False
+cdef inline bint _contains(bytes text, bytes part) noexcept:
+    return eventbus_contains(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
 
 
-cdef object _model_writer_of(type kind):
-    from eventbus._codec.encode import model_writer
+cdef object _payload_class(type kind):
+    found = _fields_of(kind)
+    if found is None:
+        # Asked of the reference where the reference looks first too: at the payload's class.
+        from eventbus._codec.encode import model_writer
 
+        found = model_writer(kind)
     # Complete before it is shared, and never replaced (see _fields_of).
-    return _model_writers.setdefault(kind, model_writer(kind))
+    return _payload_classes.setdefault(kind, found)
 
 
 cdef object _written_by_library(object params, object described):
@@ -415,15 +415,20 @@ cdef object _written_by_library(object params, object described):
 def _encode_params(params, domain=None, action=None):
     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
     cdef PyObject *found
+    cdef type kind = type(params)
     if params is None:
         return None
-    encoded = _encode(params)
+    if kind is dict or kind is str or kind is list or kind is int or kind is float or kind is bool or kind is tuple:
+        encoded = _encode(params, None)
+    else:
+        found = PyDict_GetItemWithError(_payload_classes, kind)
+        described = _payload_class(kind) if found == NULL else <object>found
+        if type(described) is _Fields:
+            encoded = _encode(params, <_Fields>described)
+        else:
+            encoded = _written_by_library(params, described)
     if encoded is None:
-        found = PyDict_GetItemWithError(_model_writers, type(params))
-        described = _model_writer_of(type(params)) if found == NULL else <object>found
-        encoded = _written_by_library(params, described)
-        if encoded is None:
-            return _reference_encode(params, domain, action)
+        return _reference_encode(params, domain, action)
     return encoded
 
 
@@ -850,54 +855,9 @@ cdef class _ModelPlan:
     cdef bint constants  # the reader takes NaN and Infinity
 
 
-cdef bint _digit(unsigned char c) noexcept:
-    return b'0' <= c <= b'9'
-
-
-cdef bint _found_at(const unsigned char *data, Py_ssize_t size, Py_ssize_t index) noexcept:
-    """Whether one of ``_maybe_not_strict``'s patterns starts at ``data[index]``."""
-    cdef unsigned char c = data[index]
-    cdef Py_ssize_t at
-    if c == b'N':
-        return index + 3 <= size and memcmp(data + index, b"NaN", 3) == 0
-    if c == b'I':
-        return index + 8 <= size and memcmp(data + index, b"Infinity", 8) == 0
-    # An exponent: a digit before it, an optional sign, then three digits.
-    if index == 0 or not _digit(data[index - 1]):
-        return False
-    at = index + 1
-    if at < size and (data[at] == b'-' or data[at] == b'+'):
-        at += 1
-    return at + 3 <= size and _digit(data[at]) and _digit(data[at + 1]) and _digit(data[at + 2])
-
-
-cdef bint _maybe_not_strict(bytes raw, bint constants) noexcept:
-    """Exactly ``eventbus._codec.decode.maybe_not_strict``: a digit then an exponent of three
-    digits, a run of 200 digits, and with ``constants`` ``NaN`` or ``Infinity``.  Each pattern
-    but the run starts with a byte memchr finds fast; the run needs a pass of its own only in a
-    payload that long."""
-    cdef const unsigned char *data = <const unsigned char *>PyBytes_AS_STRING(raw)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(raw), index, run = 0
-    cdef const unsigned char *found
-    cdef int first
-    for first in (101, 69, 78, 73):  # e E N I
-        if not constants and first == 78:
-            break
-        found = <const unsigned char *>memchr(data, first, size)
-        while found != NULL:
-            index = found - data
-            if _found_at(data, size, index):
-                return True
-            found = <const unsigned char *>memchr(data + index + 1, first, size - index - 1)
-    if size >= 200:
-        for index in range(size):
-            if _digit(data[index]):
-                run += 1
-                if run >= 200:
-                    return True
-            else:
-                run = 0
-    return False
+cdef inline bint _maybe_not_strict(bytes raw, bint constants) noexcept:
+    """Exactly ``eventbus._codec.decode.maybe_not_strict`` (in _fastcodec.h)."""
+    return eventbus_maybe_not_strict(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), constants)
 
 
 cdef class _Decoding:
@@ -1014,7 +974,7 @@ def make_decode(reference, plans, missing):
 
 def encoded_here(params):
     """The bytes this engine writes itself, or None: the reference's (for the tests)."""
-    return _encode(params)
+    return _encode(params, None)
 
 
 def parsed_here(bytes raw):
