@@ -51,55 +51,40 @@ static inline unsigned int eventbus_version_tag(PyTypeObject *type)
     return PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
 }
 
-/* Whether one of eventbus_maybe_not_strict's patterns starts at data[index], which holds one of
- * its first bytes (e, E, N, I). */
-static inline int eventbus_suspect_at(const unsigned char *data, Py_ssize_t size, Py_ssize_t index)
+static inline int eventbus_digit(unsigned char c)
 {
-    Py_ssize_t at;
-    switch (data[index]) {
-    case 'N':
-        return size - index >= 3 && data[index + 1] == 'a' && data[index + 2] == 'N';
-    case 'I':
-        return size - index >= 8 && memcmp(data + index, "Infinity", 8) == 0;
-    default:  /* e, E: an exponent of three digits after a digit */
-        if (index == 0 || data[index - 1] < '0' || data[index - 1] > '9') {
-            return 0;
-        }
-        at = index + 1;
-        if (at < size && (data[at] == '-' || data[at] == '+')) {
-            at++;
-        }
-        return size - at >= 3 && data[at] >= '0' && data[at] <= '9' && data[at + 1] >= '0'
-               && data[at + 1] <= '9' && data[at + 2] >= '0' && data[at + 2] <= '9';
-    }
+    return (unsigned char)(c - '0') < 10;
 }
 
 /* Exactly eventbus._codec.decode.maybe_not_strict (a regular expression there): whether `data`
  * holds a digit then an exponent of three digits, a run of 200 digits, or, with `constants`,
- * NaN or Infinity.  Each pattern but the run starts with a byte memchr finds fast; the run needs
- * a pass of its own only in a payload that long. */
+ * NaN or Infinity.  One pass; most bytes cost a compare or two. */
 static inline int eventbus_maybe_not_strict(const unsigned char *data, Py_ssize_t size, int constants)
 {
-    static const unsigned char firsts[4] = {'e', 'E', 'N', 'I'};
-    const unsigned char *found;
-    Py_ssize_t index, run = 0;
-    int which;
-    for (which = 0; which < (constants ? 4 : 2); which++) {
-        found = memchr(data, firsts[which], (size_t)size);
-        while (found != NULL) {
-            index = found - data;
-            if (eventbus_suspect_at(data, size, index)) {
+    Py_ssize_t index, at, run = 0;
+    unsigned char c;
+    for (index = 0; index < size; index++) {
+        c = data[index];
+        if (eventbus_digit(c)) {
+            if (++run >= 200) {
                 return 1;
             }
-            found = memchr(found + 1, firsts[which], (size_t)(size - index - 1));
+            continue;
         }
-    }
-    if (size >= 200) {
-        for (index = 0; index < size; index++) {
-            run = (data[index] >= '0' && data[index] <= '9') ? run + 1 : 0;
-            if (run >= 200) {
+        if (run && (c == 'e' || c == 'E')) {
+            at = index + 1;
+            if (at < size && (data[at] == '-' || data[at] == '+')) {
+                at++;
+            }
+            if (size - at >= 3 && eventbus_digit(data[at]) && eventbus_digit(data[at + 1])
+                && eventbus_digit(data[at + 2])) {
                 return 1;
             }
+        }
+        run = 0;
+        if (constants && ((c == 'N' && size - index >= 3 && data[index + 1] == 'a' && data[index + 2] == 'N')
+                          || (c == 'I' && size - index >= 8 && memcmp(data + index, "Infinity", 8) == 0))) {
+            return 1;
         }
     }
     return 0;

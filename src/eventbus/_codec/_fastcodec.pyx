@@ -865,6 +865,7 @@ cdef class _Decoding:
 
     cdef object reference
     cdef object plans_of  # eventbus._codec.plans
+    cdef object refused  # its refused_error, read once
     cdef object missing
     cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
     cdef object other_data_type
@@ -923,7 +924,7 @@ def _decode(data, cls=NOT_GIVEN):
     else:
         plan = <object>found
     if type(plan) is _Plan:
-        value = _decode_planned(<_Plan>plan, raw, state.plans_of.refused_error, data)
+        value = _decode_planned(<_Plan>plan, raw, state.refused, data)
     elif type(plan) is _ModelPlan:
         try:
             value = (<_ModelPlan>plan).read_json(raw)
@@ -966,6 +967,7 @@ def make_decode(reference, plans, missing):
     cdef _Decoding state = _Decoding.__new__(_Decoding)
     state.reference = reference
     state.plans_of = plans
+    state.refused = plans.refused_error
     state.missing = missing
     state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
     _decoding = state  # one per process: eventbus._codec.engine makes it once
