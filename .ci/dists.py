@@ -59,7 +59,6 @@ WHEEL_PACKAGE = [
     "eventbus/_codec/encode.py",
     "eventbus/_codec/decode.py",
     "eventbus/_codec/plans.py",
-    "eventbus/_codec/models.py",
     "eventbus/_codec/engine.py",
     "eventbus/_codec/_fastcodec.pyi",
     "eventbus/_core_py.py",
