@@ -86,9 +86,6 @@ def functions(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callab
     """``must_data`` and ``decode`` of implementation ``impl`` on ``engine`` (benchmarks, tests)."""
     if engine == "cython" and not hasattr(impl, "_must_data_with"):
         raise ValueError(f"{impl.__name__} has no compiled codec engine")
-    must_data = (
-        impl._must_data_with(encode_params_on(engine))  # noqa: SLF001
-        if hasattr(impl, "_must_data_with")
-        else impl.must_data
-    )
-    return must_data, decode_on(engine)
+    if getattr(impl, "codec_engine", "python") == engine or not hasattr(impl, "_must_data_with"):
+        return impl.must_data, decode_on(engine)  # the engine it runs: its own must_data
+    return impl._must_data_with(encode_params_on(engine)), decode_on(engine)  # noqa: SLF001
