@@ -40,8 +40,8 @@ implementation: str
 # inspect, ...); what needs them loads on first use.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._codec.decode import decode
     from ._core_py import Bus, Data, Event, must_data, new_data
-    from ._decode import decode
     from ._observe import Observation, Observer
 
     implementation = "python"
@@ -59,7 +59,7 @@ else:
     else:
         implementation = "cython"
 
-# The codec engine: "cython" (eventbus._fastcodec, with the compiled core) or "python" (the
+# The codec engine: "cython" (eventbus._codec._fastcodec, with the compiled core) or "python" (the
 # stdlib reference); EVENTBUS_NO_FAST_CODEC=1 forces the reference.  Same bytes, values, errors.
 codec_engine: str = getattr(sys.modules[Bus.__module__], "codec_engine", "python")
 
@@ -91,7 +91,7 @@ def __getattr__(name: str) -> object:
     # ``decode`` and what it needs (json, the converters) load on first use, so that
     # ``import eventbus`` stays cheap; after that it is an ordinary module attribute.
     if name == "decode":
-        from ._engine import decode_on  # noqa: PLC0415
+        from ._codec.engine import decode_on  # noqa: PLC0415
 
         found_decode = decode_on(codec_engine)
         globals()["decode"] = found_decode

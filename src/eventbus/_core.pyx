@@ -106,8 +106,8 @@ from _thread import RLock as _RLock
 from types import FunctionType, MethodType
 
 from ._awaiting import await_result
-from ._engine import active as _active_engine
-from ._encode import encode_params
+from ._codec.engine import active as _active_engine
+from ._codec.encode import encode_params
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -392,7 +392,7 @@ def _restore_data():
     return restore
 
 
-# The active codec engine's encode_params (eventbus._engine): the compiled one when it is
+# The active codec engine's encode_params (eventbus._codec.engine): the compiled one when it is
 # built and not switched off, which gives the reference's bytes and errors.
 _fast_engine = _active_engine()
 _encode_payload = encode_params if _fast_engine is None else _fast_engine.make_encode_params(encode_params)
@@ -731,7 +731,7 @@ def _registered_handler(target):
 def _decode():
     """eventbus.decode on the active engine, imported on first use (import eventbus stays cheap)."""
     # The pure twin has one engine, the reference; here it is codec_engine's.
-    from ._engine import decode_on
+    from ._codec.engine import decode_on
 
     return decode_on(codec_engine)
 

@@ -103,7 +103,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
 
 from . import _event
 from ._awaiting import await_result
-from ._encode import encode_params
+from ._codec.encode import encode_params
 
 if TYPE_CHECKING:
     import logging
@@ -394,7 +394,7 @@ def _not_data(data: object) -> TypeError:
 
 def _decode() -> Callable[[Any, Any], Any]:
     """eventbus.decode, imported on first use (import eventbus stays cheap)."""
-    from ._decode import decode  # noqa: PLC0415
+    from ._codec.decode import decode  # noqa: PLC0415
 
     return decode
 

@@ -61,7 +61,7 @@ class Event(Generic[T]):
         # Data validates the names exactly as it does for a dispatch (and keeps plain str).
         probe = self._Data(domain, action)
         domain, action = probe.domain, probe.action
-        from ._decode import decode  # noqa: PLC0415 - on first use: import eventbus stays cheap
+        from ._codec.decode import decode  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
         try:
             # The codec's own check of a target type (and its converter, built once here).

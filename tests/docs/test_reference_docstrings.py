@@ -23,7 +23,8 @@ from helpers_core import MODULES
 
 import eventbus
 import eventbus.testing
-from eventbus import _decode, _engine  # pyright: ignore[reportPrivateUsage]  # decode's reference text
+from eventbus._codec import decode as _decode
+from eventbus._codec import engine as _engine  # decode's reference text
 
 # Every public name of a twin, and the public members of Bus.
 TWIN_NAMES = ["Data", "Bus", "new_data", "must_data", "Event"]
