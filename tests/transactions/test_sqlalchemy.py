@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -450,15 +450,3 @@ def test_async_session(impl: ModuleType, engine: Engine, async_url: str) -> None
 
     asyncio.run(main())
     assert mailer.sent == [("created", 1)]
-
-
-def test_importing_the_adapter_imports_no_sqlalchemy() -> None:
-    import subprocess
-    import sys
-
-    code: Callable[[], str] = lambda: (
-        "import sys, eventbus.sqlalchemy, eventbus.django; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'django')))"
-    )
-    found = subprocess.run([sys.executable, "-c", code()], capture_output=True, text=True, check=True)
-    assert found.stdout.strip() == "[]"

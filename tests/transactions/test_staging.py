@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -341,3 +343,12 @@ def test_threads_stage_on_their_own_transactions(impl: ModuleType) -> None:
 def test_transaction_is_the_protocol_any_object_can_meet() -> None:
     assert isinstance(UnitOfWork(), eventbus.Transaction)
     assert not isinstance(object(), eventbus.Transaction)
+
+
+def test_importing_the_adapters_imports_no_framework() -> None:
+    code = (
+        "import sys, eventbus.sqlalchemy, eventbus.django; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'django')))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
