@@ -119,7 +119,7 @@ def _stage(bus: Bus, ctx: object, data: Data, tx: Transaction, publish: bool) ->
         return
     # The handlers now, and the TypeError of a Data of the wrong kind; a coroutine-function
     # handler would fail after the commit, where no one could act on it: refused here.
-    handlers = bus._snapshot(data)
+    handlers = bus._snapshot(data)  # pyright: ignore[reportPrivateUsage]
     sys.modules[type(data).__module__]._refuse_coroutines(handlers)
     on_commit(_AfterCommit(bus, ctx, data, publish))
 
@@ -153,7 +153,7 @@ class _AfterCommit:
             message = (
                 named[-1] if named else f"eventbus: call failed for event {data.domain!r}/{data.action!r}"
             )
-            bus._logger.error("%s, after commit", message, exc_info=exc)
+            bus._logger.error("%s, after commit", message, exc_info=exc)  # pyright: ignore[reportPrivateUsage]
 
     def __repr__(self) -> str:
         method = "publish" if self.publish else "call"

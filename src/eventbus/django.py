@@ -53,7 +53,7 @@ def transaction(using: str | None = None) -> Transaction:
     if using is not None and not isinstance(using, str):
         raise TypeError(f"using must be a database alias (a str) or None, not {type(using).__qualname__}")
     if _django_transaction is None:
-        from django.db import transaction as django_transaction  # noqa: PLC0415
+        from django.db import transaction as django_transaction  # noqa: PLC0415  # pyright: ignore[reportMissingTypeStubs]
 
         _django_transaction = django_transaction
     _django_transaction.get_connection(using)  # an unknown alias fails here, not at commit

@@ -18,7 +18,7 @@ import pytest
 from helpers_databases import missing, postgres_url
 
 try:
-    import aiosqlite  # noqa: F401  # the async SQLite driver
+    import aiosqlite  # noqa: F401  # pyright: ignore[reportUnusedImport]  # the async SQLite driver
     from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, event, func, insert, select
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -208,7 +208,7 @@ def test_a_rolled_back_savepoint_drops_its_events_only(impl: ModuleType, engine:
 def test_savepoints_two_deep(
     impl: ModuleType, engine: Engine, inner: str, outer: str, expected: list[str]
 ) -> None:
-    bus, seen = impl.Bus(), []
+    bus, seen = impl.Bus(), list[str]()
     for action in ("root", "outer", "inner", "after"):
         bus.register("users", action, lambda ctx, data: seen.append(data.action))
     with Session(engine) as session, session.begin():
@@ -266,7 +266,6 @@ def test_failures_after_commit_are_logged_and_never_reach_the_commit(
 def test_a_handler_writes_through_the_session_after_commit(impl: ModuleType, engine: Engine) -> None:
     bus = impl.Bus()
 
-    @bus.on("users", "created")
     def audit(session: Session, data: Any) -> None:
         # The committed transaction is over: this begins and commits a new one, which
         # stages on a transaction open again (and so runs after that one's commit).
@@ -275,6 +274,8 @@ def test_a_handler_writes_through_the_session_after_commit(impl: ModuleType, eng
             session, impl.Data("users", "audited"), eventbus.sqlalchemy.transaction(session)
         )
         session.commit()
+
+    bus.register("users", "created", audit)
 
     audited: list[int] = []
     bus.register("users", "audited", lambda ctx, data: audited.append(committed_users(engine)))
@@ -286,15 +287,16 @@ def test_a_handler_writes_through_the_session_after_commit(impl: ModuleType, eng
 
 
 def test_a_handler_staging_after_commit_dispatches_at_once(impl: ModuleType, engine: Engine) -> None:
-    bus, seen = impl.Bus(), []
+    bus, seen = impl.Bus(), list[str]()
 
-    @bus.on("users", "created")
     def chain(session: Session, data: Any) -> None:
         seen.append("created")
         bus.publish_after_commit(
             session, impl.Data("users", "welcomed"), eventbus.sqlalchemy.transaction(session)
         )
         seen.append("staged")
+
+    bus.register("users", "created", chain)
 
     bus.register("users", "welcomed", lambda ctx, data: seen.append("welcomed"))
     with Session(engine) as session, session.begin():
@@ -305,7 +307,7 @@ def test_a_handler_staging_after_commit_dispatches_at_once(impl: ModuleType, eng
 def test_handlers_registered_before_the_commit_are_the_ones_that_run(
     impl: ModuleType, engine: Engine
 ) -> None:
-    bus, seen = impl.Bus(), []
+    bus, seen = impl.Bus(), list[str]()
     unregister = bus.register("users", "created", lambda ctx, data: seen.append("early"))
     with Session(engine) as session, session.begin():
         bus.call_after_commit(session, created(impl), eventbus.sqlalchemy.transaction(session))
@@ -315,7 +317,7 @@ def test_handlers_registered_before_the_commit_are_the_ones_that_run(
 
 
 def test_two_sessions_at_once(impl: ModuleType, engine: Engine) -> None:
-    bus, seen = impl.Bus(), []
+    bus, seen = impl.Bus(), list[str]()
     bus.register("users", "created", lambda ctx, data: seen.append(ctx))
     first, second = Session(engine), Session(engine)
     with first, second:
@@ -331,7 +333,7 @@ def test_two_sessions_at_once(impl: ModuleType, engine: Engine) -> None:
 
 
 def test_an_orm_flush_inside_a_savepoint(impl: ModuleType, engine: Engine) -> None:
-    bus, seen = impl.Bus(), []
+    bus, seen = impl.Bus(), list[str]()
     bus.register("orders", "placed", lambda ctx, data: seen.append(data.action))
 
     # Staged from a mapper event, inside the flush's own subtransaction.
@@ -374,12 +376,13 @@ def test_the_external_transaction_test_fixture(impl: ModuleType, engine: Engine)
 
 
 def test_threads_each_with_a_session(impl: ModuleType, engine: Engine) -> None:
-    bus, seen, lock = impl.Bus(), [], threading.Lock()
+    bus, seen, lock = impl.Bus(), list[tuple[int, int]](), threading.Lock()
 
-    @bus.on("users", "created")
     def record(ctx: tuple[int, int], data: object) -> None:
         with lock:
             seen.append(ctx)
+
+    bus.register("users", "created", record)
 
     start = threading.Barrier(3)
     errors: list[BaseException] = []

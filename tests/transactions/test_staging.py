@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import eventbus
-from eventbus import _core_py
+from eventbus import _core_py  # pyright: ignore[reportPrivateUsage]
 
 
 class UnitOfWork:
@@ -69,7 +69,7 @@ def failing(seen: list[str], name: str) -> Callable[[object, object], None]:
 
 
 def test_a_staged_event_runs_after_the_commit_and_not_before(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     bus.register("users", "created", recorder(seen, "mail"))
     unit.begin()
     bus.call_after_commit(None, impl.Data("users", "created"), unit)
@@ -80,7 +80,7 @@ def test_a_staged_event_runs_after_the_commit_and_not_before(impl: ModuleType) -
 
 
 def test_a_rolled_back_transaction_runs_nothing(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     bus.register("users", "created", recorder(seen, "mail"))
     unit.begin()
     bus.call_after_commit(None, impl.Data("users", "created"), unit)
@@ -89,7 +89,7 @@ def test_a_rolled_back_transaction_runs_nothing(impl: ModuleType) -> None:
 
 
 def test_savepoints_of_a_users_own_transaction(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     for action in ("outer", "released", "dropped", "inner"):
         bus.register("users", action, recorder(seen, "h"))
     unit.begin()
@@ -109,7 +109,7 @@ def test_savepoints_of_a_users_own_transaction(impl: ModuleType) -> None:
 
 
 def test_staged_events_run_in_staging_order_each_with_its_own_semantics(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     for action in ("called", "published"):
         bus.register("users", action, recorder(seen, "first"))
         bus.register("users", action, failing(seen, "second"))
@@ -131,7 +131,7 @@ def test_staged_events_run_in_staging_order_each_with_its_own_semantics(impl: Mo
 
 
 def test_no_transaction_open_dispatches_at_once_as_call_and_publish(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     bus.register("users", "created", failing(seen, "first"))
     bus.register("users", "created", recorder(seen, "second"))
     with pytest.raises(LookupError, match="first failed") as called:
@@ -186,7 +186,7 @@ def test_staging_refuses_what_is_not_a_transaction(impl: ModuleType, tx: object)
 def test_failures_after_commit_are_logged_never_raised_and_the_rest_still_runs(
     impl: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bus, seen, unit = impl.Bus(logger=logging.getLogger("after.commit")), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(logger=logging.getLogger("after.commit")), list[str](), UnitOfWork()
     bus.register("users", "created", failing(seen, "mailer"))
     bus.register("users", "created", recorder(seen, "audit"))
     bus.register("users", "deleted", recorder(seen, "audit"))
@@ -245,7 +245,7 @@ def test_the_observer_sees_a_failure_after_commit(impl: ModuleType) -> None:
         def dispatch(self, method: str, data: object, handlers: tuple[Any, ...]) -> Watch:
             return Watch(method)
 
-    bus, seen, unit = impl.Bus(observer=Observer()), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(observer=Observer()), list[str](), UnitOfWork()
     bus.register("users", "created", failing(seen, "mailer"))
     unit.begin()
     bus.call_after_commit(None, impl.Data("users", "created"), unit)
@@ -259,7 +259,7 @@ def test_the_observer_sees_a_failure_after_commit(impl: ModuleType) -> None:
 
 
 def test_the_handlers_registered_at_commit_run(impl: ModuleType) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
     unregister = bus.register("users", "created", recorder(seen, "early"))
     unit.begin()
     bus.call_after_commit(None, impl.Data("users", "created"), unit)
@@ -273,13 +273,14 @@ def test_the_handlers_registered_at_commit_run(impl: ModuleType) -> None:
 def test_a_handler_that_stages_after_commit_on_a_closed_transaction_dispatches_at_once(
     impl: ModuleType,
 ) -> None:
-    bus, seen, unit = impl.Bus(), [], UnitOfWork()
+    bus, seen, unit = impl.Bus(), list[str](), UnitOfWork()
 
-    @bus.on("users", "created")
     def chain(ctx: object, data: Any) -> None:
         seen.append("created")
         bus.publish_after_commit(ctx, impl.Data("users", "welcomed"), unit)
         seen.append("staged again")
+
+    bus.register("users", "created", chain)
 
     bus.register("users", "welcomed", recorder(seen, "mail"))
     unit.begin()
@@ -312,10 +313,11 @@ def test_threads_stage_on_their_own_transactions(impl: ModuleType) -> None:
     seen: dict[int, list[int]] = {}
     lock = threading.Lock()
 
-    @bus.on("orders", "paid")
     def record(ctx: tuple[int, int], data: Any) -> None:
         with lock:
             seen.setdefault(ctx[0], []).append(ctx[1])
+
+    bus.register("orders", "paid", record)
 
     start = threading.Barrier(4)
 
