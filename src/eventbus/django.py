@@ -47,7 +47,14 @@ def transaction(using: str | None = None) -> Transaction:
 
     Raises:
         TypeError: ``using`` is not a string or ``None``.
-        django.db.utils.ConnectionDoesNotExist: No database has that alias.
+        django.utils.connection.ConnectionDoesNotExist: No database has that alias.
+
+    Example:
+        The handlers run once the ``atomic`` block has committed::
+
+            with transaction.atomic():
+                User.objects.create(email="ada@example.com")
+                bus.publish_after_commit(None, USER_CREATED.data(created), eventbus.django.transaction())
     """
     global _django_transaction  # noqa: PLW0603
     if using is not None and not isinstance(using, str):

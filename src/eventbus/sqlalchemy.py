@@ -62,19 +62,13 @@ def transaction(session: Session | AsyncSession) -> Transaction:
         TypeError: ``session`` is neither a ``Session`` nor an ``AsyncSession``.
 
     Example:
-        >>> import eventbus.sqlalchemy
-        >>> from sqlalchemy import create_engine
-        >>> from sqlalchemy.orm import Session
-        >>> bus, sent = eventbus.Bus(), []
-        >>> bus.register("users", "created", lambda ctx, data: sent.append(data.action))
-        >>> session = Session(create_engine("sqlite://"))
-        >>> with session.begin():
-        ...     tx = eventbus.sqlalchemy.transaction(session)
-        ...     bus.publish_after_commit(session, eventbus.new_data("users", "created"), tx)
-        ...     print(sent)
-        []
-        >>> sent
-        ['created']
+        The handlers run once ``session.begin()``'s block has committed::
+
+            with Session(engine) as session, session.begin():
+                session.add(User(email="ada@example.com"))
+                bus.publish_after_commit(
+                    session, USER_CREATED.data(created), eventbus.sqlalchemy.transaction(session)
+                )
     """
     global _session_class  # noqa: PLW0603
     if _session_class is None:
