@@ -121,40 +121,27 @@ def _stage(bus: Bus, ctx: object, data: Data, tx: Transaction, publish: bool) ->
     # handler would fail after the commit, where no one could act on it: refused here.
     handlers = bus._snapshot(data)  # pyright: ignore[reportPrivateUsage]
     sys.modules[type(data).__module__]._refuse_coroutines(handlers)
-    on_commit(_AfterCommit(bus, ctx, data, publish))
+
+    # A closure: cheaper to make than an object, and all the transaction keeps.
+    def after_commit() -> None:
+        _dispatch(bus, ctx, data, publish)
+
+    on_commit(after_commit)
 
 
-class _AfterCommit:
-    """What a transaction calls after its commit: one staged event's dispatch, which
-    never raises an ``Exception`` into the code that committed."""
-
-    __slots__ = ("bus", "ctx", "data", "publish")
-
-    def __init__(self, bus: Bus, ctx: object, data: Data, publish: bool) -> None:
-        self.bus = bus
-        self.ctx = ctx
-        self.data = data
-        self.publish = publish
-
-    def __call__(self) -> None:
-        bus = self.bus
-        data = self.data
-        try:
-            if self.publish:
-                bus.publish(self.ctx, data)
-            else:
-                bus.call(self.ctx, data)
-        except Exception as exc:  # noqa: BLE001 - logged: the commit succeeded
-            if self.publish and isinstance(exc, ExceptionGroup):
-                return  # publish logged each failing handler already
-            notes: list[str] = getattr(exc, "__notes__", [])
-            # call's note names the failing handler and the event, as publish's log line does.
-            named = [note for note in notes if note.startswith("eventbus: handler ")]
-            message = (
-                named[-1] if named else f"eventbus: call failed for event {data.domain!r}/{data.action!r}"
-            )
-            bus._logger.error("%s, after commit", message, exc_info=exc)  # pyright: ignore[reportPrivateUsage]
-
-    def __repr__(self) -> str:
-        method = "publish" if self.publish else "call"
-        return f"<eventbus: {method} {self.data.domain!r}/{self.data.action!r} after commit>"
+def _dispatch(bus: Bus, ctx: object, data: Data, publish: bool) -> None:
+    """One staged event's dispatch, after the commit: never raises an ``Exception`` into
+    the code that committed."""
+    try:
+        if publish:
+            bus.publish(ctx, data)
+        else:
+            bus.call(ctx, data)
+    except Exception as exc:  # noqa: BLE001 - logged: the commit succeeded
+        if publish and isinstance(exc, ExceptionGroup):
+            return  # publish logged each failing handler already
+        notes: list[str] = getattr(exc, "__notes__", [])
+        # call's note names the failing handler and the event, as publish's log line does.
+        named = [note for note in notes if note.startswith("eventbus: handler ")]
+        message = named[-1] if named else f"eventbus: call failed for event {data.domain!r}/{data.action!r}"
+        bus._logger.error("%s, after commit", message, exc_info=exc)  # pyright: ignore[reportPrivateUsage]

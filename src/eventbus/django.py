@@ -24,13 +24,16 @@ __all__ = ["transaction"]
 
 # django.db.transaction, once the first call has imported it.
 _django_transaction: Any = None
+# The Transaction of each alias asked for so far.
+_by_alias: dict[str | None, _AtomicBlocks] = {}
 
 
 def transaction(using: str | None = None) -> Transaction:
     """The `eventbus.Transaction` of the Django database ``using``: its ``atomic`` blocks.
 
-    ``active()`` is Django's ``get_connection(using).in_atomic_block``, read on the
-    calling thread's connection at each call, so one object may serve every thread;
+    The same object for every call with one alias. ``active()`` is Django's
+    ``get_connection(using).in_atomic_block``, read on the calling thread's connection at
+    each call, so one object serves every thread;
     ``on_commit`` is Django's ``transaction.on_commit``.  Outside ``atomic`` (autocommit)
     no transaction is open and the event is dispatched at once.
 
@@ -59,12 +62,16 @@ def transaction(using: str | None = None) -> Transaction:
     global _django_transaction  # noqa: PLW0603
     if using is not None and not isinstance(using, str):
         raise TypeError(f"using must be a database alias (a str) or None, not {type(using).__qualname__}")
+    found = _by_alias.get(using)
+    if found is not None:
+        return found
     if _django_transaction is None:
         from django.db import transaction as django_transaction  # noqa: PLC0415  # pyright: ignore[reportMissingTypeStubs]
 
         _django_transaction = django_transaction
     _django_transaction.get_connection(using)  # an unknown alias fails here, not at commit
-    return _AtomicBlocks(using)
+    # One object per alias, kept: it holds no connection (each call looks up the caller's).
+    return _by_alias.setdefault(using, _AtomicBlocks(using))
 
 
 class _AtomicBlocks:
