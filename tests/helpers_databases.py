@@ -13,6 +13,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+# Events staged in the root ("root", "after"), in an outer savepoint and in one inside it,
+# each savepoint released ("commit") or rolled back: what runs after the root's commit.  A
+# savepoint released into one rolled back afterwards is dropped with it.
+SAVEPOINTS_TWO_DEEP = [
+    ("commit", "commit", ["root", "outer", "inner", "after"]),
+    ("commit", "rollback", ["root", "after"]),
+    ("rollback", "commit", ["root", "outer", "after"]),
+    ("rollback", "rollback", ["root", "after"]),
+]
+
 REQUIRED = os.environ.get("EVENTBUS_POSTGRES_REQUIRED", "") not in ("", "0")
 
 

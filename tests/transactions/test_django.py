@@ -8,6 +8,7 @@ connection of its own.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -18,7 +19,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_databases import missing, postgres_settings, postgres_url
+from helpers_core import run_workers
+from helpers_databases import SAVEPOINTS_TWO_DEEP, missing, postgres_settings, postgres_url
 
 try:
     import psycopg
@@ -126,15 +128,7 @@ def test_a_rollback_runs_nothing(impl: ModuleType, alias: str, mailer: Mailer) -
     assert mailer.count() == 0
 
 
-@pytest.mark.parametrize(
-    ("inner", "outer", "expected"),
-    [
-        ("commit", "commit", ["root", "outer", "inner", "after"]),
-        ("commit", "rollback", ["root", "after"]),
-        ("rollback", "commit", ["root", "outer", "after"]),
-        ("rollback", "rollback", ["root", "after"]),
-    ],
-)
+@pytest.mark.parametrize(("inner", "outer", "expected"), SAVEPOINTS_TWO_DEEP)
 def test_savepoints_two_deep(
     impl: ModuleType, alias: str, inner: str, outer: str, expected: list[str]
 ) -> None:
@@ -261,12 +255,9 @@ def test_threads_each_with_its_connection(impl: ModuleType, alias: str) -> None:
     bus.register("users", "created", record)
 
     tx = eventbus.django.transaction(alias)  # one object for every thread
-    start = threading.Barrier(3)
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
         try:
-            start.wait()
             for round_ in range(10):
                 with transaction.atomic(using=alias):
                     bus.publish_after_commit((worker, round_), impl.Data("users", "created"), tx)
@@ -276,17 +267,10 @@ def test_threads_each_with_its_connection(impl: ModuleType, alias: str) -> None:
                             raise LookupError
                     except LookupError:
                         pass
-        except BaseException as error:
-            errors.append(error)
         finally:
             connections[alias].close()
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_workers([functools.partial(work, worker) for worker in range(3)])
     assert sorted(seen) == [(worker, round_) for worker in range(3) for round_ in range(10)]
 
 

@@ -7,6 +7,7 @@ the commit" checks it: it counts the committed rows through a connection of its 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_databases import missing, postgres_url
+from helpers_core import run_workers
+from helpers_databases import SAVEPOINTS_TWO_DEEP, missing, postgres_url
 
 try:
     import aiosqlite  # noqa: F401  # pyright: ignore[reportUnusedImport]  # the async SQLite driver
@@ -196,15 +198,7 @@ def test_a_rolled_back_savepoint_drops_its_events_only(impl: ModuleType, engine:
     assert mailer.sent == [("invited", 1), ("invited", 1)]
 
 
-@pytest.mark.parametrize(
-    ("inner", "outer", "expected"),
-    [
-        ("commit", "commit", ["root", "outer", "inner", "after"]),
-        ("commit", "rollback", ["root", "after"]),  # inner joined outer, dropped with it
-        ("rollback", "commit", ["root", "outer", "after"]),
-        ("rollback", "rollback", ["root", "after"]),
-    ],
-)
+@pytest.mark.parametrize(("inner", "outer", "expected"), SAVEPOINTS_TWO_DEEP)
 def test_savepoints_two_deep(
     impl: ModuleType, engine: Engine, inner: str, outer: str, expected: list[str]
 ) -> None:
@@ -384,29 +378,17 @@ def test_threads_each_with_a_session(impl: ModuleType, engine: Engine) -> None:
 
     bus.register("users", "created", record)
 
-    start = threading.Barrier(3)
-    errors: list[BaseException] = []
-
     def work(worker: int) -> None:
-        try:
-            start.wait()
-            with Session(engine) as session:
-                for round_ in range(10):
-                    tx = eventbus.sqlalchemy.transaction(session)
-                    with session.begin():
-                        bus.publish_after_commit((worker, round_), created(impl), tx)
-                        with session.begin_nested() as savepoint:
-                            bus.publish_after_commit((worker, -round_ - 1), created(impl), tx)
-                            savepoint.rollback()
-        except BaseException as error:
-            errors.append(error)
+        with Session(engine) as session:
+            for round_ in range(10):
+                tx = eventbus.sqlalchemy.transaction(session)
+                with session.begin():
+                    bus.publish_after_commit((worker, round_), created(impl), tx)
+                    with session.begin_nested() as savepoint:
+                        bus.publish_after_commit((worker, -round_ - 1), created(impl), tx)
+                        savepoint.rollback()
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_workers([functools.partial(work, worker) for worker in range(3)])
     assert sorted(seen) == [(worker, round_) for worker in range(3) for round_ in range(10)]
 
 

@@ -8,6 +8,7 @@ their savepoints, on SQLite and PostgreSQL: test_sqlalchemy.py, test_django.py.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import subprocess
@@ -19,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_core import run_workers
 
 import eventbus
 from eventbus import _core_py  # pyright: ignore[reportPrivateUsage]
@@ -319,10 +321,7 @@ def test_threads_stage_on_their_own_transactions(impl: ModuleType) -> None:
 
     bus.register("orders", "paid", record)
 
-    start = threading.Barrier(4)
-
     def work(worker: int) -> None:
-        start.wait()
         for round_ in range(50):
             unit = UnitOfWork()
             unit.begin()
@@ -333,11 +332,7 @@ def test_threads_stage_on_their_own_transactions(impl: ModuleType) -> None:
             else:
                 unit.commit()
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_workers([functools.partial(work, worker) for worker in range(4)])
     committed = [r * 3 + i for r in range(0, 50, 2) for i in range(3)]
     assert seen == {worker: committed for worker in range(4)}
 
