@@ -9,11 +9,13 @@ connection of its own.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -280,3 +282,22 @@ def test_transaction_refuses_a_bad_alias(configured: dict[str, str]) -> None:
     with pytest.raises(ConnectionDoesNotExist):
         eventbus.django.transaction("nowhere")
     assert not eventbus.django.transaction().active()
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "rollback"])
+def test_nothing_staged_outlives_the_transaction(impl: ModuleType, alias: str, commit: bool) -> None:
+    bus = impl.Bus()
+    bus.register("users", "created", lambda ctx, data: None)
+
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    gone = weakref.ref(ctx)
+    with transaction.atomic(using=alias):
+        bus.publish_after_commit(ctx, impl.Data("users", "created"), eventbus.django.transaction(alias))
+        del ctx
+        transaction.set_rollback(not commit, using=alias)
+    gc.collect()
+    assert gone() is None
+    assert connections[alias].run_on_commit == []

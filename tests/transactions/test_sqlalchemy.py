@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -435,3 +437,27 @@ def test_async_session(impl: ModuleType, engine: Engine, async_url: str) -> None
 
     asyncio.run(main())
     assert mailer.sent == [("created", 1)]
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback", "close"])
+def test_nothing_staged_outlives_the_transaction(impl: ModuleType, engine: Engine, end: str) -> None:
+    bus = impl.Bus()
+    bus.register("users", "created", lambda ctx, data: None)
+
+    class Ctx:
+        pass
+
+    session = Session(engine)
+    ctx = Ctx()
+    add_user(session, "a@example.com")
+    tx = eventbus.sqlalchemy.transaction(session)
+    bus.publish_after_commit(ctx, created(impl), tx)
+    session.begin_nested()
+    bus.call_after_commit(ctx, created(impl), tx)
+    gone = weakref.ref(ctx)
+    del ctx
+    getattr(session, end)()
+    gc.collect()
+    assert gone() is None
+    assert repr(tx).endswith(": 0 staged>")
+    session.close()
