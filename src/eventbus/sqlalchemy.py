@@ -16,8 +16,9 @@ transaction and one for each savepoint (``begin_nested``) open when something wa
 A savepoint released hands its list to the transaction enclosing it; one rolled back,
 or closed without release, drops its list (a savepoint inside it was released into it, or
 ended before it); the root transaction ending after its COMMIT runs its list, and ending
-any other way drops it.  The lists live in ``session.info`` and are gone when the root
-transaction ends.
+any other way drops it.  Whatever ends, the root transaction's end empties every list, so
+nothing staged (no ``ctx``, no ``Data``) outlives it; what stays with the session is the
+small object in ``session.info`` that holds the lists, and its two listeners.
 """
 
 from __future__ import annotations
