@@ -461,3 +461,23 @@ def test_nothing_staged_outlives_the_transaction(impl: ModuleType, engine: Engin
     assert gone() is None
     assert repr(tx).endswith(": 0 staged>")
     session.close()
+
+
+def test_session_commit_with_savepoints_still_open_commits_them_all(impl: ModuleType, engine: Engine) -> None:
+    bus, seen = impl.Bus(), list[str]()
+    for action in ("root", "outer", "inner"):
+        bus.register("users", action, lambda ctx, data: seen.append(data.action))
+    with Session(engine) as session:
+        tx = eventbus.sqlalchemy.transaction(session)
+        add_user(session, "a@example.com")
+        bus.call_after_commit(session, impl.Data("users", "root"), tx)
+        session.begin_nested()
+        bus.call_after_commit(session, impl.Data("users", "outer"), tx)
+        session.begin_nested()
+        bus.call_after_commit(session, impl.Data("users", "inner"), tx)
+        session.commit()  # releases both savepoints, then commits
+        assert seen == ["root", "outer", "inner"]
+        session.begin_nested()
+        bus.call_after_commit(session, impl.Data("users", "inner"), tx)
+        session.rollback()  # rolls back the savepoint and the transaction around it
+    assert seen == ["root", "outer", "inner"]
