@@ -25,6 +25,7 @@ __all__ = [
     "Observation",
     "Observer",
     "SyncHandler",
+    "Transaction",
     "codec_engine",
     "decode",
     "implementation",
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from ._codec.decode import decode
     from ._core_py import Bus, Data, Event, must_data, new_data
     from ._observe import Observation, Observer
+    from ._transactions import Transaction
 
     implementation = "python"
 elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (sys.implementation.name != "cpython"):
@@ -110,6 +112,11 @@ def __getattr__(name: str) -> object:
         found: object = getattr(_observe, name)
         globals()[name] = found
         return found
+    if name == "Transaction":
+        from ._transactions import Transaction  # noqa: PLC0415
+
+        globals()[name] = Transaction
+        return Transaction
     if name in ("Handler", "SyncHandler", "AsyncHandler"):
         aliases = _handler_aliases()
         globals().update(aliases)

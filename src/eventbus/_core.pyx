@@ -105,6 +105,7 @@ import sys
 from _thread import RLock as _RLock
 from types import FunctionType, MethodType
 
+from . import _staging
 from ._awaiting import await_result
 from ._codec.engine import active as _active_engine
 from ._codec.encode import encode_params
@@ -851,7 +852,7 @@ cdef class Bus:
     # build the object's header (its shared reference count, which every thread calling
     # bus.call writes) and the fields dispatch reads are then 64 bytes apart, so never in
     # one cache line.
-    cdef object _logger
+    cdef readonly object _logger  # for eventbus._staging, which logs what fails after commit
     cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
     cdef dict _entries
     cdef dict _holes
@@ -1732,6 +1733,10 @@ cdef class Bus:
         if errors is not None:
             # (Cython frames keep no locals: no cycle to break, unlike the pure twin.)
             raise _failures(data, handlers, errors)
+
+    # Not on the hot path: written once, for both twins (eventbus._staging).
+    call_after_commit = _staging.call_after_commit
+    publish_after_commit = _staging.publish_after_commit
 
 
 # What help(), pydoc and Sphinx list is a type's own dict.  Cython adds two things the pure

@@ -101,7 +101,7 @@ from collections.abc import Callable
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
 
-from . import _event
+from . import _event, _staging
 from ._awaiting import await_result
 from ._codec.encode import encode_params
 
@@ -1675,6 +1675,10 @@ class Bus:
                 # The tracebacks lead back to this frame: without this, frame ->
                 # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
                 errors = None
+
+    # Not on the hot path: written once, for both twins (eventbus._staging).
+    call_after_commit = _staging.call_after_commit
+    publish_after_commit = _staging.publish_after_commit
 
 
 # Whether the GIL is off (free-threaded CPython), decided once at import.  Both reads are

@@ -38,6 +38,8 @@ BUS_MEMBERS = [
     "publish",
     "acall",
     "apublish",
+    "call_after_commit",
+    "publish_after_commit",
     "observer",
 ]
 # Shared by both implementations (one module each, so one text by construction).
@@ -55,6 +57,11 @@ SHARED: dict[str, Callable[[], object]] = {
     "testing.muted": lambda: eventbus.testing.muted,
     "testing.Recorded": lambda: eventbus.testing.Recorded,
     "otel.OpenTelemetryObserver": lambda: importlib.import_module("eventbus.otel").OpenTelemetryObserver,
+    "Transaction": lambda: eventbus.Transaction,
+    "Transaction.active": lambda: eventbus.Transaction.active,
+    "Transaction.on_commit": lambda: eventbus.Transaction.on_commit,
+    "sqlalchemy.transaction": lambda: importlib.import_module("eventbus.sqlalchemy").transaction,
+    "django.transaction": lambda: importlib.import_module("eventbus.django").transaction,
 }
 # The sections a reference entry has (napoleon's Google style), at least one of them.
 _SECTIONS = re.compile(r"^(Args|Returns|Raises|Yields|Example|Attributes):$", re.MULTILINE)
