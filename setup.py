@@ -81,8 +81,8 @@ def extensions() -> list[Extension]:
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
     # The core, and the compiled codec engine (eventbus._fastcodec): each optional on its own.
-    # _core's C is in src/eventbus/_core.h (found beside the generated .c; a change rebuilds).
-    depends = {"_core": ["src/eventbus/_core.h"], "_fastcodec": []}
+    # _core's C is in src/eventbus/_dispatch.h and _thread_copies.h (found beside the generated .c; a change rebuilds).
+    depends = {"_core": ["src/eventbus/_dispatch.h", "src/eventbus/_thread_copies.h"], "_fastcodec": []}
     extensions = [
         Extension(
             f"eventbus.{name}",
