@@ -25,7 +25,10 @@ import os
 from _thread import RLock
 from types import FunctionType, MethodType
 
+from ._compat import FREE_THREADED as _FREE_THREADED
 from ._handlers import (
+    _CO_COROUTINE,
+    _MARKABLE,
     MISSING,
     NO_PAYLOAD_TYPE,
     NOT_INITIALISED,
@@ -86,6 +89,24 @@ class _Registration:
     def registered(self) -> Any:
         """The handler as registered; ``None`` once a weak one was collected."""
         return self.handler() if self.weak else self.handler
+
+
+class _Unregister:
+    """What ``register`` returns: ``unregister()`` removes exactly that registration, `True` the
+    first time, `False` after (one object rather than a closure and its cells)."""
+
+    __slots__ = ("_bus", "_registration")
+
+    def __init__(self, bus: Registry, registration: _Registration) -> None:
+        self._bus = bus
+        self._registration = registration
+
+    def __call__(self) -> bool:
+        return self._bus._unregister(self._registration)  # noqa: SLF001
+
+    def __repr__(self) -> str:
+        domain, action = self._registration.key
+        return f"<unregister {handler_name(self._registration.registered())} from {domain!r}/{action!r}>"
 
 
 # -- Unregister by handler ------------------------------------------------------------------
@@ -425,7 +446,11 @@ class Registry:
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        registration = _Registration(key, handler, event, weak, is_coroutine_function(handler))
+        if type(handler) is FunctionType and not _MARKABLE and not handler.__code__.co_flags & _CO_COROUTINE:
+            coroutine = False  # is_coroutine_function's answer, inlined for the common case
+        else:
+            coroutine = is_coroutine_function(handler)
+        registration = _Registration(key, handler, event, weak, coroutine)
         target: Callable[[Any, Any], object]
         if weak:
             target = self._weakly(
@@ -444,7 +469,8 @@ class Registry:
                 if actions is None:
                     actions = self._handlers[domain] = {}
                 actions[action] = STALE
-                self._bump()
+                if _FREE_THREADED:
+                    self._bump()
                 # Indexed first: should indexing fail (no memory; a class failing its own
                 # lookups is handled there), nothing is registered (an indexed registration
                 # that is not in _entries is passed over).
@@ -462,10 +488,7 @@ class Registry:
             if self._pending:
                 self._drain_soon()
 
-        def unregister() -> bool:
-            return self._unregister(registration)
-
-        return unregister
+        return _Unregister(self, registration)
 
     def _decoder(self) -> Any:
         """``eventbus.decode`` on this implementation's codec engine (loaded on first use)."""
@@ -766,7 +789,8 @@ class Registry:
             actions.pop(action, None)
             if not actions:
                 del self._handlers[domain]
-        self._bump()
+        if _FREE_THREADED:  # (the per-thread copies exist only there)
+            self._bump()
 
     def _unhandled(self, data: Any) -> None:
         """A dispatch found no handler for ``data``'s pair: a no-op."""
