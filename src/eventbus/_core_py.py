@@ -416,17 +416,17 @@ class Bus(Registry):
         def unregister(self, domain: str, action: str, handler: object) -> bool: ...
         @overload
         def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
-        def unregister(self, *args: Any) -> bool: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        def unregister(self, *args: Any, **kwargs: Any) -> bool: ...  # pyright: ignore[reportIncompatibleMethodOverride]
         @overload  # type: ignore[override]
         def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
         @overload
         def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
-        def on(self, *args: Any) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        def on(self, *args: Any, **kwargs: Any) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
         @overload  # type: ignore[override]
         def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
         @overload
         def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
-        def handlers(self, *args: Any) -> tuple[Callable[[Any, Any], object], ...]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        def handlers(self, *args: Any, **kwargs: Any) -> tuple[Callable[[Any, Any], object], ...]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def _set_observer(self, observer: Observer | None) -> None:
         self._observer = observer
@@ -459,7 +459,8 @@ class Bus(Registry):
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
-            return observed(self, self._observer, "call", ctx, data)
+            observed(self, self._observer, "call", ctx, data)
+            return
         if type(data) is not Data:
             raise not_data(data)
         if _FREE_THREADED:
@@ -520,7 +521,8 @@ class Bus(Registry):
             TypeError: ``data`` is not a `Data` (of this implementation).
         """
         if self._observer is not None:
-            return observed(self, self._observer, "publish", ctx, data)
+            observed(self, self._observer, "publish", ctx, data)
+            return
         if type(data) is not Data:
             raise not_data(data)
         if _FREE_THREADED:
@@ -608,7 +610,8 @@ class Bus(Registry):
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
-            return await observed(self, self._observer, "acall", ctx, data)
+            await observed(self, self._observer, "acall", ctx, data)
+            return
         for handler in self._snapshot(data):
             try:
                 try:
@@ -637,7 +640,8 @@ class Bus(Registry):
             TypeError: ``data`` is not a `Data` (of this implementation).
         """
         if self._observer is not None:
-            return await observed(self, self._observer, "apublish", ctx, data)
+            await observed(self, self._observer, "apublish", ctx, data)
+            return
         handlers = self._snapshot(data)
         errors: list[Exception] | None = None
         for handler in handlers:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import TypeIs
 
-    from ._observe import Observer
+    from ._observe import Method, Observer
 
 
 def check_name(what: str, value: object) -> str:
@@ -157,18 +157,18 @@ def is_event(value: object) -> bool:
     return module is not None and isinstance(value, module.Event)
 
 
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 # inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
-_MARKABLE = sys.version_info >= (3, 12)
+MARKABLE = sys.version_info >= (3, 12)
 
 
 def is_coroutine_function(handler: object) -> bool:
     # inspect's own answer, without its detours for plain functions (registration
     # is measured against pyee's add_listener).
     if type(handler) is FunctionType:
-        if handler.__code__.co_flags & _CO_COROUTINE:
+        if handler.__code__.co_flags & CO_COROUTINE:
             return True
-        if not _MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
+        if not MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
             return False
     try:
         return bool(inspect_module().iscoroutinefunction(handler))
@@ -299,7 +299,7 @@ def check_observer(observer: Observer | None) -> Observer | None:
     return check(observer)
 
 
-def observed(bus: Any, observer: object, method: str, ctx: object, data: Any) -> Any:
+def observed(bus: Any, observer: object, method: Method, ctx: object, data: Any) -> Any:
     """Dispatch on a bus that has an observer (``eventbus._observe``, loaded with the first)."""
     from ._observe import dispatch  # noqa: PLC0415
 

@@ -27,8 +27,8 @@ from types import FunctionType, MethodType
 
 from ._compat import FREE_THREADED as _FREE_THREADED
 from ._handlers import (
-    _CO_COROUTINE,
-    _MARKABLE,
+    CO_COROUTINE,
+    MARKABLE,
     MISSING,
     NO_PAYLOAD_TYPE,
     NOT_INITIALISED,
@@ -50,7 +50,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, Self
 
     from ._observe import Observer
 
@@ -102,7 +102,7 @@ class _Unregister:
         self._registration = registration
 
     def __call__(self) -> bool:
-        return self._bus._unregister(self._registration)  # noqa: SLF001
+        return self._bus._unregister(self._registration)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
 
     def __repr__(self) -> str:
         domain, action = self._registration.key
@@ -124,10 +124,10 @@ _BY_EQUALITY: Any = object()  # counted in _Index.others
 _OBJECT_EQ: Any = object.__eq__
 
 
-def _identity(handler: object) -> object:
+def _identity(handler: Any) -> object:
     """A key equal for equal handlers (ints: no reference to the handler), or None when
     handler's == may be something other than identity."""
-    cls = type(handler)
+    cls: Any = type(handler)  # pyright: ignore[reportUnknownVariableType]
     if cls is FunctionType:  # the common case first (a builtin type: its == cannot change)
         return id(handler)
     try:
@@ -167,9 +167,9 @@ class _Index:
         handler: Any = registration.registered()
         key = None if handler is None else _identity(handler)
         if key is not None:
-            cls: Any = type(handler)
+            cls: Any = type(handler)  # pyright: ignore[reportUnknownVariableType]
             if cls is MethodType:
-                cls = type(handler.__func__)
+                cls = type(handler.__func__)  # pyright: ignore[reportUnknownVariableType, reportOptionalMemberAccess]
             if cls is not FunctionType:  # (its == cannot change)
                 try:
                     self.types[cls] = self.types.get(cls, 0) + 1
@@ -257,24 +257,24 @@ class _Index:
 # child's first registration would wait forever.  As logging does for its handlers' locks,
 # every bus's lock is made anew in the child.
 
-_AFTER_FORK: Any = None  # the live buses (a WeakSet, made with the first bus)
+_after_fork: Any = None  # the live buses (a WeakSet, made with the first bus)
 
 
 def _after_fork_in_child() -> None:
-    for bus in list(_AFTER_FORK):
+    for bus in list(_after_fork):
         bus._lock._at_fork_reinit()  # noqa: SLF001
         bus._busy = False  # noqa: SLF001 - a hint set by the writer that no longer runs here
 
 
 def _reinitialised_after_fork(bus: object) -> None:
-    global _AFTER_FORK  # noqa: PLW0603
-    if _AFTER_FORK is None:
+    global _after_fork  # noqa: PLW0603
+    if _after_fork is None:
         import weakref  # noqa: PLC0415 - loaded by logging already, at the first bus
 
-        _AFTER_FORK = weakref.WeakSet()
+        _after_fork = weakref.WeakSet()  # pyright: ignore[reportUnknownVariableType]
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
-    _AFTER_FORK.add(bus)
+    _after_fork.add(bus)
 
 
 class Registry:
@@ -284,7 +284,8 @@ class Registry:
     observer's, ``_set_observer`` and ``_get_observer``; ``_bump``, called after each change
     of the live snapshots."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # (type checkers would refuse the attributes the subclasses declare)
+        __slots__ = ()
 
     if TYPE_CHECKING:
         _logger: logging.Logger | logging.LoggerAdapter[Any]
@@ -311,7 +312,7 @@ class Registry:
         def _get_observer(self) -> Observer | None: ...
         def _bump(self) -> None: ...
 
-    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Any:  # __init__'s parameters
+    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
         # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error (a
         # subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
         self = super().__new__(cls)
@@ -446,7 +447,7 @@ class Registry:
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        if type(handler) is FunctionType and not _MARKABLE and not handler.__code__.co_flags & _CO_COROUTINE:
+        if type(handler) is FunctionType and not MARKABLE and not handler.__code__.co_flags & CO_COROUTINE:
             coroutine = False  # is_coroutine_function's answer, inlined for the common case
         else:
             coroutine = is_coroutine_function(handler)

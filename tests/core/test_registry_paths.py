@@ -658,7 +658,7 @@ def test_a_registration_removed_by_its_unregister_leaves_the_removal_index(impl:
             pass
 
     account, callback = Account(), Callback()
-    alive = [weakref.ref(account), weakref.ref(callback), weakref.ref(Callback)]
+    alive: list[weakref.ref[Any]] = [weakref.ref(account), weakref.ref(callback), weakref.ref(Callback)]
     removers = [bus.register("d", "a", account.opened), bus.register("d", "a", callback)]
     assert all(unregister() for unregister in removers)
     del account, callback, Account, Callback, removers
