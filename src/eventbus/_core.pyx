@@ -1,15 +1,19 @@
+# cython: language_level=3, freethreading_compatible=True
+# cython: embedsignature=False
+# (No embedded signatures: binding=True gives inspect.signature and help() the real ones,
+# and an embedded line would show twice there and make __doc__ differ from the pure twin's.)
 """The compiled twin of ``_core_py.py``: ``Data``, ``new_data``/``must_data``, ``Event``, and
 ``Bus``'s hot path in C (the registry read, the snapshot and the four dispatch loops).
 
 Everything else a ``Bus`` does is written once, in ``_registry.Registry`` (registration, removal,
-mutes, weak handlers, the pending queue), ``_handlers`` (what registry, dispatch and observer share
+mutes, weak handlers, the pending queue: the pure ``Bus`` inherits it, the compiled one has its
+methods attached when ``_core`` loads), ``_handlers`` (what registry, dispatch and observer share
 about a handler) and ``_observe`` (dispatch when the bus has an observer): both implementations run
 that code.
 
 The twin contract, checked by ``tests/twins/test_contract.py``: what the twins define, and
 which of it is written identically ("identical": the same syntax tree once Cython's type
-declarations and casts and the pure twin's annotations are removed).  The methods of the
-compiled ``_Dispatch`` (the C base of the compiled ``Bus``) are named as ``Bus``'s.
+declarations and casts and the pure twin's annotations are removed).
 
 Identical in both twins:
     ``new_data``, ``must_data``, ``_restore_data``;
@@ -40,8 +44,12 @@ Only in the compiled twin:
 - ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
   built in ``__cinit__`` and read through properties, which take no per-object lock on
   free-threaded builds (``cdef readonly`` getters would).
-- ``Bus.__cinit__``, ``Bus.__dealloc__``: hold the versions of the free-threaded
-  per-thread registry copies (``_thread_copies.h``).
+- ``Bus.__cinit__``, ``Bus.__dealloc__``, ``Bus.__init__``: the compiled bus's state is in C
+  fields (``__cinit__`` marks it not initialised, as ``Registry.__new__`` does the pure one's),
+  with the versions of the free-threaded per-thread registry copies (``_thread_copies.h``);
+  its ``__init__`` is ``Registry.__init__``, called from the slot a cdef class's ``__init__`` fills.
+- ``Bus._busy``, ``Bus._busy.setter``: the writers' hint, which dispatch reads without the
+  lock, is a C flag with relaxed atomics (free-threaded builds); a slot in the pure bus.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup_local``) and
   its slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
@@ -66,6 +74,7 @@ from ._awaiting import await_result
 from ._encode import encode_params
 from ._engine import active as _active_engine
 from ._handlers import (
+    NOT_INITIALISED,
     add_note,
     check_name,
     check_raw_params,
@@ -96,6 +105,7 @@ cdef extern from "_dispatch.h":
     int eventbus_flag_load(int *flag) noexcept
     void eventbus_flag_store(int *flag, int value) noexcept
     int eventbus_hide_attribute(PyObject *type, const char *name) except -1
+    int eventbus_set_attribute(PyObject *type, str name, object value) except -1
 
 
 cdef extern from "_thread_copies.h":
@@ -381,15 +391,58 @@ cdef int _raise_noted(tuple handlers, Py_ssize_t index, Data data) except -1:
 
 
 @cython.auto_pickle(False)  # (a bus is never pickled: Registry.__reduce__ says so)
-cdef class _Dispatch:
-    """The C base of the compiled `Bus`: the live registry and the hot path."""
+cdef class Bus:
+    """Bus(logger=None, *, observer=None)
+--
 
+    Synchronous, in-process dispatch of events to the handlers of their pair.
+
+    Handlers register for a ``(domain, action)`` pair or an `Event`; `call`,
+    `publish`, `acall` and `apublish` run the handlers of the pair a `Data` names,
+    in registration order, on the caller's thread, before they return.  A bus is
+    safe to use from any number of threads: each dispatch runs on the snapshot of
+    handlers taken when it starts, and a handler may register, unregister or
+    dispatch again without deadlock.  A bus cannot be pickled, and ``__init__``
+    runs once.
+
+    Args:
+        logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
+            with ``exc_info``), and where an observer's failure is logged; default
+            ``logging.getLogger("eventbus")``.
+        observer: An `Observer` that sees every dispatch; default none (see
+            `observer`).
+
+    Raises:
+        TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
+            ``observer`` has no ``dispatch`` method.
+
+    Example:
+        >>> bus = eventbus.Bus()
+        >>> @bus.on("users", "created")
+        ... def greet(ctx, data):
+        ...     ctx.append(eventbus.decode(data)["name"])
+        >>> seen = []
+        >>> bus.call(seen, eventbus.new_data("users", "created", {"name": "Ada"}))
+        >>> seen
+        ['Ada']
+    """
+
+    # Every method but the hot path is eventbus._registry.Registry's, written once and attached
+    # to this class when the module loads (see the end of this file); its state is here.
+    cdef public object _logger
+    cdef public object _lock
+    cdef public object _entries
+    cdef public object _holes
+    cdef public object _index
+    cdef public object _muted
+    cdef public object _pending
     # domain -> action -> what dispatch runs (see _registry): None until __init__ runs.
     cdef public dict _handlers
     cdef object _observer
     # Whether _observer is set: written inside the critical section, read by every dispatch
-    # without it (_dispatch.h).
+    # without it (_dispatch.h); and the writers' hint for dispatch's slow path (_busy).
     cdef int _observed
+    cdef int _busy_flag
     # Free-threaded builds: each thread's copy of the registry (_thread_copies.h).
     cdef list _local
     cdef uint64_t* _local_versions
@@ -397,12 +450,18 @@ cdef class _Dispatch:
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
+        # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error.
+        self._logger = self._lock = self._entries = self._holes = NOT_INITIALISED
+        self._index = self._muted = self._pending = NOT_INITIALISED
         self._observer = None
         if eventbus_local_slots():
             self._local = [None] * eventbus_local_slots()
             self._local_versions = eventbus_versions_new()
             if self._local_versions == NULL:
                 raise MemoryError()
+
+    def __init__(self, logger=None, *, observer=None):
+        _REGISTRY_INIT(self, logger, observer=observer)
 
     def __dealloc__(self):
         PyMem_Free(self._local_versions)
@@ -420,6 +479,14 @@ cdef class _Dispatch:
 
     def _bump(self):
         eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
+
+    @property
+    def _busy(self):
+        return eventbus_flag_load(&self._busy_flag)
+
+    @_busy.setter
+    def _busy(self, busy):
+        eventbus_flag_store(&self._busy_flag, 1 if busy else 0)
 
     cdef inline object _lookup(self, Data data):
         if self._handlers is None:
@@ -641,53 +708,29 @@ cdef class _Dispatch:
 # (Literal names: a char * taken from a module global could change under Cython's feet.)
 
 
-class Bus(Registry, _Dispatch):
-    """Synchronous, in-process dispatch of events to the handlers of their pair.
-
-    Handlers register for a ``(domain, action)`` pair or an `Event`; `call`,
-    `publish`, `acall` and `apublish` run the handlers of the pair a `Data` names,
-    in registration order, on the caller's thread, before they return.  A bus is
-    safe to use from any number of threads: each dispatch runs on the snapshot of
-    handlers taken when it starts, and a handler may register, unregister or
-    dispatch again without deadlock.  A bus cannot be pickled, and ``__init__``
-    runs once.
-
-    Args:
-        logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
-            with ``exc_info``), and where an observer's failure is logged; default
-            ``logging.getLogger("eventbus")``.
-        observer: An `Observer` that sees every dispatch; default none (see
-            `observer`).
-
-    Raises:
-        TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
-            ``observer`` has no ``dispatch`` method.
-
-    Example:
-        >>> bus = eventbus.Bus()
-        >>> @bus.on("users", "created")
-        ... def greet(ctx, data):
-        ...     ctx.append(eventbus.decode(data)["name"])
-        >>> seen = []
-        >>> bus.call(seen, eventbus.new_data("users", "created", {"name": "Ada"}))
-        >>> seen
-        ['Ada']
-    """
-
-    __slots__ = ("_logger", "_lock", "_entries", "_holes", "_index", "_muted", "_pending", "_busy")
-
-    _codec_engine = codec_engine
 
 
 eventbus_hide_attribute(<PyObject *>Data, b"__lt__")
 eventbus_hide_attribute(<PyObject *>Data, b"__le__")
 eventbus_hide_attribute(<PyObject *>Data, b"__gt__")
 eventbus_hide_attribute(<PyObject *>Data, b"__ge__")
-eventbus_hide_attribute(<PyObject *>_Dispatch, b"__pyx_vtable__")
+eventbus_hide_attribute(<PyObject *>Bus, b"__pyx_vtable__")
+
+
+# The registry's methods, attached to this Bus (not inherited: a Python subclass of a cdef class
+# would cost every dispatch its method call's fast path, which wants the exact type).
+cdef object _REGISTRY_INIT = Registry.__init__
+for _name, _attribute in Registry.__dict__.items():
+    if _name not in ("__new__", "__init__", "__slots__", "__module__", "__doc__", "__qualname__") and (
+        callable(_attribute) or isinstance(_attribute, (property, staticmethod))
+    ):
+        eventbus_set_attribute(<PyObject *>Bus, _name, _attribute)
+eventbus_set_attribute(<PyObject *>Bus, "_codec_engine", codec_engine)
+del _name, _attribute
 
 
 cdef PyObject* _local_of(PyObject* bus) noexcept:
-    return <PyObject *>(<_Dispatch>bus)._local
+    return <PyObject *>(<Bus>bus)._local
 
 
 eventbus_thread_copies_init(_local_of)

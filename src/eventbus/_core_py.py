@@ -2,14 +2,14 @@
 ``Bus``'s hot path (the registry read, the snapshot and the four dispatch loops).
 
 Everything else a ``Bus`` does is written once, in ``_registry.Registry`` (registration, removal,
-mutes, weak handlers, the pending queue), ``_handlers`` (what registry, dispatch and observer share
+mutes, weak handlers, the pending queue: the pure ``Bus`` inherits it, the compiled one has its
+methods attached when ``_core`` loads), ``_handlers`` (what registry, dispatch and observer share
 about a handler) and ``_observe`` (dispatch when the bus has an observer): both implementations run
 that code.
 
 The twin contract, checked by ``tests/twins/test_contract.py``: what the twins define, and
 which of it is written identically ("identical": the same syntax tree once Cython's type
-declarations and casts and the pure twin's annotations are removed).  The methods of the
-compiled ``_Dispatch`` (the C base of the compiled ``Bus``) are named as ``Bus``'s.
+declarations and casts and the pure twin's annotations are removed).
 
 Identical in both twins:
     ``new_data``, ``must_data``, ``_restore_data``;
@@ -40,8 +40,12 @@ Only in the compiled twin:
 - ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
   built in ``__cinit__`` and read through properties, which take no per-object lock on
   free-threaded builds (``cdef readonly`` getters would).
-- ``Bus.__cinit__``, ``Bus.__dealloc__``: hold the versions of the free-threaded
-  per-thread registry copies (``_thread_copies.h``).
+- ``Bus.__cinit__``, ``Bus.__dealloc__``, ``Bus.__init__``: the compiled bus's state is in C
+  fields (``__cinit__`` marks it not initialised, as ``Registry.__new__`` does the pure one's),
+  with the versions of the free-threaded per-thread registry copies (``_thread_copies.h``);
+  its ``__init__`` is ``Registry.__init__``, called from the slot a cdef class's ``__init__`` fills.
+- ``Bus._busy``, ``Bus._busy.setter``: the writers' hint, which dispatch reads without the
+  lock, is a C flag with relaxed atomics (free-threaded builds); a slot in the pure bus.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup_local``) and
   its slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.

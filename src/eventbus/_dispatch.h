@@ -134,4 +134,12 @@ static int eventbus_hide_attribute(PyObject *type, const char *name) {
     return 0;
 }
 
+/* Set `name` in a type's own dict: the registry's methods, written once in Python, attached to
+   the compiled Bus (a static type, whose attributes Python code cannot set). */
+static int eventbus_set_attribute(PyObject *type, PyObject *name, PyObject *value) {
+    if (PyDict_SetItem(((PyTypeObject *)type)->tp_dict, name, value) < 0) return -1;
+    PyType_Modified((PyTypeObject *)type);
+    return 0;
+}
+
 #endif /* EVENTBUS_DISPATCH_H */

@@ -1,8 +1,10 @@
 """Registration and everything behind it, written once: both ``Bus`` classes run this code.
 
-``Registry`` is a base class without state of its own (``__slots__ = ()``): the pure ``Bus``
-(``_core_py.py``) keeps the state in its slots, the compiled one (``_core.pyx``) in the C fields
-of its dispatch base, and both inherit every method below.  What a ``Bus`` method needs that is
+``Registry`` is a class without state of its own (``__slots__ = ()``): the pure ``Bus``
+(``_core_py.py``) inherits it and keeps the state in its slots; the compiled one (``_core.pyx``)
+keeps the state in C fields and has every method below attached to it when ``_core`` loads (a
+Python subclass of it would cost each dispatch the interpreter's fast path for method calls).
+A method added here is a method of both ``Bus`` classes.  What a ``Bus`` method needs that is
 not the hot path goes here, once; the twins hold only ``Data``, the event builders, the registry
 read and snapshot, and the four dispatch loops.
 
@@ -315,11 +317,10 @@ class Registry:
     def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
         # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error (a
         # subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
+        # (The pure bus's; the compiled one's __cinit__ does the same.)
         self = super().__new__(cls)
-        for name in ("_logger", "_lock", "_entries", "_holes", "_index", "_muted", "_pending"):
+        for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending"):
             object.__setattr__(self, name, NOT_INITIALISED)
-        if not hasattr(self, "_handlers"):  # (the compiled bus's is a C field, None until then)
-            object.__setattr__(self, "_handlers", NOT_INITIALISED)
         self._busy = False
         self._set_observer(None)
         return self

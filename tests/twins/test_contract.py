@@ -177,9 +177,7 @@ def _functions_of(text: str, cython: bool) -> dict[str, str]:
 
 
 def compiled_functions(text: str | None = None) -> dict[str, str]:
-    """The compiled twin's functions; those of ``_Dispatch``, the C base of its ``Bus``, as ``Bus``'s."""
-    found = _functions_of(COMPILED.read_text() if text is None else text, True)
-    return {re.sub(r"^_Dispatch\.", "Bus.", name): tree for name, tree in found.items()}
+    return dict(_functions_of(COMPILED.read_text() if text is None else text, True))
 
 
 def pure_functions(text: str | None = None) -> dict[str, str]:
