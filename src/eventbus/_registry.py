@@ -692,7 +692,13 @@ class Registry:
         if entries is None or registration not in entries:
             return False
         domain, action = key
-        self._set_live(domain, action, STALE)
+        actions = self._handlers.get(domain)
+        if actions is not None:  # (_set_live inlined: removal is measured against pyee's)
+            actions[action] = STALE
+            if _FREE_THREADED:
+                self._bump()
+        else:
+            self._set_live(domain, action, STALE)
         del entries[registration]
         if not entries:
             del self._entries[key]
@@ -701,9 +707,15 @@ class Registry:
             if key not in self._muted:
                 self._set_live(domain, action, None)
             return True
-        if registration.indexed is not None:
+        indexed = registration.indexed
+        if indexed is not None:
             index = self._index.get(key)
-            if index is not None:
+            if index is None:
+                pass
+            elif registration.indexed_type is None and index.by_identity.get(indexed) is registration:
+                del index.by_identity[indexed]  # index.discard's common case, inlined
+                registration.indexed = None
+            else:
                 index.discard(registration)
         # A dict keeps the slot of a deleted key until it grows; iterating it (unregister by
         # handler, earliest first) skips them one by one: compact when they outnumber the

@@ -640,14 +640,16 @@ def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once(imp
 
 def test_a_registration_removed_by_its_unregister_leaves_the_removal_index(impl: ModuleType) -> None:
     """Once the pair has an index for removal by handler, a registration that its own
-    unregister() removes keeps neither its handler (nor a bound method's object) nor the
-    handler's class alive while the pair lives on."""
+    unregister() removes keeps neither its handler nor a bound method's object alive while
+    the pair lives on, and the index forgets the handler classes it no longer relies on."""
     import gc
     import weakref
 
     bus = impl.Bus()
-    bus.register("d", "a", print)  # the pair lives on
-    assert bus.unregister("d", "a", len) is False  # builds the pair's index
+    log: list[str] = []
+    kept, absent = _handler(log, "kept"), _handler(log, "absent")
+    bus.register("d", "a", kept)  # the pair lives on
+    assert bus.unregister("d", "a", absent) is False  # builds the pair's index
 
     class Account:
         def opened(self, ctx: object, data: object) -> None:
@@ -658,14 +660,16 @@ def test_a_registration_removed_by_its_unregister_leaves_the_removal_index(impl:
             pass
 
     account, callback = Account(), Callback()
-    alive: list[weakref.ref[Any]] = [weakref.ref(account), weakref.ref(callback), weakref.ref(Callback)]
+    alive: list[weakref.ref[Any]] = [weakref.ref(account), weakref.ref(callback)]
     removers = [bus.register("d", "a", account.opened), bus.register("d", "a", callback)]
+    assert Callback in bus._index[("d", "a")].types
     assert all(unregister() for unregister in removers)
-    del account, callback, Account, Callback, removers
+    assert bus._index[("d", "a")].types == {}
+    del account, callback, removers
     gc.collect()
-    assert [ref() for ref in alive] == [None, None, None]
-    assert bus.handlers("d", "a") == (print,)
-    assert bus.unregister("d", "a", print) is True
+    assert [ref() for ref in alive] == [None, None]
+    assert bus.handlers("d", "a") == (kept,)
+    assert bus.unregister("d", "a", kept) is True
 
 
 def test_a_dispatch_reading_the_mutes_as_the_last_one_ends_never_fails(impl: ModuleType) -> None:
