@@ -48,8 +48,6 @@ Only in the compiled twin:
   fields (``__cinit__`` marks it not initialised, as ``Registry.__new__`` does the pure one's),
   with the versions of the free-threaded per-thread registry copies (``_thread_copies.h``);
   its ``__init__`` is ``Registry.__init__``, called from the slot a cdef class's ``__init__`` fills.
-- ``Bus._busy``, ``Bus._busy.setter``: the writers' hint, which dispatch reads without the
-  lock, is a C flag with relaxed atomics (free-threaded builds); a slot in the pure bus.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup_local``) and
   its slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
@@ -436,13 +434,13 @@ cdef class Bus:
     cdef public object _index
     cdef public object _muted
     cdef public object _pending
+    cdef public object _busy
     # domain -> action -> what dispatch runs (see _registry): None until __init__ runs.
     cdef public dict _handlers
     cdef object _observer
     # Whether _observer is set: written inside the critical section, read by every dispatch
-    # without it (_dispatch.h); and the writers' hint for dispatch's slow path (_busy).
+    # without it (_dispatch.h).
     cdef int _observed
-    cdef int _busy_flag
     # Free-threaded builds: each thread's copy of the registry (_thread_copies.h).
     cdef list _local
     cdef uint64_t* _local_versions
@@ -453,6 +451,7 @@ cdef class Bus:
         # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error.
         self._logger = self._lock = self._entries = self._holes = NOT_INITIALISED
         self._index = self._muted = self._pending = NOT_INITIALISED
+        self._busy = [False]
         self._observer = None
         if eventbus_local_slots():
             self._local = [None] * eventbus_local_slots()
@@ -479,14 +478,6 @@ cdef class Bus:
 
     def _bump(self):
         eventbus_bump(&self._version)  # after the change: see eventbus_lookup_local
-
-    @property
-    def _busy(self):
-        return eventbus_flag_load(&self._busy_flag)
-
-    @_busy.setter
-    def _busy(self, busy):
-        eventbus_flag_store(&self._busy_flag, 1 if busy else 0)
 
     cdef inline object _lookup(self, Data data):
         if self._handlers is None:

@@ -44,8 +44,6 @@ Only in the compiled twin:
   fields (``__cinit__`` marks it not initialised, as ``Registry.__new__`` does the pure one's),
   with the versions of the free-threaded per-thread registry copies (``_thread_copies.h``);
   its ``__init__`` is ``Registry.__init__``, called from the slot a cdef class's ``__init__`` fills.
-- ``Bus._busy``, ``Bus._busy.setter``: the writers' hint, which dispatch reads without the
-  lock, is a C flag with relaxed atomics (free-threaded builds); a slot in the pure bus.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup_local``) and
   its slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.

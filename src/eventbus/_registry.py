@@ -265,7 +265,7 @@ _after_fork: Any = None  # the live buses (a WeakSet, made with the first bus)
 def _after_fork_in_child() -> None:
     for bus in list(_after_fork):
         bus._lock._at_fork_reinit()  # noqa: SLF001
-        bus._busy = False  # noqa: SLF001 - a hint set by the writer that no longer runs here
+        bus._busy[0] = False  # noqa: SLF001 - a hint set by the writer that no longer runs here
 
 
 def _reinitialised_after_fork(bus: object) -> None:
@@ -305,9 +305,10 @@ class Registry:
         _muted: dict[tuple[str, str], tuple[_Mute, ...]]
         # Changes queued while the lock was held: (function, argument), applied in order.
         _pending: list[tuple[Callable[[Any], object], Any]]
-        # Set by writers inside their locked sections: dispatch's slow path then reads
-        # without waiting (a hint: both paths are right whatever it says).
-        _busy: bool
+        # [whether a writer is inside its locked section]: dispatch's slow path then reads
+        # without waiting (a hint: both paths are right whatever it says).  One list item,
+        # read and written without a lock from any thread (free-threaded builds too).
+        _busy: list[bool]
         _codec_engine: str
 
         def _set_observer(self, observer: Observer | None) -> None: ...
@@ -321,7 +322,7 @@ class Registry:
         self = super().__new__(cls)
         for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending"):
             object.__setattr__(self, name, NOT_INITIALISED)
-        self._busy = False
+        self._busy = [False]
         self._set_observer(None)
         return self
 
@@ -348,7 +349,7 @@ class Registry:
         self._index = {}
         self._muted = {}
         self._pending = []
-        self._busy = False
+        self._busy = [False]
         # Reentrant only so that _is_owned() is exact: an operation that finds the lock held
         # by its own thread (a finalizer, a weakref callback or a signal handler running
         # inside a locked section) queues its change in _pending instead.
@@ -465,7 +466,7 @@ class Registry:
             self._pending.append((self._add, (registration, target)))
         else:
             with lock:
-                self._busy = True
+                self._busy[0] = True
                 # _add, inlined (registration is measured against pyee's add_listener).
                 actions = self._handlers.get(domain)
                 if actions is None:
@@ -486,7 +487,7 @@ class Registry:
                 entries[registration] = target
                 if self._pending:
                     self._drain()
-                self._busy = False
+                self._busy[0] = False
             if self._pending:
                 self._drain_soon()
 
@@ -532,7 +533,7 @@ class Registry:
             registration.removed = True
             return True
         with self._lock:
-            self._busy = True
+            self._busy[0] = True
             if registration.removed:
                 found = False
             else:
@@ -542,7 +543,7 @@ class Registry:
                 registration.removed = True
             if self._pending:
                 self._drain()
-            self._busy = False
+            self._busy[0] = False
         if self._pending:
             self._drain_soon()
         return found
@@ -579,11 +580,11 @@ class Registry:
         identity = id(handler) if type(handler) is FunctionType else _identity(handler)
         if identity is not None and not self._lock._is_owned():
             with self._lock:
-                self._busy = True
+                self._busy[0] = True
                 removed = self._unregister_identical(key, identity, handler)
                 if self._pending:
                     self._drain()
-                self._busy = False
+                self._busy[0] = False
             if self._pending:
                 self._drain_soon()
             if removed is not None:
@@ -778,17 +779,17 @@ class Registry:
         # Read only, installing nothing: inside our own locked section, or while a writer
         # (or a dispatch installing this very snapshot) holds the lock, so as never to queue
         # behind it; every change that returned is in the registrations already.
-        if lock._is_owned() or self._busy:
+        if lock._is_owned() or self._busy[0]:
             return self._build(domain, action)
         with lock:
-            self._busy = True
+            self._busy[0] = True
             actions = self._handlers.get(domain)
             built = None if actions is None else actions.get(action)
             if built is STALE:  # (else another dispatch installed it meanwhile)
                 built = self._build(domain, action)
                 self._set_live(domain, action, built)
             self._drain()
-            self._busy = False
+            self._busy[0] = False
         if self._pending:
             self._drain_soon()
         return built
@@ -843,10 +844,10 @@ class Registry:
             self._pending.append((function, argument))
             return
         with self._lock:
-            self._busy = True
+            self._busy[0] = True
             function(argument)
             self._drain()
-            self._busy = False
+            self._busy[0] = False
         if self._pending:
             self._drain_soon()
 

@@ -693,7 +693,7 @@ def test_a_dispatch_reading_the_mutes_as_the_last_one_ends_never_fails(impl: Mod
             unmute()
         return end_the_mute_meanwhile
 
-    bus._busy = True  # as while a writer holds the lock: the dispatch reads without it
+    bus._busy[0] = True  # as while a writer holds the lock: the dispatch reads without it
     with tracing_the_pure_core(end_the_mute_meanwhile, None):
         bus.call(None, impl.Data("d", "a"))
     assert ended == [True]
