@@ -104,6 +104,7 @@ cdef extern from "_dispatch.h":
     void eventbus_flag_store(int *flag, int value) noexcept
     int eventbus_hide_attribute(PyObject *type, const char *name) except -1
     int eventbus_set_attribute(PyObject *type, str name, object value) except -1
+    int eventbus_set_member(PyObject *type, str name, object sample, object marker) except -1
 
 
 cdef extern from "_thread_copies.h":
@@ -718,6 +719,16 @@ for _name, _attribute in Registry.__dict__.items():
         eventbus_set_attribute(<PyObject *>Bus, _name, _attribute)
 eventbus_set_attribute(<PyObject *>Bus, "_codec_engine", codec_engine)
 del _name, _attribute
+
+
+# The registry's state as slots (member descriptors) rather than Cython's properties: the
+# registry reads it on every registration, as fast as the pure bus's slots.
+_sample = Bus.__new__(Bus)
+for _name in ("_logger", "_lock", "_entries", "_holes", "_index", "_muted", "_pending", "_busy"):
+    _marker = object()
+    setattr(_sample, _name, _marker)
+    eventbus_set_member(<PyObject *>Bus, _name, _sample, _marker)
+del _sample, _name, _marker
 
 
 cdef PyObject* _local_of(PyObject* bus) noexcept:

@@ -142,4 +142,45 @@ static int eventbus_set_attribute(PyObject *type, PyObject *name, PyObject *valu
     return 0;
 }
 
+/* Replace the descriptor of a C object field of `type` by a plain member descriptor, as a
+   Python class's __slots__ have: the interpreter's fast paths for slots then serve the
+   registry's Python code on the compiled Bus too.  The field is found in `sample` (an
+   instance of `type`) as the one that holds `marker`. */
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define EVENTBUS_T_OBJECT_EX T_OBJECT_EX
+#else
+#define EVENTBUS_T_OBJECT_EX Py_T_OBJECT_EX
+#endif
+
+static int eventbus_set_member(PyObject *type, PyObject *name, PyObject *sample, PyObject *marker) {
+    Py_ssize_t offset = -1;
+    for (Py_ssize_t at = sizeof(PyObject); at + (Py_ssize_t)sizeof(PyObject *) <= Py_TYPE(sample)->tp_basicsize;
+         at += sizeof(PyObject *)) {
+        if (*(PyObject **)((char *)sample + at) == marker) { offset = at; break; }
+    }
+    if (offset < 0) {
+        PyErr_Format(PyExc_RuntimeError, "eventbus: no field of the Bus holds %R", name);
+        return -1;
+    }
+    Py_ssize_t length;
+    const char *text = PyUnicode_AsUTF8AndSize(name, &length);
+    if (text == NULL) return -1;
+    /* The definition and its name live as long as the type (that is, the process). */
+    PyMemberDef *def = (PyMemberDef *)PyMem_Calloc(1, sizeof(PyMemberDef) + (size_t)length + 1);
+    if (def == NULL) { PyErr_NoMemory(); return -1; }
+    char *copy = (char *)(def + 1);
+    memcpy(copy, text, (size_t)length + 1);
+    def->name = copy;
+    def->type = EVENTBUS_T_OBJECT_EX;
+    def->offset = offset;
+    PyObject *descr = PyDescr_NewMember((PyTypeObject *)type, def);
+    if (descr == NULL) return -1;
+    int failed = PyDict_SetItem(((PyTypeObject *)type)->tp_dict, name, descr);
+    Py_DECREF(descr);
+    if (failed) return -1;
+    PyType_Modified((PyTypeObject *)type);
+    return 0;
+}
+
 #endif /* EVENTBUS_DISPATCH_H */
