@@ -460,8 +460,9 @@ cdef class Bus:
             if self._local_versions == NULL:
                 raise MemoryError()
 
-    def __init__(self, logger=None, *, observer=None):
-        _REGISTRY_INIT(self, logger, observer=observer)
+    def __init__(self, *args, **kwargs):
+        # Registry.__init__ checks the arguments (the signature help() shows is the docstring's).
+        _REGISTRY_INIT(self, *args, **kwargs)
 
     def __dealloc__(self):
         PyMem_Free(self._local_versions)
