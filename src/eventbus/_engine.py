@@ -63,7 +63,7 @@ def decode_on(engine: str) -> Callable[..., Any]:
     found = _decoders.get(engine)
     if found is not None:
         return found
-    from . import _core_py, _decode  # noqa: PLC0415  # pyright: ignore[reportPrivateUsage]
+    from . import _decode  # noqa: PLC0415
 
     if engine == "python":
         made: Callable[..., Any] = _decode.decode
@@ -71,10 +71,10 @@ def decode_on(engine: str) -> Callable[..., Any]:
         fast = available()
         if fast is None:
             raise RuntimeError("the compiled codec engine (eventbus._fastcodec) is not built")
-        data_types = [_core_py.Data]
-        compiled = sys.modules.get("eventbus._core")
-        if compiled is not None:
-            data_types.append(compiled.Data)
+        # The Data of each implementation loaded (never loading one: the compiled core at work
+        # does not import the pure twin); another one's Data goes to the reference decoder.
+        cores = [sys.modules.get(name) for name in ("eventbus._core_py", "eventbus._core")]
+        data_types = [core.Data for core in cores if core is not None] or [_decode.MISSING]
         made = fast.make_decode(
             _decode.decode, _decode.describe_plan, _decode.refused_error, _decode.MISSING, data_types
         )
