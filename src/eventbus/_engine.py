@@ -8,9 +8,10 @@ values and errors (the compiled one hands whatever it cannot prove alike to the 
 
 from __future__ import annotations
 
-import os
 import sys
 from types import ModuleType
+
+from ._compat import NO_FAST_CODEC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["active", "available", "decode_on", "encode_params_on", "functions"]
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
 
 
 def available() -> ModuleType | None:
@@ -37,7 +34,7 @@ def available() -> ModuleType | None:
 
 def active() -> ModuleType | None:
     """The compiled engine if it is the one that runs."""
-    if _flag("EVENTBUS_NO_FAST_CODEC") or _flag("EVENTBUS_NO_EXTENSIONS"):
+    if NO_FAST_CODEC:  # (eventbus._compat parses the switches)
         return None
     return available()
 
