@@ -160,6 +160,33 @@ def dispatch(bus: Any, observer: object, method: Method, ctx: object, data: Any)
     return _adispatch(bus, observer, method, ctx, data)
 
 
+def _stopped(
+    bus: Any,
+    observation: Any,
+    registered: object,
+    handler: object,
+    data: Any,
+    duration: float,
+    exc: BaseException,
+) -> None:
+    """A handler's exception that ends the dispatch: noted and told to the observer (the caller
+    re-raises it)."""
+    add_note(exc, handler, data)
+    _handler_finished(bus, observation, registered, data, duration, exc)
+
+
+def _grouped(
+    bus: Any, handler: object, data: Any, exc: Exception, errors: list[Exception] | None
+) -> list[Exception]:
+    """A handler's failure that publish and apublish group: noted, kept and logged."""
+    add_note(exc, handler, data)
+    if errors is None:
+        errors = []
+    errors.append(exc)
+    bus._log_failure(handler, data, exc)
+    return errors
+
+
 # Each loop follows its unobserved twins step by step; the hooks are called between the steps.
 # Every ``except BaseException`` below re-raises what it caught, after telling the observer: no
 # exception is added, dropped or replaced by observing.  The handlers are looked up as
@@ -195,18 +222,13 @@ def _dispatch(bus: Any, observer: object, method: Method, ctx: object, data: Any
                     refuse_awaitable(handler, result, method)
             except Exception as exc:
                 duration = perf_counter() - start
-                add_note(exc, handler, data)
                 if stop:
-                    _handler_finished(bus, observation, registered, data, duration, exc)
+                    _stopped(bus, observation, registered, handler, data, duration, exc)
                     raise
-                if errors is None:
-                    errors = []
-                errors.append(exc)
-                bus._log_failure(handler, data, exc)
+                errors = _grouped(bus, handler, data, exc, errors)
                 failure = exc
             except BaseException as exc:
-                add_note(exc, handler, data)
-                _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
+                _stopped(bus, observation, registered, handler, data, perf_counter() - start, exc)
                 raise
             try:
                 observation.handler_finished(registered, duration, failure)
@@ -255,18 +277,13 @@ async def _adispatch(bus: Any, observer: object, method: Method, ctx: object, da
                 duration = perf_counter() - start
             except Exception as exc:
                 duration = perf_counter() - start
-                add_note(exc, handler, data)
                 if stop:
-                    _handler_finished(bus, observation, registered, data, duration, exc)
+                    _stopped(bus, observation, registered, handler, data, duration, exc)
                     raise
-                if errors is None:
-                    errors = []
-                errors.append(exc)
-                bus._log_failure(handler, data, exc)
+                errors = _grouped(bus, handler, data, exc, errors)
                 failure = exc
             except BaseException as exc:
-                add_note(exc, handler, data)
-                _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
+                _stopped(bus, observation, registered, handler, data, perf_counter() - start, exc)
                 raise
             try:
                 observation.handler_finished(registered, duration, failure)
