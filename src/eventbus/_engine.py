@@ -60,7 +60,7 @@ def decode_on(engine: str) -> Callable[..., Any]:
     found = _decoders.get(engine)
     if found is not None:
         return found
-    from . import _decode  # noqa: PLC0415
+    from . import _decode  # noqa: PLC0415  # pyright: ignore[reportPrivateUsage]
 
     if engine == "python":
         made: Callable[..., Any] = _decode.decode
