@@ -81,9 +81,9 @@ def extensions() -> list[Extension]:
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
     # The core, and the compiled codec engine (eventbus._codec._fastcodec): each optional on its
-    # own.  Their C is in a header beside each .pyx (found beside the generated .c; a change rebuilds).
+    # own.  Their C is in headers beside each .pyx (found beside the generated .c; a change rebuilds).
     modules = {
-        "eventbus._core": ["src/eventbus/_core.h"],
+        "eventbus._core": ["src/eventbus/_dispatch.h", "src/eventbus/_thread_copies.h"],
         "eventbus._codec._fastcodec": ["src/eventbus/_codec/_fastcodec.h"],
     }
     extensions = [

@@ -23,7 +23,8 @@ SDIST_TOP_LEVEL = ["LICENSE", "README.md", "CHANGES.md", "pyproject.toml", "setu
 SDIST_TREES = ("src/", "tests/", "benchmarks/")
 SDIST_REQUIRED = [
     "src/eventbus/_core.pyx",
-    "src/eventbus/_core.h",
+    "src/eventbus/_dispatch.h",
+    "src/eventbus/_thread_copies.h",
     "src/eventbus/_core.pyi",
     "src/eventbus/_codec/_fastcodec.pyx",
     "src/eventbus/_codec/_fastcodec.h",

@@ -362,6 +362,11 @@ def hypothesis_profile(*, stateful_step_count: tuple[int, int] | None = None) ->
     raise ValueError(f"EVENTBUS_HYPOTHESIS_PROFILE must be ci or long, not {HYPOTHESIS_PROFILE!r}")
 
 
+# The Python source of the core: the pure twin, and the registry and helpers both
+# implementations run.
+TRACED = ("_core_py.py", "_registry.py", "_handlers.py")
+
+
 @contextlib.contextmanager
 def tracing_the_pure_core(trace: Callable[[FrameType, str, object], Any], state: _S) -> Generator[_S]:
     """``trace`` as the line tracer of the pure core's frames, with garbage collection paused
@@ -375,7 +380,7 @@ def tracing_the_pure_core(trace: Callable[[FrameType, str, object], Any], state:
     """
 
     def start(frame: FrameType, event: str, arg: object) -> Any:
-        return trace if frame.f_code.co_filename.endswith("_core_py.py") else None
+        return trace if frame.f_code.co_filename.endswith(TRACED) else None
 
     collecting = gc.isenabled()
     gc.disable()

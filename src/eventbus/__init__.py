@@ -8,9 +8,9 @@ importable, and its pure-Python twin (``eventbus._core_py``) otherwise, or when
 
 from __future__ import annotations
 
-import os
 import sys
 
+from ._compat import NO_EXTENSIONS
 from ._errors import DecodeError, EncodeError, EventBusError
 
 __all__ = [
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from ._transactions import Transaction
 
     implementation = "python"
-elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (sys.implementation.name != "cpython"):
+elif NO_EXTENSIONS:  # (eventbus._compat parses the switches)
     from ._core_py import Bus, Data, must_data, new_data
 
     implementation = "python"

@@ -1,86 +1,54 @@
-"""The pure-Python ``Data`` and ``Bus``: the twin of ``_core.pyx``, which behaves the same.
+"""The pure-Python twin of ``_core.pyx``: ``Data``, ``new_data``/``must_data``, ``Event``, and
+``Bus``'s hot path (the registry read, the snapshot and the four dispatch loops).
 
-Most functions are written identically in both; the contract at the end says which,
-and why the others differ.
+Everything else a ``Bus`` does is written once, in ``_registry.Registry`` (registration, removal,
+mutes, weak handlers, the pending queue: the pure ``Bus`` inherits it, the compiled one has its
+methods attached when ``_core`` loads), ``_handlers`` (what registry, dispatch and observer share
+about a handler) and ``_observe`` (dispatch when the bus has an observer): both implementations run
+that code.
 
-The registry is a dict of dicts (domain -> action -> tuple of handlers).  Writers
-take the bus's lock, build a new tuple and swap it in; dispatch reads the current
-tuple without a lock, so every dispatch runs on the snapshot it started with and
-handlers may register, unregister or dispatch from inside a dispatch.
-
-The twin contract, checked by ``tests/twins/test_contract.py``.  "Identical" means the same Python
-syntax tree once Cython's type declarations and casts and the pure twin's annotations,
-``typing.cast`` calls and ``@overload`` stubs are removed; comments and layout are not
-compared.  Every function and method of either twin is named below, once.
+The twin contract, checked by ``tests/twins/test_contract.py``: what the twins define, and
+which of it is written identically ("identical": the same syntax tree once Cython's type
+declarations and casts and the pure twin's annotations are removed).
 
 Identical in both twins:
-    ``_check_name``, ``_check_raw_params``, ``_first_isawaitable``, ``_inspect``,
-    ``_handler_name``, ``_refuse_awaitable``, ``new_data``, ``must_data``, ``_restore_data``,
-    ``_not_data``, ``_is_coroutine_function``, ``_typed_handler``, ``_weak_handler``,
-    ``_add_note``, ``_not_initialised``, ``_snapshot``, ``_coroutine_refused``,
-    ``_failures``, ``_refuse_coroutines``, ``_observed_note``, ``_registered_name``,
-    ``check_observer``;
+    ``new_data``, ``must_data``, ``_restore_data``;
     ``Data.__setattr__``, ``Data.__delattr__``, ``Data.__ne__``, ``Data.__copy__``,
-    ``Data.__deepcopy__``; ``_Refused.__init__``, ``_Mute.__init__``,
-    ``_Registration.__init__``, ``_Registration.registered``; ``_Missing.__repr__``;
-    ``_NotInitialised._fail``, ``_NotInitialised.__getattr__``;
-    ``_identity``, ``_queue``; ``_Index.__init__``, ``_Index.add``, ``_Index.usable``,
-    ``_Index.earliest``, ``_Index.forget``;
-    ``Bus.__reduce__``, ``Bus.observer.deleter``, ``Bus._pair``,
-    ``Bus._weakly``, ``Bus._unregister_identical``, ``Bus._unregister_equal``,
-    ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
-    ``Bus._build``, ``Bus._mute``,
-    ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
-    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
+    ``Data.__deepcopy__``.
 
 Different on purpose:
 - ``Data.__eq__``, ``Data.__hash__``, ``Data.__repr__``, ``Data.__reduce__``: the compiled
   Data reads its C fields (``self._domain``), the pure one its slots (``self.domain``).
-- ``Bus.__init__``, ``Bus.observer``, ``Bus.observer.setter``: the compiled bus keeps a C
-  flag beside the observer, which dispatch tests, and reads or swaps the observer inside
-  the bus's critical section (free-threaded builds); the pure bus tests the attribute.
-- ``Bus.call``, ``Bus.publish``: the compiled loop is C (``eventbus_run`` in ``_core.h``)
+- ``_decode``: the compiled twin decodes on its codec engine (``codec_engine``), the pure
+  twin has one engine, the stdlib reference.
+- ``Bus._set_observer``, ``Bus._get_observer``: the compiled bus keeps a C flag beside the
+  observer, which dispatch tests, and reads or swaps the observer inside the bus's critical
+  section (free-threaded builds); the pure bus tests the attribute.
+- ``Bus._bump``: the compiled bus counts the changes of its live snapshots, against which
+  the free-threaded per-thread copies are checked; the pure one has nothing to count.
+- ``Bus.call``, ``Bus.publish``: the compiled loop is C (``eventbus_run`` in ``_dispatch.h``)
   with no try block on the success path; the pure loop is a ``for`` inside a ``try`` that
-  also takes a stale pair's marker (not iterable) for the slow path, and reads the
-  registry with ``dict.get`` with the GIL, ``_lookup`` without it.
-- ``Bus.register``, ``Bus._unregister``, ``Bus.unregister``, ``Bus._write``, ``Bus._current``: the
-  writers' ``_busy`` hint, which dispatch reads without the lock, is a C flag with relaxed
-  atomics in the compiled twin (free-threaded builds), an attribute in the pure one; the
-  compiled ``_current`` reads the live snapshot with ``Bus._live``, the pure one with
-  ``_lookup``; the compiled ``unregister`` checks that ``__init__`` ran (its registry is a C
-  field, ``None`` until then), where the pure one's ``_NOT_INITIALISED`` raises.
-- ``Bus._set_live``: the compiled twin also bumps the version the free-threaded per-thread
-  copies of the registry are checked against.
+  also takes a stale pair's marker (not iterable) for the slow path, and reads the registry
+  with ``dict.get`` with the GIL, ``_lookup`` without it.
 - ``Bus._snapshot``: through the compiled ``Bus._lookup`` and ``Bus._slow``; the pure twin
   inlines both.
 - ``Bus.acall``, ``Bus.apublish``: the observer check (the C flag against the attribute);
   the pure ``apublish`` also drops its errors list after raising, to break the frame ->
   traceback -> frame cycle Cython frames do not make.
-- ``_registered_handler``: the wrappers are Cython functions in the compiled twin, plain
-  functions in the pure one.
-- ``_decode``: the compiled twin decodes on its codec engine (``codec_engine``), the pure
-  twin has one engine, the stdlib reference.
-- ``_is_event``: the compiled twin looks ``eventbus._event`` up only once it is loaded, so
-  that ``import eventbus`` loads no typing; the pure twin imports it.
-- ``_FirstObserved.__getattr__``: the compiled ``_refuse_awaitable`` is a C function, so
-  the observed dispatch gets the ``_refuse_awaitable_in`` wrapper.
 
 Only in the compiled twin:
 - ``Data.__cinit__``, ``Data.domain``, ``Data.action``, ``Data.raw_params``: a Data is
   built in ``__cinit__`` and read through properties, which take no per-object lock on
   free-threaded builds (``cdef readonly`` getters would).
-- ``Bus.__cinit__``, ``Bus.__dealloc__``: mark a bus whose ``__init__`` never ran, and
-  hold the versions of the free-threaded per-thread registry copies (``_core.h``).
-- ``Bus._live``: the live snapshot of a pair, for ``Bus._current``.
-- ``Bus._current_observer``, ``Bus._dispatch_observed``: the observer read under the
-  critical section, and the cold observed path kept out of the dispatch methods.
-- ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
-  slow path, which the pure dispatch inlines.
+- ``Bus.__cinit__``, ``Bus.__dealloc__``, ``Bus.__init__``: the compiled bus's state is in C
+  fields (``__cinit__`` marks it not initialised, as ``Registry.__new__`` does the pure one's),
+  with the versions of the free-threaded per-thread registry copies (``_thread_copies.h``);
+  its ``__init__`` is ``Registry.__init__``, called from the slot a cdef class's ``__init__`` fills.
+- ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup_local``) and
+  its slow path, which the pure dispatch inlines.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
-- ``_local_of``: a bus's per-thread registry copies, for ``_core.h`` (a thread that ends
-  drops its copies, free-threaded builds).
-- ``_refuse_awaitable_in``, ``_refuse_in_call``, ``_refuse_in_publish``: Python-callable
-  forms of the C ``_refuse_awaitable``, for the C loop and the observed dispatch.
+- ``_local_of``: a bus's per-thread registry copies, for ``_thread_copies.h`` (a thread that
+  ends drops its copies, free-threaded builds).
 - ``_event_class``, ``__getattr__``: ``Event`` defined on first use, so that
   ``import eventbus`` loads no typing.
 - ``_must_data_with``: ``must_data`` on another codec engine, for benchmarks and
@@ -89,29 +57,36 @@ Only in the compiled twin:
 Only in the pure twin:
 - ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its
   slots' descriptors, and refusing subclasses as Cython's final class does.
-- ``Bus.__new__``: marks a bus whose ``__init__`` never ran.
 - ``_lookup``: the registry read without ``dict.get`` (free-threaded builds).
 """
 
 from __future__ import annotations
 
 import sys
-from _thread import RLock as _RLock
 from collections.abc import Callable
-from types import FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
-from . import _event, _staging
+from . import _event
 from ._awaiting import await_result
 from ._codec.encode import encode_params
+from ._compat import FREE_THREADED
+from ._handlers import (
+    Refused,
+    add_note,
+    check_name,
+    check_raw_params,
+    coroutine_refused,
+    failures,
+    isawaitable,
+    not_data,
+    observed,
+    refuse_awaitable,
+    registered_name,
+)
+from ._registry import Registry
 
 if TYPE_CHECKING:
-    import logging
-    from collections.abc import Awaitable
-
-    from typing_extensions import TypeIs
-
-    from ._observe import Dispatcher, Observer
+    from ._observe import Observer
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -121,65 +96,6 @@ _T = TypeVar("_T")
 _S = TypeVar("_S")
 _C = TypeVar("_C")
 _R = TypeVar("_R")
-
-
-def _check_name(what: str, value: object) -> str:
-    if type(value) is str:
-        if value:
-            return value
-        raise ValueError(f"{what} must be a non-empty str")
-    if isinstance(value, str) and issubclass(type(value), str):
-        # A str subclass may redefine hashing or equality: keep a plain copy.  (The real
-        # type, not isinstance alone: Mock(spec=str) fakes __class__; Cython looks past it.)
-        return _check_name(what, str.__str__(value))
-    raise TypeError(f"{what} must be str, not {type(value).__qualname__}")
-
-
-def _check_raw_params(value: object) -> bytes | None:
-    if value is None or type(value) is bytes:
-        return value
-    if isinstance(value, bytes) and issubclass(type(value), bytes):  # (as for str above)
-        return bytes(memoryview(value))
-    raise TypeError(f"raw_params must be bytes or None, not {type(value).__qualname__}")
-
-
-def _first_isawaitable(value: object) -> TypeIs[Awaitable[Any]]:
-    """``inspect.isawaitable``, importing inspect on first use (import eventbus stays cheap)."""
-    global _isawaitable  # noqa: PLW0603
-    from inspect import isawaitable  # noqa: PLC0415
-
-    _isawaitable = isawaitable
-    return isawaitable(value)
-
-
-_isawaitable: Callable[[object], TypeIs[Awaitable[Any]]] = _first_isawaitable
-
-
-def _inspect() -> Any:
-    """The inspect module, imported on first use (import eventbus stays cheap)."""
-    import inspect  # noqa: PLC0415
-
-    return inspect
-
-
-def _handler_name(handler: object) -> str:
-    name = getattr(handler, "__qualname__", None)
-    module = getattr(handler, "__module__", None)
-    if isinstance(name, str):
-        return f"{module}.{name}" if isinstance(module, str) else name
-    return repr(handler)
-
-
-def _refuse_awaitable(handler: object, result: object, method: str) -> None:
-    if not _isawaitable(result):
-        return
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()  # a coroutine that is never awaited warns when collected
-    raise TypeError(
-        f"handler {_handler_name(_registered_handler(handler))} returned an awaitable, which {method}() "
-        f"cannot run: dispatch with a{method}() instead"
-    )
 
 
 @final
@@ -229,11 +145,11 @@ class Data:
     # assignment stops every thread) through the slots' own descriptors.
     def __new__(cls, domain: str, action: str, raw_params: bytes | None = None) -> Data:
         if type(domain) is not str or not domain:
-            domain = _check_name("domain", domain)
+            domain = check_name("domain", domain)
         if type(action) is not str or not action:
-            action = _check_name("action", action)
+            action = check_name("action", action)
         if raw_params is not None and type(raw_params) is not bytes:
-            raw_params = _check_raw_params(raw_params)
+            raw_params = check_raw_params(raw_params)
         if _BUILD_BLANK and cls is Data:
             blank = _Blank()
             blank.domain = domain
@@ -380,18 +296,6 @@ def _restore_data() -> Callable[[str, str, bytes | None], object]:
     return restore
 
 
-def _not_data(data: object) -> TypeError:
-    cls = type(data)
-    name: str = cls.__qualname__
-    if name == "Data":
-        # Another class called Data: say whose, most often the other implementation's.
-        module = cls.__module__
-        name = f"{module}.Data"
-        if module in ("eventbus._core", "eventbus._core_py"):
-            name += " (the other implementation's: use eventbus.Data)"
-    return TypeError(f"data must be an eventbus.Data, not {name}")
-
-
 def _decode() -> Callable[[Any, Any], Any]:
     """eventbus.decode, imported on first use (import eventbus stays cheap)."""
     from ._codec.decode import decode  # noqa: PLC0415
@@ -448,305 +352,7 @@ class Event(_event.Event[_T]):
         def __init__(self, domain: str, action: str, payload_type: object) -> None: ...
 
 
-def _is_event(value: object) -> bool:
-    return isinstance(value, _event.Event)
-
-
-# -- The registry -------------------------------------------------------------------
-#
-# Per pair, one insertion-ordered dict maps each registration (its token) to what
-# dispatch calls for it: adding and removing one is O(1) and the two can never
-# disagree.  Dispatch reads ``_handlers[domain][action]``, which is a plain tuple
-# (the snapshot) or, after a change, a marker: a dispatch that meets a marker
-# rebuilds the tuple under the lock, once per batch of changes.
-
-
-class _Stale:
-    """In the registry, for "the snapshot must be rebuilt"; not iterable on purpose."""
-
-    __slots__ = ()
-
-
-_STALE = _Stale()
-
-
-class _Refused:
-    """The snapshot of a pair with a coroutine-function handler: ``call`` refuses it
-    before running any handler; the other methods run ``handlers``."""
-
-    __slots__ = ("handlers", "refused")
-
-    def __init__(self, handlers: tuple[Callable[[Any, Data], object], ...], refused: str) -> None:
-        self.handlers = handlers
-        self.refused = refused  # the name of the first coroutine function
-
-
-class _Mute:
-    """One mute of a pair (``eventbus.testing``), its identity marking it: what ``handlers``
-    reports and what dispatch runs while it is the newest mute of the pair in force."""
-
-    __slots__ = ("key", "handlers", "snapshot")
-
-    def __init__(
-        self, key: tuple[str, str], handlers: tuple[Callable[[Any, Data], object], ...], snapshot: Any
-    ) -> None:
-        self.key = key
-        self.handlers = handlers
-        self.snapshot = snapshot  # None, a tuple or a _Refused, as _snapshot builds it
-
-
-class _Registration:
-    """One registration: its pair, the handler as registered (or a weak reference to
-    it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
-
-    __slots__ = ("key", "handler", "weak", "coroutine", "removed", "indexed")
-
-    def __init__(self, key: tuple[str, str], handler: Any, weak: bool, coroutine: bool) -> None:
-        self.key = key
-        self.handler = handler  # a weak reference to it, once _weakly has run
-        self.weak = weak
-        self.coroutine = coroutine
-        self.removed = False
-        self.indexed = _NOT_INDEXED  # its place in its pair's _Index, if the pair has one
-
-    def registered(self) -> Any:
-        """The handler as registered; ``None`` once a weak one was collected."""
-        return self.handler() if self.weak else self.handler
-
-
-# -- Unregister by handler ------------------------------------------------------------
-#
-# unregister(pair, handler) removes the earliest registration whose handler == handler.
-# When == is identity (a function, a class, an object whose type keeps object.__eq__)
-# or a bound method of such a function (== compares __self__ by identity and __func__
-# by ==), an equal handler has the same identity key, so a pair's _Index (built on the
-# first removal by handler, then kept up to date under the lock) finds it in O(1).  Any
-# other handler, registered or given, may be equal to anything: then the removal
-# compares in registration order, as the contract says, outside the lock.
-
-_NOT_INDEXED = 0  # not in the pair's index (no index, or removed when it was built)
-_BY_IDENTITY = 1  # in _Index.by_identity
-_BY_EQUALITY = 2  # counted in _Index.others
-_OBJECT_EQ: Any = object.__eq__
-
-
-def _identity(handler: object) -> object:
-    """A key equal for equal handlers (ints: no reference to the handler), or None when
-    handler's == may be something other than identity."""
-    cls = type(handler)
-    if cls is FunctionType:  # the common case first (a builtin type: its == cannot change)
-        return id(handler)
-    try:
-        if cls is MethodType:
-            func = cast(MethodType, handler).__func__
-            if type(func).__eq__ is _OBJECT_EQ:
-                return (id(cast(MethodType, handler).__self__), id(func))
-            return None
-        if cls.__eq__ is _OBJECT_EQ:
-            return id(handler)
-    except Exception:  # noqa: BLE001, S110 - a class failing its own __eq__ lookup (a metaclass):
-        pass  # its handlers are compared in order, as the contract says
-    return None
-
-
-def _queue(first: _Registration, second: _Registration) -> Any:
-    """A deque of registrations (collections loads on first use: import eventbus stays cheap)."""
-    from collections import deque  # noqa: PLC0415
-
-    return deque((first, second))
-
-
-class _Index:
-    """A pair's registrations by identity key (see _identity), in registration order:
-    key -> the registration, or a deque of them when a handler is registered again."""
-
-    __slots__ = ("by_identity", "types", "others", "dead")
-
-    def __init__(self) -> None:
-        self.by_identity: dict[object, Any] = {}
-        # Every type an identity key relied on: if one gains an __eq__, the index is not used.
-        self.types: dict[type, None] = {}
-        self.others = 0  # registrations of the pair whose handler's == may not be identity
-        self.dead = 0  # removed registrations still in by_identity
-
-    def add(self, registration: _Registration) -> None:
-        handler: Any = registration.handler() if registration.weak else registration.handler
-        key = None if handler is None else _identity(handler)
-        if key is not None:
-            cls: Any = type(cast(Any, handler))  # pyright: ignore[reportUnknownVariableType]
-            if cls is MethodType:
-                cls = type(cast(Any, handler).__func__)  # pyright: ignore[reportUnknownVariableType]
-            if cls is not FunctionType:  # (its == cannot change)
-                try:
-                    self.types[cls] = None
-                except Exception:  # noqa: BLE001 - a class failing its own hashing: as in _identity
-                    key = None
-        if key is None:
-            registration.indexed = _BY_EQUALITY
-            self.others += 1
-            return
-        present = self.by_identity.get(key)
-        if present is None:
-            self.by_identity[key] = registration
-        elif type(present) is not _Registration:
-            present.append(registration)
-        else:
-            self.by_identity[key] = _queue(present, registration)
-        registration.indexed = _BY_IDENTITY
-
-    def usable(self) -> bool:
-        if self.others:
-            return False
-        for cls in self.types:
-            try:
-                if cls.__eq__ is not _OBJECT_EQ:
-                    return False
-            except Exception:  # noqa: BLE001 - (as in _identity)
-                return False
-        return True
-
-    def earliest(self, key: object, handler: object) -> _Registration | None:
-        """The earliest live registration whose handler == handler, of those keyed key."""
-        present = self.by_identity.get(key)
-        if present is None:
-            return None
-        if type(present) is _Registration:
-            if present.removed:
-                del self.by_identity[key]
-                self.dead -= 1
-                return None
-            registered = present.registered()
-            return present if registered is not None and registered == handler else None
-        while present and present[0].removed:
-            present.popleft()
-            self.dead -= 1
-        for registration in present:
-            if not registration.removed:
-                registered = registration.registered()
-                if registered is not None and registered == handler:  # identities: runs no code
-                    return registration  # type: ignore[no-any-return]
-        if not present:
-            del self.by_identity[key]
-        return None
-
-    def forget(self, key: object, registration: _Registration) -> None:
-        """Drop a registration just removed (the earliest of its key)."""
-        present = self.by_identity.get(key)
-        if present is registration:
-            del self.by_identity[key]
-            self.dead -= 1
-        elif type(present) is not _Registration and present and present[0] is registration:
-            present.popleft()
-            self.dead -= 1
-            if not present:
-                del self.by_identity[key]
-
-
-def _is_coroutine_function(handler: object) -> bool:
-    # inspect's own answer, without its detours for plain functions (registration
-    # is measured against pyee's add_listener).
-    if type(handler) is FunctionType:
-        if handler.__code__.co_flags & _CO_COROUTINE:
-            return True
-        if not _MARKABLE or getattr(handler, "_is_coroutine_marker", None) is None:
-            return False
-    return bool(_inspect().iscoroutinefunction(handler))
-
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
-# inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
-_MARKABLE = sys.version_info >= (3, 12)
-
-
-_NO_PAYLOAD_TYPE: Any = object()
-
-
-class _Missing:
-    """The default of an argument a call may leave out (a pair's action, a handler)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<unset>"  # what help() shows, rather than <object object at 0x...>
-
-
-_MISSING: Any = _Missing()
-
-
-def _registered_handler(target: object) -> object:
-    """The handler as registered behind what dispatch calls (a typed or weak wrapper)."""
-    # Known by its code, not by an attribute: a Mock handler has every attribute.
-    if type(target) is FunctionType and target.__code__ in _WRAPPER_CODES:
-        behind: Any = target._eventbus_handler  # type: ignore[attr-defined]
-        return behind[0] if type(behind) is tuple else behind()  # pyright: ignore[reportUnknownVariableType]
-    return target
-
-
-def _typed_handler(
-    handler: Callable[[Any, Any], object], payload_type: object, decode: Any
-) -> Callable[[Any, Data], object]:
-    def typed_handler(ctx: object, data: Data) -> object:
-        return handler(ctx, decode(data, payload_type))
-
-    typed_handler._eventbus_handler = (handler,)  # type: ignore[attr-defined]
-    return typed_handler
-
-
-def _weak_handler(ref: Callable[[], Any], payload_type: object, decode: Any) -> Callable[[Any, Data], object]:
-    def weak_handler(ctx: object, data: Data) -> object:
-        handler = ref()
-        return None if handler is None else handler(ctx, data)
-
-    def weak_typed_handler(ctx: object, data: Data) -> object:
-        handler = ref()
-        return None if handler is None else handler(ctx, decode(data, payload_type))
-
-    wrapper = weak_handler if payload_type is _NO_PAYLOAD_TYPE else weak_typed_handler
-    wrapper._eventbus_handler = ref  # type: ignore[attr-defined]
-    return wrapper
-
-
-_WRAPPER_CODES = frozenset(
-    {
-        _typed_handler(print, int, None).__code__,
-        *(_weak_handler(print, t, None).__code__ for t in (_NO_PAYLOAD_TYPE, int)),
-    }
-)
-
-
-def _add_note(exc: BaseException, target: object, data: Data) -> None:
-    exc.add_note(
-        f"eventbus: handler {_handler_name(_registered_handler(target))} failed for event "
-        f"{data.domain!r}/{data.action!r}"
-    )
-
-
-def _not_initialised() -> RuntimeError:
-    return RuntimeError(
-        "this Bus was never initialised: Bus.__init__() did not run "
-        "(a subclass's __init__ must call super().__init__())"
-    )
-
-
-class _NotInitialised:
-    """What a Bus whose __init__ never ran holds instead of its lock and registry (set by
-    Bus.__new__): every use of it raises, with the same words on both twins."""
-
-    __slots__ = ()
-
-    def _fail(self, *args: object, **kwargs: object) -> Any:
-        raise _not_initialised()
-
-    __enter__ = __exit__ = __contains__ = __getitem__ = __iter__ = __len__ = __bool__ = _fail
-
-    def __getattr__(self, name: str) -> Any:
-        raise _not_initialised()
-
-
-_NOT_INITIALISED: Any = _NotInitialised()
-
-
-class Bus:
+class Bus(Registry):
     """Synchronous, in-process dispatch of events to the handlers of their pair.
 
     Handlers register for a ``(domain, action)`` pair or an `Event`; `call`,
@@ -788,649 +394,50 @@ class Bus:
         "_index",
         "_muted",
         "_pending",
-        "_observer",
         "_busy",
+        "_observer",
         "__weakref__",
     )
 
-    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
-        # Until __init__ runs, a bus holds _NOT_INITIALISED: using it raises a clear error
-        # (a subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
-        self = object.__new__(cls)
-        for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending"):
-            object.__setattr__(self, name, _NOT_INITIALISED)
-        self._observer = None
-        self._busy = False
-        return self
+    _observer: Observer | None
 
-    def __init__(
-        self,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-        *,
-        observer: Observer | None = None,
-    ) -> None:
-        # Re-initialising a live bus would swap its lock and registry under other threads.
-        if cast(Any, self)._lock is not _NOT_INITIALISED:
-            raise TypeError("Bus.__init__() may be called only once")
-        import logging  # noqa: PLC0415 - on first use: import eventbus stays cheap
+    _codec_engine = "python"  # the pure twin has one codec engine, the stdlib reference
 
-        if logger is None:
-            logger = logging.getLogger("eventbus")
-        elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
-            raise TypeError(f"logger must be a logging.Logger or None, not {type(logger).__qualname__}")
-        self._observer: Observer | None = check_observer(observer)
-        self._logger = logger
-        # Reentrant only so that _is_owned() is exact: an operation that finds the lock
-        # held by its own thread (a finalizer, a weakref callback or a signal handler
-        # running inside a locked section) queues its change in _pending instead.
-        self._lock = _RLock()  # threading.RLock(), without importing threading
-        # domain -> action -> the snapshot dispatch runs (a tuple, replaced, never
-        # mutated), _STALE after a change, or a _Refused.
-        self._handlers: dict[str, dict[str, Any]] = {}
-        # (domain, action) -> {registration: what dispatch calls}, in registration order.
-        self._entries: dict[tuple[str, str], dict[_Registration, Callable[[Any, Data], object]]] = {}
-        # (domain, action) -> registrations removed since its dict was last compacted.
-        self._holes: dict[tuple[str, str], int] = {}
-        # (domain, action) -> its _Index, from the first unregister by handler on.
-        self._index: dict[tuple[str, str], _Index] = {}
-        # (domain, action) -> the mutes in force, oldest first: eventbus.testing.
-        self._muted: dict[tuple[str, str], list[_Mute]] = {}
-        # Changes queued while the lock was held: (function, argument), applied in order.
-        self._pending: list[tuple[Callable[[Any], object], Any]] = []
+    if TYPE_CHECKING:  # what type checkers see of the registry's methods (eventbus._registry)
 
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("cannot pickle eventbus.Bus: its handlers are live callables")
+        @overload  # type: ignore[override]
+        def register(
+            self, domain: str, action: str, handler: Callable[[Any, Data], object], *, weak: bool = False
+        ) -> Callable[[], bool]: ...
+        @overload
+        def register(
+            self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+        ) -> Callable[[], bool]: ...
+        def register(self, *args: Any, **kwargs: Any) -> Callable[[], bool]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        @overload  # type: ignore[override]
+        def unregister(self, domain: str, action: str, handler: object) -> bool: ...
+        @overload
+        def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
+        def unregister(self, *args: Any, **kwargs: Any) -> bool: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        @overload  # type: ignore[override]
+        def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
+        @overload
+        def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+        def on(self, *args: Any, **kwargs: Any) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        @overload  # type: ignore[override]
+        def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
+        @overload
+        def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
+        def handlers(self, *args: Any, **kwargs: Any) -> tuple[Callable[[Any, Any], object], ...]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
 
-    @property
-    def observer(self) -> Observer | None:
-        """What sees every dispatch of this bus (an `Observer`), or `None` for nothing.
+    def _set_observer(self, observer: Observer | None) -> None:
+        self._observer = observer
 
-        Each dispatch reads it once, at its start: setting it (from any thread) affects
-        later dispatches only.  Setting `None`, or deleting it, removes the observer.
-
-        Raises:
-            TypeError: On setting something that is neither `None` nor has a
-                ``dispatch`` method.
-        """
+    def _get_observer(self) -> Observer | None:
         return self._observer
 
-    @observer.setter
-    def observer(self, observer: Observer | None) -> None:
-        self._observer = check_observer(observer)
-
-    @observer.deleter
-    def observer(self) -> None:
-        self.observer = None
-
-    # -- arguments ----------------------------------------------------------------
-
-    @staticmethod
-    def _pair(domain: object, action: object, method: str) -> tuple[Any, str, str, Any]:
-        """(event or None, domain, action, what follows the pair) from (event, x) or (domain, action, x)."""
-        if _is_event(domain):
-            event: Any = cast(Any, domain)
-            return event, event.domain, event.action, action
-        if action is _MISSING:
-            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
-        return None, _check_name("domain", domain), _check_name("action", action), _MISSING
-
-    # -- writers --------------------------------------------------------------------
-
-    @overload
-    def register(
-        self, domain: str, action: str, handler: Callable[[Any, Data], object], *, weak: bool = False
-    ) -> Callable[[], bool]: ...
-    @overload
-    def register(
-        self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
-    ) -> Callable[[], bool]: ...
-    def register(
-        self,
-        domain: Any,
-        action: Any = _MISSING,
-        handler: Any = _MISSING,
-        *,
-        weak: bool = False,
-    ) -> Callable[[], bool]:
-        """Register ``handler`` for every later dispatch of a pair or an event.
-
-        ``register(domain, action, handler)`` calls ``handler(ctx, data)`` with the
-        dispatched `Data`; ``register(event, handler)`` calls ``handler(ctx, payload)``
-        with the payload decoded as ``event.payload_type``, afresh for each handler (a
-        `DecodeError` there is that handler's failure).  Handlers of a pair run in
-        registration order, plain and event handlers in one order; registering the same
-        callable twice registers it twice.  A dispatch already running is not affected.
-
-        Args:
-            domain: The pair's domain, or an `Event` (then ``action`` is the handler).
-            action: The pair's action.
-            handler: Any callable taking ``(ctx, data)``; what it returns is ignored,
-                except an awaitable (see `acall`).
-            weak: Hold the handler through a weak reference (a bound method through its
-                object): when it is collected, its registration is removed.
-
-        Returns:
-            Callable[[], bool]: ``unregister()``, which removes exactly this registration
-            and returns `True` the first time, `False` after.
-
-        Raises:
-            TypeError: ``handler`` is not callable, a name is not a `str`, ``weak`` is
-                not a `bool`, or the handler cannot be held weakly.
-            ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
-                an argument is refused.
-        """
-        event: Any
-        if type(domain) is not str and _is_event(domain):
-            event = domain
-            if handler is not _MISSING:
-                raise TypeError("register(event, handler) takes no action: the event names the pair")
-            domain, action, handler = event.domain, event.action, action
-        elif action is _MISSING:
-            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
-        else:
-            event = None
-            if type(domain) is not str or not domain or type(action) is not str or not action:
-                domain = _check_name("domain", domain)  # (two plain names skip the calls)
-                action = _check_name("action", action)
-        if handler is _MISSING:
-            raise TypeError("register() needs a handler")
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
-        if weak is not False and weak is not True:
-            raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
-        key = (domain, action)
-        registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
-        target: Callable[[Any, Data], object]
-        if weak:
-            target = self._weakly(
-                registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type
-            )
-        else:
-            target = handler if event is None else _typed_handler(handler, event.payload_type, _decode())
-        lock = self._lock
-        if lock._is_owned():  # type: ignore[attr-defined]
-            self._pending.append((self._add, (registration, target)))
-        else:
-            with lock:
-                self._busy = True  # a hint for dispatch (see _current)
-                # _add, inlined (registration is measured against pyee's add_listener).
-                actions = self._handlers.get(domain)
-                if actions is None:
-                    actions = self._handlers[domain] = {}
-                actions[action] = _STALE
-                # Indexed first: should indexing fail (no memory; a class failing its own
-                # lookups is handled there), nothing is registered (an indexed registration
-                # that is not in _entries is passed over).
-                if self._index:
-                    index = self._index.get(key)
-                    if index is not None:
-                        index.add(registration)
-                entries = self._entries.get(key)
-                if entries is None:
-                    entries = self._entries[key] = {}
-                entries[registration] = target
-                if self._pending:
-                    self._drain()
-                self._busy = False
-            if self._pending:
-                self._drain_soon()
-
-        def unregister() -> bool:
-            return self._unregister(registration)
-
-        return unregister
-
-    def _weakly(
-        self, registration: _Registration, handler: Any, payload_type: object
-    ) -> Callable[[Any, Data], object]:
-        def collected(ref: object) -> None:
-            # On whatever thread dropped the handler, maybe inside one of this bus's
-            # locked sections: queue the removal, never wait for the lock.
-            self._pending.append((self._remove, registration))
-            registration.removed = True
-            if not self._lock._is_owned():  # type: ignore[attr-defined]
-                self._drain_soon()
-
-        import weakref  # noqa: PLC0415 - on first use: import eventbus stays cheap
-
-        try:
-            if _inspect().ismethod(handler):
-                ref: Callable[[], Any] = weakref.WeakMethod(handler, collected)
-            else:
-                ref = weakref.ref(handler, collected)
-        except TypeError:
-            raise TypeError(
-                f"cannot hold handler {_handler_name(handler)} weakly: "
-                f"{type(handler).__qualname__} objects do not support weak references"
-            ) from None
-        registration.handler = ref
-        return _weak_handler(ref, payload_type, None if payload_type is _NO_PAYLOAD_TYPE else _decode())
-
-    def _unregister(self, registration: _Registration) -> bool:
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            if registration.removed:
-                return False
-            self._pending.append((self._remove, registration))
-            registration.removed = True
-            return True
-        with self._lock:
-            self._busy = True  # a hint for dispatch (see _current)
-            if registration.removed:
-                found = False
-            else:
-                # Removed first, then marked: an interruption in between leaves a
-                # registration that is gone, which a later unregister() finds gone.
-                found = self._remove(registration)
-                registration.removed = True
-            if self._pending:
-                self._drain()
-            self._busy = False
-        if self._pending:
-            self._drain_soon()
-        return found
-
-    @overload
-    def unregister(self, domain: str, action: str, handler: object) -> bool: ...
-    @overload
-    def unregister(self, event: Event[Any], handler: object, /) -> bool: ...
-    def unregister(self, domain: Any, action: Any = _MISSING, handler: Any = _MISSING) -> bool:
-        """Remove the earliest registration of the pair whose handler ``==`` ``handler``.
-
-        Takes ``(domain, action, handler)`` or ``(event, handler)``.  Equality rather
-        than identity, so that a decorated function or a bound method (a new object at
-        each attribute access) can be removed.  The order of the other registrations is
-        kept; a dispatch already running is not affected.
-
-        Returns:
-            bool: `True` if a registration was removed, `False` if none matched.
-
-        Raises:
-            TypeError: The pair or the handler is missing, or a name is not a `str`.
-            ValueError: ``domain`` or ``action`` is empty.
-        """
-        if type(domain) is str and domain and type(action) is str and action and handler is not _MISSING:
-            rest = _MISSING  # _pair's answer for a plain pair, without the call
-        else:
-            _, domain, action, rest = self._pair(domain, action, "unregister")
-        if rest is not _MISSING:
-            if handler is not _MISSING:
-                raise TypeError("unregister(event, handler) takes no action: the event names the pair")
-            handler = rest
-        if handler is _MISSING:
-            raise TypeError("unregister() needs the handler to remove")
-        key = (domain, action)
-        entries = self._entries.get(key)
-        if entries is None:
-            return False
-        identity = id(handler) if type(handler) is FunctionType else _identity(handler)
-        if identity is not None and not self._lock._is_owned():  # type: ignore[attr-defined]
-            with self._lock:
-                self._busy = True  # a hint for dispatch (see _current)
-                removed = self._unregister_identical(key, identity, handler)
-                if self._pending:
-                    self._drain()
-                self._busy = False
-            if self._pending:
-                self._drain_soon()
-            if removed is not None:
-                return removed
-            entries = self._entries.get(key)
-            if entries is None:
-                return False
-        holes = self._holes.get(key, 0)
-        if holes * holes > 2 * len(entries) + 256:
-            # About sqrt(2n) deleted slots at the front: compacting now balances its O(n)
-            # against skipping them, so removing n handlers in registration order costs
-            # O(n sqrt n) slot skips, not O(n^2).
-            self._write(self._compact, key)
-            entries = self._entries.get(key)
-            if entries is None:
-                return False
-        # Compared outside the lock, since a handler's __eq__ may run anything (this bus
-        # included), in registration order, so that removing handlers in the order they
-        # were registered stays O(1) each.  A change meanwhile restarts on a copy.
-        try:
-            for registration in entries:
-                if self._unregister_equal(registration, handler):
-                    return True
-        except RuntimeError:  # the dict changed size during iteration
-            for registration in list(entries):
-                if self._unregister_equal(registration, handler):
-                    return True
-        return False
-
-    def _unregister_identical(self, key: tuple[str, str], identity: object, handler: object) -> bool | None:
-        """unregister by a handler whose == is identity, under the lock: whether one was
-        removed, or None when the pair has handlers that may be equal to anything."""
-        entries = self._entries.get(key)
-        if entries is None:
-            return False
-        index = self._index.get(key)
-        if index is None:
-            index = _Index()
-            by_identity = index.by_identity
-            for registration in entries:
-                registered = registration.handler
-                if registration.removed:  # its removal is queued
-                    registration.indexed = _NOT_INDEXED
-                elif type(registered) is FunctionType and id(registered) not in by_identity:
-                    # _Index.add inlined for the common case, a strongly held function
-                    # registered once (the build is part of the first removal's cost).
-                    by_identity[id(registered)] = registration
-                    registration.indexed = _BY_IDENTITY
-                else:
-                    index.add(registration)
-            self._index[key] = index
-        if index.others or (index.types and not index.usable()):
-            return None
-        present = index.by_identity.get(identity)
-        if type(present) is _Registration and not present.removed:
-            # The common case inlined (removal is measured against pyee's remove_listener):
-            # one registration under the key, live.
-            registered = present.handler() if present.weak else present.handler
-            # == as the contract says, never != (a class may define __ne__ alone): with identity
-            # keys == compares identities and runs no code.
-            if registered is None or not registered == handler:  # noqa: SIM201
-                return False
-            if self._remove(present):
-                present.removed = True
-                del index.by_identity[identity]
-                index.dead -= 1  # (_remove counted it)
-                return True
-            present.removed = True  # gone already (an interruption): as below
-        while True:
-            earliest = index.earliest(identity, handler)
-            if earliest is None:
-                return False
-            # (As in _unregister; one an interruption left removed but unmarked is passed.)
-            removed = self._remove(earliest)
-            earliest.removed = True
-            index.forget(identity, earliest)
-            if removed:
-                return True
-
-    def _unregister_equal(self, registration: _Registration, handler: object) -> bool:
-        if registration.removed:
-            return False
-        registered = registration.registered()
-        return registered is not None and registered == handler and self._unregister(registration)
-
-    # Under the lock (or from _pending), each change is one step on the registry dicts
-    # after marking the pair stale, so an exception between two steps (a
-    # KeyboardInterrupt from a signal handler) leaves nothing half-done.
-
-    def _add(self, item: tuple[_Registration, Callable[[Any, Data], object]]) -> None:
-        registration, target = item
-        if registration.removed:  # unregistered before a queued registration applied
-            return
-        domain, action = key = registration.key
-        self._set_live(domain, action, _STALE)
-        entries = self._entries.get(key)
-        if entries is None:
-            entries = self._entries[key] = {}
-        entries[registration] = target
-        index = self._index.get(key)
-        if index is not None:
-            index.add(registration)
-
-    def _remove(self, registration: _Registration) -> bool:
-        key = registration.key
-        entries = self._entries.get(key)
-        if entries is None or registration not in entries:
-            return False
-        domain, action = key
-        self._set_live(domain, action, _STALE)
-        del entries[registration]
-        if not entries:
-            del self._entries[key]
-            self._holes.pop(key, None)
-            self._index.pop(key, None)
-            if key not in self._muted:
-                self._set_live(domain, action, None)
-            return True
-        index = self._index.get(key)
-        if index is not None:
-            if registration.indexed == _BY_EQUALITY:
-                index.others -= 1
-            elif registration.indexed == _BY_IDENTITY:
-                index.dead += 1
-                if index.dead > len(entries) + 64:
-                    del self._index[key]  # rebuilt by the next unregister by handler
-            registration.indexed = _NOT_INDEXED
-        # A dict keeps the slot of a deleted key until it grows; iterating it (unregister
-        # by handler, earliest first) skips them one by one: compact when they outnumber
-        # the registrations (O(1) amortized per removal; unregister by handler compacts
-        # sooner, when it is about to iterate).
-        holes = self._holes.get(key, 0) + 1
-        if holes > len(entries):
-            self._entries[key] = dict(entries)
-            holes = 0
-        self._holes[key] = holes
-        return True
-
-    def _compact(self, key: tuple[str, str]) -> None:
-        entries = self._entries.get(key)
-        if entries:
-            self._entries[key] = dict(entries)
-            self._holes[key] = 0
-
-    def _drain(self) -> None:
-        """Apply the queued changes, in order, under the lock."""
-        pending = self._pending
-        while pending:
-            function, argument = pending[0]
-            function(argument)  # each is idempotent: a retry after an interruption is harmless
-            del pending[0]
-
-    def _drain_soon(self) -> None:
-        # Whoever holds the lock now checks _pending after releasing it: never wait here.
-        while self._pending and self._lock.acquire(blocking=False):
-            try:
-                self._drain()
-            finally:
-                self._lock.release()
-
-    def _build(self, domain: str, action: str) -> Any:
-        """The snapshot of a pair from the registrations (and mutes).
-
-        Read from a copy of the registrations taken in one step (under the dict's own lock
-        on free-threaded builds), so that a dispatch meeting a busy writer may build it
-        without the bus's lock; under the lock the copy costs one more O(n) pass.
-        """
-        key = (domain, action)
-        mutes = self._muted.get(key)
-        if mutes:
-            return mutes[-1].snapshot
-        entries = self._entries.get(key)
-        if not entries:
-            return None
-        entries = entries.copy()
-        return _snapshot(tuple(entries.values()), [r for r in entries if r.coroutine])
-
-    def _current(self, domain: str, action: str) -> Any:
-        """Dispatch's slow path: the snapshot of a stale pair, rebuilt and installed."""
-        lock = self._lock
-        # Read only, installing nothing: inside our own locked section, or while a writer
-        # (or a dispatch installing this very snapshot) holds the lock, so as never to queue
-        # behind it; every change that returned is in the registrations already.  (_busy is
-        # a hint, set and cleared inside the locked sections of the writers: both paths are
-        # right whatever it says.)
-        if lock._is_owned() or self._busy:  # type: ignore[attr-defined]
-            return self._build(domain, action)
-        with lock:
-            self._busy = True
-            snapshot = _lookup(self._handlers, domain, action)
-            if snapshot is _STALE:  # (else another dispatch installed it meanwhile)
-                snapshot = self._build(domain, action)
-                self._set_live(domain, action, snapshot)
-            self._drain()
-            self._busy = False
-        if self._pending:
-            self._drain_soon()
-        return snapshot
-
-    def _set_live(self, domain: str, action: str, snapshot: Any) -> None:
-        actions = self._handlers.get(domain)
-        if snapshot is not None:
-            if actions is None:
-                actions = self._handlers[domain] = {}
-            actions[action] = snapshot
-        elif actions is not None:
-            actions.pop(action, None)
-            if not actions:
-                del self._handlers[domain]
-
-    def _mute(
-        self, domain: str, action: str, replacement: tuple[Callable[[Any, Data], object], ...] = ()
-    ) -> Callable[[], None]:
-        """For ``eventbus.testing``: until the returned function is called, dispatches of
-        the pair run ``replacement`` instead of the pair's handlers.
-
-        The handlers are set aside, not removed: registering and unregistering keep
-        working on them and take effect when the last mute of the pair ends.  Mutes
-        nest and may end in any order; the newest one in force decides.
-        """
-        domain = _check_name("domain", domain)
-        action = _check_name("action", action)
-        key = (domain, action)
-        replacement = tuple(replacement)
-        coroutines = [h for h in replacement if _is_coroutine_function(h)]
-        mute = _Mute(key, replacement, _snapshot(replacement, coroutines) if replacement else None)
-
-        def unmute() -> None:
-            self._write(self._remove_mute, mute)
-
-        try:
-            self._write(self._add_mute, mute)
-            return unmute
-        except BaseException:
-            # Interrupted (a signal handler's exception) before or after the mute took
-            # effect: end it, or the pair would stay muted with no unmute to end it.
-            unmute()
-            raise
-
-    def _write(self, function: Callable[[Any], object], argument: Any) -> None:
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            self._pending.append((function, argument))
-            return
-        with self._lock:
-            self._busy = True  # a hint for dispatch (see _current)
-            function(argument)
-            self._drain()
-            self._busy = False
-        if self._pending:
-            self._drain_soon()
-
-    def _add_mute(self, mute: _Mute) -> None:
-        domain, action = key = mute.key
-        mutes = self._muted.get(key)
-        if mutes is None:
-            mutes = self._muted[key] = []
-        for candidate in mutes:
-            if candidate is mute:  # a retry after an interruption
-                return
-        # (A loop, not any() over a generator: each compiled generator keeps a reference
-        # to Cython's generator type for good, see tests/stress/test_refs.py.)
-        self._set_live(domain, action, _STALE)
-        mutes.append(mute)
-
-    def _remove_mute(self, mute: _Mute) -> None:
-        domain, action = key = mute.key
-        mutes = self._muted.get(key)
-        if mutes is None:
-            return
-        for index, candidate in enumerate(mutes):  # noqa: B007 - index is read after the loop
-            if candidate is mute:
-                break
-        else:
-            return
-        self._set_live(domain, action, _STALE)
-        del mutes[index]
-        if not mutes:
-            del self._muted[key]
-
-    # -- readers ---------------------------------------------------------------------
-
-    @overload
-    def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
-    @overload
-    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
-    def on(self, domain: Any, action: Any = _MISSING) -> Any:
-        """Decorator form of `register`: registers the function and returns it unchanged.
-
-        ``@bus.on(domain, action)`` registers ``handler(ctx, data)``; ``@bus.on(event)``
-        registers ``handler(ctx, payload)``.  The decorated function keeps its own type,
-        so it stays callable, and testable, as written.
-
-        Raises:
-            TypeError: As `register`, when the decorator is applied.
-            ValueError: As `register`.
-        """
-        event, domain, action, rest = self._pair(domain, action, "on")
-        if rest is not _MISSING:
-            raise TypeError("on(event) takes no action: the event names the pair")
-
-        def decorator(handler: Any) -> Any:
-            if event is not None:
-                self.register(event, handler)
-            else:
-                self.register(domain, action, handler)
-            return handler
-
-        return decorator
-
-    def _registered_now(self, key: tuple[str, str]) -> tuple[Any, ...]:
-        mutes = self._muted.get(key)
-        if mutes:
-            return mutes[-1].handlers
-        entries = self._entries.get(key)
-        if not entries:
-            return ()
-        handlers = [r.registered() for r in entries if not r.removed]
-        return tuple([h for h in handlers if h is not None])
-
-    @overload
-    def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
-    @overload
-    def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
-    def handlers(self, domain: Any, action: Any = _MISSING) -> tuple[Callable[[Any, Any], object], ...]:
-        """The handlers of a pair (or an `Event`), in registration order.
-
-        A snapshot: a `tuple` of the callables as they were registered (never a
-        wrapper), ``()`` if the pair has none.  Weak handlers already collected are
-        left out; inside `eventbus.testing.muted` a muted pair has none.
-
-        Raises:
-            TypeError: A name is not a `str`.
-            ValueError: ``domain`` or ``action`` is empty.
-        """
-        _, domain, action, rest = self._pair(domain, action, "handlers")
-        if rest is not _MISSING:
-            raise TypeError("handlers(event) takes no action: the event names the pair")
-        key = (domain, action)
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            return self._registered_now(key)
-        with self._lock:
-            handlers = self._registered_now(key)
-            self._drain()
-        if self._pending:
-            self._drain_soon()
-        return handlers
-
-    def pairs(self) -> tuple[tuple[str, str], ...]:
-        """Every pair that has at least one handler now, sorted.
-
-        Returns:
-            tuple[tuple[str, str], ...]: ``(domain, action)`` pairs, as `handlers` sees them.
-        """
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            return tuple(sorted([k for k in (*self._entries, *self._muted) if self._registered_now(k)]))
-        with self._lock:
-            pairs = {k for k in (*self._entries, *self._muted) if self._registered_now(k)}
-            self._drain()
-        if self._pending:
-            self._drain_soon()
-        return tuple(sorted(pairs))
+    def _bump(self) -> None:
+        pass  # the compiled bus counts the changes for its per-thread copies: none here
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -1454,26 +461,27 @@ class Bus:
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
-            return _OBSERVED.call(self, self._observer, ctx, data)
+            observed(self, self._observer, "call", ctx, data)
+            return
         if type(data) is not Data:
-            raise _not_data(data)
+            raise not_data(data)
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return
+                return self._unhandled(data)
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
                 return
             handlers = actions.get(data.action)
             if handlers is None:
-                return
+                return self._unhandled(data)
         while True:
             try:
                 for handler in handlers:
                     result = handler(ctx, data)
                     if result is not None:
-                        _refuse_awaitable(handler, result, "call")
+                        refuse_awaitable(handler, result, "call")
             except BaseException as exc:
                 # A marker is not iterable: the slow path below, no handler ran.
                 # (The try costs nothing in the interpreter; a type check would.)
@@ -1483,7 +491,7 @@ class Bus:
                     except UnboundLocalError:
                         pass  # a signal handler's exception, before the first handler ran
                     else:
-                        _add_note(exc, failed, data)
+                        add_note(exc, failed, data)
                     raise
                 if type(exc) is not TypeError:
                     raise  # a signal handler's, not the marker's: never swallowed
@@ -1491,9 +499,9 @@ class Bus:
                 return
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return
-            if type(handlers) is _Refused:
-                raise _coroutine_refused(handlers.refused, "call")
+                return self._unhandled(data)
+            if type(handlers) is Refused:
+                raise coroutine_refused(handlers.refused, "call")
 
     def publish(self, ctx: object, data: Data) -> None:
         """Run every handler of ``data``'s pair, whatever the others do.
@@ -1515,20 +523,21 @@ class Bus:
             TypeError: ``data`` is not a `Data` (of this implementation).
         """
         if self._observer is not None:
-            return _OBSERVED.publish(self, self._observer, ctx, data)
+            observed(self, self._observer, "publish", ctx, data)
+            return
         if type(data) is not Data:
-            raise _not_data(data)
+            raise not_data(data)
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return
+                return self._unhandled(data)
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
                 return
             handlers = actions.get(data.action)
             if handlers is None:
-                return
+                return self._unhandled(data)
         errors: list[Exception] | None = None
         while True:
             try:
@@ -1536,9 +545,9 @@ class Bus:
                     try:
                         result = handler(ctx, data)
                         if result is not None:
-                            _refuse_awaitable(handler, result, "publish")
+                            refuse_awaitable(handler, result, "publish")
                     except Exception as exc:
-                        _add_note(exc, handler, data)
+                        add_note(exc, handler, data)
                         if errors is None:
                             errors = []
                         errors.append(exc)
@@ -1551,7 +560,7 @@ class Bus:
                         except UnboundLocalError:
                             pass  # a signal handler's exception, before the first handler ran
                         else:
-                            _add_note(exc, failed, data)
+                            add_note(exc, failed, data)
                     raise
                 if type(exc) is not TypeError:
                     raise  # a signal handler's, not the marker's: never swallowed
@@ -1559,48 +568,31 @@ class Bus:
                 break
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return
-            if type(handlers) is _Refused:
+                return self._unhandled(data)
+            if type(handlers) is Refused:
                 handlers = handlers.handlers
         if errors is not None:
             try:
-                raise _failures(data, handlers, errors)
+                raise failures(data, handlers, errors)
             finally:
                 # The tracebacks lead back to this frame: without this, frame ->
                 # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
                 errors = None
 
-    def _log_failure(self, handler: object, data: Data, exc: Exception) -> None:
-        self._logger.error(
-            "eventbus: handler %s failed for event %r/%r",
-            _handler_name(_registered_handler(handler)),
-            data.domain,
-            data.action,
-            exc_info=exc,
-        )
-
-    def _log_observer_failure(self, observer: object, hook: str, data: Data, exc: Exception) -> None:
-        self._logger.error(
-            "eventbus: observer %s failed in %s() for event %r/%r",
-            _handler_name(type(observer)),
-            hook,
-            data.domain,
-            data.action,
-            exc_info=exc,
-        )
-
     def _snapshot(self, data: object) -> tuple[Callable[[Any, Data], object], ...]:
         if type(data) is not Data:
-            raise _not_data(data)
+            raise not_data(data)
         handlers: Any = _lookup(self._handlers, data.domain, data.action)
         if handlers is None:
+            self._unhandled(data)
             return ()
         if type(handlers) is tuple:
             return handlers  # pyright: ignore[reportUnknownVariableType]
         handlers = self._current(data.domain, data.action)
         if handlers is None:
+            self._unhandled(data)
             return ()
-        return handlers.handlers if type(handlers) is _Refused else handlers
+        return handlers.handlers if type(handlers) is Refused else handlers
 
     async def acall(self, ctx: object, data: Data) -> None:
         """`call` for async handlers: each handler's awaitable is awaited in turn.
@@ -1620,20 +612,19 @@ class Bus:
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
-            return await _OBSERVED.acall(self, self._observer, ctx, data)
+            await observed(self, self._observer, "acall", ctx, data)
+            return
         for handler in self._snapshot(data):
             try:
                 try:
                     result = handler(ctx, data)
                 except StopIteration as exc:
                     # A coroutine cannot let StopIteration out (PEP 479); say so in our own words.
-                    raise RuntimeError(
-                        f"handler {_handler_name(_registered_handler(handler))} raised StopIteration"
-                    ) from exc
-                if result is not None and _isawaitable(result):
+                    raise RuntimeError(f"handler {registered_name(handler)} raised StopIteration") from exc
+                if result is not None and isawaitable(result):
                     await await_result(result)
             except BaseException as exc:
-                _add_note(exc, handler, data)
+                add_note(exc, handler, data)
                 raise
 
     async def apublish(self, ctx: object, data: Data) -> None:
@@ -1651,39 +642,36 @@ class Bus:
             TypeError: ``data`` is not a `Data` (of this implementation).
         """
         if self._observer is not None:
-            return await _OBSERVED.apublish(self, self._observer, ctx, data)
+            await observed(self, self._observer, "apublish", ctx, data)
+            return
         handlers = self._snapshot(data)
         errors: list[Exception] | None = None
         for handler in handlers:
             try:
                 result = handler(ctx, data)
-                if result is not None and _isawaitable(result):
+                if result is not None and isawaitable(result):
                     await await_result(result)
             except Exception as exc:
-                _add_note(exc, handler, data)
+                add_note(exc, handler, data)
                 if errors is None:
                     errors = []
                 errors.append(exc)
                 self._log_failure(handler, data, exc)
             except BaseException as exc:
-                _add_note(exc, handler, data)
+                add_note(exc, handler, data)
                 raise
         if errors is not None:
             try:
-                raise _failures(data, handlers, errors)
+                raise failures(data, handlers, errors)
             finally:
                 # The tracebacks lead back to this frame: without this, frame ->
                 # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
                 errors = None
 
-    # Not on the hot path: written once, for both twins (eventbus._staging).
-    call_after_commit = _staging.call_after_commit
-    publish_after_commit = _staging.publish_after_commit
-
 
 # Whether the GIL is off (free-threaded CPython), decided once at import.  Both reads are
 # correct on every build; call and publish take the one that is fast there (see _lookup).
-_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
+_FREE_THREADED = FREE_THREADED
 
 
 def _lookup(registry: dict[str, dict[str, Any]], domain: str, action: str) -> Any:
@@ -1705,76 +693,3 @@ def _lookup(registry: dict[str, dict[str, Any]], domain: str, action: str) -> An
         return actions[action]
     except KeyError:
         return None
-
-
-def _snapshot(targets: tuple[Callable[[Any, Data], object], ...], coroutines: list[Any]) -> Any:
-    if not coroutines:
-        return targets
-    first = coroutines[0]
-    return _Refused(targets, _handler_name(first.registered() if type(first) is _Registration else first))
-
-
-def _coroutine_refused(name: str, method: str) -> TypeError:
-    return TypeError(
-        f"handler {name} is a coroutine function, which {method}() "
-        f"cannot run: dispatch with a{method}() instead"
-    )
-
-
-def _failures(data: Data, handlers: tuple[object, ...], errors: list[Exception]) -> ExceptionGroup[Exception]:
-    return ExceptionGroup(
-        f"{len(errors)} of {len(handlers)} handlers failed for event {data.domain!r}/{data.action!r}",
-        errors,
-    )
-
-
-# Dispatch when the bus has an observer, with this twin's own helpers (eventbus._observe).
-def _refuse_coroutines(handlers: tuple[Any, ...]) -> None:
-    """call's refusal of a snapshot with a coroutine-function handler, for the observed path."""
-    for handler in handlers:
-        registered = _registered_handler(handler)
-        if _is_coroutine_function(registered):
-            raise _coroutine_refused(_handler_name(registered), "call")
-
-
-def _observed_note(exc: BaseException, target: object, data: Data) -> None:
-    _add_note(exc, target, data)
-
-
-def _registered_name(handler: object) -> str:
-    return _handler_name(_registered_handler(handler))
-
-
-# eventbus._observe (and the typing it needs) loads with the first bus that has an observer:
-# import eventbus stays cheap.
-def check_observer(observer: Observer | None) -> Observer | None:
-    """``eventbus._observe.check_observer``; ``None`` needs no look."""
-    if observer is None:
-        return None
-    from ._observe import check_observer as check  # noqa: PLC0415
-
-    return check(observer)
-
-
-class _FirstObserved:
-    """Stands in for the dispatcher below until the first observed dispatch builds it."""
-
-    def __getattr__(self, name: str) -> Any:
-        global _OBSERVED  # noqa: PLW0603
-        from ._observe import Dispatcher, Helpers  # noqa: PLC0415
-
-        # Dispatch when the bus has an observer, with this twin's own helpers.
-        _OBSERVED = Dispatcher(  # pyright: ignore[reportConstantRedefinition]
-            Helpers(
-                _refuse_awaitable,
-                _failures,
-                _registered_name,
-                _registered_handler,
-                _observed_note,
-                _refuse_coroutines,
-            )
-        )
-        return getattr(_OBSERVED, name)
-
-
-_OBSERVED: Dispatcher = cast("Dispatcher", _FirstObserved())

@@ -1,11 +1,12 @@
 """The observer hook: its two protocols, and dispatch when a bus has an observer.
 
 Both twins send a dispatch here when their bus has an observer: one check at the entry of
-each dispatch method, the unobserved path otherwise untouched.  One module serves both
-implementations, so the observed dispatch cannot differ between them; it makes every
-decision the unobserved one makes through the twin's own helpers (``Helpers``: refusing an
-awaitable, grouping failures, logging them), and the dispatch and async suites run a second
-time with a do-nothing observer installed to show that nothing else differs.
+each dispatch method, the unobserved path otherwise untouched.  One loop serves ``call`` and
+``publish``, one ``acall`` and ``apublish``, for both implementations, so the observed dispatch
+cannot differ between them; it makes every decision the unobserved one makes through the same
+helpers (``eventbus._handlers``: refusing an awaitable, grouping failures, the notes), and the
+dispatch and async suites run a second time with a do-nothing observer installed to show that
+nothing else differs.
 
 What a hook raises is the observer's failure, not the dispatch's: an ``Exception`` is
 logged on the bus's logger and swallowed, and the dispatch goes on as if the hook had
@@ -15,12 +16,20 @@ returned.  A ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from ._awaiting import await_result
+from ._handlers import (
+    add_note,
+    failures,
+    handler_name,
+    isawaitable,
+    refuse_awaitable,
+    refuse_coroutines,
+    registered_handler,
+)
 
 if TYPE_CHECKING:
     from ._core_py import Data
@@ -87,20 +96,6 @@ class _Unobserved:
 _UNOBSERVED = _Unobserved()
 
 
-class Helpers(NamedTuple):
-    """The twin's own dispatch helpers, so that both paths decide alike."""
-
-    refuse_awaitable: Callable[[object, object, str], None]
-    failures: Callable[[Any, tuple[Any, ...], list[Exception]], BaseException]
-    handler_name: Callable[[object], str]
-    # What dispatch calls -> the handler as registered (behind a typed or weak wrapper).
-    registered: Callable[[object], object]
-    # The PEP 678 note on a handler's exception: add_note(exc, what dispatch called, data).
-    add_note: Callable[[BaseException, object, Any], None]
-    # call's up-front refusal: raises if a handler of the snapshot is a coroutine function.
-    refuse_coroutines: Callable[[tuple[Any, ...]], None]
-
-
 _O = TypeVar("_O")
 
 
@@ -114,9 +109,12 @@ def check_observer(observer: _O) -> _O:
     return observer
 
 
-def _start(bus: Any, observer: Any, method: Method, data: Any, registered: tuple[Any, ...]) -> Any:
+def _start(bus: Any, observer: Any, method: Method, data: Any, handlers: tuple[Any, ...]) -> Any:
     if observer is None:  # unset between the bus's check and its read
         return _UNOBSERVED
+    # The handlers as registered (as bus.handlers() gives them), not the wrappers dispatch
+    # calls for weak and typed handlers; held only for this call.
+    registered = tuple([h for h in map(registered_handler, handlers) if h is not None])
     try:
         observation = observer.dispatch(method, data, registered)
     except Exception as exc:
@@ -154,192 +152,149 @@ def _finished(bus: Any, observation: Any, data: Any, error: BaseException | None
         _failed(bus, observation, "finished", data, exc)
 
 
-class Dispatcher:
-    """``call``, ``publish``, ``acall`` and ``apublish`` of a bus that has an observer.
+def dispatch(bus: Any, observer: object, method: Method, ctx: object, data: Any) -> Any:
+    """``bus.<method>(ctx, data)`` for a bus that has ``observer``: ``None``, or for ``acall``
+    and ``apublish`` the coroutine to await."""
+    if method == "call" or method == "publish":
+        return _dispatch(bus, observer, method, ctx, data)
+    return _adispatch(bus, observer, method, ctx, data)
 
-    Each follows its unobserved twin step by step; the hooks are called between the steps.
-    Every ``except BaseException`` below re-raises what it caught, after telling the
-    observer: no exception is added, dropped or replaced by observing.
-    """
 
-    def __init__(self, helpers: Helpers) -> None:
-        self._refuse_awaitable = helpers.refuse_awaitable
-        self._failures = helpers.failures
-        self._handler_name = helpers.handler_name
-        self._registered = helpers.registered
-        self._add_note = helpers.add_note
-        self._refuse_coroutines = helpers.refuse_coroutines
+def _stopped(
+    bus: Any,
+    observation: Any,
+    registered: object,
+    handler: object,
+    data: Any,
+    duration: float,
+    exc: BaseException,
+) -> None:
+    """A handler's exception that ends the dispatch: noted and told to the observer (the caller
+    re-raises it)."""
+    add_note(exc, handler, data)
+    _handler_finished(bus, observation, registered, data, duration, exc)
 
-    def call(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
-        handlers = bus._snapshot(data)
-        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
-        # wrappers dispatch calls for weak and typed handlers.
-        as_registered = tuple(map(self._registered, handlers))
-        observation = _start(bus, observer, "call", data, as_registered)
-        error: BaseException | None = None
-        try:
-            self._refuse_coroutines(handlers)
-            for handler, registered in zip(handlers, as_registered):
-                # The success path's hooks inline (a guard function each: +0.2 us a handler).
-                try:
-                    observation.handler_started(registered)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_started", data, exc)
-                start = perf_counter()
-                try:
-                    result = handler(ctx, data)
-                    duration = perf_counter() - start
-                    if result is not None:
-                        self._refuse_awaitable(handler, result, "call")
-                except BaseException as exc:
-                    self._add_note(exc, handler, data)
-                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
-                    raise
-                try:
-                    observation.handler_finished(registered, duration, None)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_finished", data, exc)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _finished(bus, observation, data, error)
-            # The traceback leads back to this frame: frame -> error -> traceback -> frame.
-            error = None
 
-    def publish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
-        handlers = bus._snapshot(data)
-        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
-        # wrappers dispatch calls for weak and typed handlers.
-        as_registered = tuple(map(self._registered, handlers))
-        observation = _start(bus, observer, "publish", data, as_registered)
-        errors: list[Exception] | None = None
-        error: BaseException | None = None
-        try:
-            for handler, registered in zip(handlers, as_registered):
-                # The success path's hooks inline (a guard function each: +0.2 us a handler).
-                try:
-                    observation.handler_started(registered)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_started", data, exc)
-                start = perf_counter()
-                failure: Exception | None = None
-                try:
-                    result = handler(ctx, data)
-                    duration = perf_counter() - start
-                    if result is not None:
-                        self._refuse_awaitable(handler, result, "publish")
-                except Exception as exc:
-                    duration = perf_counter() - start
-                    self._add_note(exc, handler, data)
-                    if errors is None:
-                        errors = []
-                    errors.append(exc)
-                    bus._log_failure(handler, data, exc)
-                    failure = exc
-                except BaseException as exc:
-                    self._add_note(exc, handler, data)
-                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
-                    raise
-                try:
-                    observation.handler_finished(registered, duration, failure)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_finished", data, exc)
-                failure = None
-            if errors is not None:
-                raise self._failures(data, handlers, errors)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _finished(bus, observation, data, error)
-            error = errors = None
+def _grouped(
+    bus: Any, handler: object, data: Any, exc: Exception, errors: list[Exception] | None
+) -> list[Exception]:
+    """A handler's failure that publish and apublish group: noted, kept and logged."""
+    add_note(exc, handler, data)
+    if errors is None:
+        errors = []
+    errors.append(exc)
+    bus._log_failure(handler, data, exc)
+    return errors
 
-    async def acall(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
-        handlers = bus._snapshot(data)
-        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
-        # wrappers dispatch calls for weak and typed handlers.
-        as_registered = tuple(map(self._registered, handlers))
-        observation = _start(bus, observer, "acall", data, as_registered)
-        error: BaseException | None = None
-        try:
-            for handler, registered in zip(handlers, as_registered):
-                # The success path's hooks inline (a guard function each: +0.2 us a handler).
-                try:
-                    observation.handler_started(registered)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_started", data, exc)
-                start = perf_counter()
-                try:
-                    try:
-                        result = handler(ctx, data)
-                    except StopIteration as exc:
-                        # As the unobserved acall words it (PEP 479).
-                        raise RuntimeError(
-                            f"handler {self._handler_name(registered)} raised StopIteration"
-                        ) from exc
-                    if result is not None and inspect.isawaitable(result):
-                        await await_result(result)
-                except BaseException as exc:
-                    self._add_note(exc, handler, data)
-                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
-                    raise
+
+# Each loop follows its unobserved twins step by step; the hooks are called between the steps.
+# Every ``except BaseException`` below re-raises what it caught, after telling the observer: no
+# exception is added, dropped or replaced by observing.  The handlers are looked up as
+# registered one at a time, as each is about to run, and held no longer than the unobserved
+# dispatch holds them: a weak handler that an earlier handler dropped is not called.
+
+
+def _dispatch(bus: Any, observer: object, method: Method, ctx: object, data: Any) -> None:
+    """``call`` (the first failure stops the dispatch) and ``publish`` (every handler runs)."""
+    handlers = bus._snapshot(data)
+    observation = _start(bus, observer, method, data, handlers)
+    stop = method == "call"
+    errors: list[Exception] | None = None
+    error: BaseException | None = None
+    try:
+        if stop:
+            refuse_coroutines(handlers)
+        for handler in handlers:
+            registered = registered_handler(handler)
+            if registered is None:
+                continue  # a weak handler collected since the snapshot: nothing runs
+            # The success path's hooks inline (a guard function each: +0.2 us a handler).
+            try:
+                observation.handler_started(registered)
+            except Exception as exc:
+                _failed(bus, observation, "handler_started", data, exc)
+            start = perf_counter()
+            failure: Exception | None = None
+            try:
+                result = handler(ctx, data)
                 duration = perf_counter() - start
-                try:
-                    observation.handler_finished(registered, duration, None)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_finished", data, exc)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _finished(bus, observation, data, error)
-            error = None
+                if result is not None:
+                    refuse_awaitable(handler, result, method)
+            except Exception as exc:
+                duration = perf_counter() - start
+                if stop:
+                    _stopped(bus, observation, registered, handler, data, duration, exc)
+                    raise
+                errors = _grouped(bus, handler, data, exc, errors)
+                failure = exc
+            except BaseException as exc:
+                _stopped(bus, observation, registered, handler, data, perf_counter() - start, exc)
+                raise
+            try:
+                observation.handler_finished(registered, duration, failure)
+            except Exception as exc:
+                _failed(bus, observation, "handler_finished", data, exc)
+            failure = registered = None
+        if errors is not None:
+            raise failures(data, handlers, errors)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _finished(bus, observation, data, error)
+        # The traceback leads back to this frame: frame -> error -> traceback -> frame.
+        error = errors = None
 
-    async def apublish(self, bus: Any, observer: object, ctx: object, data: Any) -> None:
-        handlers = bus._snapshot(data)
-        # The handlers as registered (as bus.handlers() gives them) for every hook, not the
-        # wrappers dispatch calls for weak and typed handlers.
-        as_registered = tuple(map(self._registered, handlers))
-        observation = _start(bus, observer, "apublish", data, as_registered)
-        errors: list[Exception] | None = None
-        error: BaseException | None = None
-        try:
-            for handler, registered in zip(handlers, as_registered):
-                # The success path's hooks inline (a guard function each: +0.2 us a handler).
-                try:
-                    observation.handler_started(registered)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_started", data, exc)
-                start = perf_counter()
-                failure: Exception | None = None
+
+async def _adispatch(bus: Any, observer: object, method: Method, ctx: object, data: Any) -> None:
+    """``acall`` (the first failure stops the dispatch) and ``apublish`` (every handler runs)."""
+    handlers = bus._snapshot(data)
+    observation = _start(bus, observer, method, data, handlers)
+    stop = method == "acall"
+    errors: list[Exception] | None = None
+    error: BaseException | None = None
+    try:
+        for handler in handlers:
+            registered = registered_handler(handler)
+            if registered is None:
+                continue  # (as in _dispatch)
+            try:
+                observation.handler_started(registered)
+            except Exception as exc:
+                _failed(bus, observation, "handler_started", data, exc)
+            start = perf_counter()
+            failure: Exception | None = None
+            try:
                 try:
                     result = handler(ctx, data)
-                    if result is not None and inspect.isawaitable(result):
-                        await await_result(result)
-                    duration = perf_counter() - start
-                except Exception as exc:
-                    duration = perf_counter() - start
-                    self._add_note(exc, handler, data)
-                    if errors is None:
-                        errors = []
-                    errors.append(exc)
-                    bus._log_failure(handler, data, exc)
-                    failure = exc
-                except BaseException as exc:
-                    self._add_note(exc, handler, data)
-                    _handler_finished(bus, observation, registered, data, perf_counter() - start, exc)
+                except StopIteration as exc:
+                    if not stop:
+                        raise
+                    # As the unobserved acall words it (PEP 479).
+                    raise RuntimeError(f"handler {handler_name(registered)} raised StopIteration") from exc
+                if result is not None and isawaitable(result):
+                    await await_result(result)
+                duration = perf_counter() - start
+            except Exception as exc:
+                duration = perf_counter() - start
+                if stop:
+                    _stopped(bus, observation, registered, handler, data, duration, exc)
                     raise
-                try:
-                    observation.handler_finished(registered, duration, failure)
-                except Exception as exc:
-                    _failed(bus, observation, "handler_finished", data, exc)
-                failure = None
-            if errors is not None:
-                raise self._failures(data, handlers, errors)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _finished(bus, observation, data, error)
-            error = errors = None
+                errors = _grouped(bus, handler, data, exc, errors)
+                failure = exc
+            except BaseException as exc:
+                _stopped(bus, observation, registered, handler, data, perf_counter() - start, exc)
+                raise
+            try:
+                observation.handler_finished(registered, duration, failure)
+            except Exception as exc:
+                _failed(bus, observation, "handler_finished", data, exc)
+            failure = registered = None
+        if errors is not None:
+            raise failures(data, handlers, errors)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _finished(bus, observation, data, error)
+        error = errors = None

@@ -8,7 +8,7 @@ Nothing here takes a lock or imports anything: ``import eventbus`` loads this mo
 
 from __future__ import annotations
 
-import sys
+from ._handlers import refuse_coroutines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def _stage(bus: Bus, ctx: object, data: Data, tx: Transaction, publish: bool) ->
     # The handlers now, and the TypeError of a Data of the wrong kind; a coroutine-function
     # handler would fail after the commit, where no one could act on it: refused here.
     handlers = bus._snapshot(data)  # pyright: ignore[reportPrivateUsage]
-    sys.modules[type(data).__module__]._refuse_coroutines(handlers)
+    refuse_coroutines(handlers)
 
     # A closure: cheaper to make than an object, and all the transaction keeps.
     def after_commit() -> None:

@@ -125,12 +125,13 @@ def _checked_pairs(pairs: tuple[object, ...]) -> list[Pair]:
     for pair in pairs:
         if isinstance(pair, Event):
             event: Event[Any] = pair  # pyright: ignore[reportUnknownVariableType]
-            checked.append((event.domain, event.action))
-            continue
-        if not (isinstance(pair, tuple) and len(pair) == 2):  # pyright: ignore[reportUnknownArgumentType]
+            domain, action = event.domain, event.action
+        elif isinstance(pair, tuple) and len(pair) == 2:  # pyright: ignore[reportUnknownArgumentType]
+            domain, action = cast("tuple[str, str]", pair)  # the bus validates them
+        else:
             raise TypeError(f"a pair is a (domain, action) tuple or an eventbus.Event, not {pair!r}")
-        domain, action = cast("tuple[str, str]", pair)  # the bus validates them
-        # A pair named twice is recorded (or muted) once: each dispatch is recorded once.
+        # A pair named twice (as a tuple or an Event) is recorded (or muted) once: each
+        # dispatch is recorded once.
         if (domain, action) not in checked:
             checked.append((domain, action))
     return checked

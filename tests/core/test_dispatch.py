@@ -549,3 +549,40 @@ def test_unbounded_recursion_does_not_crash_the_process(impl: ModuleType, method
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     expected = "RecursionError" if method == "call" else "group of RecursionError"
     assert result.stdout.strip() == expected
+
+
+class _OutOfContext:
+    """A handler behind a proxy used outside its context: every attribute it does not define
+    raises (``__qualname__`` included), as its repr does."""
+
+    def __init__(self, log: list[str], error: Exception) -> None:
+        self.log = log
+        self.error = error
+
+    def __call__(self, ctx: object, data: object) -> None:
+        self.log.append("proxy")
+        raise self.error
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"working outside of the request context ({name})")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("working outside of the request context (repr)")
+
+
+def test_a_handler_whose_name_cannot_be_read_keeps_its_own_failure(impl: ModuleType) -> None:
+    log: list[str] = []
+    error = ValueError("the handler's own")
+    bus = impl.Bus(quiet_logger())
+    bus.register("users", "created", _OutOfContext(log, error))
+    bus.register("users", "created", lambda ctx, data: log.append("next"))
+    with pytest.raises(ValueError) as called:
+        bus.call(None, impl.Data("users", "created"))
+    assert called.value is error
+    assert "_OutOfContext" in called.value.__notes__[0]
+    assert log == ["proxy"]
+    log.clear()
+    with pytest.raises(ExceptionGroup) as published:
+        bus.publish(None, impl.Data("users", "created"))
+    assert published.value.exceptions == (error,)
+    assert log == ["proxy", "next"]  # publish ran the remaining handlers

@@ -147,3 +147,46 @@ def test_init_runs_once_on_a_bus_made_by_new(impl: ModuleType) -> None:
     assert len(log) == 1
     with pytest.raises(TypeError, match="may be called only once"):
         bus.__init__()
+
+
+def test_a_fork_while_another_thread_holds_the_bus_leaves_the_child_a_working_bus(impl: ModuleType) -> None:
+    """Forked while another thread is inside a locked section of the bus, the child (where
+    that thread does not exist) registers and dispatches without waiting for it."""
+    import os
+    import signal
+    import threading
+    import warnings
+
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("d", "a", lambda ctx, data: log.append("h"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bus._lock:  # as register() or unregister() on another thread
+            holding.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # a multi-threaded fork
+            pid = os.fork()
+        if pid == 0:  # the child: a deadlock is ended by the alarm, and fails the test
+            status = 1
+            try:
+                signal.alarm(20)
+                bus.register("d", "a", lambda ctx, data: log.append("child"))
+                bus.call(None, impl.Data("d", "a"))
+                status = 0 if log == ["h", "child"] else 2
+            finally:
+                os._exit(status)
+    finally:
+        release.set()
+        thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -700,3 +700,56 @@ def test_observed_unbounded_recursion_ends_in_recursion_error(impl: ModuleType, 
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     expected = "RecursionError" if method == "call" else "group of RecursionError"
     assert result.stdout.strip() == expected
+
+
+class _Counting(eventbus.Observation):
+    """Follows a dispatch and keeps nothing of it: how many hooks ran."""
+
+    def __init__(self) -> None:
+        self.hooks = 0
+
+    def handler_started(self, handler: Callable[[Any, Any], object]) -> None:
+        self.hooks += 1
+
+
+class _Declining(eventbus.Observer):
+    """Follows no dispatch (the protocol's own dispatch)."""
+
+
+class _Following(eventbus.Observer):
+    def __init__(self) -> None:
+        self.observations: list[_Counting] = []
+
+    def dispatch(self, method: Any, data: Any, handlers: tuple[Any, ...]) -> _Counting:
+        self.observations.append(_Counting())
+        return self.observations[-1]
+
+
+@pytest.mark.parametrize("method", ["call", "publish", "acall", "apublish"])
+@pytest.mark.parametrize("follows", [False, True], ids=["declines", "follows"])
+def test_an_observed_dispatch_skips_a_weak_handler_an_earlier_handler_dropped(
+    impl: ModuleType, method: str, follows: bool
+) -> None:
+    """As the unobserved dispatch: the observer holds no handler for the whole dispatch."""
+    log: list[str] = []
+
+    class Account:
+        def opened(self, ctx: object, data: object) -> None:
+            log.append("dropped one ran")
+
+    accounts = [Account()]
+
+    def drop(ctx: object, data: object) -> None:
+        log.append("drop")
+        accounts.clear()  # the last reference: the weak handler's object is gone
+
+    observer = _Following() if follows else _Declining()
+    bus = impl.Bus(observer=observer)
+    bus.register("users", "created", drop)
+    bus.register("users", "created", accounts[0].opened, weak=True)
+    result = getattr(bus, method)(None, impl.Data("users", "created"))
+    if method.startswith("a"):
+        asyncio.run(result)
+    assert log == ["drop"]
+    if isinstance(observer, _Following):
+        assert [o.hooks for o in observer.observations] == [1]

@@ -26,8 +26,9 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import run_workers, tracing_the_pure_core
+from helpers_core import TRACED, run_workers, tracing_the_pure_core
 
+from eventbus import _registry
 from eventbus.testing import muted
 
 
@@ -210,7 +211,8 @@ def _inside(frame: FrameType | None, bus: Any) -> bool:
 
 
 def _interrupt_at(bus: Any, line: int) -> AbstractContextManager[list[int]]:
-    """Raise ``Interrupted`` at the ``line``-th line the pure bus's code runs.
+    """Raise ``Interrupted`` at the ``line``-th line the bus's Python code runs (the registry
+    both implementations run, and the pure twin's dispatch).
 
     A plain function returning the tracer's context manager, so that pytest-run-parallel
     sees the thread-unsafe call (.ci/stress-args.sh: it does not look inside a context
@@ -220,7 +222,7 @@ def _interrupt_at(bus: Any, line: int) -> AbstractContextManager[list[int]]:
     def trace(frame: FrameType, event: str, arg: object) -> Any:
         if (
             event == "line"
-            and frame.f_code.co_filename.endswith("_core_py.py")
+            and frame.f_code.co_filename.endswith(TRACED)
             # A line event of a with statement comes just before __exit__ runs, where no
             # signal handler can (the interpreter checks for them after calls and jumps).
             and not linecache.getline(frame.f_code.co_filename, frame.f_lineno).lstrip().startswith("with ")
@@ -277,9 +279,9 @@ def test_an_interruption_as_a_pure_dispatch_meets_a_stale_pair_propagates(method
     assert log == ["h"]
 
 
-def test_an_interruption_at_any_line_leaves_the_pure_registry_whole() -> None:
-    """Deterministic: an exception injected at every line of every mutation in turn."""
-    impl = importlib.import_module("eventbus._core_py")
+def test_an_interruption_at_any_line_leaves_the_registry_whole(impl: ModuleType) -> None:
+    """Deterministic: an exception injected at every line of every mutation in turn, in the
+    registry both implementations run."""
 
     operations = ("register", "unregister", "unregister-by-handler", "mute", "dispatch-after-change")
     for operation in operations:
@@ -333,7 +335,13 @@ def test_an_interruption_at_any_line_leaves_the_pure_registry_whole() -> None:
             _each_removes_its_own(bus, zip(handlers, removers, strict=False))
             log.clear()
             bus.call(None, impl.Data("d", "a"))
-            assert log == [h.__qualname__ for h in bus.handlers("d", "a")]
+            assert log == [h.__qualname__ for h in bus.handlers("d", "a")], (
+                operation,
+                line,
+                finished,
+                bus._lock._is_owned(),
+                bus._pending,
+            )
             if finished:
                 break  # the interruption came after the operation's last line
             line += 1
@@ -425,7 +433,7 @@ def test_a_mute_interrupted_after_it_took_effect_ends_itself(
     """The interruption comes after the mute took effect, before ``_mute`` returned its
     unmute: nothing could end that mute, so ``_mute`` ends it before the exception goes on."""
     lock = _InterruptedRelease()
-    monkeypatch.setattr(impl, "_RLock", lambda: lock)
+    monkeypatch.setattr(_registry, "RLock", lambda: lock)  # (both implementations' registry)
     bus = impl.Bus()
     log: list[str] = []
     bus.register("d", "a", _handler(log, "h"))

@@ -20,7 +20,6 @@ joined before the section goes on.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import linecache
 import threading
 import types
@@ -31,6 +30,8 @@ from typing import Any
 
 import pytest
 from helpers_core import ByName, tracing_the_pure_core
+
+from eventbus import _registry
 
 
 def _handler(log: list[str], name: str) -> Callable[[object, object], None]:
@@ -79,7 +80,7 @@ class HookedLock:
 def hooked(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> HookedLock:
     """The lock of every bus made by the test (one lock: make one bus)."""
     lock = HookedLock()
-    monkeypatch.setattr(impl, "_RLock", lambda: lock)
+    monkeypatch.setattr(_registry, "RLock", lambda: lock)  # (both implementations' registry)
     return lock
 
 
@@ -570,11 +571,12 @@ def _source_line(frame: FrameType) -> str:
     return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
 
 
-def test_unregister_by_handler_passes_a_registration_an_interruption_left_removed_unmarked() -> None:
+def test_unregister_by_handler_passes_a_registration_an_interruption_left_removed_unmarked(
+    impl: ModuleType,
+) -> None:
     """unregister() interrupted after its removal, before marking the registration removed:
     the pair's index still has it; removal by that handler then finds it gone, says False,
     and removes no other registration."""
-    impl = importlib.import_module("eventbus._core_py")
     bus = impl.Bus()
     log: list[str] = []
     handler, other = _handler(log, "h"), _handler(log, "other")
@@ -602,11 +604,10 @@ def test_unregister_by_handler_passes_a_registration_an_interruption_left_remove
     assert log == [] and bus.pairs() == ()
 
 
-def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once() -> None:
+def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once(impl: ModuleType) -> None:
     """A mute made inside a locked section is queued; the drain applied it and was
     interrupted before dequeuing it: the next operation applies it again, which changes
     nothing (one unmute ends it)."""
-    impl = importlib.import_module("eventbus._core_py")
     bus = impl.Bus()
     log: list[str] = []
     bus.register("d", "a", _handler(log, "h"))
@@ -632,6 +633,71 @@ def test_a_queued_mute_applied_again_after_an_interruption_takes_effect_once() -
     (unmute,) = ends
     unmute()
     assert _names(bus) == ["h"]
+    log.clear()
+    bus.call(None, impl.Data("d", "a"))
+    assert log == ["h"]
+
+
+def test_a_registration_removed_by_its_unregister_leaves_the_removal_index(impl: ModuleType) -> None:
+    """Once the pair has an index for removal by handler, a registration that its own
+    unregister() removes keeps neither its handler nor a bound method's object alive while
+    the pair lives on, and the index forgets the handler classes it no longer relies on."""
+    import gc
+    import weakref
+
+    bus = impl.Bus()
+    log: list[str] = []
+    kept, absent = _handler(log, "kept"), _handler(log, "absent")
+    bus.register("d", "a", kept)  # the pair lives on
+    assert bus.unregister("d", "a", absent) is False  # builds the pair's index
+
+    class Account:
+        def opened(self, ctx: object, data: object) -> None:
+            pass
+
+    class Callback:
+        def __call__(self, ctx: object, data: object) -> None:
+            pass
+
+    account, callback = Account(), Callback()
+    alive: list[weakref.ref[Any]] = [weakref.ref(account), weakref.ref(callback)]
+    removers = [bus.register("d", "a", account.opened), bus.register("d", "a", callback)]
+    assert Callback in bus._index[("d", "a")].types
+    assert all(unregister() for unregister in removers)
+    assert bus._index[("d", "a")].types == {}
+    del account, callback, removers
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None]
+    assert bus.handlers("d", "a") == (kept,)
+    assert bus.unregister("d", "a", kept) is True
+
+
+def test_a_dispatch_reading_the_mutes_as_the_last_one_ends_never_fails(impl: ModuleType) -> None:
+    """A dispatch that meets a writer holding the lock builds its snapshot without the
+    lock: a mute ending between its look at the pair's mutes and its read of the newest
+    must not make it fail (free-threaded builds run these at once)."""
+    bus = impl.Bus()
+    log: list[str] = []
+    bus.register("d", "a", _handler(log, "h"))
+    unmute = bus._mute("d", "a", (_handler(log, "stand-in"),))
+    ended: list[bool] = []
+
+    def end_the_mute_meanwhile(frame: FrameType, event: str, arg: object) -> Any:
+        if (
+            event == "line"
+            and frame.f_code.co_name == "_build"
+            and _source_line(frame) == "return mutes[-1].snapshot"
+            and not ended
+        ):
+            ended.append(True)
+            unmute()
+        return end_the_mute_meanwhile
+
+    bus._busy[0] = True  # as while a writer holds the lock: the dispatch reads without it
+    with tracing_the_pure_core(end_the_mute_meanwhile, None):
+        bus.call(None, impl.Data("d", "a"))
+    assert ended == [True]
+    assert log == ["stand-in"]  # the snapshot the dispatch started with
     log.clear()
     bus.call(None, impl.Data("d", "a"))
     assert log == ["h"]

@@ -207,3 +207,36 @@ def test_a_failed_codec_engine_build_says_the_core_stays_compiled() -> None:
         assert "building the Cython core failed (RuntimeError('no compiler'))" in core
         assert "installing the pure-Python implementation instead" in core  # what 60-packaging.sh greps
         assert "codec engine" not in core
+
+
+WORKING = """
+import dataclasses, json, sys, asyncio
+import eventbus
+
+@dataclasses.dataclass
+class User:
+    id: int
+
+bus = eventbus.Bus(observer=None)
+event = eventbus.Event("users", "created", User)
+seen = []
+bus.register(event, lambda ctx, user: seen.append(user.id))
+bus.register(event, lambda ctx, user: seen.append(user.id), weak=False)
+bus.call(None, event.data(User(7)))
+bus.publish(None, event.data(User(8)))
+asyncio.run(bus.acall(None, event.data(User(9))))
+bus.unregister(event, print)
+assert seen == [7, 7, 8, 8, 9, 9], seen
+print(json.dumps({"implementation": eventbus.implementation, "pure_loaded": "eventbus._core_py" in sys.modules}))
+"""
+
+
+def test_the_compiled_core_at_work_never_loads_the_pure_twin(tmp_path: Path) -> None:
+    """Typed handlers, every dispatch method and removal by handler, on the compiled core."""
+    if not COMPILED_WANTED:
+        pytest.skip("the compiled core is not built here")
+    result = subprocess.run(
+        [sys.executable, "-c", WORKING], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"implementation": "cython", "pure_loaded": False}

@@ -318,3 +318,15 @@ def test_mutes_and_registrations_from_many_threads_keep_the_registry_exact(impl:
     for mine in kept.values():  # each writer's handlers stay in its registration order
         positions = [registered.index(handler) for handler in mine]
         assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("mute", [False, True], ids=["recorded", "muted"])
+def test_a_pair_named_twice_through_an_event_is_recorded_once(impl: ModuleType, mute: bool) -> None:
+    bus = impl.Bus()
+    event = impl.Event("users", "created", dict)
+    for pairs in ((event, event), (("users", "created"), event), (event, ("users", "created"))):
+        with record(bus, *pairs, mute=mute) as recorded:
+            bus.call(None, event.data({"id": 7}))
+        assert len(recorded) == 1, pairs
+        assert recorded.one() == {"id": 7}
+    assert bus.handlers("users", "created") == ()

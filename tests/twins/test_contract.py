@@ -269,7 +269,8 @@ def test_the_docstrings_claim_no_more_than_the_contract() -> None:
 
 def test_the_sources_keep_the_stated_contract() -> None:
     stated = contract(contract_text(PURE))
-    assert len(stated["identical"]) >= 50 and all(stated.values()), stated
+    # Only the hot path is twinned: everything else is written once (_registry, _handlers).
+    assert all(stated.values()) and sum(map(len, stated.values())) <= 40, stated
     assert violations(compiled_functions(), pure_functions(), stated) == []
 
 
@@ -283,16 +284,17 @@ def test_every_classified_name_is_a_real_function_name() -> None:
     assert not (mentioned - listed) & (set(compiled_functions()) | set(pure_functions()))
 
 
-def test_the_compiled_core_keeps_its_c_in_the_header() -> None:
-    """C goes into ``_core.h``, where C tooling reads it, never into a ``cdef extern`` string."""
-    header = SOURCES / "_core.h"
+def test_the_compiled_core_keeps_its_c_in_the_headers() -> None:
+    """C goes into headers, one per concern, where C tooling reads it, never into a ``cdef
+    extern`` string: each block declares only what its own header defines."""
     externs = re.findall(r"^cdef extern from (.*):\n((?:[ \t]+.*\n|\n)*)", COMPILED.read_text(), re.M)
-    assert [source for source, _ in externs] == ['"_core.h"']
-    block = externs[0][1]
-    assert '"""' not in block and "'''" not in block
-    declared = set(re.findall(r"\b(eventbus_\w+)\s*\(", block))
-    defined = set(re.findall(r"^(?:static [^(]*?\b|#define )(eventbus_\w+)\(", header.read_text(), re.M))
-    assert declared and declared <= defined, declared - defined
+    assert [source for source, _ in externs] == ['"_dispatch.h"', '"_thread_copies.h"']
+    for source, block in externs:
+        header = SOURCES / source.strip('"')
+        assert '"""' not in block and "'''" not in block
+        declared = set(re.findall(r"\b(eventbus_\w+)\s*\(", block))
+        defined = set(re.findall(r"^(?:static [^(]*?\b|#define )(eventbus_\w+)\(", header.read_text(), re.M))
+        assert declared and declared <= defined, (source, declared - defined)
 
 
 # The checker itself: it must see each kind of divergence (else the test above proves nothing).
@@ -304,27 +306,26 @@ def _stated() -> dict[str, list[str]]:
 
 def test_a_changed_statement_in_an_identical_function_is_reported() -> None:
     text = COMPILED.read_text()
-    changed = text.replace(
-        'raise ValueError(f"{what} must be a non-empty str")', 'raise ValueError(f"{what} is empty")'
-    )
+    changed = text.replace("    return restore\n", "    return restore or None\n")
     assert changed != text
     assert violations(compiled_functions(changed), pure_functions(), _stated()) == [
-        "_check_name is said to be identical but differs between the twins"
+        "_restore_data is said to be identical but differs between the twins"
     ]
 
 
 def test_type_declarations_casts_and_annotations_do_not_count() -> None:
     text = PURE.read_text()
     retyped = text.replace(
-        "def _check_name(what: str, value: object) -> str:", "def _check_name(what, value: Any):"
+        "def new_data(domain: str, action: str, params: object = None) -> Data:",
+        "def new_data(domain: Any, action, params=None):",
     )
     assert retyped != text
     assert violations(compiled_functions(), pure_functions(retyped), _stated()) == []
-    source = (
-        COMPILED.read_text()
-        .replace("cdef str _check_name(str what, object value):", "def _check_name(what, value):")
-        .replace("return <str>value", "return value")
+    source = COMPILED.read_text().replace(
+        "def new_data(domain, action, params=None):",
+        "cpdef object new_data(str domain, str action, object params=None):",
     )
+    assert source != COMPILED.read_text()
     assert violations(compiled_functions(source), pure_functions(), _stated()) == []
 
 
@@ -341,18 +342,18 @@ def test_a_function_added_to_one_twin_is_reported() -> None:
 
 def test_a_method_in_both_twins_left_unclassified_is_reported() -> None:
     stated = _stated()
-    stated["identical"].remove("Bus._weakly")
+    stated["different"].remove("Bus._snapshot")
     assert violations(compiled_functions(), pure_functions(), stated) == [
-        "Bus._weakly (both twins) is not classified in the twin contract"
+        "Bus._snapshot (both twins) is not classified in the twin contract"
     ]
 
 
 def test_a_difference_that_went_away_is_reported() -> None:
     stated = _stated()
-    stated["identical"].remove("_check_name")
-    stated["different"].append("_check_name")
+    stated["identical"].remove("_restore_data")
+    stated["different"].append("_restore_data")
     assert violations(compiled_functions(), pure_functions(), stated) == [
-        "_check_name is said to differ but is identical: list it as identical"
+        "_restore_data is said to differ but is identical: list it as identical"
     ]
 
 

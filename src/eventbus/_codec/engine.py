@@ -4,29 +4,22 @@ The compiled engine runs with the compiled core, when it is built, unless
 ``EVENTBUS_NO_FAST_CODEC`` (or ``EVENTBUS_NO_EXTENSIONS``) is set to anything but ``0``;
 ``eventbus.codec_engine`` says which: ``"cython"`` or ``"python"``.  Either gives the same bytes,
 values and errors (the compiled one hands whatever it cannot prove alike to the reference).
-This module is the only place that reads those switches for the codec.
+``eventbus._compat`` parses those switches, once, for the whole package.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from types import ModuleType
+
+from .._compat import NO_FAST_CODEC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["active", "available", "decode_on", "encode_params_on", "functions", "switched_off"]
-
-
-def switched_off() -> bool:
-    """Whether the environment asks for the stdlib engine (read at each call: tests set it)."""
-    return any(
-        os.environ.get(name, "") not in ("", "0")
-        for name in ("EVENTBUS_NO_FAST_CODEC", "EVENTBUS_NO_EXTENSIONS")
-    )
+__all__ = ["active", "available", "decode_on", "encode_params_on", "functions"]
 
 
 def available() -> ModuleType | None:
@@ -42,7 +35,9 @@ def available() -> ModuleType | None:
 
 def active() -> ModuleType | None:
     """The compiled engine if it is the one that runs."""
-    return None if switched_off() else available()
+    if NO_FAST_CODEC:  # (eventbus._compat parses the switches)
+        return None
+    return available()
 
 
 def _built() -> ModuleType:

@@ -1,144 +1,19 @@
-/* The C of the compiled core (eventbus/_core.pyx, which declares these in its one
-   `cdef extern from "_core.h"` block): the registry read and the handler loop of every
-   dispatch, the observer flag, and what help() lists.  Everything else is Cython; C
-   goes here, never into strings inside the .pyx (tests/twins/test_contract.py checks).
+/* The free-threaded per-thread copies of the registry, for eventbus/_core.pyx (its
+   `cdef extern from "_thread_copies.h"` block).  With the GIL all of it compiles to the
+   plain lookup of _dispatch.h. */
 
-   Included by the C file Cython generates, after Python.h; it includes Python.h itself
-   so that C tooling (clangd, clang-tidy, cppcheck) can read it alone. */
-
-#ifndef EVENTBUS_CORE_H
-#define EVENTBUS_CORE_H
+#ifndef EVENTBUS_THREAD_COPIES_H
+#define EVENTBUS_THREAD_COPIES_H
 
 #include <Python.h>
-
-/* The registry read of every dispatch: domain -> action -> tuple of handlers.
-   Returns a new reference to the tuple (or marker), or to None when the pair
-   has no handlers.  The arguments are borrowed: the caller passes the registry,
-   domain and action without taking references to them (the bus and its Data
-   hold them for the whole call), so that on a free-threaded build dispatch
-   writes to no object other threads share beyond what safety needs.
-   There a borrowed reference out of a dict could be freed by a concurrent
-   writer, so the actions dict and the tuple are taken with PyDict_GetItemRef
-   (an atomic increment and decrement each when other threads own them: the
-   price of reading a snapshot without a lock); with the GIL no other thread
-   runs between the two lookups, and str keys compare without calling back
-   into Python, so borrowed ones are safe. */
-static PyObject *eventbus_lookup(PyObject *registry, PyObject *domain, PyObject *action) {
-#ifdef Py_GIL_DISABLED
-    PyObject *actions, *handlers;
-    if (PyDict_GetItemRef(registry, domain, &actions) < 0) return NULL;
-    if (actions == NULL) Py_RETURN_NONE;
-    int found = PyDict_GetItemRef(actions, action, &handlers);
-    Py_DECREF(actions);
-    if (found < 0) return NULL;
-    if (handlers == NULL) Py_RETURN_NONE;
-    return handlers;
-#else
-    PyObject *actions = PyDict_GetItemWithError(registry, domain);
-    if (actions == NULL) {
-        if (PyErr_Occurred()) return NULL;
-        Py_RETURN_NONE;
-    }
-    PyObject *handlers = PyDict_GetItemWithError(actions, action);
-    if (handlers == NULL) {
-        if (PyErr_Occurred()) return NULL;
-        Py_RETURN_NONE;
-    }
-    Py_INCREF(handlers);
-    return handlers;
-#endif
-}
-
-/* The loop of call and publish: call handlers[*index:] with (ctx, data) in
-   order, advancing *index past each handler called.  A handler's non-None
-   result goes to on_result(handler, result), which raises for awaitables.
-   Returns 0 when every handler ran, -1 with the exception set at the first
-   failure.  The tuple is immutable and the caller holds it, so its items
-   stay alive while borrowed. */
-static int eventbus_run_handlers(PyObject *handlers, Py_ssize_t *index, PyObject *ctx,
-                                 PyObject *data, PyObject *on_result) {
-    PyObject *args[3] = {NULL, ctx, data};
-    Py_ssize_t count = PyTuple_GET_SIZE(handlers);
-    while (*index < count) {
-        PyObject *handler = PyTuple_GET_ITEM(handlers, *index);
-        (*index)++;
-        /* Straight through the vectorcall slot, as Cython's own calls do:
-           PyObject_Vectorcall would also re-check the result. */
-        vectorcallfunc call = PyVectorcall_Function(handler);
-        PyObject *result = call != NULL
-            ? call(handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL)
-            : PyObject_Vectorcall(handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        if (result == NULL) return -1;
-        if (result != Py_None) {
-            PyObject *checked = PyObject_CallFunctionObjArgs(on_result, handler, result, NULL);
-            Py_DECREF(result);
-            if (checked == NULL) return -1;
-            Py_DECREF(checked);
-        } else {
-            Py_DECREF(result);
-        }
-    }
-    return 0;
-}
-
-static int eventbus_run(PyObject *handlers, Py_ssize_t *index, PyObject *ctx,
-                        PyObject *data, PyObject *on_result) {
-#if PY_VERSION_HEX < 0x030C0000
-    /* 3.11 guards the C stack only by the Python recursion limit: count each
-       dispatch as a level too, so that handlers dispatching without end meet
-       RecursionError before the C stack runs out, even at a raised limit. */
-    if (Py_EnterRecursiveCall(" while dispatching an event")) return -1;
-    int status = eventbus_run_handlers(handlers, index, ctx, data, on_result);
-    Py_LeaveRecursiveCall();
-    return status;
-#else
-    return eventbus_run_handlers(handlers, index, ctx, data, on_result);
-#endif
-}
-
-/* Returns -1 so that Cython raises the exception already set. */
-static int eventbus_raise_pending(void) { return -1; }
-
-/* The branch hint of the observed-dispatch check (as Cython's own `unlikely`): the
-   observed dispatch is the cold path, laid out away from the unobserved one. */
-#if defined(__GNUC__) || defined(__clang__)
-#define eventbus_unlikely(condition) __builtin_expect(!!(condition), 0)
-#else
-#define eventbus_unlikely(condition) (condition)
-#endif
-
-/* Bus._observed: written under the bus's critical section, read by every dispatch
-   without it.  On the free-threaded build both are relaxed atomics (no data race for
-   ThreadSanitizer; the observer itself is read under the critical section); with the
-   GIL, plain accesses. */
-#ifdef Py_GIL_DISABLED
-#define eventbus_flag_load(flag) _Py_atomic_load_int_relaxed(flag)
-#define eventbus_flag_store(flag, value) _Py_atomic_store_int_relaxed((flag), (value))
-#else
-#define eventbus_flag_load(flag) (*(flag))
-#define eventbus_flag_store(flag, value) ((void)(*(flag) = (value)))
-#endif
-
-/* Drop `name` from a type's own dict (its slots stay as they are), if it is there:
-   what help() lists of the compiled classes (see its use at the end of _core.pyx). */
-static int eventbus_hide_attribute(PyObject *type, const char *name) {
-    PyObject *dict = ((PyTypeObject *)type)->tp_dict;
-    PyObject *key = PyUnicode_FromString(name);
-    if (key == NULL) return -1;
-    int found = PyDict_Contains(dict, key);
-    if (found == 1) found = PyDict_DelItem(dict, key);
-    Py_DECREF(key);
-    if (found < 0) return -1;
-    PyType_Modified((PyTypeObject *)type);
-    return 0;
-}
+#include "_dispatch.h"
 
 /* Free-threaded builds: each thread reads its own copy of the registry.
 
    The shared registry's dicts and tuples are owned by the thread that built them, so
    every other thread's reference to them is an atomic operation on one cache line
    that all dispatching threads write: two threads dispatching on one bus ran slower
-   than one (issue 13).  Instead each thread takes, per bus, a slot (a small index,
+   than one.  Instead each thread takes, per bus, a slot (a small index,
    held for the thread's life) and keeps in the bus's _local[slot] a registry of its
    own: domain -> action -> a copy of the pair's tuple, made by this thread, so that
    the references dispatch takes are the thread's own (CPython's biased reference
@@ -172,7 +47,29 @@ static _Thread_local eventbus_slot_record *eventbus_my_record = NULL;
 
 /* A bus's _local list (borrowed): set by _core.pyx when it is imported. */
 static PyObject *(*eventbus_local_of)(PyObject *bus) = NULL;
-static void eventbus_set_local_of(PyObject *(*local_of)(PyObject *bus)) { eventbus_local_of = local_of; }
+
+#ifndef _WIN32
+#include <pthread.h>
+/* A process forked while another thread held the slots mutex would find it held for good
+   (the child's first thread to take or release a slot waits forever).  Reset in the child
+   inside fork() itself, before CPython clears the other threads' states (which releases
+   their slots through this mutex). */
+static void eventbus_slots_after_fork_in_child(void) {
+    memset(&eventbus_slots_mutex, 0, sizeof(eventbus_slots_mutex));
+}
+#endif
+
+/* Called once, when _core.pyx is imported. */
+static int eventbus_thread_copies_init(PyObject *(*local_of)(PyObject *bus)) {
+    eventbus_local_of = local_of;
+#ifndef _WIN32
+    if (pthread_atfork(NULL, NULL, eventbus_slots_after_fork_in_child) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "eventbus: pthread_atfork failed");
+        return -1;
+    }
+#endif
+    return 0;
+}
 
 static void eventbus_release_slot(PyObject *capsule) {
     /* The thread's state is being cleared (it is ending): its copies go from every bus
@@ -381,10 +278,10 @@ static uint64_t *eventbus_versions_new(void) {
 #else
 #define eventbus_lookup_local(bus, registry, local_registries, versions, version, domain, action) \
     eventbus_lookup((registry), (domain), (action))
-#define eventbus_set_local_of(local_of) ((void)(local_of))
+#define eventbus_thread_copies_init(local_of) ((void)(local_of), 0)
 #define eventbus_versions_new() ((uint64_t *)NULL)
 #define eventbus_local_slots() 0
 #define eventbus_bump(version) ((void)0)
 #endif
 
-#endif /* EVENTBUS_CORE_H */
+#endif /* EVENTBUS_THREAD_COPIES_H */
