@@ -10,8 +10,8 @@
 # prefix holds a .complete stamp naming the sources and flags) is reused and nothing is
 # downloaded; otherwise the sources come from Debian trixie's python3.13 *source package*
 # (a throwaway sources list under the cache, so the system's apt setup is never touched;
-# apt checks the tarball against trixie's signed Release file) and are built with make -j2,
-# about 4 minutes (ft) or 6 (tsan) on 2 cores.  One build at a time: a lock under the cache
+# apt checks the tarball against trixie's signed Release file) and are built with make -j2
+# (build times: docs/benchmarks.md, "CI").  One build at a time: a lock under the cache
 # serialises concurrent callers, and a build installs into a temporary prefix that is
 # renamed into place only once complete, so an interrupted build is never reused.
 # Progress goes to stderr, the build's own output to $CACHE/<name>.build.log.
