@@ -19,17 +19,16 @@ root=$(pwd)
 source "$root/.ci/native.sh"
 work=$(native_workdir coverage)
 
-# Each measured module (its path under src/eventbus) and its floor in percent: the measured
-# figure rounded down, so that a test removed or a path left untested fails the step.
+# Each module with a floor (its path under src/eventbus) and the floor in percent: what this
+# step measures, rounded down, so that a test removed or a new path left untested fails it.
 FLOORS=(
   "_core.pyx 98"
   "_core_py.py 97"
-  "_fastcodec.pyx 0"
-  "_codec.py 0"
-  "_encode.py 0"
-  "_decode.py 0"
-  "_engine.py 0"
-  "_types.py 0"
+  "_fastcodec.pyx 96"
+  "_encode.py 93"
+  "_decode.py 94"
+  "_engine.py 81"
+  "_types.py 94"
 )
 
 "${CI_VENV:+$CI_VENV/bin/}python3" -m venv "$work/venv"
