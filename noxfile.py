@@ -71,7 +71,7 @@ CI_TIME_LIMITS = {
     "asan": 1200,
     "coverage": 1200,
     "free-threaded": 2400,
-    "tsan": 2400,
+    "tsan": 3000,
     "bench": 900,
 }
 DEFAULT_TIME_LIMIT = 1200
