@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -29,8 +30,9 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # The README's test command, run verbatim by the tests sessions (which check that the README
 # still says it): what a user is told to run is what CI runs.
 README_TEST_COMMAND = 'python -m pip install ".[test,typed]" && python -m pytest'
-# The CPythons `bash .ci/run` runs the suite on (compiled); the workflows add 3.14, 3.14t, PyPy
-# and the pure twin everywhere (.ci/run tests the pure twin as the pure wheel, in packaging).
+# The CPythons `bash .ci/run` runs the suite on (compiled, which tests both twins); the workflows
+# add 3.14, 3.14t, PyPy and the pure-only install everywhere (.ci/run smoke-tests the pure wheel,
+# in packaging).
 CI_PYTHONS = ["3.11", "3.12", "3.13"]
 TESTS = [
     *(
@@ -40,25 +42,46 @@ TESTS = [
     ),
     ("pypy3.11", "pure"),  # PyPy has no compiled core: setup.py builds none there
 ]
-# Everything `bash .ci/run` runs: stages in order, the sessions of a stage at the same time (each
-# takes about one of the machine's two cores: single-process suites, a type checker, a build
-# beside a suite).  The sanitizers, coverage and free-threaded use both cores and run alone, and
-# so does bench, which measures.
-#
-# No two tests sessions share a stage: their `pip install .` builds in the checkout.
+# Everything `bash .ci/run` runs: stages in order, the sessions of a stage at the same time.
+# The machine has two cores: a stage pairs two sessions that each keep about one core busy (a
+# single-process suite, a type checker, a build), or holds one session that uses both (the
+# sanitizers and coverage run two halves of the suite at once; bench measures and runs alone).
+# Two sessions of a stage never share a folder they write: no session writes into the checkout
+# (the tests sessions run in a copy of it, the steps build under $CI_WORK/<session>, .ci/run
+# checks after each stage), the wheel cache of install_eventbus is filled by renames, apt waits
+# for its lock, and .ci/build-ft-python.sh builds one interpreter at a time under a lock.
+# A new session goes into a stage beside one that leaves a core free (or a stage of its own),
+# with a time limit in CI_TIME_LIMITS when it needs more than the default.
 CI_STAGES = [
-    ["lint"],
+    ["lint", "databases"],
     ["tests(3.11-compiled)", "debug-refs"],
     ["tests(3.12-compiled)", "stress"],
     ["tests(3.13-compiled)", "typing"],
-    ["databases"],
     ["asan"],
     ["coverage"],
-    ["free-threaded"],
-    ["tsan"],
+    ["free-threaded", "tsan"],
     ["bench"],
     ["packaging", "docs"],
 ]
+# The wall-time limit of each CI session in seconds (.ci/run stops a session that runs past it):
+# about twice what it takes on a loaded 2-core machine, and for free-threaded and tsan with
+# their interpreter's build from an empty cache included.
+CI_TIME_LIMITS = {
+    "lint": 300,
+    "asan": 1200,
+    "coverage": 1200,
+    "free-threaded": 2400,
+    "tsan": 3000,
+    "bench": 900,
+}
+DEFAULT_TIME_LIMIT = 1200
+
+
+def time_limit(session: str) -> int:
+    """The time limit .ci/run gives ``session``, in seconds."""
+    return CI_TIME_LIMITS.get(session, DEFAULT_TIME_LIMIT)
+
+
 CI_SESSIONS = [name for stage in CI_STAGES for name in stage]
 
 
@@ -95,8 +118,7 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
 
     The wheel is built once per interpreter and source tree and kept in nox's cache, so the
     sessions after the first install it instead of compiling the same core again.  It is built
-    from a copy of the sources: a build in the checkout (the tests sessions' `pip install .`)
-    may run at the same time (.ci/run's stages).
+    from a copy of the sources, never in the checkout (.ci/run's stages).
     """
     inputs = build_inputs()
     digest = hashlib.sha256()
@@ -107,12 +129,15 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
     ).strip()
     wheels = Path(session.cache_dir) / "wheels" / f"{tag}-{digest.hexdigest()[:16]}"
     if not list(wheels.glob("eventbus-*.whl")):
-        tree = Path(session.create_tmp()) / "eventbus-sources"
+        tmp = Path(session.create_tmp())
+        tree = tmp / "eventbus-sources"
         shutil.rmtree(tree, ignore_errors=True)
         for path in inputs:
             target = tree / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
+        built = tmp / "eventbus-wheel"
+        shutil.rmtree(built, ignore_errors=True)
         session.run(
             "python",
             "-m",
@@ -121,12 +146,50 @@ def install_eventbus(session: nox.Session, *dependency_groups: str) -> None:
             "--no-deps",
             "-q",
             "-w",
-            str(wheels),
+            str(built),
             str(tree),
             env={"EVENTBUS_REQUIRE_EXTENSIONS": "1"},
         )
+        # Renamed into place whole: another session of the stage on the same interpreter may
+        # look for this wheel at the same time, and must never see half of it.
+        wheels.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            built.rename(wheels)
+        except OSError:  # the other session's identical wheel got there first
+            shutil.rmtree(built)
     (wheel,) = wheels.glob("eventbus-*.whl")
     session.install(str(wheel), *groups(*dependency_groups))
+
+
+def copy_of_checkout(session: nox.Session) -> Path:
+    """A copy of the checkout's sources (tracked and untracked, not ignored) in the session's tmp.
+
+    The files are listed by git, so what a build or a test run leaves in the checkout (build/,
+    generated .c, caches: all ignored) is never copied, and nothing is written into the checkout.
+    """
+    tree = Path(session.create_tmp()) / "checkout"
+    shutil.rmtree(tree, ignore_errors=True)
+    listed = str(
+        session.run(
+            "git",
+            "-C",
+            str(ROOT),
+            "ls-files",
+            "-z",
+            "-co",
+            "--exclude-standard",
+            "--deduplicate",
+            silent=True,
+            external=True,
+        )
+    )
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not copied
+            target = tree / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return tree
 
 
 def expect_implementation(session: nox.Session, expected: str) -> None:
@@ -151,8 +214,9 @@ def step(session: nox.Session, script: str, **env: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff's linter and formatter check over every Python file (configured in pyproject.toml)."""
     session.install(*groups("lint"))
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", "--diff", ".")
+    # No cache: it would be a write into the checkout, which other sessions read.
+    session.run("ruff", "check", "--no-cache", ".")
+    session.run("ruff", "format", "--check", "--diff", "--no-cache", ".")
 
 
 @nox.session
@@ -162,7 +226,12 @@ def lint(session: nox.Session) -> None:
     ids=[f"{python}-{implementation}" for python, implementation in TESTS],
 )
 def tests(session: nox.Session, implementation: str) -> None:
-    """The README's test command: the whole suite, compiled core required or pure twin only."""
+    """The README's test command: the whole suite, compiled core required or pure twin only.
+
+    It runs in a copy of the checkout (copy_of_checkout): `pip install .` builds in the folder it
+    is given, and .ci/run runs other sessions beside this one.  PyPy installs ``.[test]`` only:
+    msgspec (the typed extra) has no PyPy build, so the typed-payload tests skip there.
+    """
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     if README_TEST_COMMAND not in readme:
         session.error(f"README.md no longer says {README_TEST_COMMAND!r}: update noxfile.README_TEST_COMMAND")
@@ -171,19 +240,25 @@ def tests(session: nox.Session, implementation: str) -> None:
     else:
         # No extension is built, the pure twin is forced at import, twins/ is not collected.
         env = {"EVENTBUS_NO_EXTENSIONS": "1", "EVENTBUS_REQUIRE_EXTENSIONS": ""}
-    session.run("bash", "-c", README_TEST_COMMAND + " " + shlex.join(session.posargs), env=env, external=True)
-    expect_implementation(session, "cython" if implementation == "compiled" else "python")
-    if str(session.python).endswith("t"):
-        # Free-threaded: importing eventbus keeps the GIL off, and every test passes 4 threads at once.
-        session.run("python", "-c", "import sys, eventbus; sys.exit(sys._is_gil_enabled())", env=env)
-        session.install(*groups("stress"))
-        session.run(
-            "bash",
-            "-c",
-            'source .ci/stress-args.sh && exec python -m pytest "${stress_args[@]}"',
-            env=env,
-            external=True,
-        )
+    command = README_TEST_COMMAND
+    if str(session.python).startswith("pypy"):
+        command = README_TEST_COMMAND.replace('".[test,typed]"', '".[test]"')
+        env["EVENTBUS_TYPED_DEPS_REQUIRED"] = ""
+    tree = copy_of_checkout(session)
+    with session.chdir(tree):
+        session.run("bash", "-c", command + " " + shlex.join(session.posargs), env=env, external=True)
+        expect_implementation(session, "cython" if implementation == "compiled" else "python")
+        if str(session.python).endswith("t"):
+            # Free-threaded: importing eventbus keeps the GIL off, and every test passes 4 threads at once.
+            session.run("python", "-c", "import sys, eventbus; sys.exit(sys._is_gil_enabled())", env=env)
+            session.install(*groups("stress"))
+            session.run(
+                "bash",
+                "-c",
+                'source .ci/stress-args.sh && exec python -m pytest "${stress_args[@]}"',
+                env=env,
+                external=True,
+            )
 
 
 @nox.session(python="3.11")
@@ -205,13 +280,13 @@ def debug_refs(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def asan(session: nox.Session) -> None:
-    """The whole suite against an AddressSanitizer + LeakSanitizer build of the extension."""
+    """The suite on the compiled core against an AddressSanitizer + LeakSanitizer build of the extensions."""
     step(session, "31-asan.sh")
 
 
 @nox.session(venv_backend="none")
 def coverage(session: nox.Session) -> None:
-    """Line coverage of both twins (Cython's plugin on a line-tracing build), each above its floor."""
+    """Line coverage of the core and codec modules (Cython's plugin for the .pyx), each above its floor."""
     step(session, "32-coverage.sh")
 
 
@@ -223,7 +298,7 @@ def free_threaded(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tsan(session: nox.Session) -> None:
-    """ThreadSanitizer build of 3.13t and the core: storms and dispatch with the GIL off, no reports."""
+    """ThreadSanitizer build of 3.13t and the core: the multi-threaded tests with the GIL off, no reports."""
     step(session, "34-tsan.sh")
 
 
@@ -233,7 +308,7 @@ def tsan(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
-    """mypy --strict and pyright over src, tests and the README's examples; stubtest; typed payloads."""
+    """mypy --strict and pyright over src, tests and the README's examples; stubtest of the core."""
     install_eventbus(session, "typing")
     step(session, "40-typing.sh", CI_VENV=str(session.virtualenv.location))
 
@@ -262,10 +337,36 @@ def codspeed(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def packaging(session: nox.Session) -> None:
-    """sdist, compiled and pure wheels built, checked and tested as installed; extras match groups."""
+    """sdist, compiled and pure wheels built, checked and smoke-tested as installed; extras match groups."""
     check_extras_match_groups(session)
+    check_workflows_run_ci_sessions(session)
     session.install(*groups("packaging"))
     step(session, "60-packaging.sh", CI_VENV=str(session.virtualenv.location))
+
+
+def check_workflows_run_ci_sessions(session: nox.Session) -> None:
+    """The test workflow's matrices name every session of CI_STAGES (and .ci/run's flags)."""
+    workflow = (ROOT / ".github" / "workflows" / "test.yml").read_text(encoding="utf-8")
+    matrices = {
+        key: [item.strip().strip('"') for item in items.split(",")]
+        for key, items in re.findall(r"^ +(session|python): \[(.*)\]$", workflow, re.MULTILINE)
+    }
+    problems = [
+        f"{name} is not in the checks job's matrix"
+        for name in CI_SESSIONS
+        if not name.startswith("tests(") and name not in matrices.get("session", [])
+    ]
+    problems += [
+        f"tests({python}-compiled): {python} is not in the test job's matrix"
+        for python in CI_PYTHONS
+        if python not in matrices.get("python", [])
+    ]
+    for flag in ("EVENTBUS_REQUIRE_EXTENSIONS", "EVENTBUS_TYPED_DEPS_REQUIRED", "EVENTBUS_OTEL_SDK_REQUIRED"):
+        if workflow.count(f'{flag}: "1"') < 2:
+            problems.append(f"{flag} is not set in both jobs")
+    if problems:
+        session.error(".github/workflows/test.yml: " + "; ".join(problems))
+    session.log("the test workflow runs every session of CI_STAGES, with .ci/run's flags")
 
 
 def check_extras_match_groups(session: nox.Session) -> None:

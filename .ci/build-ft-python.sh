@@ -10,10 +10,11 @@
 # prefix holds a .complete stamp naming the sources and flags) is reused and nothing is
 # downloaded; otherwise the sources come from Debian trixie's python3.13 *source package*
 # (a throwaway sources list under the cache, so the system's apt setup is never touched;
-# apt checks the tarball against trixie's signed Release file) and are built with make -j2,
-# about 4 minutes (ft) or 6 (tsan) on 2 cores.  One build at a time: a lock under the cache
-# serialises concurrent callers, and a build installs into a temporary prefix that is
-# renamed into place only once complete, so an interrupted build is never reused.
+# apt checks the tarball against trixie's signed Release file) and are built with make -j2
+# (build times: docs/benchmarks.md, "CI").  One build of each variant at a time: a lock per
+# variant under the cache serialises the callers that want the same one (ft and tsan build at
+# once), and a build installs into a temporary prefix that is renamed into place only once
+# complete, so an interrupted build is never reused.
 # Progress goes to stderr, the build's own output to $CACHE/<name>.build.log.
 set -euo pipefail
 
@@ -42,7 +43,7 @@ if [ "$variant" = tsan ]; then
   install_args=(COMPILEALL_OPTS="-j0 -l")
 fi
 mkdir -p "$cache"
-exec 9>"$cache/build.lock"
+exec 9>"$cache/$name.lock"
 flock 9
 if [ -x "$python" ] && [ "$(cat "$prefix/.complete" 2>/dev/null)" = "$stamp" ]; then
   echo "$python"
@@ -56,6 +57,10 @@ start=$SECONDS
 
 src=$cache/src
 tarball=$src/python3.13_$upstream.orig.tar.xz
+# The sources are shared by both variants: fetched under a lock of their own.
+mkdir -p "$src"
+exec 8>"$src.lock"
+flock 8
 if [ ! -s "$tarball" ]; then
   mkdir -p "$src/lists/partial"
   echo "deb-src http://deb.debian.org/debian trixie main" >"$src/sources.list"
@@ -70,6 +75,7 @@ if [ ! -s "$tarball" ]; then
   )
   [ -s "$tarball" ] || { echo "build-ft-python: no $tarball (see $log)" >&2; exit 1; }
 fi
+exec 8>&-
 
 build=$(mktemp -d "$cache/build-$name.XXXXXX")
 trap 'rm -rf "$build" "$prefix.tmp"' EXIT

@@ -10,11 +10,20 @@ native_workdir() {
   echo "$dir"
 }
 
-# native_copy_tree ROOT DEST: the checkout without .git, build/, nox's venvs or a generated _core.c
-# (cythonize would reuse a .c newer than the .pyx, whatever directives it was made with).
+# native_copy_tree ROOT DEST: the checkout's sources, as git lists them (tracked and untracked, not
+# ignored): never build/, nox's venvs, caches or a generated _core.c (cythonize would reuse a .c
+# newer than the .pyx, whatever directives it was made with).
 native_copy_tree() {
-  tar -C "$1" --exclude=./.git --exclude=./build --exclude=./.nox -cf - . | tar -C "$2" -xf -
-  rm -f "$2"/src/eventbus/_core.c "$2"/src/eventbus/_core.html "$2"/src/eventbus/*.so
+  git -C "$1" ls-files -z -co --exclude-standard --deduplicate |
+    tar -C "$1" --null --ignore-failed-read -T - -cf - | tar -C "$2" -xf -
+}
+
+# native_apt_install PACKAGE...: apt-get install, waiting for apt's lock (another step of the same
+# stage may be installing too).
+native_apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 # native_install_deps ROOT PYTHON GROUP...: the build dependency group (the pinned Cython,
@@ -33,24 +42,26 @@ native_install_deps() {
   "$python" -m pip install -q "${args[@]}"
 }
 
-# native_run_halves LOGDIR COMMAND...: COMMAND with half the test files, twice at once (the
-# files, largest first, dealt alternately); logs in LOGDIR/half-{a,b}.log; the exit status
-# is the first non-zero one.
+# native_run_halves TABLE LOGDIR COMMAND...: COMMAND with half the test files, twice at once,
+# the halves of about equal time by TABLE (.ci/test_times.py split); logs in LOGDIR/half-{a,b}.log,
+# junit reports in LOGDIR/half-{a,b}.xml (to refresh TABLE); the exit status is the first non-zero
+# one.  Run from the copy's root.
 native_run_halves() {
-  local logs=$1
-  shift
-  local files half_a=() half_b=() i status=0 pid_a pid_b
-  mapfile -t files < <(find tests -name 'test_*.py' -printf '%s %p\n' | sort -rn | cut -d' ' -f2)
-  for i in "${!files[@]}"; do
-    if ((i % 2 == 0)); then half_a+=("${files[$i]}"); else half_b+=("${files[$i]}"); fi
-  done
-  "$@" "${half_a[@]}" >"$logs/half-a.log" 2>&1 &
+  local table=$1 logs=$2
+  shift 2
+  local half name half_a=() half_b=() status=0 pid_a pid_b
+  while IFS=$'\t' read -r half name; do
+    if [ "$half" = a ]; then half_a+=("$name"); else half_b+=("$name"); fi
+  done < <(python3 "$(dirname "${BASH_SOURCE[0]}")/test_times.py" split "$table")
+  "$@" --junitxml="$logs/half-a.xml" "${half_a[@]}" >"$logs/half-a.log" 2>&1 &
   pid_a=$!
-  "$@" "${half_b[@]}" >"$logs/half-b.log" 2>&1 &
+  "$@" --junitxml="$logs/half-b.xml" "${half_b[@]}" >"$logs/half-b.log" 2>&1 &
   pid_b=$!
   wait "$pid_a" || status=$?
   wait "$pid_b" || { local b=$?; [ "$status" -ne 0 ] || status=$b; }
   tail -n 1 "$logs/half-a.log" "$logs/half-b.log"
+  echo "halves: to refresh the split from this run, in the checkout:" \
+    "python .ci/test_times.py update $table $logs/half-a.xml $logs/half-b.xml"
   if [ "$status" -ne 0 ]; then
     cat "$logs/half-a.log" "$logs/half-b.log" >&2
   fi

@@ -10,8 +10,8 @@ order: the earliest match is the first one), and pyee's ``add_listener`` / ``rem
 of the same n handlers on one event.  A dispatch between the registrations and the removals
 makes the bus build its snapshot once, as a real program would.  The reported figure is the
 median over the repetitions of each candidate's time divided by pyee's time *in the same
-repetition*; the target (issue 13.2) is at most 2x at n = 20,000, and O(n): the ratio must not
-grow with n (``--handlers 40000`` shows it).
+repetition*; the target is at most 2x at n = 20,000, and O(n): the ratio must not grow with n
+(``--handlers 40000`` shows it).
 """
 
 from __future__ import annotations

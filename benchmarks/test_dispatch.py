@@ -1,4 +1,7 @@
-"""Dispatch: call and publish to 0, 1 and 10 no-op handlers, the failure paths, register + unregister."""
+"""Dispatch: call and publish to 0, 1 and 10 handlers, the failure paths, register + unregister.
+
+The handlers count their runs (workloads.counting_handlers), so a dispatch that ran nothing fails.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from .workloads import (
     DOMAIN,
     HANDLER_COUNTS,
     Benchmark,
+    assert_ran,
     bus_with,
+    counting_handlers,
     event,
     failing_handler,
     noop_handlers,
@@ -22,14 +27,18 @@ from .workloads import (
 
 @pytest.mark.parametrize("count", HANDLER_COUNTS)
 def test_call(benchmark: Benchmark, impl: ModuleType, count: int) -> None:
-    bus = bus_with(impl, noop_handlers(count))
+    handlers, runs = counting_handlers(count)
+    bus = bus_with(impl, handlers)
     benchmark(bus.call, CTX, event(impl))
+    assert_ran(runs, count)
 
 
 @pytest.mark.parametrize("count", HANDLER_COUNTS)
 def test_publish(benchmark: Benchmark, impl: ModuleType, count: int) -> None:
-    bus = bus_with(impl, noop_handlers(count))
+    handlers, runs = counting_handlers(count)
+    bus = bus_with(impl, handlers)
     benchmark(bus.publish, CTX, event(impl))
+    assert_ran(runs, count)
 
 
 def test_call_stops_at_a_raising_handler(benchmark: Benchmark, impl: ModuleType) -> None:

@@ -6,8 +6,8 @@ Both dispatch the same ``Data`` (a small dataclass payload) with ``call`` to ``-
 handlers; the plain handlers call ``eventbus.decode(data, UserCreated)`` themselves, the typed
 ones are registered for ``Event("users", "created", UserCreated)`` and get the payload.  Timings
 are interleaved in a shuffled order; the figure is the median of the per-repetition ratios
-typed / plain.  The target (issue 9): one decode per handler per dispatch and nothing else, so
-the ratio is about 1.0.
+typed / plain.  The target: one decode per handler per dispatch and nothing else, so the ratio
+is about 1.0.
 """
 
 from __future__ import annotations

@@ -9,9 +9,7 @@ root=$(pwd)
 source "$root/.ci/native.sh"
 work=$(native_workdir debug-refs)
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq python3.11-dbg python3.11-dev python3.11-venv >/dev/null
+native_apt_install python3.11-dbg python3.11-dev python3.11-venv
 
 python3.11-dbg -m venv "$work/venv"
 python="$work/venv/bin/python"

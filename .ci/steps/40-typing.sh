@@ -3,9 +3,8 @@
 # - mypy --strict and pyright (strict; see [tool.pyright]) over src/ and tests/, and over the
 #   python examples of the README and of each docs page, extracted into one module per document;
 # - .ci/typing/events_misuse.py: each checker reports errors on exactly its marked lines;
-# - stubtest: the compiled core against src/eventbus/_core.pyi;
-# - the typed-payload, test-helper and README tests with pydantic and msgspec installed (the
-#   `typed` extra), where a missing library fails instead of skipping.
+# - stubtest: the compiled core against src/eventbus/_core.pyi.
+# The typed-payload tests run in the tests sessions, with pydantic and msgspec required.
 # Run by `nox -s typing`: CI_VENV is its venv, with the package and the typing dependency group
 # (the pinned checkers, the test and typed groups), CI_WORK a scratch folder, cwd = repo root.
 set -euo pipefail
@@ -47,7 +46,3 @@ echo "typing: stubtest eventbus._core against _core.pyi"
   cd "$CI_WORK"
   "$python" -m mypy.stubtest eventbus._core --allowlist "$root/.ci/stubtest-allowlist.txt"
 )
-
-echo "typing: typed payloads with pydantic and msgspec"
-EVENTBUS_TYPED_DEPS_REQUIRED=1 "$python" -m pytest -q -p no:cacheprovider \
-  tests/codec tests/twins/test_codec_engines_models.py tests/core/test_testing_helpers.py tests/docs

@@ -12,12 +12,12 @@
 set -euo pipefail
 : "${CI_VENV:?}" "${CI_WORK:?}"
 python="$CI_VENV/bin/python"
+source "$(dirname "$0")/../native.sh"
 
 newest_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 if [ -z "$(newest_bin)" ]; then
   echo "databases: installing Debian's postgresql package"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  native_apt_install --no-install-recommends postgresql
 fi
 bin=$(newest_bin)
 echo "databases: $("$bin/postgres" --version)"

@@ -31,6 +31,7 @@ def mypy_errors(mypy: str, python: str, path: Path) -> set[int]:
             "--python-executable",
             python,
             "--no-incremental",
+            "--cache-dir=/dev/null",  # no cache written into the checkout, which other sessions read
             "--hide-error-context",
             "--no-error-summary",
             str(path),

@@ -234,7 +234,7 @@ def test_large_but_finite_floats_decode(impl: ModuleType) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Plain targets (formerly test_codec.py): JSON values, builtins, generics, dataclasses
+# Plain targets: JSON values, builtins, generics, dataclasses
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,7 @@ def test_generated_encoders_hold_no_user_text(make: Maker) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Plain payloads (formerly test_codec.py): compact UTF-8 JSON, what cannot be encoded
+# Plain payloads: compact UTF-8 JSON, what cannot be encoded
 
 
 @pytest.mark.parametrize(

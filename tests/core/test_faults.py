@@ -1,4 +1,4 @@
-"""Faults found by trying the bus with odd inputs and tools (issue 13): both implementations alike."""
+"""Faults found by trying the bus with odd inputs and tools: both implementations alike."""
 
 from __future__ import annotations
 

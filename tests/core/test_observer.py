@@ -263,7 +263,7 @@ def test_a_refused_awaitable_is_that_handlers_error(impl: ModuleType, method: st
     refusal = group.exceptions[0] if isinstance(group, ExceptionGroup) else group
     assert type(refusal) is TypeError and "a" + method in str(refusal)
     if method == "call":
-        # call refuses a coroutine-function handler before running any (issue 9).
+        # call refuses a coroutine-function handler before running any.
         assert without_durations(observer.log)[1:] == [("finished", refusal)]
         return
     assert without_durations(observer.log)[2:] == [

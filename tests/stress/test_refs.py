@@ -20,7 +20,7 @@ level cache fill once), then measured over a few rounds; a round within a small 
 passes, and a leak fails every round.  ``EVENTBUS_EXPECT_DEBUG_BUILD=1`` makes the absence
 of ``sys.gettotalrefcount`` a failure, so the CI step cannot silently measure less.
 
-The second half (formerly ``test_refs.py``) measures dispatch alone, observed or not: the
+The second half measures dispatch alone, observed or not: the
 counts of ``ctx``, ``data``, the handlers and the bus after thousands of dispatches on every
 path, and that a bus in a cycle with its handlers is collected.
 """
@@ -805,7 +805,7 @@ def test_cython_shared_types_leak_only_type_references(impl: ModuleType) -> None
 
 
 # ---------------------------------------------------------------------------
-# Reference safety of dispatch, and a bus in a cycle is collected (formerly test_refs.py).
+# Reference safety of dispatch, and a bus in a cycle is collected.
 #
 # ``sys.getrefcount`` of ``ctx``, ``data``, the handler and the bus must be the same
 # before and after thousands of dispatches on every path.  The success path, a

@@ -14,7 +14,7 @@ deliberately racy bus (a read-modify-write of the registry without a lock, with 
 yield point inside) runs under the same harness, which must report the
 registrations it loses: proof that the harness still forces interleavings.
 
-The second half (formerly ``test_concurrency.py``) runs the same harness over whole
+The second half runs the same harness over whole
 workloads: registrars, dispatchers and churners on one bus at once, racing
 unregisters of the same tokens, removals from the middle, and a dispatch blocked in a
 handler while another thread changes its pair.
@@ -460,7 +460,7 @@ def test_the_harness_reraises_worker_exceptions() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Whole workloads on one bus (formerly test_concurrency.py).
+# Whole workloads on one bus.
 
 
 def named_handler(
