@@ -495,7 +495,7 @@ cdef class Bus:
         snapshot = self._current(data._domain, data._action)
         if eventbus_local_slots() and type(snapshot) is tuple:
             # Free-threaded: this thread's copy now, so that the first dispatch after a
-            # change leaves the bus in its steady state (tests/test_refs.py counts on it).
+            # change leaves the bus in its steady state (tests/stress/test_refs.py counts on it).
             self._lookup(data)
         if type(snapshot) is _Refused:
             if refuse:

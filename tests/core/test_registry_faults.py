@@ -1,4 +1,4 @@
-"""The registry under faults (issue 13.4): code running inside a bus operation, and
+"""The registry under faults: code running inside a bus operation, and
 asynchronous exceptions in the middle of one.
 
 - A finalizer (``__del__``, ``weakref.finalize``, a weak handler's death) that calls
