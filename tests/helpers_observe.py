@@ -97,8 +97,11 @@ class CheckingObserver:
     def dispatch(self, method: str, data: Any, handlers: tuple[Any, ...]) -> CheckingObservation:
         if type(handlers) is not tuple:
             self.problems.append(f"{method}: handlers is a {type(handlers).__qualname__}")
+        observation = CheckingObservation(self, method, handlers)
+        # Counted last: a dispatch() that raised (the recursion limit can stop it at any call)
+        # started nothing the bus will finish.
         self.count(started=1)
-        return CheckingObservation(self, method, handlers)
+        return observation
 
     def check(self) -> None:
         """Fail unless every dispatch so far kept the protocol and finished; then start afresh."""

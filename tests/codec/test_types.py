@@ -824,6 +824,15 @@ def test_library_models_are_read_in_their_json_mode(impl: ModuleType, models: Mo
     assert message.startswith("cannot decode event 'people'/'joined' into StrictStamp at at: ")
 
 
+def json_error(payload: bytes) -> str:
+    """What ``json.loads`` says of ``payload``, without the position."""
+    try:
+        json.loads(payload)
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    raise AssertionError(f"{payload!r} is valid JSON")
+
+
 @pytest.mark.parametrize("kind", ["Point", "Address"])
 def test_library_model_payloads_refuse_what_is_not_utf8_json(
     impl: ModuleType, models: ModuleType, kind: str
@@ -832,7 +841,8 @@ def test_library_model_payloads_refuse_what_is_not_utf8_json(
         (b"\xef\xbb\xbf{}", "Unexpected UTF-8 BOM"),
         ('{"x":1}'.encode("utf-16"), "the payload is not UTF-8"),
         (b'{"x":"\xff"}', "the payload is not UTF-8: invalid start byte at byte 6"),
-        (b'{"x":1,}', "Expecting property name"),
+        # In json's own words, which change between Python versions.
+        (b'{"x":1,}', json_error(b'{"x":1,}')),
     ]:
         with pytest.raises(DecodeError) as error:
             decode(impl.Data("d", "a", payload), getattr(models, kind))
