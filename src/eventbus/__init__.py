@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ._errors import DecodeError, EncodeError, EventBusError
+from ._errors import DecodeError, EncodeError, EventBusError, UnhandledEventError
 
 __all__ = [
     "AsyncHandler",
@@ -24,7 +24,9 @@ __all__ = [
     "Handler",
     "Observation",
     "Observer",
+    "Registration",
     "SyncHandler",
+    "UnhandledEventError",
     "codec_engine",
     "decode",
     "implementation",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from ._core_py import Bus, Data, Event, must_data, new_data
     from ._decode import decode
     from ._observe import Observation, Observer
+    from ._registration import Registration
 
     implementation = "python"
 elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (sys.implementation.name != "cpython"):
@@ -110,6 +113,11 @@ def __getattr__(name: str) -> object:
         found: object = getattr(_observe, name)
         globals()[name] = found
         return found
+    if name == "Registration":
+        from ._registration import Registration  # noqa: PLC0415
+
+        globals()[name] = Registration
+        return Registration
     if name in ("Handler", "SyncHandler", "AsyncHandler"):
         aliases = _handler_aliases()
         globals().update(aliases)
@@ -123,9 +131,11 @@ def _restore_data(domain: str, action: str, raw_params: bytes | None) -> Data:  
     return Data(domain, action, raw_params)
 
 
-def _restore_event(domain: str, action: str, payload_type: object) -> Event[Any]:  # pyright: ignore[reportUnusedFunction]
+def _restore_event(  # pyright: ignore[reportUnusedFunction]
+    domain: str, action: str, payload_type: object, asynchronous: bool = False
+) -> Event[Any]:
     event: Any = globals().get("Event") or __getattr__("Event")  # (loaded on first use)
-    return event(domain, action, payload_type)  # type: ignore[no-any-return]
+    return event(domain, action, payload_type, asynchronous=asynchronous)  # type: ignore[no-any-return]
 
 
 def __dir__() -> list[str]:

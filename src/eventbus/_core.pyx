@@ -35,7 +35,8 @@ Identical in both twins:
     ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
     ``Bus._build``, ``Bus._mute``,
     ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
-    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
+    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``,
+    ``Bus.registrations``, ``Bus._registration_rows``, ``Bus._is_muted``.
 
 Different on purpose:
 - ``Data.__eq__``, ``Data.__hash__``, ``Data.__repr__``, ``Data.__reduce__``: the compiled
@@ -105,6 +106,7 @@ import sys
 from _thread import RLock as _RLock
 from types import FunctionType, MethodType
 
+from . import _wiring
 from ._awaiting import await_result
 from ._engine import active as _active_engine
 from ._encode import encode_params
@@ -534,7 +536,8 @@ cdef class _Mute:
 @cython.final
 cdef class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to
-    it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
+    it), what dispatch calls, whether it is a coroutine function, and whether it is gone;
+    for ``registrations()``, its event (or None) and where it was made."""
 
     cdef readonly tuple key
     cdef public object handler  # a weak reference to it, once _weakly has run
@@ -542,14 +545,18 @@ cdef class _Registration:
     cdef readonly bint coroutine
     cdef public bint removed
     cdef int indexed  # its place in its pair's _Index, if the pair has one
+    cdef readonly object event
+    cdef readonly tuple site  # (file, line) of the register() call or the @bus.on() line
 
-    def __init__(self, tuple key, handler, bint weak, bint coroutine):
+    def __init__(self, tuple key, handler, bint weak, bint coroutine, event, tuple site):
         self.key = key
         self.handler = handler
         self.weak = weak
         self.coroutine = coroutine
         self.removed = False
         self.indexed = _NOT_INDEXED
+        self.event = event
+        self.site = site
 
     cpdef object registered(self):
         """The handler as registered; ``None`` once a weak one was collected."""
@@ -812,7 +819,7 @@ _NOT_INITIALISED = _NotInitialised()
 
 
 cdef class Bus:
-    """Bus(logger=None, *, observer=None)
+    """Bus(logger=None, *, unhandled='ignore', observer=None)
 --
 
     Synchronous, in-process dispatch of events to the handlers of their pair.
@@ -828,13 +835,19 @@ cdef class Bus:
     Args:
         logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
             with ``exc_info``), and where an observer's failure is logged; default
-            ``logging.getLogger("eventbus")``.
+            ``logging.getLogger("eventbus")`` (which carries a `logging.NullHandler`).
+        unhandled: What a dispatch (`call`, `publish`, `acall`, `apublish`) that finds
+            no handler for its pair does: ``"ignore"`` (nothing; the default),
+            ``"warn"`` (the first one of each pair logs a WARNING naming it) or
+            ``"raise"`` (`UnhandledEventError`, with the closest registered pair).  A
+            pair muted by `eventbus.testing` is not unhandled.
         observer: An `Observer` that sees every dispatch; default none (see
             `observer`).
 
     Raises:
         TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
             ``observer`` has no ``dispatch`` method.
+        ValueError: ``unhandled`` is not one of the three.
 
     Example:
         >>> bus = eventbus.Bus()
@@ -859,6 +872,8 @@ cdef class Bus:
     cdef dict _muted
     cdef readonly list _pending  # readable for the fault tests (tests/test_registry_faults.py)
     cdef object _observer
+    # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
+    cdef object _unhandled
     cdef dict _handlers
     # Whether _observer is set: what dispatch tests.  A flag in the object, not a
     # comparison with None, which kept Py_None in a register and spilled others around
@@ -885,18 +900,19 @@ cdef class Bus:
     def __dealloc__(self):
         PyMem_Free(self._local_versions)
 
-    def __init__(self, logger=None, *, observer=None):
+    def __init__(self, logger=None, *, unhandled="ignore", observer=None):
         # Re-initialising a live bus would swap its lock and registry under other threads.
         if self._lock is not _NOT_INITIALISED:
             raise TypeError("Bus.__init__() may be called only once")
         import logging  # on first use: import eventbus stays cheap
 
         if logger is None:
-            logger = logging.getLogger("eventbus")
+            logger = _wiring.library_logger()
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(
                 f"logger must be a logging.Logger or None, not {type(logger).__qualname__}"
             )
+        self._unhandled = _wiring.unhandled_policy(unhandled, logger)
         self._observer = check_observer(observer)
         eventbus_flag_store(&self._observed, observer is not None)
         self._logger = logger
@@ -970,8 +986,11 @@ cdef class Bus:
             event = domain
             return event, event.domain, event.action, action
         if action is _MISSING:
-            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
-        return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+            raise _wiring.missing_pair(method)
+        try:
+            return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+        except (TypeError, ValueError) as exc:
+            raise _wiring.pair_error(method, exc, domain) from None
 
     # -- writers --------------------------------------------------------------------
 
@@ -1009,11 +1028,13 @@ cdef class Bus:
                 raise TypeError("register(event, handler) takes no action: the event names the pair")
             domain, action, handler = event.domain, event.action, action
         elif action is _MISSING:
-            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
+            raise _wiring.missing_pair("register")
         else:
             event = None
-            domain = _check_name("domain", domain)
-            action = _check_name("action", action)
+            try:
+                domain, action = _check_name("domain", domain), _check_name("action", action)
+            except (TypeError, ValueError) as exc:
+                raise _wiring.pair_error("register", exc, domain) from None
         if handler is _MISSING:
             raise TypeError("register() needs a handler")
         if not callable(handler):
@@ -1021,7 +1042,10 @@ cdef class Bus:
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
+        coroutine = _is_coroutine_function(handler)
+        if coroutine and event is not None and not event.asynchronous:
+            raise _wiring.coroutine_refused(_handler_name(handler), event)
+        registration = _Registration(key, handler, weak, coroutine, event, _wiring.site())
         if weak:
             target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)
         else:
@@ -1503,6 +1527,53 @@ cdef class Bus:
             self._drain_soon()
         return tuple(sorted(pairs))
 
+    def registrations(self, *pair_or_event):
+        """Every live registration, or those of one pair or `Event`: who handles what, wired where.
+
+        Takes nothing, ``(domain, action)`` or ``(event)``.  Sorted by pair, then in
+        registration order; weak handlers already collected are left out.  Each
+        `Registration` says the handler as registered, the event it was registered for
+        (`None` for a plain pair), whether it is held weakly, and its site:
+        ``"path/to/module.py:LINE"`` of the ``register(...)`` call or of the
+        ``@bus.on(...)`` line.  A muted pair's registrations are listed: they are set
+        aside, not removed.
+
+        Raises:
+            TypeError: A name is not a `str`, or the arguments are not a pair or an event.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
+        wanted = _wiring.registrations_filter(self._pair, _MISSING, pair_or_event)
+        if self._lock._is_owned():
+            return _wiring.registrations(self._registration_rows(wanted))
+        with self._lock:
+            rows = self._registration_rows(wanted)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return _wiring.registrations(rows)
+
+    def _registration_rows(self, wanted):
+        rows = []
+        for key, entries in self._entries.items():
+            if wanted is None or key == wanted:
+                for registration in entries:
+                    handler = (<_Registration>registration).registered()
+                    if handler is not None and not (<_Registration>registration).removed:
+                        rows.append(
+                            (
+                                key,
+                                handler,
+                                (<_Registration>registration).event,
+                                (<_Registration>registration).weak,
+                                (<_Registration>registration).site,
+                            )
+                        )
+        return rows
+
+    def _is_muted(self, domain, action):
+        """Whether ``eventbus.testing`` mutes the pair now (then it is not unhandled)."""
+        return (domain, action) in self._muted
+
     # -- dispatch ----------------------------------------------------------------------
 
     # The lookup of call and publish, inlined in the pure twin to save a Python call.
@@ -1567,10 +1638,10 @@ cdef class Bus:
         # and a pair with a coroutine-function handler all take the slow path.
         if type(handlers) is not tuple:
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             handlers = self._slow(handlers, <Data>data, True)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         # The loop is C (eventbus_run): the pure twin's for loop, without
         # Cython's per-handler bookkeeping.
         cdef Py_ssize_t index = 0
@@ -1607,10 +1678,10 @@ cdef class Bus:
         handlers = self._lookup(<Data>data)
         if type(handlers) is not tuple:
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             handlers = self._slow(handlers, <Data>data, False)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         cdef Py_ssize_t index = 0
         # The success path enters no try block: a try costs C code on every
         # dispatch here (it is free in the interpreter).  Only after a failure is
@@ -1658,10 +1729,13 @@ cdef class Bus:
         handlers = self._lookup(<Data>data)
         if type(handlers) is tuple:
             return handlers
+        if handlers is not None:
+            handlers = self._slow(handlers, <Data>data, False)
         if handlers is None:
+            if self._unhandled is not None:
+                self._unhandled(self, data)
             return ()
-        handlers = self._slow(handlers, <Data>data, False)
-        return () if handlers is None else handlers
+        return handlers
 
     async def acall(self, ctx, data):
         """`call` for async handlers: each handler's awaitable is awaited in turn.

@@ -31,7 +31,8 @@ Identical in both twins:
     ``Bus._add``, ``Bus._remove``, ``Bus._compact``, ``Bus._drain``, ``Bus._drain_soon``,
     ``Bus._build``, ``Bus._mute``,
     ``Bus._add_mute``, ``Bus._remove_mute``, ``Bus.on``, ``Bus._registered_now``,
-    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``.
+    ``Bus.handlers``, ``Bus.pairs``, ``Bus._log_failure``, ``Bus._log_observer_failure``,
+    ``Bus.registrations``, ``Bus._registration_rows``, ``Bus._is_muted``.
 
 Different on purpose:
 - ``Data.__eq__``, ``Data.__hash__``, ``Data.__repr__``, ``Data.__reduce__``: the compiled
@@ -99,9 +100,9 @@ import sys
 from _thread import RLock as _RLock
 from collections.abc import Callable
 from types import FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast, final, overload
 
-from . import _event
+from . import _event, _wiring
 from ._awaiting import await_result
 from ._encode import encode_params
 
@@ -112,6 +113,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
     from ._observe import Dispatcher, Observer
+    from ._registration import Registration
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -442,10 +444,31 @@ class Event(_event.Event[_T]):
     if TYPE_CHECKING:  # the constructor binds this class's type parameter, not the base's
 
         @overload
-        def __init__(self: Event[_S], domain: str, action: str, payload_type: type[_S]) -> None: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[False] = False
+        ) -> Event[_S]: ...
         @overload
-        def __init__(self: Event[Any], domain: str, action: str, payload_type: object) -> None: ...
-        def __init__(self, domain: str, action: str, payload_type: object) -> None: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: bool
+        ) -> AsyncEvent[_S]: ...
+        @overload
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[False] = False
+        ) -> Event[Any]: ...
+        @overload
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: bool
+        ) -> AsyncEvent[Any]: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: bool = False
+        ) -> Any: ...
+
+
+if TYPE_CHECKING:
+
+    class AsyncEvent(Event[_T]):
+        """For type checkers: an ``Event(..., asynchronous=True)``, whose handlers may be
+        coroutine functions (a synchronous event's must return None)."""
 
 
 def _is_event(value: object) -> bool:
@@ -497,17 +520,28 @@ class _Mute:
 
 class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to
-    it), what dispatch calls, whether it is a coroutine function, and whether it is gone."""
+    it), what dispatch calls, whether it is a coroutine function, and whether it is gone;
+    for ``registrations()``, its event (or None) and where it was made."""
 
-    __slots__ = ("key", "handler", "weak", "coroutine", "removed", "indexed")
+    __slots__ = ("key", "handler", "weak", "coroutine", "removed", "indexed", "event", "site")
 
-    def __init__(self, key: tuple[str, str], handler: Any, weak: bool, coroutine: bool) -> None:
+    def __init__(
+        self,
+        key: tuple[str, str],
+        handler: Any,
+        weak: bool,
+        coroutine: bool,
+        event: Any,
+        site: tuple[str, int],
+    ) -> None:
         self.key = key
         self.handler = handler  # a weak reference to it, once _weakly has run
         self.weak = weak
         self.coroutine = coroutine
         self.removed = False
         self.indexed = _NOT_INDEXED  # its place in its pair's _Index, if the pair has one
+        self.event = event
+        self.site = site  # (file, line) of the register() call or the @bus.on() line
 
     def registered(self) -> Any:
         """The handler as registered; ``None`` once a weak one was collected."""
@@ -760,13 +794,19 @@ class Bus:
     Args:
         logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
             with ``exc_info``), and where an observer's failure is logged; default
-            ``logging.getLogger("eventbus")``.
+            ``logging.getLogger("eventbus")`` (which carries a `logging.NullHandler`).
+        unhandled: What a dispatch (`call`, `publish`, `acall`, `apublish`) that finds
+            no handler for its pair does: ``"ignore"`` (nothing; the default),
+            ``"warn"`` (the first one of each pair logs a WARNING naming it) or
+            ``"raise"`` (`UnhandledEventError`, with the closest registered pair).  A
+            pair muted by `eventbus.testing` is not unhandled.
         observer: An `Observer` that sees every dispatch; default none (see
             `observer`).
 
     Raises:
         TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
             ``observer`` has no ``dispatch`` method.
+        ValueError: ``unhandled`` is not one of the three.
 
     Example:
         >>> bus = eventbus.Bus()
@@ -790,10 +830,13 @@ class Bus:
         "_pending",
         "_observer",
         "_busy",
+        "_unhandled",
         "__weakref__",
     )
 
-    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
+    def __new__(
+        cls, logger: Any = None, *, unhandled: Any = "ignore", observer: Any = None
+    ) -> Self:  # (__init__'s)
         # Until __init__ runs, a bus holds _NOT_INITIALISED: using it raises a clear error
         # (a subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
         self = object.__new__(cls)
@@ -801,12 +844,14 @@ class Bus:
             object.__setattr__(self, name, _NOT_INITIALISED)
         self._observer = None
         self._busy = False
+        self._unhandled = None
         return self
 
     def __init__(
         self,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         *,
+        unhandled: Literal["ignore", "warn", "raise"] = "ignore",
         observer: Observer | None = None,
     ) -> None:
         # Re-initialising a live bus would swap its lock and registry under other threads.
@@ -815,9 +860,11 @@ class Bus:
         import logging  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
         if logger is None:
-            logger = logging.getLogger("eventbus")
+            logger = _wiring.library_logger()
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(f"logger must be a logging.Logger or None, not {type(logger).__qualname__}")
+        # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
+        self._unhandled: Any = _wiring.unhandled_policy(unhandled, logger)
         self._observer: Observer | None = check_observer(observer)
         self._logger = logger
         # Reentrant only so that _is_owned() is exact: an operation that finds the lock
@@ -871,8 +918,11 @@ class Bus:
             event: Any = cast(Any, domain)
             return event, event.domain, event.action, action
         if action is _MISSING:
-            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
-        return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+            raise _wiring.missing_pair(method)
+        try:
+            return None, _check_name("domain", domain), _check_name("action", action), _MISSING
+        except (TypeError, ValueError) as exc:
+            raise _wiring.pair_error(method, exc, domain) from None
 
     # -- writers --------------------------------------------------------------------
 
@@ -882,7 +932,11 @@ class Bus:
     ) -> Callable[[], bool]: ...
     @overload
     def register(
-        self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+        self, event: AsyncEvent[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    @overload
+    def register(
+        self, event: Event[_T], handler: Callable[[Any, _T], None], /, *, weak: bool = False
     ) -> Callable[[], bool]: ...
     def register(
         self,
@@ -926,12 +980,14 @@ class Bus:
                 raise TypeError("register(event, handler) takes no action: the event names the pair")
             domain, action, handler = event.domain, event.action, action
         elif action is _MISSING:
-            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
+            raise _wiring.missing_pair("register")
         else:
             event = None
             if type(domain) is not str or not domain or type(action) is not str or not action:
-                domain = _check_name("domain", domain)  # (two plain names skip the calls)
-                action = _check_name("action", action)
+                try:  # (two plain names skip the calls)
+                    domain, action = _check_name("domain", domain), _check_name("action", action)
+                except (TypeError, ValueError) as exc:
+                    raise _wiring.pair_error("register", exc, domain) from None
         if handler is _MISSING:
             raise TypeError("register() needs a handler")
         if not callable(handler):
@@ -939,7 +995,10 @@ class Bus:
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        registration = _Registration(key, handler, weak, _is_coroutine_function(handler))
+        coroutine = _is_coroutine_function(handler)
+        if coroutine and event is not None and not event.asynchronous:
+            raise _wiring.coroutine_refused(_handler_name(handler), event)
+        registration = _Registration(key, handler, weak, coroutine, event, _wiring.site())
         target: Callable[[Any, Data], object]
         if weak:
             target = self._weakly(
@@ -1354,7 +1413,9 @@ class Bus:
     @overload
     def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
     @overload
-    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    def on(self, event: AsyncEvent[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    @overload
+    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], None]], Callable[[_C, _T], None]]: ...
     def on(self, domain: Any, action: Any = _MISSING) -> Any:
         """Decorator form of `register`: registers the function and returns it unchanged.
 
@@ -1432,6 +1493,51 @@ class Bus:
             self._drain_soon()
         return tuple(sorted(pairs))
 
+    @overload
+    def registrations(self) -> tuple[Registration, ...]: ...
+    @overload
+    def registrations(self, domain: str, action: str, /) -> tuple[Registration, ...]: ...
+    @overload
+    def registrations(self, event: Event[Any], /) -> tuple[Registration, ...]: ...
+    def registrations(self, *pair_or_event: Any) -> tuple[Registration, ...]:
+        """Every live registration, or those of one pair or `Event`: who handles what, wired where.
+
+        Takes nothing, ``(domain, action)`` or ``(event)``.  Sorted by pair, then in
+        registration order; weak handlers already collected are left out.  Each
+        `Registration` says the handler as registered, the event it was registered for
+        (`None` for a plain pair), whether it is held weakly, and its site:
+        ``"path/to/module.py:LINE"`` of the ``register(...)`` call or of the
+        ``@bus.on(...)`` line.  A muted pair's registrations are listed: they are set
+        aside, not removed.
+
+        Raises:
+            TypeError: A name is not a `str`, or the arguments are not a pair or an event.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
+        wanted = _wiring.registrations_filter(self._pair, _MISSING, pair_or_event)
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            return _wiring.registrations(self._registration_rows(wanted))
+        with self._lock:
+            rows = self._registration_rows(wanted)
+            self._drain()
+        if self._pending:
+            self._drain_soon()
+        return _wiring.registrations(rows)
+
+    def _registration_rows(self, wanted: tuple[str, str] | None) -> list[Any]:
+        rows: list[Any] = []
+        for key, entries in self._entries.items():
+            if wanted is None or key == wanted:
+                for registration in entries:
+                    handler = registration.registered()
+                    if handler is not None and not registration.removed:
+                        rows.append((key, handler, registration.event, registration.weak, registration.site))
+        return rows
+
+    def _is_muted(self, domain: str, action: str) -> bool:
+        """Whether ``eventbus.testing`` mutes the pair now (then it is not unhandled)."""
+        return (domain, action) in self._muted
+
     # -- dispatch ----------------------------------------------------------------------
 
     def call(self, ctx: object, data: Data) -> None:
@@ -1460,14 +1566,14 @@ class Bus:
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             handlers = actions.get(data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         while True:
             try:
                 for handler in handlers:
@@ -1491,7 +1597,7 @@ class Bus:
                 return
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             if type(handlers) is _Refused:
                 raise _coroutine_refused(handlers.refused, "call")
 
@@ -1521,14 +1627,14 @@ class Bus:
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             handlers = actions.get(data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
         errors: list[Exception] | None = None
         while True:
             try:
@@ -1559,7 +1665,7 @@ class Bus:
                 break
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return
+                return None if self._unhandled is None else self._unhandled(self, data)
             if type(handlers) is _Refused:
                 handlers = handlers.handlers
         if errors is not None:
@@ -1593,12 +1699,13 @@ class Bus:
         if type(data) is not Data:
             raise _not_data(data)
         handlers: Any = _lookup(self._handlers, data.domain, data.action)
-        if handlers is None:
-            return ()
         if type(handlers) is tuple:
             return handlers  # pyright: ignore[reportUnknownVariableType]
-        handlers = self._current(data.domain, data.action)
+        if handlers is not None:
+            handlers = self._current(data.domain, data.action)
         if handlers is None:
+            if self._unhandled is not None:
+                self._unhandled(self, data)
             return ()
         return handlers.handlers if type(handlers) is _Refused else handlers
 

@@ -103,6 +103,7 @@ class Admin(User):
 
 
 UserCreated = eventbus.Event("users", "created", User)
+UserUpdated = eventbus.Event("users", "updated", User, asynchronous=True)
 
 
 def test_an_event_carries_its_payload_type() -> None:
@@ -127,18 +128,24 @@ def test_event_handlers_are_checked_against_the_payload_type() -> None:
     bus.register(UserCreated, wider, weak=True)
 
     @bus.on(UserCreated)
-    def count(ctx: list[int], user: User) -> int:
+    def count(ctx: list[int], user: User) -> None:
+        ctx.append(user.id)
+
+    @bus.on(UserUpdated)
+    def total(ctx: list[int], user: User) -> int:  # an asynchronous event's handler may return
         ctx.append(user.id)
         return len(ctx)
 
-    @bus.on(UserCreated)
+    @bus.on(UserUpdated)
     async def later(ctx: list[int], user: User) -> None:
         await asyncio.sleep(0)
 
-    assert_type(count([], User(1)), int)  # @bus.on(event) keeps the function's own type
-    assert count([], User(1)) == 1
+    assert_type(count([], User(1)), None)  # @bus.on(event) keeps the function's own type
+    assert_type(total([], User(1)), int)
+    assert total([], User(1)) == 1
     assert inspect.iscoroutinefunction(later)
-    assert bus.handlers(UserCreated) == (exact, wider, count, later)
+    assert bus.handlers(UserCreated) == (exact, wider, count)
+    assert bus.handlers(UserUpdated) == (total, later)
     assert bus.unregister(UserCreated, exact) is True
     assert_type(bus.pairs(), tuple[tuple[str, str], ...])
 
