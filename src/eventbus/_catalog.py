@@ -139,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eventbus", description="Tools for an application's bus.")
     commands = parser.add_subparsers(dest="command", required=True)
     catalog = commands.add_parser(
-        "catalog", help="print every registration of a bus", description=__doc__.split("\n\n")[0]
+        "catalog",
+        help="print every registration of a bus",
+        description="Print every registration of the bus at MODULE:ATTR.",
     )
     catalog.add_argument("target", metavar="MODULE:ATTR", help="where the bus is, e.g. myapp.wiring:bus")
     catalog.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or mermaid")

@@ -53,7 +53,7 @@ class Event(_event.Event[_T]):
     ) -> Event[_S]: ...
     @overload
     def __new__(
-        cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: bool
+        cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[True]
     ) -> AsyncEvent[_S]: ...
     @overload
     def __new__(
@@ -61,7 +61,7 @@ class Event(_event.Event[_T]):
     ) -> Event[Any]: ...
     @overload
     def __new__(
-        cls, domain: str, action: str, payload_type: object, *, asynchronous: bool
+        cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[True]
     ) -> AsyncEvent[Any]: ...
     def data(self, payload: _T) -> Data:  # type: ignore[override]
         """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""

@@ -449,7 +449,7 @@ class Event(_event.Event[_T]):
         ) -> Event[_S]: ...
         @overload
         def __new__(
-            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: bool
+            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[True]
         ) -> AsyncEvent[_S]: ...
         @overload
         def __new__(
@@ -457,7 +457,7 @@ class Event(_event.Event[_T]):
         ) -> Event[Any]: ...
         @overload
         def __new__(
-            cls, domain: str, action: str, payload_type: object, *, asynchronous: bool
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[True]
         ) -> AsyncEvent[Any]: ...
         def __new__(
             cls, domain: str, action: str, payload_type: object, *, asynchronous: bool = False
@@ -864,7 +864,7 @@ class Bus:
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(f"logger must be a logging.Logger or None, not {type(logger).__qualname__}")
         # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
-        self._unhandled: Any = _wiring.unhandled_policy(unhandled, logger)
+        self._unhandled: _wiring.Unhandled | None = _wiring.unhandled_policy(unhandled, logger)
         self._observer: Observer | None = check_observer(observer)
         self._logger = logger
         # Reentrant only so that _is_owned() is exact: an operation that finds the lock

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._event import Event
+    from ._core_py import Event
 
 __all__ = ["Registration"]
 
@@ -30,7 +30,7 @@ class Registration:
     """
 
     __slots__ = _FIELDS
-    __match_args__ = _FIELDS
+    __match_args__ = ("domain", "action", "handler", "event", "weak", "site")
 
     domain: str
     action: str

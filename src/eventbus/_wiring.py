@@ -60,8 +60,10 @@ def library_logger() -> logging.Logger:
 def pair_error(method: str, error: Exception, domain: object = None) -> Exception:
     """``error`` (a refused domain or action) in words that show the forms ``method`` accepts."""
     hint = ""
-    if type(domain) is tuple and len(domain) == 2:  # the pair as eventbus.testing takes it
-        hint = f" (not a tuple: {method}({domain[0]!r}, {domain[1]!r}, ...))"
+    if isinstance(domain, tuple):  # the pair as eventbus.testing takes it
+        pair: tuple[object, ...] = domain  # pyright: ignore[reportUnknownVariableType]
+        if len(pair) == 2:
+            hint = f" (not a tuple: {method}({pair[0]!r}, {pair[1]!r}, ...))"
     return type(error)(f"{error}: the pair is given as {_FORMS[method]}{hint}")
 
 
@@ -87,7 +89,7 @@ def site() -> tuple[str, int]:
     """The file and line of the first caller outside eventbus (and contextlib): the
     ``register(...)`` call or the ``@bus.on(...)`` line.  The compiled twin's functions have no frames, the pure twin's
     do: skipping the package's own files finds the same line for both."""
-    frame: Any = sys._getframe(1)  # noqa: SLF001 - the cheap way to one caller's line
+    frame: Any = sys._getframe(1)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - the cheap way to one caller's line
     # (eventbus.testing registers from inside a context manager: contextlib's frames too.)
     contextlib = getattr(sys.modules.get("contextlib"), "__file__", None)
     while frame is not None and (
@@ -129,7 +131,7 @@ def registrations_filter(
 
     ``pair`` is the twin's ``Bus._pair``, ``missing`` its "not given" marker.
     """
-    if not pair_or_event:
+    if len(pair_or_event) == 0:
         return None
     if len(pair_or_event) > 2:
         raise missing_pair("registrations")

@@ -30,12 +30,13 @@ if typing.TYPE_CHECKING:
 __all__ = ["Recorded", "muted", "record"]
 
 T = TypeVar("T")
+_T_co = TypeVar("_T_co", covariant=True)
 _U = TypeVar("_U")
 Pair = tuple[str, str]
 _NO_TYPE: Any = object()
 
 
-class Recorded(Generic[T]):
+class Recorded(Generic[_T_co]):
     """What the recorded pairs were dispatched, in dispatch order (across all of them).
 
     Recording happens on the dispatching thread, as a handler; dispatches from
@@ -73,7 +74,7 @@ class Recorded(Generic[T]):
         return [(data.domain, data.action) for data in self.data]
 
     @typing.overload
-    def decode(self) -> list[T]: ...
+    def decode(self) -> list[_T_co]: ...
     @typing.overload
     def decode(self, cls: type[_U]) -> list[_U]: ...
     @typing.overload
@@ -89,7 +90,7 @@ class Recorded(Generic[T]):
         return _decode(data) if payload_type is _NO_TYPE else _decode(data, payload_type)
 
     @typing.overload
-    def one(self) -> T: ...
+    def one(self) -> _T_co: ...
     @typing.overload
     def one(self, cls: type[_U]) -> _U: ...
     @typing.overload
