@@ -413,17 +413,23 @@ class Event(_event.Event[_T]):
     "created", UserCreated)`` is an ``Event[UserCreated]``.  Events are immutable,
     equal and hashable by their three fields.  A `Bus` accepts an event wherever it
     accepts a pair: ``register(event, handler)`` calls ``handler(ctx, payload)``
-    with the payload decoded.
+    with the payload decoded.  An event is synchronous unless declared
+    ``asynchronous=True``: it refuses a coroutine-function handler when it is
+    registered, and type checkers take its handlers as ``Callable[[Any, T], None]``.
 
     Args:
         domain: As for `Data`.
         action: As for `Data`.
         payload_type: Any type `decode` accepts (a dataclass, `dict`, `list`, a
             pydantic model, ``list[X]``, ``X | None``...).
+        asynchronous: Whether its handlers may be coroutine functions; its producers
+            then dispatch it with `Bus.acall` or `Bus.apublish`.  Part of the event's
+            equality, hash, repr and pickles.
 
     Raises:
         TypeError: ``payload_type`` is not a type `decode` accepts (checked here, not
-            at the first dispatch), or ``domain`` or ``action`` is not a `str`.
+            at the first dispatch), ``domain`` or ``action`` is not a `str`, or
+            ``asynchronous`` is not a `bool`.
         ValueError: ``domain`` or ``action`` is empty.
 
     Example:
@@ -969,7 +975,8 @@ class Bus:
 
         Raises:
             TypeError: ``handler`` is not callable, a name is not a `str`, ``weak`` is
-                not a `bool`, or the handler cannot be held weakly.
+                not a `bool`, the handler cannot be held weakly, or it is a coroutine
+                function and ``event`` is synchronous (declare it ``asynchronous=True``).
             ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
                 an argument is refused.
         """
@@ -1557,6 +1564,8 @@ class Bus:
             TypeError: ``data`` is not a `Data` (of this implementation); a handler is
                 a coroutine function, or returned an awaitable (closed unawaited): use
                 `acall`.
+            UnhandledEventError: No handler for the pair, on a bus built with
+                ``unhandled="raise"``.
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
