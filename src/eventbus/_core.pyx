@@ -717,6 +717,12 @@ cdef int _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 # inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
 cdef bint _MARKABLE = sys.version_info >= (3, 12)
 
+cdef object _getframe = sys._getframe  # one caller's frame, cheaply
+# sys._getframe's depth of register()'s caller: a compiled function has no frame (with line
+# tracing, the coverage build, it has one: then it is passed over as eventbus's own).
+cdef int _CALLER = 0
+cdef tuple _SKIPPED = _wiring.SKIPPED
+
 _NO_PAYLOAD_TYPE = object()
 
 
@@ -1052,7 +1058,12 @@ cdef class Bus:
         coroutine = _is_coroutine_function(handler)
         if coroutine and event is not None and not event.asynchronous:
             raise _wiring.coroutine_refused(_handler_name(handler), event)
-        registration = _Registration(key, handler, weak, coroutine, event, _wiring.site())
+        # Where it is registered, at registration only: the caller's code and offset (its line is
+        # worked out by registrations()); past eventbus's own frames for on() and eventbus.testing.
+        caller = _getframe(_CALLER)
+        code = caller.f_code
+        site = (code, caller.f_lasti) if not code.co_filename.startswith(_SKIPPED) else _wiring.site_beyond(caller)
+        registration = _Registration(key, handler, weak, coroutine, event, site)
         if weak:
             target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)
         else:

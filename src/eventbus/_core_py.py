@@ -538,7 +538,7 @@ class _Registration:
         weak: bool,
         coroutine: bool,
         event: Any,
-        site: tuple[str, int],
+        site: tuple[Any, int],
     ) -> None:
         self.key = key
         self.handler = handler  # a weak reference to it, once _weakly has run
@@ -697,6 +697,10 @@ _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 # inspect.markcoroutinefunction (3.12+) marks a plain function as a coroutine function.
 _MARKABLE = sys.version_info >= (3, 12)
 
+
+_getframe = sys._getframe  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - one caller's line, cheaply
+_CALLER = 1  # sys._getframe's depth of register()'s caller
+_SKIPPED = _wiring.SKIPPED
 
 _NO_PAYLOAD_TYPE: Any = object()
 
@@ -1005,7 +1009,16 @@ class Bus:
         coroutine = _is_coroutine_function(handler)
         if coroutine and event is not None and not event.asynchronous:
             raise _wiring.coroutine_refused(_handler_name(handler), event)
-        registration = _Registration(key, handler, weak, coroutine, event, _wiring.site())
+        # Where it is registered, at registration only: the caller's code and offset (its line is
+        # worked out by registrations()); past eventbus's own frames for on() and eventbus.testing.
+        caller = _getframe(_CALLER)
+        code = caller.f_code
+        site = (
+            (code, caller.f_lasti)
+            if not code.co_filename.startswith(_SKIPPED)
+            else _wiring.site_beyond(caller)
+        )
+        registration = _Registration(key, handler, weak, coroutine, event, site)
         target: Callable[[Any, Data], object]
         if weak:
             target = self._weakly(

@@ -10,7 +10,6 @@ finds handlers never does.
 from __future__ import annotations
 
 import os
-import sys
 
 from ._errors import UnhandledEventError
 
@@ -18,6 +17,7 @@ from ._errors import UnhandledEventError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from types import CodeType
     from typing import Any
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "library_logger",
     "pair_error",
     "registrations",
-    "site",
+    "site_beyond",
     "unhandled_policy",
 ]
 
@@ -82,37 +82,45 @@ def coroutine_refused(handler_name: str, event: Any) -> TypeError:
 
 # -- Where a registration was made -----------------------------------------------------
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Frames passed over to find a registration's site: eventbus's own (the decorator of on(),
+# eventbus.testing, the compiled twin's under line tracing) and contextlib's (eventbus.testing
+# registers from inside a context manager).  contextlib.py sits beside os.py: no import needed.
+SKIPPED = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.join(os.path.dirname(os.__file__), "contextlib.py"),
+)
+_UNKNOWN_SITE = (None, -1)
 
 
-def site() -> tuple[str, int]:
-    """The file and line of the first caller outside eventbus (and contextlib): the
-    ``register(...)`` call or the ``@bus.on(...)`` line.  The compiled twin's functions have no frames, the pure twin's
-    do: skipping the package's own files finds the same line for both."""
-    frame: Any = sys._getframe(1)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - the cheap way to one caller's line
-    # (eventbus.testing registers from inside a context manager: contextlib's frames too.)
-    contextlib = getattr(sys.modules.get("contextlib"), "__file__", None)
-    while frame is not None and (
-        frame.f_code.co_filename.startswith(_PACKAGE) or frame.f_code.co_filename == contextlib
-    ):
+def site_beyond(frame: Any) -> tuple[Any, int]:
+    """The site of a registration made from ``frame``, a frame of eventbus (or contextlib): the
+    first caller outside them.  (``register()`` takes its caller's frame itself, the common case.)
+
+    A site is the code object and the instruction offset of the registering call, the
+    ``register(...)`` call or the ``@bus.on(...)`` line; the line is worked out only when
+    ``registrations()`` asks (``f_lineno`` costs more than the rest).
+    """
+    while frame is not None and frame.f_code.co_filename.startswith(SKIPPED):
         frame = frame.f_back
-    if frame is None:
-        return ("<unknown>", 0)
-    return (frame.f_code.co_filename, frame.f_lineno)
+    return _UNKNOWN_SITE if frame is None else (frame.f_code, frame.f_lasti)
 
 
-def _shown_site(where: tuple[str, int]) -> str:
-    filename, line = where
+def _shown_site(where: tuple[CodeType | None, int]) -> str:
+    code, offset = where
+    if code is None:
+        return "<unknown>:0"
+    line = next((line for start, end, line in code.co_lines() if start <= offset < end), None)
+    filename: str = code.co_filename
     try:
-        relative = os.path.relpath(filename)
+        relative: str = os.path.relpath(filename)
     except ValueError:  # another drive (Windows)
         relative = filename
     if not relative.startswith(os.pardir):
         filename = relative
-    return f"{filename.replace(os.sep, '/')}:{line}"
+    return f"{filename.replace(os.sep, '/')}:{line or code.co_firstlineno}"
 
 
-def registrations(rows: list[tuple[tuple[str, str], Any, Any, bool, tuple[str, int]]]) -> tuple[Any, ...]:
+def registrations(rows: list[tuple[tuple[str, str], Any, Any, bool, tuple[Any, int]]]) -> tuple[Any, ...]:
     """The `Registration` values of ``rows`` ((pair, handler, event, weak, site), in registration
     order per pair), sorted by pair."""
     from ._registration import Registration  # noqa: PLC0415
