@@ -17,7 +17,6 @@ import logging
 import os
 import pickle
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from types import ModuleType
 from typing import Any, TypedDict, cast
 
 import pytest
-from helpers_core import collecting_logger, quiet_logger
+from helpers_core import collecting_logger, quiet_logger, run_python
 
 import eventbus
 from eventbus.testing import muted, record
@@ -222,12 +221,7 @@ def test_a_publish_failure_is_not_printed_by_unconfigured_logging(pure: bool) ->
             print(type(group.exceptions[0]).__name__)
         """
     )
-    env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
-    if pure:
-        env["EVENTBUS_NO_EXTENSIONS"] = "1"
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    result = run_python("-c", script, pure=pure)
     assert (result.returncode, result.stdout, result.stderr) == (0, "KeyError\n", "")
 
 
@@ -602,23 +596,11 @@ def shop(tmp_path: Path) -> Path:
 
 
 def catalog(impl: ModuleType, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
-    if impl.__name__ == "eventbus._core_py":
-        env["EVENTBUS_NO_EXTENSIONS"] = "1"
-    check = "import eventbus, sys; sys.argv[0] = 'eventbus'; "
-    check += (
-        f"assert eventbus.implementation == {'python' if 'EVENTBUS_NO_EXTENSIONS' in env else 'cython'!r}; "
-    )
-    check += "import runpy; runpy.run_module('eventbus', run_name='__main__')"
-    return subprocess.run(
-        [sys.executable, "-c", check, "catalog", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
+    pure = impl.__name__ == "eventbus._core_py"
+    # python -m eventbus, after checking that the implementation is the one under test.
+    check = f"import eventbus; assert eventbus.implementation == {'python' if pure else 'cython'!r}; "
+    check += "import runpy, sys; sys.argv[0] = 'eventbus'; runpy.run_module('eventbus', run_name='__main__')"
+    return run_python("-c", check, "catalog", *args, pure=pure, cwd=cwd)
 
 
 def test_catalog_prints_a_table_by_default(impl: ModuleType, shop: Path) -> None:

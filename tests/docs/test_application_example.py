@@ -11,14 +11,13 @@ line records the source's sha256; re-render with ``mmdc -i shop.mmd -o shop.svg`
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import COMPILED_WANTED
+from helpers_core import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -27,18 +26,7 @@ IMPLEMENTATIONS = ["cython", "python"] if COMPILED_WANTED else ["python"]
 
 
 def run(implementation: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
-    if implementation == "python":
-        env["EVENTBUS_NO_EXTENSIONS"] = "1"
-    return subprocess.run(
-        [sys.executable, "-W", "error", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=EXAMPLES,
-        timeout=120,
-        check=False,
-    )
+    return run_python(*args, pure=implementation == "python", cwd=EXAMPLES)
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
