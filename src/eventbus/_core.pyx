@@ -81,6 +81,8 @@ Only in the compiled twin:
   critical section, and the cold observed path kept out of the dispatch methods.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
   slow path, which the pure dispatch inlines.
+- ``Bus._no_handlers``: call's and publish's path when no handler is found (``unhandled=``),
+  kept out of the two methods; the pure twin inlines it.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
 - ``_local_of``: a bus's per-thread registry copies, for ``_core.h`` (a thread that ends
   drops its copies, free-threaded builds).
@@ -884,8 +886,6 @@ cdef class Bus:
     cdef dict _muted
     cdef readonly list _pending  # readable for the fault tests (tests/test_registry_faults.py)
     cdef object _observer
-    # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
-    cdef object _unhandled
     cdef dict _handlers
     # Whether _observer is set: what dispatch tests.  A flag in the object, not a
     # comparison with None, which kept Py_None in a register and spilled others around
@@ -898,6 +898,9 @@ cdef class Bus:
     cdef list _local
     cdef uint64_t* _local_versions
     cdef uint64_t _version
+    # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
+    # Last: the fields above keep their places (see the first comment).
+    cdef object _unhandled
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -1604,6 +1607,14 @@ cdef class Bus:
             <PyObject *>data._domain, <PyObject *>data._action,
         )
 
+    # A dispatch that found no handler: unhandled="warn" or "raise" acts here.  A function of
+    # its own, so that call and publish carry one call on that path, not the test and the call.
+    @cython.final
+    cdef object _no_handlers(self, object data):
+        if self._unhandled is not None:
+            self._unhandled(self, data)
+        return None
+
     cdef object _slow(self, object found, Data data, bint refuse):
         # A marker instead of a tuple (the pure twin gets here by failing to iterate it).
         snapshot = self._current(data._domain, data._action)
@@ -1658,10 +1669,10 @@ cdef class Bus:
         # and a pair with a coroutine-function handler all take the slow path.
         if type(handlers) is not tuple:
             if handlers is None:
-                return None if self._unhandled is None else self._unhandled(self, data)
+                return self._no_handlers(data)
             handlers = self._slow(handlers, <Data>data, True)
             if handlers is None:
-                return None if self._unhandled is None else self._unhandled(self, data)
+                return self._no_handlers(data)
         # The loop is C (eventbus_run): the pure twin's for loop, without
         # Cython's per-handler bookkeeping.
         cdef Py_ssize_t index = 0
@@ -1698,10 +1709,10 @@ cdef class Bus:
         handlers = self._lookup(<Data>data)
         if type(handlers) is not tuple:
             if handlers is None:
-                return None if self._unhandled is None else self._unhandled(self, data)
+                return self._no_handlers(data)
             handlers = self._slow(handlers, <Data>data, False)
             if handlers is None:
-                return None if self._unhandled is None else self._unhandled(self, data)
+                return self._no_handlers(data)
         cdef Py_ssize_t index = 0
         # The success path enters no try block: a try costs C code on every
         # dispatch here (it is free in the interpreter).  Only after a failure is

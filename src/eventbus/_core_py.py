@@ -77,6 +77,8 @@ Only in the compiled twin:
   critical section, and the cold observed path kept out of the dispatch methods.
 - ``Bus._lookup``, ``Bus._slow``: dispatch's registry read (``eventbus_lookup``) and its
   slow path, which the pure dispatch inlines.
+- ``Bus._no_handlers``: call's and publish's path when no handler is found (``unhandled=``),
+  kept out of the two methods; the pure twin inlines it.
 - ``_raise_noted``: adds call's note to the exception the C loop left pending.
 - ``_local_of``: a bus's per-thread registry copies, for ``_core.h`` (a thread that ends
   drops its copies, free-threaded builds).
