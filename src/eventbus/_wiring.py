@@ -10,6 +10,7 @@ finds handlers never does.
 from __future__ import annotations
 
 import os
+from _thread import allocate_lock
 
 from ._errors import UnhandledEventError
 
@@ -52,9 +53,13 @@ def library_logger() -> logging.Logger:
     import logging  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
     logger = logging.getLogger(LOGGER_NAME)
-    if not any(type(handler) is logging.NullHandler for handler in logger.handlers):
-        logger.addHandler(logging.NullHandler())
+    with _LOGGER_LOCK:  # two threads building their first buses add one handler
+        if not any(type(handler) is logging.NullHandler for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
     return logger
+
+
+_LOGGER_LOCK = allocate_lock()
 
 
 def pair_error(method: str, error: Exception, domain: object = None) -> Exception:
@@ -180,8 +185,6 @@ class Unhandled:
     __slots__ = ("mode", "logger", "warned", "lock")
 
     def __init__(self, mode: str, logger: Any) -> None:
-        from _thread import allocate_lock  # noqa: PLC0415
-
         self.mode = mode
         self.logger = logger
         self.warned: set[tuple[str, str]] = set()
