@@ -368,6 +368,22 @@ def test_data_checks_a_pydantic_model(impl: ModuleType) -> None:
         signed.data({"email": "a@example.com"})
 
 
+def test_data_checks_a_msgspec_struct(impl: ModuleType) -> None:
+    msgspec: Any = (
+        importlib.import_module("msgspec")
+        if os.environ.get("EVENTBUS_TYPED_DEPS_REQUIRED")
+        else pytest.importorskip("msgspec", reason="needs the typed extra")
+    )
+
+    class Shipped(msgspec.Struct):  # type: ignore[misc]
+        order: int
+
+    shipped = impl.Event("orders", "shipped", Shipped)
+    assert shipped.data(Shipped(order=3)).raw_params == b'{"order":3}'
+    with pytest.raises(TypeError, match="takes a .*Shipped payload, not dict"):
+        shipped.data({"order": 3})
+
+
 # -- bus.registrations() and Registration -----------------------------------------------------
 
 
