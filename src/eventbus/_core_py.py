@@ -1536,15 +1536,7 @@ class Bus:
             TypeError: A name is not a `str`, or the arguments are not a pair or an event.
             ValueError: ``domain`` or ``action`` is empty.
         """
-        wanted = _wiring.registrations_filter(self._pair, _MISSING, pair_or_event)
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            return _wiring.registrations(self._registration_rows(wanted))
-        with self._lock:
-            rows = self._registration_rows(wanted)
-            self._drain()
-        if self._pending:
-            self._drain_soon()
-        return _wiring.registrations(rows)
+        return _wiring.registrations_of(self, pair_or_event, _MISSING)
 
     def _registration_rows(self, wanted: tuple[str, str] | None) -> list[Any]:
         rows: list[Any] = []

@@ -125,6 +125,24 @@ def _shown_site(where: tuple[CodeType | None, int]) -> str:
     return f"{filename.replace(os.sep, '/')}:{line or code.co_firstlineno}"
 
 
+def registrations_of(bus: Any, pair_or_event: tuple[object, ...], missing: object) -> tuple[Any, ...]:
+    """``bus.registrations(*pair_or_event)``: the bus's own rows read under its lock (with the
+    ritual of its readers: queue nothing, apply what others queued), made values outside it.
+
+    ``missing`` is the twin's "not given" marker, for its ``Bus._pair``.
+    """
+    wanted = registrations_filter(bus._pair, missing, pair_or_event)  # noqa: SLF001
+    lock = bus._lock  # noqa: SLF001
+    if lock._is_owned():  # noqa: SLF001 - inside the bus's own locked section (a finalizer)
+        return registrations(bus._registration_rows(wanted))  # noqa: SLF001
+    with lock:
+        rows = bus._registration_rows(wanted)  # noqa: SLF001
+        bus._drain()  # noqa: SLF001
+    if bus._pending:  # noqa: SLF001
+        bus._drain_soon()  # noqa: SLF001
+    return registrations(rows)
+
+
 def registrations(rows: list[tuple[tuple[str, str], Any, Any, bool, tuple[Any, int]]]) -> tuple[Any, ...]:
     """The `Registration` values of ``rows`` ((pair, handler, event, weak, site), in registration
     order per pair), sorted by pair."""
