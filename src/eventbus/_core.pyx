@@ -554,7 +554,7 @@ cdef class _Registration:
     cdef public bint removed
     cdef int indexed  # its place in its pair's _Index, if the pair has one
     cdef readonly object event
-    cdef readonly tuple site  # (file, line) of the register() call or the @bus.on() line
+    cdef readonly tuple site  # (code, offset) of the register() call or the @bus.on() line
 
     def __init__(self, tuple key, handler, bint weak, bint coroutine, event, tuple site):
         self.key = key
@@ -723,7 +723,8 @@ cdef object _getframe = sys._getframe  # one caller's frame, cheaply
 # sys._getframe's depth of register()'s caller: a compiled function has no frame (with line
 # tracing, the coverage build, it has one: then it is passed over as eventbus's own).
 cdef int _CALLER = 0
-cdef tuple _SKIPPED = _wiring.SKIPPED
+# ... and its frames are named after this .pyx as compiled (a relative path): passed over too.
+cdef tuple _SKIPPED = _wiring.SKIPPED + (_first_isawaitable.__code__.co_filename,)
 
 _NO_PAYLOAD_TYPE = object()
 
@@ -1065,7 +1066,7 @@ cdef class Bus:
         # worked out by registrations()); past eventbus's own frames for on() and eventbus.testing.
         caller = _getframe(_CALLER)
         code = caller.f_code
-        site = (code, caller.f_lasti) if not code.co_filename.startswith(_SKIPPED) else _wiring.site_beyond(caller)
+        site = (code, caller.f_lasti) if not code.co_filename.startswith(_SKIPPED) else _wiring.site_beyond(caller, _SKIPPED)
         registration = _Registration(key, handler, weak, coroutine, event, site)
         if weak:
             target = self._weakly(registration, handler, _NO_PAYLOAD_TYPE if event is None else event.payload_type)

@@ -549,7 +549,7 @@ class _Registration:
         self.removed = False
         self.indexed = _NOT_INDEXED  # its place in its pair's _Index, if the pair has one
         self.event = event
-        self.site = site  # (file, line) of the register() call or the @bus.on() line
+        self.site = site  # (code, offset) of the register() call or the @bus.on() line
 
     def registered(self) -> Any:
         """The handler as registered; ``None`` once a weak one was collected."""

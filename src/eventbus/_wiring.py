@@ -97,7 +97,7 @@ SKIPPED = (
 _UNKNOWN_SITE = (None, -1)
 
 
-def site_beyond(frame: Any) -> tuple[Any, int]:
+def site_beyond(frame: Any, skipped: tuple[str, ...] = SKIPPED) -> tuple[Any, int]:
     """The site of a registration made from ``frame``, a frame of eventbus (or contextlib): the
     first caller outside them.  (``register()`` takes its caller's frame itself, the common case.)
 
@@ -105,7 +105,7 @@ def site_beyond(frame: Any) -> tuple[Any, int]:
     ``register(...)`` call or the ``@bus.on(...)`` line; the line is worked out only when
     ``registrations()`` asks (``f_lineno`` costs more than the rest).
     """
-    while frame is not None and frame.f_code.co_filename.startswith(SKIPPED):
+    while frame is not None and frame.f_code.co_filename.startswith(skipped):
         frame = frame.f_back
     return _UNKNOWN_SITE if frame is None else (frame.f_code, frame.f_lasti)
 
