@@ -51,6 +51,7 @@ CI_STAGES = [
     ["tests(3.11-compiled)", "debug-refs"],
     ["tests(3.12-compiled)", "stress"],
     ["tests(3.13-compiled)", "typing"],
+    ["databases"],
     ["asan"],
     ["coverage"],
     ["free-threaded"],
@@ -235,6 +236,13 @@ def typing(session: nox.Session) -> None:
     """mypy --strict and pyright over src, tests and the README's examples; stubtest; typed payloads."""
     install_eventbus(session, "typing")
     step(session, "40-typing.sh", CI_VENV=str(session.virtualenv.location))
+
+
+@nox.session(python="3.11")
+def databases(session: nox.Session) -> None:
+    """The after-commit adapters on SQLite and a throwaway PostgreSQL server (tests/transactions)."""
+    install_eventbus(session, "databases")
+    step(session, "70-databases.sh", CI_VENV=str(session.virtualenv.location))
 
 
 @nox.session(python="3.11")

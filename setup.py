@@ -49,10 +49,10 @@ class OptionalBuildExt(build_ext):
 def fallback_message(exc: Exception, name: str | None) -> str:
     """What a failed build of extension ``name`` (None: all of them) leaves installed."""
     banner = "*" * 75
-    if name == "eventbus._fastcodec":
+    if name == "eventbus._codec._fastcodec":
         # The core stays compiled; only the codec runs on its stdlib engine.
         what = (
-            f"eventbus: building the compiled codec engine (eventbus._fastcodec) failed ({exc!r}).\n"
+            f"eventbus: building the compiled codec engine (eventbus._codec._fastcodec) failed ({exc!r}).\n"
             "eventbus: the compiled core is installed all the same; payloads are encoded and\n"
             "eventbus: decoded by the stdlib codec (eventbus.codec_engine == 'python'), which\n"
             "eventbus: gives the same bytes, values and errors, more slowly."
@@ -80,18 +80,21 @@ def extensions() -> list[Extension]:
         print("eventbus: Cython is not available: pure-Python build", file=sys.stderr)
         return []
     macros = [("CYTHON_TRACE_NOGIL", "1"), ("CYTHON_USE_SYS_MONITORING", "0")] if TRACE else []
-    # The core, and the compiled codec engine (eventbus._fastcodec): each optional on its own.
-    # _core's C is in src/eventbus/_core.h (found beside the generated .c; a change rebuilds).
-    depends = {"_core": ["src/eventbus/_core.h"], "_fastcodec": []}
+    # The core, and the compiled codec engine (eventbus._codec._fastcodec): each optional on its
+    # own.  Their C is in a header beside each .pyx (found beside the generated .c; a change rebuilds).
+    modules = {
+        "eventbus._core": ["src/eventbus/_core.h"],
+        "eventbus._codec._fastcodec": ["src/eventbus/_codec/_fastcodec.h"],
+    }
     extensions = [
         Extension(
-            f"eventbus.{name}",
-            [f"src/eventbus/{name}.pyx"],
-            depends=depends[name],
+            name,
+            [f"src/{name.replace('.', '/')}.pyx"],
+            depends=depends,
             define_macros=macros,
             optional=not REQUIRE,
         )
-        for name in ("_core", "_fastcodec")
+        for name, depends in modules.items()
     ]
     directives = {"linetrace": True, "profile": False} if TRACE else {}
     return cythonize(extensions, compiler_directives=directives, quiet=True)

@@ -25,6 +25,8 @@ SDIST_REQUIRED = [
     "src/eventbus/_core.pyx",
     "src/eventbus/_core.h",
     "src/eventbus/_core.pyi",
+    "src/eventbus/_codec/_fastcodec.pyx",
+    "src/eventbus/_codec/_fastcodec.h",
     "src/eventbus/py.typed",
 ]
 
@@ -48,16 +50,19 @@ STRAY = [
 # setuptools always puts its own metadata in an sdist: that one is expected.
 SDIST_METADATA = ["PKG-INFO", "setup.cfg", "src/eventbus.egg-info/*"]
 COMPILED_CORE = ["eventbus/_core.*.so", "eventbus/_core.*.pyd"]
-COMPILED_CODEC = ["eventbus/_fastcodec.*.so", "eventbus/_fastcodec.*.pyd"]
+COMPILED_CODEC = ["eventbus/_codec/_fastcodec.*.so", "eventbus/_codec/_fastcodec.*.pyd"]
 WHEEL_PACKAGE = [
     "eventbus/__init__.py",
     "eventbus/_awaiting.py",
-    "eventbus/_codec.py",
+    "eventbus/_codec/__init__.py",
+    "eventbus/_codec/types.py",
+    "eventbus/_codec/encode.py",
+    "eventbus/_codec/decode.py",
+    "eventbus/_codec/plans.py",
+    "eventbus/_codec/engine.py",
+    "eventbus/_codec/_fastcodec.pyi",
     "eventbus/_core_py.py",
-    "eventbus/_decode.py",
-    "eventbus/_encode.py",
     "eventbus/_errors.py",
-    "eventbus/_types.py",
     "eventbus/_observe.py",
     "eventbus/otel.py",
     "eventbus/py.typed",
@@ -121,7 +126,7 @@ def check_wheel(wheel: Path, *, pure: bool) -> list[str]:
         if len(compiled) != 1:
             problems.append(f"{wheel.name}: expected one compiled eventbus._core, found {compiled}")
         if len(codec) != 1:
-            problems.append(f"{wheel.name}: expected one compiled eventbus._fastcodec, found {codec}")
+            problems.append(f"{wheel.name}: expected one compiled eventbus._codec._fastcodec, found {codec}")
     return problems
 
 

@@ -35,6 +35,7 @@ from .workloads import (
     CTX,
     HANDLER_COUNTS,
     IMPLEMENTATIONS,
+    MODEL_LIBRARIES,
     USER,
     call_timer,
     end_to_end_timer,
@@ -43,6 +44,8 @@ from .workloads import (
     floor_timer,
     implementation,
     json_dispatch_timer,
+    model_by_hand_timer,
+    model_end_to_end_timer,
     noop_handlers,
     timer,
 )
@@ -53,6 +56,14 @@ E2E_BASELINE = "e2e by hand: json.dumps, call, json.loads, dataclass"
 E2E_PYEE = "e2e pyee EventEmitter.emit(obj)"
 E2E_BLINKER = "e2e blinker Signal.send(obj)"
 E2E_PEERS = (E2E_PYEE, E2E_BLINKER)
+# A library model's by-hand row: its own JSON round trip, what the model rows are also shown over.
+E2E_BY_HAND = {
+    library: f"e2e {library} by hand: {how}"
+    for library, how in (
+        ("msgspec", "json.encode, Decoder(T).decode"),
+        ("pydantic", "model_dump_json, model_validate_json"),
+    )
+}
 HARNESS = "harness"  # timeit's own loop around an empty statement: in every cell, for information
 PEERS = ("blinker", "django", "psygnal", "pyee", "zope.event")
 
@@ -221,7 +232,7 @@ def machine() -> dict[str, Any]:
 def environment() -> dict[str, Any]:
     import eventbus
 
-    versions = {name: version_of(name) for name in ("eventbus", *PEERS)}
+    versions = {name: version_of(name) for name in ("eventbus", *PEERS, *MODEL_LIBRARIES)}
     try:
         import psygnal
 
@@ -240,8 +251,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def e2e_label(name: str, engine: str) -> str:
-    return f"e2e eventbus {IMPLEMENTATION_NAMES[name]}, {engine} codec: must_data, call, decode"
+def e2e_label(name: str, engine: str, library: str | None = None) -> str:
+    payload = "" if library is None else f"{library} model, "
+    return f"e2e eventbus {IMPLEMENTATION_NAMES[name]}, {engine} codec: {payload}must_data, call, decode"
+
+
+# The shipped configurations: each implementation with its default codec engine.
+MODEL_ROWS = (("c", "cython"), ("py", "python"))
 
 
 def plan() -> tuple[
@@ -261,6 +277,15 @@ def plan() -> tuple[
             e2e.append(
                 (e2e_label(name, engine), functools.partial(end_to_end_timer, implementation(name), engine))
             )
+    for library in MODEL_LIBRARIES:
+        if version_of(library) is None:
+            missing[E2E_BY_HAND[library]] = f"{library} is not installed (pip install '.[typed]')"
+            continue
+        e2e.append((E2E_BY_HAND[library], functools.partial(model_by_hand_timer, library)))
+        for name, engine in MODEL_ROWS:
+            if name in IMPLEMENTATIONS and engine in engines(name):
+                made = functools.partial(model_end_to_end_timer, implementation(name), engine, library)
+                e2e.append((e2e_label(name, engine, library), made))
     for label, distribution, builder in PEER_ROWS:
         if version_of(distribution) is None:
             missing[label] = f"{distribution} is not installed (pip install '.[bench]')"
@@ -323,6 +348,9 @@ def run(repetitions: int, sample_seconds: float, rounds: int, processes: int) ->
                 for peer in E2E_PEERS:
                     if peer in e2e_rows:
                         cells[str(group)][f"over {peer}"] = result.median_ratio(group, label, peer)
+                for library, by_hand in E2E_BY_HAND.items():  # and a model's row next to its library's own
+                    if f" {library} model, " in label or label == by_hand:
+                        cells[str(group)]["over its library"] = result.median_ratio(group, label, by_hand)
         table[label] = cells
     return {
         "rows": rows,
@@ -357,14 +385,15 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         "× by hand",
         "× pyee emit(obj)",
         "× blinker send(obj)",
+        "× its library by hand",
     ]
     e2e_body: list[list[str]] = []
     for label in report["e2e_rows"]:
         cell = report["table"][label][E2E]
         shown = [f"{cell['ratio']:.2f}×"]
-        for peer in E2E_PEERS:
-            over = cell.get(f"over {peer}")
-            shown.append("n/a" if over is None else f"{over:.2f}×")
+        for over in [f"over {peer}" for peer in E2E_PEERS] + ["over its library"]:
+            ratio = cell.get(over)
+            shown.append("" if ratio is None else f"{ratio:.2f}×")
         e2e_body.append([label, *shown])
     floor = ", ".join(f"{count}: {report['floor_ns'][count]:.0f} ns" for count in columns)
     versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in env["versions"].items())
@@ -381,7 +410,9 @@ def render(report: dict[str, Any], markdown: bool) -> str:
         f"end to end: {E2E_BASELINE.removeprefix('e2e ')} took {report['e2e_baseline_ns']:.0f} ns; "
         "eventbus encodes a UserCreated(id, email, name) dataclass (must_data), dispatches it and "
         "decodes it back in the handler; each peer passes the same object by reference to a no-op "
-        "handler; codec engines: cython = eventbus._fastcodec, python = the stdlib reference",
+        "handler; codec engines: cython = eventbus._codec._fastcodec, python = the stdlib reference; "
+        "the model rows send the same three fields as a msgspec Struct or a pydantic model, the same "
+        "way, and are also shown over their library's own JSON round trip by hand",
         "handlers, each a no-op def taking what its dispatcher passes: def h(ctx, data) for the floor, "
         "eventbus, psygnal and pyee; def h(sender, data) for blinker's send(ctx, data=data); "
         "def h(signal, sender, data) for Django's send(ctx, data=data); def h(event) for notify(data)",

@@ -154,9 +154,9 @@ def json_dispatch_timer() -> timeit.Timer:
 
 def engines(name: str) -> tuple[str, ...]:
     """The codec engines an implementation can run: the compiled core has the compiled codec
-    (eventbus._fastcodec) when it is built, and the stdlib one (the reference) always."""
+    (eventbus._codec._fastcodec) when it is built, and the stdlib one (the reference) always."""
     if name == "c":
-        from eventbus import _engine
+        from eventbus._codec import engine as _engine
 
         if _engine.available() is not None:
             return ("cython", "python")
@@ -165,7 +165,7 @@ def engines(name: str) -> tuple[str, ...]:
 
 def codec(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``must_data`` and ``decode`` of ``impl`` on ``engine``, whichever engine is active."""
-    from eventbus import _engine
+    from eventbus._codec import engine as _engine
 
     return _engine.functions(impl, engine)
 
@@ -184,3 +184,66 @@ def end_to_end_timer(impl: ModuleType, engine: str = "python") -> timeit.Timer:
         ctx=CTX,
         user=USER,
     )
+
+
+# The same event as a msgspec Struct and as a pydantic model (the ``typed`` extra): eventbus
+# encodes it, dispatches and decodes it back as for the dataclass; "by hand" is the library's
+# own JSON round trip, with nothing dispatched.
+MODEL_LIBRARIES = ("msgspec", "pydantic")
+
+
+def model_payload(library: str) -> tuple[type, object]:
+    """``(its type, the payload)``: UserCreated's three fields as ``library``'s model."""
+    if library == "msgspec":
+        import msgspec
+
+        class StructUserCreated(msgspec.Struct):
+            id: int
+            email: str
+            name: str
+
+        return StructUserCreated, StructUserCreated(id=USER.id, email=USER.email, name=USER.name)
+    import pydantic
+
+    class ModelUserCreated(pydantic.BaseModel):
+        id: int
+        email: str
+        name: str
+
+    return ModelUserCreated, ModelUserCreated(id=USER.id, email=USER.email, name=USER.name)
+
+
+def model_end_to_end_timer(impl: ModuleType, engine: str, library: str) -> timeit.Timer:
+    """``bus.call(ctx, must_data(..., model))`` to one handler that decodes it back: the dataclass
+    end to end with ``library``'s model as the payload."""
+    must_data, decode_with = codec(impl, engine)
+    cls, payload = model_payload(library)
+
+    def handler(ctx: object, data: Any) -> None:
+        decode_with(data, cls)
+
+    bus = bus_with(impl, (handler,), domain=E2E_DOMAIN, action=E2E_ACTION)
+    assert decode_with(must_data(E2E_DOMAIN, E2E_ACTION, payload), cls) == payload
+    return timer(
+        f"bus.call(ctx, must_data({E2E_DOMAIN!r}, {E2E_ACTION!r}, user))",
+        bus=bus,
+        must_data=must_data,
+        ctx=CTX,
+        user=payload,
+    )
+
+
+def model_by_hand_timer(library: str) -> timeit.Timer:
+    """The library's own round trip: msgspec ``json.encode`` and a ``json.Decoder(T).decode``;
+    pydantic ``model_dump_json`` and ``model_validate_json``."""
+    cls, payload = model_payload(library)
+    if library == "msgspec":
+        import msgspec
+
+        return timer(
+            "decode(encode(user))",
+            encode=msgspec.json.encode,
+            decode=msgspec.json.Decoder(cls).decode,
+            user=payload,
+        )
+    return timer("cls.model_validate_json(user.model_dump_json())", cls=cls, user=payload)

@@ -50,4 +50,4 @@ echo "typing: stubtest eventbus._core against _core.pyi"
 
 echo "typing: typed payloads with pydantic and msgspec"
 EVENTBUS_TYPED_DEPS_REQUIRED=1 "$python" -m pytest -q -p no:cacheprovider \
-  tests/codec tests/core/test_testing_helpers.py tests/docs
+  tests/codec tests/twins/test_codec_engines_models.py tests/core/test_testing_helpers.py tests/docs

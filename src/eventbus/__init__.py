@@ -26,6 +26,7 @@ __all__ = [
     "Observer",
     "Registration",
     "SyncHandler",
+    "Transaction",
     "UnhandledEventError",
     "codec_engine",
     "decode",
@@ -42,10 +43,11 @@ implementation: str
 # inspect, ...); what needs them loads on first use.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._codec.decode import decode
     from ._core_py import Bus, Data, Event, must_data, new_data
-    from ._decode import decode
     from ._observe import Observation, Observer
     from ._registration import Registration
+    from ._transactions import Transaction
 
     implementation = "python"
 elif os.environ.get("EVENTBUS_NO_EXTENSIONS", "") not in ("", "0") or (sys.implementation.name != "cpython"):
@@ -62,7 +64,7 @@ else:
     else:
         implementation = "cython"
 
-# The codec engine: "cython" (eventbus._fastcodec, with the compiled core) or "python" (the
+# The codec engine: "cython" (eventbus._codec._fastcodec, with the compiled core) or "python" (the
 # stdlib reference); EVENTBUS_NO_FAST_CODEC=1 forces the reference.  Same bytes, values, errors.
 codec_engine: str = getattr(sys.modules[Bus.__module__], "codec_engine", "python")
 
@@ -94,7 +96,7 @@ def __getattr__(name: str) -> object:
     # ``decode`` and what it needs (json, the converters) load on first use, so that
     # ``import eventbus`` stays cheap; after that it is an ordinary module attribute.
     if name == "decode":
-        from ._engine import decode_on  # noqa: PLC0415
+        from ._codec.engine import decode_on  # noqa: PLC0415
 
         found_decode = decode_on(codec_engine)
         globals()["decode"] = found_decode
@@ -118,6 +120,11 @@ def __getattr__(name: str) -> object:
 
         globals()[name] = Registration
         return Registration
+    if name == "Transaction":
+        from ._transactions import Transaction  # noqa: PLC0415
+
+        globals()[name] = Transaction
+        return Transaction
     if name in ("Handler", "SyncHandler", "AsyncHandler"):
         aliases = _handler_aliases()
         globals().update(aliases)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal, TypeVar, final, overload
 from . import _event
 from ._observe import Observer
 from ._registration import Registration
+from ._transactions import Transaction
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -138,6 +139,10 @@ class Bus:
         """``call`` for async handlers: each result that is awaitable is awaited in turn."""
     async def apublish(self, ctx: object, data: Data) -> None:
         """``publish`` for async handlers: each result that is awaitable is awaited in turn."""
+    def call_after_commit(self, ctx: object, data: Data, tx: Transaction) -> None:
+        """`call` once ``tx`` commits: at once if no transaction is open, never if it rolls back."""
+    def publish_after_commit(self, ctx: object, data: Data, tx: Transaction) -> None:
+        """`publish` once ``tx`` commits: at once if no transaction is open, never if it rolls back."""
     def _mute(
         self, domain: str, action: str, replacement: tuple[Callable[[Any, Data], object], ...] = ()
     ) -> Callable[[], None]:

@@ -108,10 +108,10 @@ import sys
 from _thread import RLock as _RLock
 from types import FunctionType, MethodType
 
-from . import _wiring
+from . import _staging, _wiring
 from ._awaiting import await_result
-from ._engine import active as _active_engine
-from ._encode import encode_params
+from ._codec.engine import active as _active_engine
+from ._codec.encode import encode_params
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -396,7 +396,7 @@ def _restore_data():
     return restore
 
 
-# The active codec engine's encode_params (eventbus._engine): the compiled one when it is
+# The active codec engine's encode_params (eventbus._codec.engine): the compiled one when it is
 # built and not switched off, which gives the reference's bytes and errors.
 _fast_engine = _active_engine()
 _encode_payload = encode_params if _fast_engine is None else _fast_engine.make_encode_params(encode_params)
@@ -753,7 +753,7 @@ def _registered_handler(target):
 def _decode():
     """eventbus.decode on the active engine, imported on first use (import eventbus stays cheap)."""
     # The pure twin has one engine, the reference; here it is codec_engine's.
-    from ._engine import decode_on
+    from ._codec.engine import decode_on
 
     return decode_on(codec_engine)
 
@@ -879,7 +879,7 @@ cdef class Bus:
     # build the object's header (its shared reference count, which every thread calling
     # bus.call writes) and the fields dispatch reads are then 64 bytes apart, so never in
     # one cache line.
-    cdef object _logger
+    cdef readonly object _logger  # for eventbus._staging, which logs what fails after commit
     cdef readonly object _lock  # readable for the fault tests (tests/test_registry_faults.py)
     cdef dict _entries
     cdef dict _holes
@@ -1830,6 +1830,10 @@ cdef class Bus:
         if errors is not None:
             # (Cython frames keep no locals: no cycle to break, unlike the pure twin.)
             raise _failures(data, handlers, errors)
+
+    # Not on the hot path: written once, for both twins (eventbus._staging).
+    call_after_commit = _staging.call_after_commit
+    publish_after_commit = _staging.publish_after_commit
 
 
 # What help(), pydoc and Sphinx list is a type's own dict.  Cython adds two things the pure

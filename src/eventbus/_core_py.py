@@ -104,9 +104,9 @@ from collections.abc import Callable
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast, final, overload
 
-from . import _event, _wiring
+from . import _event, _staging, _wiring
 from ._awaiting import await_result
-from ._encode import encode_params
+from ._codec.encode import encode_params
 
 if TYPE_CHECKING:
     import logging
@@ -398,7 +398,7 @@ def _not_data(data: object) -> TypeError:
 
 def _decode() -> Callable[[Any, Any], Any]:
     """eventbus.decode, imported on first use (import eventbus stays cheap)."""
-    from ._decode import decode  # noqa: PLC0415
+    from ._codec.decode import decode  # noqa: PLC0415
 
     return decode
 
@@ -1798,6 +1798,10 @@ class Bus:
                 # The tracebacks lead back to this frame: without this, frame ->
                 # errors -> tracebacks -> frame is a cycle keeping ctx and data alive.
                 errors = None
+
+    # Not on the hot path: written once, for both twins (eventbus._staging).
+    call_after_commit = _staging.call_after_commit
+    publish_after_commit = _staging.publish_after_commit
 
 
 # Whether the GIL is off (free-threaded CPython), decided once at import.  Both reads are

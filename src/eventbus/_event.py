@@ -77,7 +77,7 @@ class Event(Generic[T]):
         domain, action = probe.domain, probe.action
         if asynchronous is not False and asynchronous is not True:
             raise TypeError(f"asynchronous must be a bool, not {type(asynchronous).__qualname__}")
-        from ._decode import decode  # noqa: PLC0415 - on first use: import eventbus stays cheap
+        from ._codec.decode import decode  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
         try:
             # The codec's own check of a target type (and its converter, built once here).

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any, Generic, TypeVar, cast
 
-from ._decode import decode as _decode
+from ._codec.decode import decode as _decode
 from ._event import Event
 
 if typing.TYPE_CHECKING:

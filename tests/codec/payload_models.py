@@ -93,3 +93,42 @@ class CheckedDataclass:
     def __post_init__(self) -> None:
         if self.count < 0:
             raise RuntimeError(f"count {self.count} is negative")
+
+
+class Reading(msgspec.Struct):
+    """Floats and a nullable field: msgspec writes a NaN as null, as it writes None."""
+
+    value: float
+    note: str | None = None
+
+
+class Sample(pydantic.BaseModel):
+    value: float
+    note: str | None = None
+
+
+class SampleAsStrings(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(ser_json_inf_nan="strings")
+
+    value: float
+
+
+class SampleAsConstants(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(ser_json_inf_nan="constants")
+
+    value: float
+
+
+class StrictStamp(pydantic.BaseModel):
+    """Strict: a datetime only from JSON's ISO string (pydantic's JSON mode), never from a str in Python."""
+
+    model_config = pydantic.ConfigDict(strict=True)
+
+    at: datetime.datetime
+
+
+@dataclasses.dataclass
+class Batch:
+    readings: list[Reading]
+    by_name: dict[str, Sample]
+    first: Reading | None = None

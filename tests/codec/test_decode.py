@@ -1,4 +1,4 @@
-"""Decoding (``eventbus._decode``), through both implementations: plain JSON values and
+"""Decoding (``eventbus._codec.decode``), through both implementations: plain JSON values and
 targets, and hostile inputs and targets.  (Typed payloads, both ways: test_types.py.)"""
 
 from __future__ import annotations
@@ -444,3 +444,26 @@ def test_decode_into_unsupported_cls_is_a_type_error(impl: ModuleType, cls: Any)
 def test_decode_rejects_non_events(impl: ModuleType) -> None:
     with pytest.raises(TypeError):
         eventbus.decode(typing.cast(Any, {"raw_params": b"1"}))
+
+
+UTF8_ONLY = [
+    (b"\xef\xbb\xbf{}", "Unexpected UTF-8 BOM (decode using utf-8-sig)"),
+    ("{}".encode("utf-16"), "the payload is not UTF-8: invalid start byte at byte 0"),
+    ("{}".encode("utf-16-le"), "Expecting property name enclosed in double quotes"),
+    ("[1]".encode("utf-32"), "the payload is not UTF-8: invalid start byte at byte 0"),
+    (b'"\xed\xa0\x80"', "the payload is not UTF-8: invalid continuation byte at byte 1"),
+    (b'"\xc3"', "the payload is not UTF-8: invalid continuation byte at byte 1"),
+]
+
+
+@pytest.mark.parametrize(("raw", "why"), UTF8_ONLY, ids=repr)
+@pytest.mark.parametrize("cls", [None, dict, list[int], Point], ids=["no-cls", "dict", "list", "dataclass"])
+def test_the_payload_is_utf8_json_without_a_bom(impl: ModuleType, raw: bytes, why: str, cls: Any) -> None:
+    """RFC 8259: JSON between systems is UTF-8, never written with a BOM, which a reader may skip:
+    eventbus refuses both (json.loads(bytes) would read UTF-16 and UTF-32 and skip the BOM), as the
+    libraries' readers do, so that every reader of a payload agrees."""
+    data = impl.Data("d", "a", raw)
+    with pytest.raises(eventbus.DecodeError) as error:
+        eventbus.decode(data) if cls is None else eventbus.decode(data, cls)
+    assert f"invalid JSON ({why}" in str(error.value)
+    assert str(error.value).startswith("cannot decode event 'd'/'a' into ")

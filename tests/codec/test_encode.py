@@ -1,4 +1,4 @@
-"""Encoding (``eventbus._encode``): ``new_data`` / ``must_data``, through both implementations.
+"""Encoding (``eventbus._codec.encode``): ``new_data`` / ``must_data``, through both implementations.
 
 Plain payloads become compact UTF-8 JSON; every failure is an ``EncodeError`` naming the
 event, the place in the payload and what is wrong there; nothing else gets out of

@@ -609,7 +609,7 @@ def test_first_decodes_from_many_threads_at_once(impl: ModuleType) -> None:
 
 def test_nothing_half_built_is_published(impl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """While a dataclass's converter is being built, other threads cannot find it (or parts)."""
-    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus._codec import decode as _decode  # white box on purpose
 
     @dataclasses.dataclass
     class Branch:
@@ -641,7 +641,7 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
     """The codec keeps one C encoder instead of json's one per call: same text, same errors."""
-    from eventbus import _encode  # pyright: ignore[reportPrivateUsage]  # white box on purpose
+    from eventbus._codec import encode as _encode  # white box on purpose
 
     write = _encode._write_json  # pyright: ignore[reportPrivateUsage]
     reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -660,11 +660,21 @@ def test_the_cached_json_writer_writes_what_json_writes(value: object) -> None:
 def test_msgspec_struct_refuses_lone_surrogates_as_a_decode_error(
     impl: ModuleType, models: ModuleType
 ) -> None:
+    """json reads a lone surrogate escape, msgspec's reader does not: a DecodeError in its words;
+    nested in a dataclass (msgspec.convert on the decoded value), a str that is not Unicode."""
     data = impl.Data("d", "a", b'{"labels":{},"\\ud800":1}')
     with pytest.raises(DecodeError) as error:
         decode(data, models.Tagged)
     assert str(error.value) == (
-        "cannot decode event 'd'/'a' into Tagged: a str is not valid Unicode (surrogates not allowed)"
+        "cannot decode event 'd'/'a' into Tagged: msgspec cannot read the JSON (Input data was truncated)"
+    )
+    assert isinstance(error.value.__cause__, models.msgspec.DecodeError)
+    nested = impl.Data("d", "a", b'[{"labels":{},"\\ud800":1}]')
+    generic_list: Any = list
+    with pytest.raises(DecodeError) as error:
+        decode(nested, generic_list[models.Tagged])
+    assert str(error.value) == (
+        "cannot decode event 'd'/'a' into list[Tagged] at [0]: a str is not valid Unicode (surrogates not allowed)"
     )
     assert isinstance(error.value.__cause__, UnicodeEncodeError)
 
@@ -683,3 +693,150 @@ def test_validators_raising_their_own_exceptions_agree(
         "RuntimeError: count -1 is negative"
     )
     assert isinstance(error.value.__cause__, RuntimeError)
+
+
+# ---------------------------------------------------------------------------
+# pydantic and msgspec models through their library's own JSON writer and reader
+
+
+def test_a_library_model_is_written_by_its_library(
+    make: typing.Callable[..., Any], models: ModuleType
+) -> None:
+    """The bytes are the library's own (compact, UTF-8, in field order); where a library writes a
+    float unlike json (1e16, 0.00001), its way is kept, and reads back to the same float."""
+    reading = models.Reading(1e16, "é")
+    data = make("d", "a", reading)
+    assert data.raw_params == models.msgspec.json.encode(reading) == b'{"value":1e16,"note":"\xc3\xa9"}'
+    assert decode(data, models.Reading) == reading
+    assert make("d", "a", models.Reading(1e-05)).raw_params == b'{"value":0.00001,"note":null}'
+    sample = models.Sample(value=1e16, note="é")
+    data = make("d", "a", sample)
+    assert data.raw_params == sample.model_dump_json().encode() == b'{"value":1e+16,"note":"\xc3\xa9"}'
+    assert decode(data, models.Sample) == sample
+    assert make("d", "a", models.Sample(value=1e-05)).raw_params == b'{"value":0.00001,"note":null}'
+    # json's way everywhere else: the same floats in a dict
+    assert make("d", "a", {"value": 1e16, "small": 1e-05}).raw_params == b'{"value":1e+16,"small":1e-05}'
+
+
+def test_library_models_nested_in_other_payloads_keep_their_bytes(
+    make: typing.Callable[..., Any], models: ModuleType
+) -> None:
+    reading, sample = models.Reading(1e16), models.Sample(value=0.5, note="n")
+    own_reading = models.msgspec.json.encode(reading)
+    own_sample = sample.model_dump_json().encode()
+    batch = models.Batch(readings=[reading, reading], by_name={"s": sample}, first=reading)
+    data = make("d", "a", batch)
+    assert data.raw_params == (
+        b'{"readings":['
+        + own_reading
+        + b","
+        + own_reading
+        + b'],"by_name":{"s":'
+        + own_sample
+        + b'},"first":'
+        + own_reading
+        + b"}"
+    )
+    assert decode(data, models.Batch) == batch
+    assert make("d", "a", [sample, {"r": reading}]).raw_params == (
+        b"[" + own_sample + b',{"r":' + own_reading + b"}]"
+    )
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("kind", ["Reading", "Sample", "SampleAsStrings", "SampleAsConstants"])
+def test_nan_and_infinities_in_library_models_are_refused(
+    make: typing.Callable[..., Any], models: ModuleType, kind: str, number: float
+) -> None:
+    """The libraries write them as null (or, as a pydantic model's config says, NaN or "NaN")."""
+    cls = getattr(models, kind)
+    payload = cls(number) if kind == "Reading" else cls(value=number)
+    with pytest.raises(EncodeError) as error:
+        make("d", "a", payload)
+    assert str(error.value) == (
+        f"cannot encode payload of event 'd'/'a': at value: float value out of JSON range ({number!r})"
+    )
+    with pytest.raises(EncodeError) as error:
+        make("d", "a", {"batch": [payload]})
+    assert "at batch[0].value: float value out of JSON range" in str(error.value)
+    # null for None, and NaN inside a str, are no NaN
+    fine = cls(0.5) if kind == "Reading" else cls(value=0.5)
+    assert make("d", "a", fine).raw_params is not None
+    assert make("d", "a", models.Reading(0.5, "NaN null Infinity")).raw_params == (
+        b'{"value":0.5,"note":"NaN null Infinity"}'
+    )
+
+
+def test_a_library_model_that_cannot_be_written_names_the_path(
+    make: typing.Callable[..., Any], models: ModuleType
+) -> None:
+    with pytest.raises(EncodeError) as error:
+        make("d", "a", models.Reading(0.5, "\ud800"))
+    assert str(error.value) == (
+        "cannot encode payload of event 'd'/'a': at note: str is not encodable as UTF-8 (surrogates not allowed)"
+    )
+    with pytest.raises(EncodeError) as error:
+        make("d", "a", [models.Sample(value=0.5, note="\ud800")])
+    assert str(error.value).startswith(
+        "cannot encode payload of event 'd'/'a': at [0].note: str is not encodable"
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"value":NaN}',
+        b'{"value":Infinity}',
+        b'{"value":-Infinity}',
+        b'{"value":1e999}',
+        b'{"value":1,"x":1e999}',
+        b'{"value":1,"x":[NaN]}',
+        b'{"value":' + b"1" * 400 + b".5}",
+        b'{"value":1,"x":' + b"9" * 250 + b"e99}",
+    ],
+)
+@pytest.mark.parametrize("kind", ["Reading", "Sample"])
+def test_libraries_read_only_strict_json(
+    impl: ModuleType, models: ModuleType, kind: str, payload: bytes
+) -> None:
+    """pydantic reads NaN, Infinity and 1e999 (as inf), msgspec skips 1e999 in an ignored key: JSON
+    that json refuses is refused for a library model too, in json's words."""
+    with pytest.raises(DecodeError) as error:
+        decode(impl.Data("d", "a", payload), getattr(models, kind))
+    assert str(error.value).startswith(f"cannot decode event 'd'/'a' into {kind}: invalid JSON (")
+
+
+@pytest.mark.parametrize("kind", ["Reading", "Sample"])
+def test_strict_json_that_looks_suspicious_reads_normally(
+    impl: ModuleType, models: ModuleType, kind: str
+) -> None:
+    payload = b'{"value":1e-400,"note":"NaN Infinity 1e999","x":1E+300}'
+    assert decode(impl.Data("d", "a", payload), getattr(models, kind)).note == "NaN Infinity 1e999"
+
+
+def test_library_models_are_read_in_their_json_mode(impl: ModuleType, models: ModuleType) -> None:
+    """A strict pydantic model takes a datetime from JSON's ISO string, as model_validate_json does."""
+    stamp = models.StrictStamp(at=datetime.datetime(2024, 1, 2, 3, 4, 5))
+    data = impl.must_data("d", "a", stamp)
+    assert data.raw_params == b'{"at":"2024-01-02T03:04:05"}'
+    assert decode(data, models.StrictStamp) == stamp
+    message = decode_error(impl, {"at": 5}, models.StrictStamp)
+    assert message.startswith("cannot decode event 'people'/'joined' into StrictStamp at at: ")
+
+
+@pytest.mark.parametrize("kind", ["Point", "Address"])
+def test_library_model_payloads_refuse_what_is_not_utf8_json(
+    impl: ModuleType, models: ModuleType, kind: str
+) -> None:
+    for payload, why in [
+        (b"\xef\xbb\xbf{}", "Unexpected UTF-8 BOM"),
+        ('{"x":1}'.encode("utf-16"), "the payload is not UTF-8"),
+        (b'{"x":"\xff"}', "the payload is not UTF-8: invalid start byte at byte 6"),
+        (b'{"x":1,}', "Expecting property name"),
+    ]:
+        with pytest.raises(DecodeError) as error:
+            decode(impl.Data("d", "a", payload), getattr(models, kind))
+        assert str(error.value).startswith(f"cannot decode event 'd'/'a' into {kind}: invalid JSON ("), (
+            payload
+        )
+        assert why in str(error.value)

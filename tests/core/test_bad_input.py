@@ -2,7 +2,7 @@
 
 Every public entry point (``Data``, ``new_data``, ``must_data``, ``decode``,
 ``Bus``, ``register``, ``on``, ``handlers``, ``call``, ``publish``, ``acall``,
-``apublish``) gets wrong types, ``None``, empty strings, non-callables, events
+``apublish``, ``call_after_commit``, ``publish_after_commit``) gets wrong types, ``None``, empty strings, non-callables, events
 that are not ``Data`` (the other implementation's ``Data`` among them),
 unencodable payloads, malformed JSON and subclasses of ``str`` / ``bytes``.  Each
 case runs on each implementation the suite tests (conftest.IMPLEMENTATIONS: the
@@ -477,8 +477,43 @@ def _bus_cases() -> list[Case]:
                 message,
                 crossing,
             ),
+            # Staged on an open transaction: refused at once, nothing staged.
+            Case(
+                f"call_after_commit-{label}",
+                lambda e, mk=make: e.bus.call_after_commit(None, mk(e), OpenTransaction()),
+                TypeError,
+                message,
+                crossing,
+            ),
+            Case(
+                f"publish_after_commit-{label}",
+                lambda e, mk=make: e.bus.publish_after_commit(None, mk(e), OpenTransaction()),
+                TypeError,
+                message,
+                crossing,
+            ),
+        ]
+    for label, tx in [("none", None), ("object", object()), ("str", "tx")]:
+        cases += [
+            Case(
+                f"{method}-tx-{label}",
+                lambda e, m=method, t=tx: getattr(e.bus, m)(None, e.m.Data("users", "created"), t),
+                TypeError,
+                "tx must be an eventbus.Transaction (with active() and on_commit() methods), not ",
+            )
+            for method in ("call_after_commit", "publish_after_commit")
         ]
     return cases
+
+
+class OpenTransaction:
+    """A transaction that is open, and refuses anything staged on it: none of the rows may stage."""
+
+    def active(self) -> bool:
+        return True
+
+    def on_commit(self, callback: Callable[[], object], /) -> None:
+        raise AssertionError("a refused event was staged")
 
 
 ALL_CASES = _data_cases() + _payload_cases() + _bus_cases()
@@ -541,6 +576,8 @@ def test_the_table_covers_every_entry_point() -> None:
         "publish",
         "acall",
         "apublish",
+        "call_after_commit",
+        "publish_after_commit",
     }
 
 

@@ -794,7 +794,8 @@ def test_many_removals_keep_the_order_exact(impl: ModuleType) -> None:
 def test_events_encode_and_decode_on_their_implementations_codec_engine(impl: ModuleType) -> None:
     """event.data, event.decode and typed handlers run what must_data and decode run there:
     the compiled engine beside the compiled core (when it is active), the reference otherwise."""
-    from eventbus import _decode, _engine  # pyright: ignore[reportPrivateUsage]
+    from eventbus._codec import decode as _decode
+    from eventbus._codec import engine as _engine
 
     engine = getattr(impl, "codec_engine", "python")
     expected_decode = _engine.decode_on(engine) if engine == "cython" else _decode.decode

@@ -15,7 +15,7 @@ import pytest
 from conftest import COMPILED_WANTED
 
 REPORT = """
-import json, eventbus, eventbus._codec, eventbus._core_py
+import json, eventbus, eventbus._codec.decode, eventbus._errors, eventbus._core_py
 active = eventbus._core_py if eventbus.implementation == "python" else __import__(
     "eventbus._core", fromlist=["Bus"])
 print(json.dumps({
@@ -23,8 +23,9 @@ print(json.dumps({
     "module": eventbus.Bus.__module__,
     "same_module": all(getattr(eventbus, name) is getattr(active, name)
                        for name in ("Bus", "Data", "new_data", "must_data")),
-    "shared_codec": all(getattr(eventbus, name) is getattr(eventbus._codec, name)
-                        for name in ("decode", "EventBusError", "EncodeError", "DecodeError")),
+    "shared_codec": all(getattr(eventbus, name) is getattr(eventbus._errors, name)
+                        for name in ("EventBusError", "EncodeError", "DecodeError"))
+                    and eventbus.decode.__doc__ == eventbus._codec.decode.decode.__doc__,
     "compiled_file": getattr(active, "__file__", ""),
 }))
 """
@@ -102,7 +103,7 @@ after_use = set(sys.modules) - before
 assert eventbus.decode(data) == {"id": 1}
 import json
 print(json.dumps({"loaded": sorted(loaded), "after_use": sorted(after_use),
-                  "decode_loaded": "eventbus._decode" in sys.modules,
+                  "decode_loaded": "eventbus._codec.decode" in sys.modules,
                   "handler": repr(eventbus.Handler), "dir": "decode" in dir(eventbus)}))
 """
 DEFERRED = {
@@ -114,8 +115,8 @@ DEFERRED = {
     "logging",
     "inspect",
     "threading",
-    "eventbus._decode",
-    "eventbus._types",
+    "eventbus._codec.decode",
+    "eventbus._codec.types",
     "eventbus._observe",
 }
 
@@ -176,7 +177,7 @@ def test_codec_engine_is_reported_and_switchable(tmp_path: Path, env: dict[str, 
     found = json.loads(result.stdout)
     # The child's environment has no EVENTBUS_NO_* but the row's: what it picks depends on
     # whether the compiled engine is built, not on this process's EVENTBUS_NO_EXTENSIONS.
-    built = importlib.util.find_spec("eventbus._fastcodec") is not None
+    built = importlib.util.find_spec("eventbus._codec._fastcodec") is not None
     assert found["engine"] == (expected if built else "python")
     assert found["raw"] == '{"id":1,"name":"é"}'
     assert found["decoded"] == {"id": 1, "name": "é"}
@@ -193,9 +194,9 @@ def test_a_failed_codec_engine_build_says_the_core_stays_compiled() -> None:
     found = _setup_module()["fallback_message"]
     assert callable(found)
     message = cast("Callable[[Exception, str | None], str]", found)
-    codec = message(RuntimeError("no compiler"), "eventbus._fastcodec")
+    codec = message(RuntimeError("no compiler"), "eventbus._codec._fastcodec")
     assert (
-        "building the compiled codec engine (eventbus._fastcodec) failed (RuntimeError('no compiler'))"
+        "building the compiled codec engine (eventbus._codec._fastcodec) failed (RuntimeError('no compiler'))"
         in codec
     )
     assert "the compiled core is installed" in codec

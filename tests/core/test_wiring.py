@@ -705,3 +705,39 @@ def test_a_given_logger_is_left_as_it_is(impl: ModuleType) -> None:
     logger = quiet_logger()
     impl.Bus(logger)
     assert not any(type(h) is logging.NullHandler for h in logger.handlers)
+
+
+# -- ... and staging after commit ------------------------------------------------------------
+
+
+class _Transaction:
+    """A transaction of the test's own (an eventbus.Transaction): open or not, commit by hand."""
+
+    def __init__(self, open_: bool) -> None:
+        self.open = open_
+        self.callbacks: list[Callable[[], object]] = []
+
+    def active(self) -> bool:
+        return self.open
+
+    def on_commit(self, callback: Callable[[], object]) -> None:
+        self.callbacks.append(callback)
+
+
+@pytest.mark.parametrize("method", ["call_after_commit", "publish_after_commit"])
+def test_staging_an_unhandled_event_raises_and_stages_nothing(impl: ModuleType, method: str) -> None:
+    bus = impl.Bus(unhandled="raise")
+    ran: list[object] = []
+    bus.register("users", "created", lambda ctx, data: ran.append(data))
+    for open_ in (True, False):
+        tx = _Transaction(open_)
+        with pytest.raises(eventbus.UnhandledEventError, match="did you mean 'users'/'created'"):
+            getattr(bus, method)(None, impl.Data("users", "craeted"), tx)
+        assert tx.callbacks == []
+    tx = _Transaction(True)
+    with muted(bus, ("users", "gone")):  # muted: not unhandled, staged
+        getattr(bus, method)(None, impl.Data("users", "gone"), tx)
+    getattr(bus, method)(None, impl.Data("users", "created"), tx)
+    assert len(tx.callbacks) == 2
+    tx.callbacks[1]()
+    assert len(ran) == 1

@@ -23,7 +23,8 @@ from helpers_core import MODULES
 
 import eventbus
 import eventbus.testing
-from eventbus import _decode, _engine  # pyright: ignore[reportPrivateUsage]  # decode's reference text
+from eventbus._codec import decode as _decode
+from eventbus._codec import engine as _engine  # decode's reference text
 
 # Every public name of a twin, and the public members of Bus.
 TWIN_NAMES = ["Data", "Bus", "new_data", "must_data", "Event"]
@@ -38,6 +39,8 @@ BUS_MEMBERS = [
     "publish",
     "acall",
     "apublish",
+    "call_after_commit",
+    "publish_after_commit",
     "observer",
 ]
 # Shared by both implementations (one module each, so one text by construction).
@@ -57,6 +60,11 @@ SHARED: dict[str, Callable[[], object]] = {
     "testing.muted": lambda: eventbus.testing.muted,
     "testing.Recorded": lambda: eventbus.testing.Recorded,
     "otel.OpenTelemetryObserver": lambda: importlib.import_module("eventbus.otel").OpenTelemetryObserver,
+    "Transaction": lambda: eventbus.Transaction,
+    "Transaction.active": lambda: eventbus.Transaction.active,
+    "Transaction.on_commit": lambda: eventbus.Transaction.on_commit,
+    "sqlalchemy.transaction": lambda: importlib.import_module("eventbus.sqlalchemy").transaction,
+    "django.transaction": lambda: importlib.import_module("eventbus.django").transaction,
 }
 # The sections a reference entry has (napoleon's Google style), at least one of them.
 _SECTIONS = re.compile(r"^(Args|Returns|Raises|Yields|Example|Attributes):$", re.MULTILINE)

@@ -1,6 +1,6 @@
 """Every codec engine against the reference, on every input: same bytes, same values, same errors.
 
-The compiled engine (``eventbus._fastcodec``) must be indistinguishable from the stdlib codec it
+The compiled engine (``eventbus._codec._fastcodec``) must be indistinguishable from the stdlib codec it
 falls back to: identical payload bytes (Data equality and hashing depend on them), identical
 decoded values (types included), identical exceptions (type, message, type of the cause), through
 both implementations' ``must_data``.  Hostile inputs included: non-finite and huge numbers, lone
@@ -26,7 +26,8 @@ from helpers_core import hypothesis_profile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus import _core, _core_py, _engine  # pyright: ignore[reportPrivateUsage]  # the engines themselves
+from eventbus import _core, _core_py  # pyright: ignore[reportPrivateUsage]  # the implementations themselves
+from eventbus._codec import engine as _engine
 
 PROFILE = hypothesis_profile()
 
@@ -444,12 +445,12 @@ def _both(raw: bytes, target: object) -> tuple[tuple[str, object], tuple[str, ob
 
 
 def test_which_dataclasses_are_built_without_their_init() -> None:
-    from eventbus import _decode  # pyright: ignore[reportPrivateUsage]
+    from eventbus._codec import plans
 
     for built in (User, FrozenUser, SlottedUser, Watched, KeywordOnly, Mixed):
-        assert _decode.direct_init(built) is not None, built
+        assert plans.direct_init(built) is not None, built
     for called in (Refusing, WithFactory, WithInitVar, ReplacedInit, Unset):
-        assert _decode.direct_init(called) is None, called
+        assert plans.direct_init(called) is None, called
 
 
 @pytest.mark.parametrize(
@@ -552,3 +553,125 @@ def test_first_decodes_from_many_threads_build_alike() -> None:
     for thread in threads:
         thread.join()
     assert results == [Fresh(1, "n")] * 8
+
+
+# ---------------------------------------------------------------------------
+# Reads that run code: the compiled engine leaves them to the reference
+
+
+@dataclasses.dataclass
+class Inner:
+    x: int
+
+
+@dataclasses.dataclass
+class Outer:
+    first: Inner
+    second: int
+
+
+def _reading(log: list[str], name: str, values: Any) -> property:
+    """A property for a field, logging each read and giving the next value each time."""
+
+    def read(self: object) -> object:
+        log.append(name)
+        return next(values)
+
+    return property(read)
+
+
+def test_fields_read_by_code_are_read_as_the_reference_reads_them() -> None:
+    """A field read through a property: the reference reads every field of a dataclass first and
+    converts after (Outer.first, Outer.second, then Inner.x); the engine must not read in its own
+    order, nor read a field the reference reads again: same bytes, same reads."""
+    import itertools
+
+    outcomes = []
+    for encode in (REFERENCE_ENCODE, FAST_ENCODE):
+        log: list[str] = []
+        inner, outer = Inner(0), Outer(Inner(0), 0)
+        saved = (Inner.__dict__.get("x"), Outer.__dict__.get("second"))
+        Inner.x = _reading(log, "Inner.x", itertools.count(10))  # type: ignore[assignment]
+        Outer.second = _reading(log, "Outer.second", itertools.count(20))  # type: ignore[assignment]
+        try:
+            object.__setattr__(outer, "first", inner)
+            outcomes.append((encode(outer, "d", "a"), encode({"a": inner, "b": [outer]}, "d", "a"), log))
+        finally:
+            for cls, name, value in ((Inner, "x", saved[0]), (Outer, "second", saved[1])):
+                delattr(cls, name)
+                if value is not None:
+                    setattr(cls, name, value)
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == b'{"first":{"x":10},"second":20}'
+    assert outcomes[0][1] == b'{"a":{"x":11},"b":[{"first":{"x":12},"second":21}]}'
+    assert outcomes[0][2] == ["Outer.second", "Inner.x", "Inner.x", "Outer.second", "Inner.x"]
+    # once the class reads plainly again, the engine writes it itself
+    fast = _engine.available()
+    assert fast is not None
+    assert fast.encoded_here(Outer(Inner(1), 2)) == b'{"first":{"x":1},"second":2}'
+
+
+class _Meddling(type):
+    """A metaclass whose instances change the payload the first time anyone looks at them."""
+
+    payload: typing.ClassVar[dict[str, object]] = {}
+
+    def __getattribute__(cls, name: str) -> Any:
+        if name == "__dataclass_fields__":
+            type.__getattribute__(cls, "payload")["added"] = 1
+        return type.__getattribute__(cls, name)
+
+
+def test_a_payload_dict_changed_while_it_is_encoded_is_an_encode_error() -> None:
+    for encode in (REFERENCE_ENCODE, FAST_ENCODE):
+
+        @dataclasses.dataclass
+        class Looked(metaclass=_Meddling):
+            x: int
+
+        @dataclasses.dataclass
+        class Meddler:
+            value: int
+
+        payload: dict[str, object] = {"a": Looked(1), "b": 2}
+        Looked.payload = payload  # type: ignore[misc]  # the metaclass's, set on its instance
+        with pytest.raises(__import__("eventbus").EncodeError) as error:
+            encode(payload, "d", "a")
+        assert "dictionary changed size during iteration" in str(error.value)
+        by_property: dict[str, object] = {}
+        meddler = Meddler(1)
+
+        def meddle(self: object) -> int:
+            by_property["more"] = 1
+            return 5
+
+        Meddler.value = property(meddle)  # type: ignore[assignment]
+        by_property.update(a=meddler, b=2)
+        with pytest.raises(__import__("eventbus").EncodeError) as error:
+            encode(by_property, "d", "a")
+        assert "dictionary changed size during iteration" in str(error.value)
+
+
+# A frozen dataclass whose field shadows the name its generated __init__ sets fields through: the
+# class refuses every value (its __init__ calls the field's value), and so must the engine.
+Shadowing = dataclasses.make_dataclass("Shadowing", [("__dataclass_builtins_object__", int)], frozen=True)
+ShadowingToo = dataclasses.make_dataclass(
+    "ShadowingToo", [("id", int), ("__dataclass_builtins_object__", int)], frozen=True
+)
+
+
+@pytest.mark.parametrize("target", [Shadowing, ShadowingToo], ids=lambda cls: cls.__name__)
+def test_the_fast_path_never_builds_what_the_class_refuses(target: Any) -> None:
+    from eventbus._codec import plans
+
+    with pytest.raises(TypeError):
+        target(*range(len(dataclasses.fields(target))))
+    assert plans.direct_init(target) is None
+    raw = b'{"id":1,"__dataclass_builtins_object__":2}'
+    fast, reference = _both(raw, target)
+    assert fast == reference
+    assert fast[0] == "error"
+    error = typing.cast("tuple[type, str, type]", fast[1])
+    assert error[1].startswith(
+        f"cannot decode event 'd'/'a' into {target.__name__}: {target.__name__}() refused"
+    )

@@ -24,6 +24,8 @@ MEMBERS = [
     "publish",
     "acall",
     "apublish",
+    "call_after_commit",
+    "publish_after_commit",
     "observer",
 ]
 

@@ -35,7 +35,7 @@ import base64, json, os, sys
 if os.environ["LOADER"] == "python":
     # Only the pure twin exists: importing the compiled modules fails, as where they were never built.
     sys.modules["eventbus._core"] = None
-    sys.modules["eventbus._fastcodec"] = None
+    sys.modules["eventbus._codec._fastcodec"] = None
 import pickle
 import eventbus
 

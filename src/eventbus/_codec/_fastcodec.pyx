@@ -1,7 +1,7 @@
 # cython: language_level=3, freethreading_compatible=True, boundscheck=False, wraparound=False
 """The compiled codec engine: the common payloads encoded and decoded in C, the rest by the reference.
 
-The stdlib codec (``eventbus._encode`` / ``eventbus._decode``) is the reference and the only one
+The stdlib codec (``eventbus._codec.encode`` / ``eventbus._codec.decode``) is the reference and the only one
 that raises: this engine handles what it can prove it writes and reads exactly as the reference
 does (JSON-native values, dataclasses of them, flat strict JSON) and hands everything else (any
 other type, a non-finite float, a lone surrogate, an escape it does not read, whitespace, a
@@ -41,6 +41,14 @@ cdef extern from "Python.h":
     char *PyOS_double_to_string(double, char, int, int, int *) except NULL
     int Py_DTSF_ADD_DOT_0
     void PyMem_Free(void *)
+
+cdef extern from "_fastcodec.h":
+    bint eventbus_generic_getattr(PyTypeObject *)
+    int eventbus_plain_dataclass(PyTypeObject *, object)
+    bint eventbus_read_runs_code(PyTypeObject *, object)
+    unsigned int eventbus_version_tag(PyTypeObject *)
+    bint eventbus_maybe_not_strict(const unsigned char *, Py_ssize_t, bint)
+    bint eventbus_contains(const char *, Py_ssize_t, const char *, Py_ssize_t)
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -200,6 +208,23 @@ cdef class _Fields:
 
     cdef tuple names
     cdef tuple keys  # bytes: '{"first":' then ',"second":' ...
+    cdef unsigned int quiet_at  # the class's version tag when its reads were found to run no code
+
+    cdef bint reads_run_no_code(self, type kind):
+        """Whether reading the fields runs no Python code (no property, descriptor or
+        __getattr__): only then does this engine read them, since the reference reads every
+        field first and converts after, and reads again whatever this engine gives up on."""
+        cdef PyTypeObject *tp = <PyTypeObject *>kind
+        cdef unsigned int tag = eventbus_version_tag(tp)
+        if not eventbus_generic_getattr(tp):
+            return False
+        if tag != 0 and tag == self.quiet_at:
+            return True
+        for name in self.names:
+            if eventbus_read_runs_code(tp, name):
+                return False
+        self.quiet_at = eventbus_version_tag(tp)  # the lookups may have given it one
+        return True
 
 
 cdef object _fields_of(type kind):
@@ -211,7 +236,9 @@ cdef object _fields_of(type kind):
 
     fields = None
     dataclasses = sys.modules.get("dataclasses")
-    if dataclasses is not None and dataclasses.is_dataclass(kind):
+    # Found without running the class's code (its metaclass's): the reference runs that code
+    # when it meets the class, and this engine must not run it too, nor before.
+    if dataclasses is not None and eventbus_plain_dataclass(<PyTypeObject *>kind, "__dataclass_fields__") == 1:
         fields = _fields_from(tuple([field.name for field in dataclasses.fields(kind)]))
     # Complete before it is shared, and never replaced (the first one stays): a reference
     # borrowed from the dict stays valid, free-threaded builds included.
@@ -250,10 +277,6 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     cdef long long number
     cdef double real
     cdef object item, key, found
-    cdef PyObject *read
-    cdef _Fields fields
-    cdef bytes written
-    cdef Py_ssize_t index
     cdef bint first
     if depth > MAX_DEPTH:
         return 1
@@ -298,7 +321,17 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     found = _fields_of(kind)
     if found is None:
         return 1
-    fields = <_Fields>found
+    return _write_fields(out, value, <_Fields>found, depth)
+
+
+cdef int _write_fields(Buffer *out, object value, _Fields fields, int depth) except -1:
+    """A dataclass's fields, as ``_write_value`` writes any value (1: the reference's)."""
+    cdef object item
+    cdef PyObject *read
+    cdef bytes written
+    cdef Py_ssize_t index
+    if not fields.reads_run_no_code(type(value)):
+        return 1
     if not fields.names:
         return _write(out, "{}", 2)
     for index in range(len(fields.names)):
@@ -317,8 +350,9 @@ cdef int _write_value(Buffer *out, object value, int depth) except -1:
     return _write(out, "}", 1)
 
 
-cdef object _encode(object params):
-    """The payload's bytes, or None when the reference must encode it."""
+cdef object _encode(object params, _Fields fields):
+    """The payload's bytes, or None when the reference must encode it; ``fields``: the payload
+    is a dataclass of those, else None."""
     cdef Buffer out
     cdef char first[512]  # most payloads fit: no allocation
     cdef object result = None
@@ -327,8 +361,12 @@ cdef object _encode(object params):
     out.capacity = 512
     out.on_heap = False
     try:
-        if _write_value(&out, params, 0) == 0:
+        if (_write_value(&out, params, 0) if fields is None else _write_fields(&out, params, fields, 0)) == 0:
             result = PyBytes_FromStringAndSize(out.data, out.size)
+    except RuntimeError:
+        # A dict changed while it was written (by another thread), or nested too deeply: the
+        # reference writes it again, or says why not.
+        result = None
     finally:
         if out.on_heap:
             free(out.data)
@@ -336,13 +374,59 @@ cdef object _encode(object params):
 
 
 cdef object _reference_encode = None
+# A payload's class (not a JSON one) -> its _Fields (a dataclass this engine writes), or
+# (its library's writer, the outputs that may hide a NaN) for a library model, or None.
+cdef dict _payload_classes = {}
+
+
+cdef inline bint _contains(bytes text, bytes part) noexcept:
+    return eventbus_contains(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
+
+
+cdef object _payload_class(type kind):
+    found = _fields_of(kind)
+    if found is None:
+        # Asked of the reference where the reference looks first too: at the payload's class.
+        from eventbus._codec.encode import model_writer
+
+        found = model_writer(kind)
+    # Complete before it is shared, and never replaced (see _fields_of).
+    return _payload_classes.setdefault(kind, found)
+
+
+cdef object _written_by_library(object params, object described):
+    """A library model's bytes from its own writer, exactly when the reference returns those
+    bytes as they are (no exception, no suspect in them); else None: the reference's."""
+    if described is None:
+        return None
+    write, suspects = <tuple>described
+    try:
+        written = write(params)
+    except Exception:
+        return None  # the reference writes it again and says why
+    if type(written) is not bytes:
+        return None
+    for suspect in suspects:
+        if _contains(<bytes>written, <bytes>suspect):
+            return None
+    return written
 
 
 def _encode_params(params, domain=None, action=None):
     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
+    cdef PyObject *found
+    cdef type kind = type(params)
     if params is None:
         return None
-    encoded = _encode(params)
+    if kind is dict or kind is str or kind is list or kind is int or kind is float or kind is bool or kind is tuple:
+        encoded = _encode(params, None)
+    else:
+        found = PyDict_GetItemWithError(_payload_classes, kind)
+        described = _payload_class(kind) if found == NULL else <object>found
+        if type(described) is _Fields:
+            encoded = _encode(params, <_Fields>described)
+        else:
+            encoded = _written_by_library(params, described)
     if encoded is None:
         return _reference_encode(params, domain, action)
     return encoded
@@ -569,7 +653,7 @@ cdef class _Plan:
     ``ASSIGN``/``ASSIGN_FROZEN``: the class's ``__init__`` is the one ``dataclasses`` generated
     for these fields and nothing else (its code equal to the code ``dataclasses`` generates for
     them, no ``__post_init__``, no ``InitVar``, no default factory; see
-    ``eventbus._decode.direct_init``), so the instance is made as ``type.__call__`` makes it
+    ``eventbus._codec.plans.direct_init``), so the instance is made as ``type.__call__`` makes it
     (``object.__new__``) and the fields set as that ``__init__`` sets them, in its order, with
     no frame to run.  Every use checks again that the class still calls that same function
     (``__new__``, ``__init__``, its code and closure, the metaclass), else it calls the class.
@@ -764,19 +848,46 @@ cdef _Plan _plan_from(tuple described):
     return plan
 
 
+cdef class _ModelPlan:
+    """A library model as the whole payload: read by its library's own JSON reader."""
+
+    cdef object read_json
+    cdef bint constants  # the reader takes NaN and Infinity
+
+
+cdef inline bint _maybe_not_strict(bytes raw, bint constants) noexcept:
+    """Exactly ``eventbus._codec.decode.maybe_not_strict`` (in _fastcodec.h)."""
+    return eventbus_maybe_not_strict(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), constants)
+
+
 cdef class _Decoding:
     """What ``decode`` on this engine needs of the reference (see make_decode)."""
 
     cdef object reference
-    cdef object describe
-    cdef object refused
+    cdef object plans_of  # eventbus._codec.plans
+    cdef object refused  # its refused_error, read once
     cdef object missing
-    cdef object first_data  # the Data types it reads (the pure one, the compiled one if built)
-    cdef object second_data
-    cdef dict plans  # target type -> its _Plan, an exact JSON type, or False: the reference's
+    cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
+    cdef object other_data_type
+    cdef dict plans  # target type -> its _Plan or _ModelPlan, an exact JSON type, or False: the reference's
 
 
 cdef _Decoding _decoding = None
+
+
+cdef object _learn_data_type(_Decoding state, type kind):
+    """Remember the cores' ``Data`` classes, found by name (this engine imports neither core):
+    their three attributes are always set and read by no code of a user's, so the engine reads
+    only ``raw_params`` of them."""
+    try:
+        if kind.__module__ not in ("eventbus._core", "eventbus._core_py") or kind.__qualname__ != "Data":
+            return None
+    except Exception:  # a class whose names are not str: not one of them
+        return None
+    if state.data_type is None:
+        state.data_type = kind
+    elif state.other_data_type is None and kind is not state.data_type:
+        state.other_data_type = kind
 
 
 def _decode(data, cls=NOT_GIVEN):
@@ -786,20 +897,27 @@ def _decode(data, cls=NOT_GIVEN):
     cdef object plan, value
     if cls is NOT_GIVEN:
         cls = state.missing
-    if type(data) is not state.first_data and type(data) is not state.second_data:
-        return state.reference(data, cls)
-    raw = data.raw_params
-    if raw is None:
+    if type(data) is state.data_type or type(data) is state.other_data_type:
+        raw = data.raw_params
+    else:
+        # What the reference reads of an event, in its order; anything else is its to refuse.
+        try:
+            raw = data.raw_params
+            data.domain
+            data.action
+        except Exception:
+            return state.reference(data, cls)
+        _learn_data_type(state, type(data))
+    if type(raw) is not bytes:
         return state.reference(data, cls)
     if cls is state.missing:
         value = _parse(raw)
         return state.reference(data, cls) if value is NOT_HANDLED else value
-    if type(cls) is not type:
+    if not isinstance(cls, type):  # generics (list[int], X | Y) compare by ==: the reference's
         return state.reference(data, cls)
     found = PyDict_GetItemWithError(state.plans, cls)
     if found == NULL:
-        described = state.describe(cls)
-        plan = False if described is None else _plan_from(described)
+        plan = _plan_for(state, cls)
         # Complete before it is shared, and never replaced: two first uses agree on the first
         # one, and a reference borrowed from the dict stays valid (free-threaded builds too).
         plan = state.plans.setdefault(cls, plan)
@@ -807,6 +925,16 @@ def _decode(data, cls=NOT_GIVEN):
         plan = <object>found
     if type(plan) is _Plan:
         value = _decode_planned(<_Plan>plan, raw, state.refused, data)
+    elif type(plan) is _ModelPlan:
+        try:
+            value = (<_ModelPlan>plan).read_json(raw)
+        except RecursionError:
+            return state.reference(data, cls)
+        except Exception as exc:
+            raise state.plans_of.model_error(data, cls, raw, exc)
+        if _maybe_not_strict(raw, (<_ModelPlan>plan).constants):
+            state.plans_of.check_strict(data, raw, cls)
+        return value
     elif plan is False:
         return state.reference(data, cls)
     else:  # an exact JSON type: dict, list, str, int, bool
@@ -816,32 +944,47 @@ def _decode(data, cls=NOT_GIVEN):
     return state.reference(data, cls) if value is NOT_HANDLED else value
 
 
-def make_decode(reference, describe, refused, missing, data_types):
+cdef object _plan_for(_Decoding state, object cls):
+    described = state.plans_of.describe_plan(cls)
+    if described is not None:
+        return _plan_from(described)
+    described = state.plans_of.model_reader(cls)
+    if described is None:
+        return False
+    plan = _ModelPlan.__new__(_ModelPlan)
+    (<_ModelPlan>plan).read_json, (<_ModelPlan>plan).constants = described
+    return plan
+
+
+def make_decode(reference, plans, missing):
     """``decode`` with ``reference`` for whatever this engine leaves to it.
 
-    ``describe(cls)`` gives a dataclass's plan as the reference reads it, or None;
-    ``refused(data, cls, exc)`` the reference's error for a class that refused its values.
+    ``plans`` is what the engine asks of the reference (``eventbus._codec.plans``): a dataclass's
+    plan (``describe_plan``), a library model's own reader (``model_reader``), and the
+    reference's errors (``refused_error``, ``model_error``, ``check_strict``).
     """
     global _decoding
     cdef _Decoding state = _Decoding.__new__(_Decoding)
     state.reference = reference
-    state.describe = describe
-    state.refused = refused
+    state.plans_of = plans
+    state.refused = plans.refused_error
     state.missing = missing
-    data_types = list(data_types)
-    state.first_data = data_types[0]
-    state.second_data = data_types[len(data_types) - 1]
     state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
-    _decoding = state  # one per process: eventbus._engine makes it once
+    _decoding = state  # one per process: eventbus._codec.engine makes it once
     return _decode
 
 
 def encoded_here(params):
     """The bytes this engine writes itself, or None: the reference's (for the tests)."""
-    return _encode(params)
+    return _encode(params, None)
 
 
 def parsed_here(bytes raw):
     """``(True, value)`` if this engine reads ``raw`` itself, else ``(False, None)`` (for the tests)."""
     value = _parse(raw)
     return (False, None) if value is NOT_HANDLED else (True, value)
+
+
+def maybe_not_strict_here(bytes raw, bint constants):
+    """This engine's ``_maybe_not_strict`` (for the tests: it must be the reference's)."""
+    return _maybe_not_strict(raw, constants)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ._errors import EncodeError, Located, where
+from .._errors import EncodeError, Located, where
 
 TYPE_CHECKING = False  # not typing's: import eventbus imports nothing more than sys for this
 if TYPE_CHECKING:
@@ -42,17 +42,54 @@ def _json_writer() -> Callable[[object], str]:
 
     make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:  # no C accelerator (PyPy): json's own path
-        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+        return json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_refuse
+        ).encode
 
-    def refuse(value: object) -> object:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    encode = make_encoder(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    encode = make_encoder(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
 
     def write(native: object) -> str:
         return "".join(encode(native, 0))
 
     return write
+
+
+class _Raw:
+    """A library model's own JSON, written into the payload's as it is."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+
+
+class _HoldsRaw(Exception):  # noqa: N818  # a signal, not an error
+    """json met a ``_Raw``: the payload is written by ``_write_spliced`` instead."""
+
+
+def _refuse(value: object) -> object:
+    if type(value) is _Raw:
+        raise _HoldsRaw
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _write_spliced(native: object) -> bytes:
+    """``native`` as UTF-8 JSON, each ``_Raw`` in it written as its bytes (nested models only)."""
+    kind = type(native)
+    if kind is _Raw:
+        return native.json  # type: ignore[attr-defined,no-any-return]
+    if kind is dict:
+        from typing import cast  # noqa: PLC0415  # nested library models only
+
+        items = cast("dict[str, object]", native).items()
+        return (
+            b"{"
+            + b",".join(_write_json(key).encode("utf-8") + b":" + _write_spliced(item) for key, item in items)
+            + b"}"
+        )
+    if kind is list:
+        return b"[" + b",".join(_write_spliced(item) for item in native) + b"]"  # type: ignore[attr-defined]
+    return _write_json(native).encode("utf-8")
 
 
 def _first_write(native: object) -> str:
@@ -75,6 +112,8 @@ def encode_params(params: object, domain: str | None = None, action: str | None 
         return None
     try:
         native = params if type(params) in _PLAIN else _to_json(params)
+        if type(native) is _Raw:  # a library model as the whole payload: its own bytes
+            return native.json
     except _Unencodable as failure:
         raise EncodeError(
             f"{_encode_prefix(domain, action)}: {where(failure.path)}{failure.message}"
@@ -85,7 +124,11 @@ def encode_params(params: object, domain: str | None = None, action: str | None 
             f"{type(params).__qualname__} is nested too deeply (or it contains itself)"
         ) from exc
     try:
-        return _write_json(native).encode("utf-8")
+        try:
+            text = _write_json(native)
+        except _HoldsRaw:
+            return _write_spliced(native)
+        return text.encode("utf-8")
     except RecursionError as exc:
         raise EncodeError(
             f"{_encode_prefix(domain, action)}: payload of type "
@@ -245,22 +288,106 @@ def _same(value: object) -> object:
     return value
 
 
-def _library_encoder(what: str, to_builtins: Callable[[Any], object]) -> _Encoder:
-    """pydantic and msgspec values: their own serialiser first, then our checks."""
+def _non_finite(value: object, steps: str) -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinity in ``value`` (as a library dumps it)."""
+    if type(value) is float:
+        return None if value - value == 0.0 else (steps, value)
+    from typing import cast  # noqa: PLC0415  # the slow path only
+
+    if isinstance(value, dict):
+        for key, item in cast("dict[object, object]", value).items():
+            found = _non_finite(item, f"{steps}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(cast("list[object]", value)):
+            found = _non_finite(item, f"{steps}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _located(message: str, steps: str, cause: BaseException | None) -> _Unencodable:
+    failure = _Unencodable(message, cause)
+    if steps:
+        failure.within(steps)
+    return failure
+
+
+def _model_writer(
+    what: str, write: Callable[[Any], bytes], dump: Callable[[Any], object], suspects: tuple[bytes, ...]
+) -> _Encoder:
+    """A library model written by its library; NaN and the infinities refused all the same.
+
+    The libraries write a non-finite float as ``null`` (or, as a pydantic model's config says,
+    ``NaN`` or ``"NaN"``): only output holding one of ``suspects`` is looked at again, in the
+    model's builtins (``dump``), for one.  A failure is located the same way, on the slow path.
+    """
 
     def encode(value: object) -> object:
         try:
-            built = to_builtins(value)
+            written = write(value)
         except Exception as exc:
-            raise _Unencodable(f"{what} {type(value).__qualname__} cannot be serialised: {exc}", exc) from exc
-        return _to_json(built)
+            raise _model_failure(what, value, dump, exc) from exc
+        for suspect in suspects:
+            if suspect in written:
+                found = _non_finite(dump(value), "")
+                if found is not None:
+                    steps, number = found
+                    raise _located(f"float value out of JSON range ({float.__repr__(number)})", steps, None)
+                break
+        return _Raw(written)
 
+    model_writers[encode] = (write, suspects)
     return encode
 
 
-def _pydantic_dump(value: Any) -> object:
+# Each library model's encoder -> (its library's writer, the outputs it may hide a NaN in):
+# what the compiled engine runs itself for a model that is the whole payload.
+model_writers: dict[_Encoder, tuple[Callable[[Any], bytes], tuple[bytes, ...]]] = {}
+
+
+def model_writer(kind: type) -> tuple[Callable[[Any], bytes], tuple[bytes, ...]] | None:
+    """``(write, suspects)`` when values of exactly ``kind`` are a library's models, else None.
+
+    ``write(value)`` is the library's own writer, and the reference returns its bytes as they
+    are unless it raises or they hold one of ``suspects`` (then the reference looks closer).
+    """
+    try:
+        encoder = _encoders[kind]
+    except KeyError:
+        encoder = _encoders[kind] = _encoder_for(kind)
+    return model_writers.get(encoder)
+
+
+def _model_failure(what: str, value: object, dump: Callable[[Any], object], exc: Exception) -> _Unencodable:
+    """Where the library's writer failed, found with our own checks on its builtins."""
+    try:
+        native = _to_json(dump(value))
+        found = _first_bad_leaf(native)
+    except _Unencodable as failure:
+        return failure
+    except Exception:  # noqa: BLE001  # the library's own words say it best
+        found = None
+    if found is not None:
+        return _located(found[1], f".{found[0]}" if found[0] and found[0][0] != "[" else found[0], exc)
+    return _Unencodable(f"{what} {type(value).__qualname__} cannot be serialised: {exc}", exc)
+
+
+def _pydantic_writer(kind: Any) -> _Encoder:
+    import functools  # noqa: PLC0415  # with the first pydantic model
+
     # by_alias: what the model's own validation expects back.
-    return value.model_dump(mode="json", by_alias=True)
+    write = functools.partial(kind.__pydantic_serializer__.to_json, by_alias=True)
+
+    def dump(value: Any) -> object:
+        return value.model_dump(by_alias=True)
+
+    return _model_writer("pydantic model", write, dump, (b"null", b"NaN", b"Infinity"))
+
+
+def _msgspec_writer(msgspec: Any) -> _Encoder:
+    return _model_writer("msgspec Struct", msgspec.json.encode, msgspec.to_builtins, (b"null",))
 
 
 def _encoder_for(kind: Any) -> _Encoder:
@@ -271,7 +398,7 @@ def _encoder_for(kind: Any) -> _Encoder:
         return _list_to_json
     # A value of a module's type exists only once the module is imported: those not
     # imported yet need no look (and import eventbus does not import them).
-    from ._types import is_msgspec_struct, is_pydantic_model, module_if_imported  # noqa: PLC0415
+    from .types import is_msgspec_struct, is_pydantic_model, module_if_imported  # noqa: PLC0415
 
     dataclasses = module_if_imported("dataclasses")
     if dataclasses is not None and dataclasses.is_dataclass(kind):
@@ -289,9 +416,9 @@ def _encoder_for(kind: Any) -> _Encoder:
     if decimal is not None and issubclass(kind, decimal.Decimal):
         return _decimal_to_json
     if is_pydantic_model(kind):
-        return _library_encoder("pydantic model", _pydantic_dump)
+        return _pydantic_writer(kind)
     if is_msgspec_struct(kind):
-        return _library_encoder("msgspec Struct", module_if_imported("msgspec").to_builtins)
+        return _msgspec_writer(module_if_imported("msgspec"))
     if issubclass(kind, (str, int, float)):
         # Subclasses of the JSON scalars: json writes them as their base type.
         return _same
@@ -311,7 +438,7 @@ def _dataclass_encoder(cls: Any) -> _Encoder:
     import functools  # noqa: PLC0415  # once per dataclass
     import operator  # noqa: PLC0415
 
-    from ._types import compile_source  # noqa: PLC0415
+    from .types import compile_source  # noqa: PLC0415
 
     names = [field.name for field in sys.modules["dataclasses"].fields(cls)]
     namespace: dict[str, Any] = {

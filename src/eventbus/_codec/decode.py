@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 if TYPE_CHECKING:
     import decimal
 
-from ._errors import DecodeError, Located, describe
-from ._types import (
+from .._errors import DecodeError, Located, describe
+from .types import (
     SUPPORTED,
     cache_key,
     compile_source,
@@ -51,7 +51,7 @@ class EventLike(Protocol):
 
 
 _MISSING: Any = object()
-MISSING: Any = _MISSING  # decode(data): no target type; what eventbus._engine passes on
+MISSING: Any = _MISSING  # decode(data): no target type; what the engine module passes on
 
 
 def _same(value: object) -> object:
@@ -118,13 +118,16 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
     """
     raw = _raw_params_of(data)
     if cls is _MISSING:
-        return None if raw is None else _loads(data, raw, "object")
+        return None if raw is None else loads(data, raw, "object")
     try:
         convert = _converters[cls if type(cls) is type else cache_key(cls)]
     except (KeyError, TypeError):
-        convert = _converter_for(cls)
-    value = None if raw is None else _loads(data, raw, cls)
+        convert = converter_for(cls)
     try:
+        if type(convert) is ModelConverter and raw is not None:
+            # A library model as the whole payload: the library reads the bytes itself.
+            return convert.read(data, raw, cls)  # pyright: ignore[reportFunctionMemberAccess]
+        value = None if raw is None else loads(data, raw, cls)
         return convert(value)
     except RecursionError:
         raise DecodeError(
@@ -132,12 +135,19 @@ def decode(data: EventLike, cls: Any = _MISSING) -> Any:
             f"{type_name(cls)}: the payload is nested too deeply"
         ) from None
     except _Mismatch as mismatch:
-        path = mismatch.path
-        where = f" at {path}" if path else ""
-        what = "no payload" if raw is None and not path else mismatch.message
-        raise DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}{where}: {what}"
-        ) from mismatch.cause
+        raise mismatched(data, cls, raw, mismatch) from mismatch.cause
+
+
+def mismatched(data: EventLike, cls: Any, raw: bytes | None, mismatch: _Mismatch) -> DecodeError:
+    """The DecodeError of a value that did not fit ``cls`` (raised ``from mismatch.cause``)."""
+    path = mismatch.path
+    where = f" at {path}" if path else ""
+    what = "no payload" if raw is None and not path else mismatch.message
+    error = DecodeError(
+        f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}{where}: {what}"
+    )
+    error.__cause__ = mismatch.cause
+    return error
 
 
 def _raw_params_of(data: object) -> bytes | None:
@@ -150,20 +160,29 @@ def _raw_params_of(data: object) -> bytes | None:
     return raw  # type: ignore[no-any-return]
 
 
-def _loads(data: EventLike, raw: bytes, target: object) -> object:
-    # json.loads(raw) without its Python-level detours for the common case: UTF-8
-    # text holding exactly one JSON value.  Anything else (a BOM, UTF-16,
-    # whitespace, an error) goes through json.loads itself, so results and error
-    # messages are json's own.
+def loads(data: EventLike, raw: bytes, target: object) -> object:
+    # json.loads without its Python-level detours for the common case: UTF-8 text
+    # holding exactly one JSON value.  Anything else (whitespace, an error) goes
+    # through json.loads itself, so results and error messages are json's own.
+    # The payload is UTF-8 (RFC 8259): not json.loads(bytes), which also reads
+    # UTF-16 and UTF-32 and skips a BOM; a BOM is refused, as msgspec and pydantic
+    # refuse it, so every reader agrees.
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = target if isinstance(target, str) else type_name(target)
+        raise DecodeError(
+            f"cannot decode event {data.domain!r}/{data.action!r} into {name}: "
+            f"invalid JSON (the payload is not UTF-8: {exc.reason} at byte {exc.start})"
+        ) from exc
+    try:
         value, end = _scan_once(text, 0)
         if end == len(text):
             return value
     except (ValueError, StopIteration, RecursionError):
         pass
     try:
-        return json.loads(raw, **_STRICT)
+        return json.loads(text, **_STRICT)
     except RecursionError:
         name = target if isinstance(target, str) else type_name(target)
         raise DecodeError(
@@ -178,6 +197,8 @@ def _loads(data: EventLike, raw: bytes, target: object) -> object:
 
 
 _converters: dict[object, _Converter] = {}
+# The field types each dataclass converter was built from (read once per class; plans.py reads it).
+field_hints: dict[type, dict[str, Any]] = {}
 # Converters of one build in progress (a dataclass and what it contains), published to
 # _converters only once all of them are complete: a forwarder that another thread could
 # call before its target exists never leaves the building thread.
@@ -185,7 +206,7 @@ _building: dict[object, _Converter] = {}
 _build_lock = threading.RLock()
 
 
-def _converter_for(tp: Any) -> _Converter:
+def converter_for(tp: Any) -> _Converter:
     """The (cached) function that checks and converts a JSON value into ``tp``."""
     key = cache_key(tp)
     try:
@@ -253,7 +274,7 @@ def _build_converter(tp: Any) -> _Converter:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
-        return _converter_for(args[0])
+        return converter_for(args[0])
     if origin is list and len(args) == 1:
         return _list_converter(args[0])
     if origin is dict and len(args) == 2 and args[0] is str:
@@ -351,7 +372,7 @@ def _frozen(value: object) -> object:
 
 def _member_key(member: enum.Enum) -> object | None:
     """A member's value as it reads back from JSON (tuples are arrays); None if it cannot encode."""
-    from ._encode import json_form  # noqa: PLC0415  # decoding an Enum needs its encoded form
+    from .encode import json_form  # noqa: PLC0415  # decoding an Enum needs its encoded form
 
     try:
         return _frozen(json_form(member.value))
@@ -413,13 +434,13 @@ def _union_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
     members = [arg for arg in args if arg is not type(None)]
     accepts_none = len(members) < len(args)
     if len(members) == 1:
-        inner = _converter_for(members[0])
+        inner = converter_for(members[0])
 
         def optional(value: Any) -> object:
             return None if value is None else inner(value)
 
         return optional if accepts_none else inner
-    converters = [_converter_for(member) for member in members]
+    converters = [converter_for(member) for member in members]
     # A value whose type is exactly a member's is that member, whatever the order
     # (1 stays an int in float | int); only then are conversions tried, in order.
     exact = {member for member in members if member in (str, int, float, bool, list, dict)}
@@ -448,7 +469,7 @@ def _union_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
 
 def _items_converter(item_tp: Any) -> tuple[str, _Converter]:
     """Source of one item's conversion, as an expression on ``item``, and its converter."""
-    item = _converter_for(item_tp)
+    item = converter_for(item_tp)
     check = inline_check(item_tp)
     if check == "True":
         return "item", item
@@ -492,7 +513,7 @@ def _locator(item: _Converter) -> Callable[[list[Any]], None]:
 
 
 def _dict_converter(value_tp: Any) -> _Converter:
-    item = _converter_for(value_tp)
+    item = converter_for(value_tp)
 
     def convert(value: Any) -> object:
         if type(value) is not dict:
@@ -521,7 +542,7 @@ def _tuple_converter(tp: Any, args: tuple[Any, ...]) -> _Converter:
         return variadic
     if args == ((),):  # tuple[()]: spelled so on 3.11
         args = ()
-    converters = [_converter_for(arg) for arg in args]
+    converters = [converter_for(arg) for arg in args]
     size = len(converters)
 
     def fixed(value: Any) -> object:
@@ -576,7 +597,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
     error path.  The source holds no user text: the class's and the fields' names
     are globals of the generated function (``n0`` is the first field's name).
     """
-    hints = _field_hints[cls] = field_types(cls)
+    hints = field_hints[cls] = field_types(cls)
     namespace: dict[str, Any] = {
         "cls": cls,
         "name": cls.__qualname__,
@@ -602,7 +623,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
             default = _constant(field.default)
         elif field.default_factory is not dataclasses.MISSING:
             default = field.default_factory
-        namespace[f"slow{index}"] = _field_slow_path(field.name, _converter_for(field_tp), default)
+        namespace[f"slow{index}"] = _field_slow_path(field.name, converter_for(field_tp), default)
         namespace[f"n{index}"] = field.name
         variable = f"v{index}"
         lines.append(f"    {variable} = get(n{index}, MISSING)")
@@ -617,7 +638,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
             lines.append(f"        {variable} = slow{index}({variable})")
         names.append(f"n{index}")
         variables.append(variable)
-    if _takes_in_order(cls, [namespace[name] for name in names]):
+    if takes_in_order(cls, [namespace[name] for name in names]):
         call = f"cls({', '.join(variables)})"  # what the keywords would bind, faster
     else:
         pairs = ", ".join(f"{name}: {variable}" for name, variable in zip(names, variables, strict=True))
@@ -636,7 +657,7 @@ def _dataclass_converter(cls: Any) -> _Converter:
     return converter
 
 
-def _takes_in_order(cls: Any, names: list[str]) -> bool:
+def takes_in_order(cls: Any, names: list[str]) -> bool:
     """Whether ``cls(*values)`` binds exactly as ``cls(**dict(zip(names, values)))`` does."""
     import inspect  # noqa: PLC0415  # only when a converter is built
 
@@ -668,7 +689,7 @@ def _typeddict_converter(cls: Any) -> _Converter:
             required.discard(name)
         elif origin is typing.Required:
             required.add(name)
-    fields = [(name, _converter_for(tp), name in required) for name, tp in hints.items()]
+    fields = [(name, converter_for(tp), name in required) for name, tp in hints.items()]
     name = cls.__qualname__
 
     def convert(value: Any) -> object:
@@ -699,231 +720,131 @@ def _steps_from_location(location: tuple[int | str, ...]) -> list[str]:
     return [f"[{step}]" if isinstance(step, int) else f".{step}" for step in reversed(location)]
 
 
-def _pydantic_converter(cls: Any) -> _Converter:
+def _refused(cls: Any, exc: Exception) -> _Mismatch:
+    return _Mismatch(f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}", exc)
+
+
+class ModelConverter:
+    """A pydantic model or msgspec Struct as a target type.
+
+    Called with a decoded JSON value, where the model is nested in another payload type (the
+    library's Python-side validation); ``read`` takes the whole payload's bytes to the library's
+    own JSON reader (``read_json``), at the library's speed.  Either way a failure is a
+    ``_Mismatch`` at its path, and JSON that is not strict JSON is refused in json's words.
+    """
+
+    __slots__ = ("convert", "failure", "read_json", "reads_constants")
+
+    def __init__(
+        self,
+        convert: _Converter,
+        read_json: Callable[[bytes], object],
+        failure: Callable[[Exception], _Mismatch],
+        reads_constants: bool,
+    ) -> None:
+        self.convert = convert
+        self.read_json = read_json
+        self.failure = failure
+        self.reads_constants = reads_constants  # the reader takes NaN and Infinity for floats
+
+    def __call__(self, value: Any) -> object:
+        return self.convert(value)
+
+    def read(self, data: EventLike, raw: bytes, target: Any) -> object:
+        try:
+            value = self.read_json(raw)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            raise self.refusal(data, raw, target, exc) from exc
+        if maybe_not_strict(raw, self.reads_constants):
+            loads(data, raw, target)
+        return value
+
+    def refusal(self, data: EventLike, raw: bytes, target: Any, exc: Exception) -> _Mismatch:
+        """Why the library refused ``raw``; a DecodeError raised at once if json refuses it too."""
+        loads(data, raw, target)
+        return self.failure(exc)
+
+
+# What the libraries' JSON readers accept and json (strict) does not: NaN and the infinities
+# (pydantic reads them), and numbers past the range of float (both skip them in ignored keys,
+# pydantic reads them as inf): an exponent of three digits or a run of 200 digits may be one.
+# The compiled engine scans for exactly this too (``_fastcodec``'s ``_maybe_not_strict``).
+_NOT_STRICT: dict[bool, Callable[[bytes], object]] = {}
+
+
+def maybe_not_strict(raw: bytes, constants: bool) -> bool:
+    """Whether ``raw`` may hold what a library reads and strict JSON refuses (then json checks
+    it): a digit then an exponent of three digits, a run of 200 digits, and with ``constants``
+    ``NaN`` or ``Infinity``."""
+    try:
+        search = _NOT_STRICT[constants]
+    except KeyError:
+        import re  # noqa: PLC0415  # with the first library model decoded
+
+        pattern = rb"[0-9][eE][-+]?[0-9]{3}|[0-9]{200}"
+        search = _NOT_STRICT[constants] = re.compile(
+            rb"NaN|Infinity|" + pattern if constants else pattern
+        ).search
+    return search(raw) is not None
+
+
+def _pydantic_mismatch(exc: Any) -> _Mismatch:
+    first = exc.errors()[0]
+    more = exc.error_count() - 1
+    mismatch = _Mismatch(first["msg"] + (f" (and {more} more errors)" if more else ""), exc)
+    mismatch.steps = _steps_from_location(tuple(first["loc"]))
+    return mismatch
+
+
+def _pydantic_converter(cls: Any) -> ModelConverter:
     pydantic = module_if_imported("pydantic")
     validate = cls.model_validate
 
     def convert(value: Any) -> object:
         try:
             return validate(value)
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            more = exc.error_count() - 1
-            message = first["msg"] + (f" (and {more} more errors)" if more else "")
-            mismatch = _Mismatch(message, exc)
-            mismatch.steps = _steps_from_location(tuple(first["loc"]))
-            raise mismatch from exc
         except RecursionError:
             raise
-        except Exception as exc:  # a validator's own exception, as for a dataclass
-            raise _refused(cls, exc) from exc
+        except Exception as exc:
+            raise failure(exc) from exc
 
-    return convert
+    def failure(exc: Exception) -> _Mismatch:
+        if isinstance(exc, pydantic.ValidationError):
+            return _pydantic_mismatch(exc)
+        return _refused(cls, exc)  # a validator's own exception, as for a dataclass
+
+    return ModelConverter(convert, cls.__pydantic_validator__.validate_json, failure, reads_constants=True)
 
 
-def _refused(cls: Any, exc: Exception) -> _Mismatch:
-    return _Mismatch(f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}", exc)
-
-
-def _msgspec_converter(cls: Any) -> _Converter:
+def _msgspec_converter(cls: Any) -> ModelConverter:
     msgspec = module_if_imported("msgspec")
     # msgspec builds its tables for a Struct (and the types in it) on first use, and two
     # threads doing that at once can crash the interpreter (seen with msgspec 0.22).
     # Build them now, under _build_lock, before any decode can reach this converter.
-    msgspec.json.Decoder(cls)
+    read_json = msgspec.json.Decoder(cls).decode
 
     def convert(value: Any) -> object:
         try:
             return msgspec.convert(value, cls)
-        except msgspec.ValidationError as exc:
+        except RecursionError:
+            raise
+        except UnicodeEncodeError as exc:  # msgspec reads a lone surrogate ("\\ud800") as UTF-8
+            raise _Mismatch(f"a str is not valid Unicode ({exc.reason})", exc) from exc
+        except Exception as exc:
+            raise failure(exc) from exc
+
+    def failure(exc: Exception) -> _Mismatch:
+        if isinstance(exc, msgspec.ValidationError):
             # "Expected `int`, got `str` - at `$.address.zip`"
             message, _, location = str(exc).partition(" - at `$")
             mismatch = _Mismatch(message, exc)
             if location:
                 mismatch.steps = [location.rstrip("`")]
-            raise mismatch from exc
-        except RecursionError:
-            raise
-        except UnicodeEncodeError as exc:  # msgspec reads a lone surrogate ("\\ud800") as UTF-8
-            raise _Mismatch(f"a str is not valid Unicode ({exc.reason})", exc) from exc
-        except Exception as exc:  # __post_init__'s own, as for a dataclass
-            raise _refused(cls, exc) from exc
+            return mismatch
+        if isinstance(exc, msgspec.DecodeError):  # strict JSON its reader refuses ("\\ud800")
+            return _Mismatch(f"msgspec cannot read the JSON ({exc})", exc)
+        return _refused(cls, exc)  # __post_init__'s own, as for a dataclass
 
-    return convert
-
-
-# ---------------------------------------------------------------------------
-# What the compiled engine (eventbus._fastcodec) asks of the reference.
-
-_PLAN_KINDS: dict[object, str] = {
-    int: "int",
-    str: "str",
-    bool: "bool",
-    float: "float",
-    dict: "dict",
-    list: "list",
-    Any: "any",
-}
-
-
-# The field types each dataclass converter was built from (read once per class).
-_field_hints: dict[type, dict[str, Any]] = {}
-
-
-def describe_plan(cls: Any) -> tuple[Any, bool, tuple[tuple[str, str, bool], ...], Any] | None:
-    """``(cls, positional, ((field, kind, optional), ...), direct)`` when every init field of
-    the dataclass ``cls`` passes on its inline check alone, else None; ``direct`` is
-    ``direct_init(cls)``.
-
-    The engine's plan then does what the generated converter does on its fast path, and gives
-    every other case (a field missing, of another type, to convert) to the reference.
-    """
-    dataclasses = module_if_imported("dataclasses")
-    if dataclasses is None or not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
-        return None
-    try:
-        _converter_for(cls)  # what the reference would refuse, it refuses itself
-    except Exception:  # noqa: BLE001 - whatever it refuses, and however
-        return None
-    hints = _field_hints.get(cls)
-    if hints is None:
-        return None
-    fields: list[tuple[str, str, bool]] = []
-    for field in dataclasses.fields(cls):
-        if not field.init:
-            continue
-        tp = hints[field.name]
-        optional = False
-        origin = typing.get_origin(tp)
-        if origin is typing.Union or origin is types.UnionType:
-            args = typing.get_args(tp)
-            if len(args) != 2 or type(None) not in args:
-                return None
-            tp = args[0] if args[1] is type(None) else args[1]
-            optional = tp is not Any
-        try:
-            kind = _PLAN_KINDS.get(tp)
-        except TypeError:
-            return None
-        if kind is None:
-            return None
-        fields.append((field.name, kind, optional))
-    names = [name for name, _, _ in fields]
-    return cls, _takes_in_order(cls, names), tuple(fields), direct_init(cls)
-
-
-# What the bytecode of a dataclass's generated __init__ may do (checked on the one
-# dataclasses generates here, see direct_init): read its arguments and the closure's
-# ``object``, set attributes, return None.  No global, no call but object.__setattr__.
-_INIT_OPS = frozenset(
-    {
-        "RESUME",
-        "COPY_FREE_VARS",
-        "NOP",
-        "CACHE",
-        "LOAD_FAST",
-        "LOAD_FAST_LOAD_FAST",
-        "LOAD_FAST_BORROW",
-        "LOAD_FAST_BORROW_LOAD_FAST_BORROW",
-        "LOAD_DEREF",
-        "LOAD_CONST",
-        "LOAD_SMALL_INT",
-        "STORE_ATTR",
-        "LOAD_METHOD",
-        "LOAD_ATTR",
-        "PRECALL",
-        "CALL",
-        "PUSH_NULL",
-        "POP_TOP",
-        "RETURN_VALUE",
-        "RETURN_CONST",
-    }
-)
-_CODE_FIELDS = (
-    "co_code",
-    "co_consts",
-    "co_names",
-    "co_varnames",
-    "co_freevars",
-    "co_cellvars",
-    "co_argcount",
-    "co_posonlyargcount",
-    "co_kwonlyargcount",
-    "co_nlocals",
-    "co_flags",
-)
-
-
-def direct_init(cls: Any) -> tuple[bool, Any, tuple[Any, ...], tuple[Any, ...]] | None:
-    """``(frozen, __init__, its closure's cells, their contents)`` when constructing ``cls`` from
-    all of its fields is exactly: ``object.__new__(cls)``, then each field set in field order
-    (``setattr``, or ``object.__setattr__`` when frozen); else None.
-
-    That holds when the class's ``__init__`` is the one ``dataclasses`` generated for these
-    fields and nothing more: its code (bytecode, constants, names, arguments) equal to the code
-    ``dataclasses`` generates for the same fields now, its closure holding the same objects, and
-    that code doing nothing but set attributes (so no ``__post_init__``, no ``InitVar``, no
-    default factory); every field an init field; ``type`` the metaclass, ``object.__new__`` its
-    ``__new__``, and every class of its MRO but ``object`` a Python class (so that
-    ``object.__setattr__`` applies).  The compiled engine then builds the instance without
-    running that ``__init__``, and checks on every use that calling the class would still run it.
-    """
-    import dataclasses  # noqa: PLC0415  # imported already: cls is a dataclass
-    import dis  # noqa: PLC0415  # once per class, for the compiled engine only
-
-    new: object = getattr(cls, "__new__", None)
-    if type(cls) is not type or new is not object.__new__:
-        return None
-    if any(base is not object and not (base.__flags__ & _HEAPTYPE) for base in cls.__mro__):
-        return None
-    fields = dataclasses.fields(cls)
-    declared = getattr(cls, "__dataclass_fields__", {})
-    if len(declared) != len(fields) or any(
-        not field.init or field.default_factory is not dataclasses.MISSING for field in fields
-    ):
-        return None  # InitVar and ClassVar pseudo-fields, init=False, factories: its __init__'s
-    init = cls.__dict__.get("__init__")
-    params = getattr(cls, "__dataclass_params__", None)
-    if not isinstance(init, types.FunctionType) or params is None:
-        return None
-    try:
-        template = vars(
-            dataclasses.make_dataclass(
-                "Template",
-                [(field.name, object, dataclasses.field(kw_only=field.kw_only)) for field in fields],
-                frozen=bool(params.frozen),
-            )
-        )["__init__"]
-    except Exception:  # noqa: BLE001  # a field name make_dataclass refuses: no fast path
-        return None
-    mine, theirs = init.__code__, template.__code__
-    if any(getattr(mine, name) != getattr(theirs, name) for name in _CODE_FIELDS):
-        return None
-    if not {instruction.opname for instruction in dis.get_instructions(theirs)} <= _INIT_OPS:
-        return None
-    cells = init.__closure__ or ()
-    contents = tuple(cell.cell_contents for cell in cells)
-    expected = tuple(cell.cell_contents for cell in template.__closure__ or ())
-    if len(contents) != len(expected) or any(a is not b for a, b in zip(contents, expected, strict=True)):
-        return None
-    return bool(params.frozen), init, tuple(cells), contents
-
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
-
-
-def refused_error(data: EventLike, cls: Any, exc: Exception) -> DecodeError:
-    """The reference's error when ``cls(...)`` raised ``exc`` on the decoded fields."""
-    if isinstance(exc, RecursionError):
-        error = DecodeError(
-            f"cannot decode event {data.domain!r}/{data.action!r} into "
-            f"{type_name(cls)}: the payload is nested too deeply"
-        )
-        error.__cause__ = None  # as "from None"
-        return error
-    error = DecodeError(
-        f"cannot decode event {data.domain!r}/{data.action!r} into {type_name(cls)}: "
-        f"{cls.__qualname__}() refused the value: {type(exc).__name__}: {exc}"
-    )
-    error.__cause__ = exc
-    return error
+    return ModelConverter(convert, read_json, failure, reads_constants=False)

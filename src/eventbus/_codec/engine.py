@@ -1,9 +1,10 @@
-"""Which codec engine runs: the compiled one (``eventbus._fastcodec``) or the stdlib reference.
+"""Which codec engine runs: the compiled one (``eventbus._codec._fastcodec``) or the stdlib reference.
 
 The compiled engine runs with the compiled core, when it is built, unless
 ``EVENTBUS_NO_FAST_CODEC`` (or ``EVENTBUS_NO_EXTENSIONS``) is set to anything but ``0``;
 ``eventbus.codec_engine`` says which: ``"cython"`` or ``"python"``.  Either gives the same bytes,
 values and errors (the compiled one hands whatever it cannot prove alike to the reference).
+This module is the only place that reads those switches for the codec.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["active", "available", "decode_on", "encode_params_on", "functions"]
+__all__ = ["active", "available", "decode_on", "encode_params_on", "functions", "switched_off"]
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
+def switched_off() -> bool:
+    """Whether the environment asks for the stdlib engine (read at each call: tests set it)."""
+    return any(
+        os.environ.get(name, "") not in ("", "0")
+        for name in ("EVENTBUS_NO_FAST_CODEC", "EVENTBUS_NO_EXTENSIONS")
+    )
 
 
 def available() -> ModuleType | None:
@@ -37,21 +42,23 @@ def available() -> ModuleType | None:
 
 def active() -> ModuleType | None:
     """The compiled engine if it is the one that runs."""
-    if _flag("EVENTBUS_NO_FAST_CODEC") or _flag("EVENTBUS_NO_EXTENSIONS"):
-        return None
-    return available()
+    return None if switched_off() else available()
+
+
+def _built() -> ModuleType:
+    fast = available()
+    if fast is None:
+        raise RuntimeError("the compiled codec engine (eventbus._codec._fastcodec) is not built")
+    return fast
 
 
 def encode_params_on(engine: str) -> Callable[..., bytes | None]:
     """``encode_params`` of ``engine`` (``"cython"`` or ``"python"``)."""
-    from ._encode import encode_params  # noqa: PLC0415
+    from .encode import encode_params  # noqa: PLC0415
 
     if engine == "python":
         return encode_params
-    fast = available()
-    if fast is None:
-        raise RuntimeError("the compiled codec engine (eventbus._fastcodec) is not built")
-    made: Callable[..., bytes | None] = fast.make_encode_params(encode_params)
+    made: Callable[..., bytes | None] = _built().make_encode_params(encode_params)
     return made
 
 
@@ -63,23 +70,14 @@ def decode_on(engine: str) -> Callable[..., Any]:
     found = _decoders.get(engine)
     if found is not None:
         return found
-    from . import _core_py, _decode  # noqa: PLC0415  # pyright: ignore[reportPrivateUsage]
+    from . import decode, plans  # noqa: PLC0415  # on first use: import eventbus stays cheap
 
     if engine == "python":
-        made: Callable[..., Any] = _decode.decode
+        made: Callable[..., Any] = decode.decode
     else:
-        fast = available()
-        if fast is None:
-            raise RuntimeError("the compiled codec engine (eventbus._fastcodec) is not built")
-        data_types = [_core_py.Data]
-        compiled = sys.modules.get("eventbus._core")
-        if compiled is not None:
-            data_types.append(compiled.Data)
-        made = fast.make_decode(
-            _decode.decode, _decode.describe_plan, _decode.refused_error, _decode.MISSING, data_types
-        )
+        made = _built().make_decode(decode.decode, plans, decode.MISSING)
         # One reference text for help() and the docs, whichever engine eventbus.decode is.
-        made.__doc__ = _decode.decode.__doc__
+        made.__doc__ = decode.decode.__doc__
         made.__name__ = made.__qualname__ = "decode"
     return _decoders.setdefault(engine, made)
 
@@ -88,9 +86,6 @@ def functions(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callab
     """``must_data`` and ``decode`` of implementation ``impl`` on ``engine`` (benchmarks, tests)."""
     if engine == "cython" and not hasattr(impl, "_must_data_with"):
         raise ValueError(f"{impl.__name__} has no compiled codec engine")
-    must_data = (
-        impl._must_data_with(encode_params_on(engine))  # noqa: SLF001
-        if hasattr(impl, "_must_data_with")
-        else impl.must_data
-    )
-    return must_data, decode_on(engine)
+    if getattr(impl, "codec_engine", "python") == engine or not hasattr(impl, "_must_data_with"):
+        return impl.must_data, decode_on(engine)  # the engine it runs: its own must_data
+    return impl._must_data_with(encode_params_on(engine)), decode_on(engine)  # noqa: SLF001

@@ -1,0 +1,113 @@
+/* What the compiled codec engine (_fastcodec.pyx) asks of a class, in C: whether reading a
+ * dataclass's fields from its instances can run Python code.  The engine reads fields itself
+ * only where it cannot: then the order and the number of its reads cannot be seen. */
+#ifndef EVENTBUS_FASTCODEC_H
+#define EVENTBUS_FASTCODEC_H
+
+#include <Python.h>
+#include <string.h>
+
+/* Instances of `type` read attributes through PyObject_GenericGetAttr: the class defines
+ * neither __getattribute__ nor __getattr__. */
+static inline int eventbus_generic_getattr(PyTypeObject *type)
+{
+    return type->tp_getattro == PyObject_GenericGetAttr;
+}
+
+/* Reading `name` from an instance of `type` (generic getattr) may run code: the class or a base
+ * has an attribute of that name whose type reads it (a property, any other descriptor), other
+ * than a __slots__ member, which reads the instance's slot.  A borrowed lookup: no exception. */
+static inline int eventbus_read_runs_code(PyTypeObject *type, PyObject *name)
+{
+    PyObject *found = _PyType_Lookup(type, name);
+    if (found == NULL || Py_IS_TYPE(found, &PyMemberDescr_Type)) {
+        return 0;
+    }
+    return Py_TYPE(found)->tp_descr_get != NULL;
+}
+
+/* Whether `type` is a dataclass, as dataclasses.is_dataclass says, found without running code:
+ * 1 or 0; -1 when finding out would run code (a metaclass that reads attributes its own way or
+ * has a `__dataclass_fields__` of its own, or a class whose `__dataclass_fields__` is read by a
+ * descriptor).  `name` is "__dataclass_fields__". */
+static inline int eventbus_plain_dataclass(PyTypeObject *type, PyObject *name)
+{
+    PyTypeObject *meta = Py_TYPE(type);
+    PyObject *found;
+    if (meta->tp_getattro != PyType_Type.tp_getattro || _PyType_Lookup(meta, name) != NULL) {
+        return -1;
+    }
+    found = _PyType_Lookup(type, name);
+    if (found == NULL) {
+        return 0;
+    }
+    return Py_TYPE(found)->tp_descr_get == NULL ? 1 : -1;
+}
+
+/* The class's version tag while it is valid, else 0: it changes whenever the class or one of
+ * its bases changes (an attribute set or deleted, __bases__ replaced). */
+static inline unsigned int eventbus_version_tag(PyTypeObject *type)
+{
+    return PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+}
+
+static inline int eventbus_digit(unsigned char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+/* Exactly eventbus._codec.decode.maybe_not_strict (a regular expression there): whether `data`
+ * holds a digit then an exponent of three digits, a run of 200 digits, or, with `constants`,
+ * NaN or Infinity.  One pass; most bytes cost a compare or two. */
+static inline int eventbus_maybe_not_strict(const unsigned char *data, Py_ssize_t size, int constants)
+{
+    Py_ssize_t index, at, run = 0;
+    unsigned char c;
+    for (index = 0; index < size; index++) {
+        c = data[index];
+        if (eventbus_digit(c)) {
+            if (++run >= 200) {
+                return 1;
+            }
+            continue;
+        }
+        if (run && (c == 'e' || c == 'E')) {
+            at = index + 1;
+            if (at < size && (data[at] == '-' || data[at] == '+')) {
+                at++;
+            }
+            if (size - at >= 3 && eventbus_digit(data[at]) && eventbus_digit(data[at + 1])
+                && eventbus_digit(data[at + 2])) {
+                return 1;
+            }
+        }
+        run = 0;
+        if (constants && ((c == 'N' && size - index >= 3 && data[index + 1] == 'a' && data[index + 2] == 'N')
+                          || (c == 'I' && size - index >= 8 && memcmp(data + index, "Infinity", 8) == 0))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether `text` holds `part` (a few bytes: a suspect in a library's output). */
+static inline int eventbus_contains(const char *text, Py_ssize_t size, const char *part, Py_ssize_t length)
+{
+    const char *found = text, *end = text + size - length;
+    Py_ssize_t index;
+    while (found <= end) {
+        found = memchr(found, part[0], (size_t)(end - found + 1));
+        if (found == NULL) {
+            return 0;
+        }
+        for (index = 1; index < length && found[index] == part[index]; index++) {
+        }
+        if (index == length) {
+            return 1;
+        }
+        found++;
+    }
+    return 0;
+}
+
+#endif
