@@ -752,16 +752,12 @@ def test_an_unknown_domain_and_an_unknown_action_are_both_unhandled(
     # Dispatch finds "no handler" at two places: no pair of the domain at all, or none of the
     # action in a known domain. Both reach unhandled=, whatever the method (staging: with a
     # transaction open and without).
-    runs: list[Callable[[Any], object]] = []
-    if method.endswith("_after_commit"):
-        for open_ in (True, False):
-            runs.append(
-                lambda bus, open_=open_: getattr(bus, method)(
-                    None, impl.Data(domain, action), _Transaction(open_)
-                )
-            )
-    else:
-        runs.append(lambda bus: dispatch(bus, method, impl.Data(domain, action)))
+    def staged(open_: bool) -> Callable[[Any], object]:
+        return lambda bus: getattr(bus, method)(None, impl.Data(domain, action), _Transaction(open_))
+
+    runs: list[Callable[[Any], object]] = [staged(True), staged(False)]
+    if not method.endswith("_after_commit"):
+        runs = [lambda bus: dispatch(bus, method, impl.Data(domain, action))]
     for run in runs:
         logger, records = collecting_logger()
         raising, warning = impl.Bus(unhandled="raise"), impl.Bus(logger, unhandled="warn")
