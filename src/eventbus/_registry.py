@@ -61,7 +61,11 @@ if TYPE_CHECKING:
 
 
 _getframe = sys._getframe  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - one caller's frame, cheaply
-_SKIPPED = _wiring.SKIPPED
+# The files that register for someone else (on()'s decorator here, eventbus.testing): a site
+# found there is looked for further up.  A set of exact names: cheaper per registration than
+# a prefix test, which _wiring.site_beyond does once it walks.
+_THIS_FILE: str = (lambda: None).__code__.co_filename
+_REGISTERING = frozenset({_THIS_FILE, os.path.join(os.path.dirname(_THIS_FILE), "testing.py")})
 
 
 class _Mute:
@@ -83,7 +87,18 @@ class _Registration:
     the ``Event`` it was registered for (or None), whether it is a coroutine function, whether
     it is gone, and where it was made (for ``registrations()``)."""
 
-    __slots__ = ("key", "handler", "event", "weak", "coroutine", "removed", "indexed", "indexed_type", "site")
+    __slots__ = (
+        "key",
+        "handler",
+        "event",
+        "weak",
+        "coroutine",
+        "removed",
+        "indexed",
+        "indexed_type",
+        "code",
+        "offset",
+    )
 
     def __init__(
         self,
@@ -92,9 +107,13 @@ class _Registration:
         event: Any,
         weak: bool,
         coroutine: bool,
-        site: tuple[Any, int],
+        code: Any,
+        offset: int,
     ) -> None:
-        self.site = site  # (code, offset) of the register() call or the @bus.on() line
+        # Where it was made: the code and instruction offset of the register() call or the
+        # @bus.on() line (two fields, not a tuple: one object fewer per registration).
+        self.code = code
+        self.offset = offset
         self.key = key
         self.handler = handler  # a weak reference to it, once _weakly has run
         self.event = event
@@ -482,18 +501,16 @@ class Registry:
             coroutine = False  # is_coroutine_function's answer, inlined for the common case
         else:
             coroutine = is_coroutine_function(handler)
-        if coroutine and event is not None and not event.asynchronous:
-            raise _wiring.coroutine_refused(handler_name(handler), event)
+            if coroutine and event is not None and not event.asynchronous:
+                raise _wiring.coroutine_refused(handler_name(handler), event)
         # Where it is registered, at registration only: the caller's code and offset (its line is
         # worked out by registrations()); past eventbus's own frames for on() and eventbus.testing.
         caller = _getframe(1)
         code = caller.f_code
-        site = (
-            (code, caller.f_lasti)
-            if not code.co_filename.startswith(_SKIPPED)
-            else _wiring.site_beyond(caller)
-        )
-        registration = _Registration(key, handler, event, weak, coroutine, site)
+        if code.co_filename not in _REGISTERING:
+            registration = _Registration(key, handler, event, weak, coroutine, code, caller.f_lasti)
+        else:
+            registration = _Registration(key, handler, event, weak, coroutine, *_wiring.site_beyond(caller))
         target: Callable[[Any, Any], object]
         if weak:
             target = self._weakly(
@@ -1020,7 +1037,15 @@ class Registry:
                 for registration in entries:
                     handler = registration.registered()
                     if handler is not None and not registration.removed:
-                        rows.append((key, handler, registration.event, registration.weak, registration.site))
+                        rows.append(
+                            (
+                                key,
+                                handler,
+                                registration.event,
+                                registration.weak,
+                                (registration.code, registration.offset),
+                            )
+                        )
         return rows
 
     # -- after commit (eventbus._staging) -------------------------------------------------
