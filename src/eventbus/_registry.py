@@ -61,11 +61,6 @@ if TYPE_CHECKING:
 
 
 _getframe = sys._getframe  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - one caller's frame, cheaply
-# The files that register for someone else (on()'s decorator here, eventbus.testing): a site
-# found there is looked for further up.  A set of exact names: cheaper per registration than
-# a prefix test, which _wiring.site_beyond does once it walks.
-_THIS_FILE: str = (lambda: None).__code__.co_filename
-_REGISTERING = frozenset({_THIS_FILE, os.path.join(os.path.dirname(_THIS_FILE), "testing.py")})
 
 
 class _Mute:
@@ -492,25 +487,24 @@ class Registry:
                     raise _wiring.pair_error("register", exc, domain) from None
         if handler is MISSING:
             raise TypeError("register() needs a handler")
-        if not callable(handler):
+        function = type(handler) is FunctionType  # the common case: callable, no call to ask
+        if not function and not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        if type(handler) is FunctionType and not MARKABLE and not handler.__code__.co_flags & CO_COROUTINE:
+        if function and not MARKABLE and not handler.__code__.co_flags & CO_COROUTINE:
             coroutine = False  # is_coroutine_function's answer, inlined for the common case
         else:
             coroutine = is_coroutine_function(handler)
             if coroutine and event is not None and not event.asynchronous:
                 raise _wiring.coroutine_refused(handler_name(handler), event)
         # Where it is registered, at registration only: the caller's code and offset (its line is
-        # worked out by registrations()); past eventbus's own frames for on() and eventbus.testing.
+        # worked out by registrations()).  No test of who the caller is here (registration is
+        # measured against pyee): on()'s decorator and eventbus.testing, which register for
+        # someone else, move the site to their own caller's with _registered_from.
         caller = _getframe(1)
-        code = caller.f_code
-        if code.co_filename not in _REGISTERING:
-            registration = _Registration(key, handler, event, weak, coroutine, code, caller.f_lasti)
-        else:
-            registration = _Registration(key, handler, event, weak, coroutine, *_wiring.site_beyond(caller))
+        registration = _Registration(key, handler, event, weak, coroutine, caller.f_code, caller.f_lasti)
         target: Callable[[Any, Any], object]
         if weak:
             target = self._weakly(
@@ -954,9 +948,10 @@ class Registry:
 
         def decorator(handler: Any) -> Any:
             if event is not None:
-                self.register(event, handler)
+                unregister = self.register(event, handler)
             else:
-                self.register(domain, action, handler)
+                unregister = self.register(domain, action, handler)
+            self._registered_from(unregister, _getframe(1))  # the @bus.on(...) line
             return handler
 
         return decorator
@@ -1029,6 +1024,18 @@ class Registry:
         wanted = _wiring.registrations_filter(self._pair, MISSING, pair_or_event)
         rows: list[Any] = self._locked(lambda: self._registration_rows(wanted))
         return _wiring.registrations(rows)
+
+    def _registered_from(self, unregister: object, frame: Any) -> None:
+        """Make the site of the registration ``unregister`` removes the first frame from
+        ``frame`` up that is outside eventbus: for a caller that registers for someone else."""
+        if type(unregister) is _Unregister:  # (a subclass's register may return anything)
+            registration = unregister._registration  # noqa: SLF001
+            code, offset = _wiring.site_beyond(frame)
+
+            def move() -> None:  # under the lock: registrations() reads both fields at once
+                registration.code, registration.offset = code, offset
+
+            self._locked(move)
 
     def _registration_rows(self, wanted: tuple[str, str] | None) -> list[Any]:
         rows: list[Any] = []

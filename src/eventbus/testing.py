@@ -15,6 +15,7 @@ A declared ``eventbus.Event`` is accepted wherever a ``(domain, action)`` pair i
 
 from __future__ import annotations
 
+import sys
 import threading
 import typing
 from collections.abc import Callable, Generator, Iterator
@@ -221,7 +222,10 @@ def _record(
             if mute:
                 stack.callback(_mute(bus, domain, action, (recorded,)))
             else:
-                stack.callback(bus.register(domain, action, recorded))
+                unregister = bus.register(domain, action, recorded)
+                stack.callback(unregister)
+                # The site of the recorder: the line of the with statement, past this module.
+                bus._registered_from(unregister, sys._getframe(0))  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
         yield recorded
 
 
