@@ -88,8 +88,8 @@ def coroutine_refused(handler_name: str, event: Any) -> TypeError:
 # -- Where a registration was made -----------------------------------------------------
 
 # Frames passed over to find a registration's site: eventbus's own (the decorator of on(),
-# eventbus.testing, the compiled twin's under line tracing) and contextlib's (eventbus.testing
-# registers from inside a context manager).  contextlib.py sits beside os.py: no import needed.
+# eventbus.testing) and contextlib's (eventbus.testing registers from inside a context
+# manager).  contextlib.py sits beside os.py: no import needed.
 SKIPPED = (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,
     os.path.join(os.path.dirname(os.__file__), "contextlib.py"),
@@ -98,8 +98,9 @@ _UNKNOWN_SITE = (None, -1)
 
 
 def site_beyond(frame: Any, skipped: tuple[str, ...] = SKIPPED) -> tuple[Any, int]:
-    """The site of a registration made from ``frame``, a frame of eventbus (or contextlib): the
-    first caller outside them.  (``register()`` takes its caller's frame itself, the common case.)
+    """The site of a registration made for the caller of ``frame``: the first frame from
+    ``frame`` up outside eventbus (and contextlib).  (``register()`` keeps its own caller's
+    frame's site, the common case; on()'s decorator and eventbus.testing call this.)
 
     A site is the code object and the instruction offset of the registering call, the
     ``register(...)`` call or the ``@bus.on(...)`` line; the line is worked out only when
