@@ -1029,7 +1029,7 @@ class Registry:
         """Make the site of the registration ``unregister`` removes the first frame from
         ``frame`` up that is outside eventbus: for a caller that registers for someone else."""
         if type(unregister) is _Unregister:  # (a subclass's register may return anything)
-            registration = unregister._registration  # noqa: SLF001
+            registration = unregister._registration  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
             code, offset = _wiring.site_beyond(frame)
 
             def move() -> None:  # under the lock: registrations() reads both fields at once
