@@ -134,6 +134,25 @@ def other_data_classes(impl: ModuleType) -> list[type]:
     return classes
 
 
+def run_python(
+    *args: str, pure: bool, cwd: str | os.PathLike[str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in a fresh interpreter, on the pure implementation if ``pure`` (else the
+    default choice), warnings as errors; its output as text."""
+    env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
+    if pure:
+        env["EVENTBUS_NO_EXTENSIONS"] = "1"
+    return subprocess.run(
+        [sys.executable, "-W", "error", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def quiet_logger() -> logging.Logger:
     """A logger that records nothing and formats nothing: for runs that fail on purpose.
 

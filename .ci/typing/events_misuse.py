@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import eventbus
+from eventbus.testing import record
 
 
 @dataclasses.dataclass
@@ -51,3 +52,24 @@ bus.register(UserCreated, "created", exact)  # expect-error
 decorated = bus.on(UserCreated)(exact)
 decorated(None, User(2))
 decorated(None, "not a user")  # expect-error
+
+
+# A synchronous event (the default) takes handlers returning None: an async consumer is flagged
+# where it is registered, not at the producer's call() at run time.
+async def async_consumer(ctx: object, user: User) -> None: ...
+
+
+bus.register(UserCreated, async_consumer)  # expect-error
+bus.on(UserCreated)(async_consumer)  # expect-error
+UserCreatedAsync = eventbus.Event("users", "created", User, asynchronous=True)
+bus.register(UserCreatedAsync, async_consumer)
+bus.register(UserCreatedAsync, exact)
+bus.on(UserCreatedAsync)(async_consumer)
+
+# record(bus, event) is typed from the event.
+with record(bus, UserCreated) as recorded:
+    bus.call(None, data)
+one: User = recorded.one()
+every: list[User] = recorded.decode()
+wrong_one: str = recorded.one()  # expect-error
+wrong_every: list[str] = recorded.decode()  # expect-error

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ._compat import NO_EXTENSIONS
-from ._errors import DecodeError, EncodeError, EventBusError
+from ._errors import DecodeError, EncodeError, EventBusError, UnhandledEventError
 
 __all__ = [
     "AsyncHandler",
@@ -24,8 +24,10 @@ __all__ = [
     "Handler",
     "Observation",
     "Observer",
+    "Registration",
     "SyncHandler",
     "Transaction",
+    "UnhandledEventError",
     "codec_engine",
     "decode",
     "implementation",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from ._codec.decode import decode
     from ._core_py import Bus, Data, Event, must_data, new_data
     from ._observe import Observation, Observer
+    from ._registration import Registration
     from ._transactions import Transaction
 
     implementation = "python"
@@ -112,6 +115,11 @@ def __getattr__(name: str) -> object:
         found: object = getattr(_observe, name)
         globals()[name] = found
         return found
+    if name == "Registration":
+        from ._registration import Registration  # noqa: PLC0415
+
+        globals()[name] = Registration
+        return Registration
     if name == "Transaction":
         from ._transactions import Transaction  # noqa: PLC0415
 
@@ -130,9 +138,11 @@ def _restore_data(domain: str, action: str, raw_params: bytes | None) -> Data:  
     return Data(domain, action, raw_params)
 
 
-def _restore_event(domain: str, action: str, payload_type: object) -> Event[Any]:  # pyright: ignore[reportUnusedFunction]
+def _restore_event(  # pyright: ignore[reportUnusedFunction]
+    domain: str, action: str, payload_type: object, asynchronous: bool = False
+) -> Event[Any]:
     event: Any = globals().get("Event") or __getattr__("Event")  # (loaded on first use)
-    return event(domain, action, payload_type)  # type: ignore[no-any-return]
+    return event(domain, action, payload_type, asynchronous=asynchronous)  # type: ignore[no-any-return]
 
 
 def __dir__() -> list[str]:

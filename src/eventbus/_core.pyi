@@ -2,16 +2,18 @@
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, final, overload
+from typing import Any, ClassVar, Literal, TypeVar, final, overload
 
 from . import _event
 from ._observe import Observer
+from ._registration import Registration
 from ._transactions import Transaction
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
 _F = TypeVar("_F", bound=Callable[[Any, Data], object])
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 _C = TypeVar("_C")
 _R = TypeVar("_R")
 
@@ -46,10 +48,29 @@ class Event(_event.Event[_T]):
     """A declared event: a ``(domain, action)`` pair and the type of its payload."""
 
     _Data: ClassVar[Any]
+    @overload
+    def __new__(
+        cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[False] = False
+    ) -> Event[_S]: ...
+    @overload
+    def __new__(
+        cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[True]
+    ) -> AsyncEvent[_S]: ...
+    @overload
+    def __new__(
+        cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[False] = False
+    ) -> Event[Any]: ...
+    @overload
+    def __new__(
+        cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[True]
+    ) -> AsyncEvent[Any]: ...
     def data(self, payload: _T) -> Data:  # type: ignore[override]
         """This event with ``payload`` encoded exactly as ``must_data`` encodes it."""
     def decode(self, data: Data) -> _T:  # type: ignore[override]
         """The payload of ``data``, a dispatch of this event, as ``payload_type``."""
+
+class AsyncEvent(Event[_T]):
+    """For type checkers: an ``Event(..., asynchronous=True)``, whose handlers may be coroutine functions."""
 
 codec_engine: str
 
@@ -65,6 +86,7 @@ class Bus:
         self,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         *,
+        unhandled: Literal["ignore", "warn", "raise"] = "ignore",
         observer: Observer | None = None,
     ) -> None: ...
     def __reduce__(self) -> tuple[object, ...]: ...
@@ -81,7 +103,11 @@ class Bus:
     ) -> Callable[[], bool]: ...
     @overload
     def register(
-        self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+        self, event: AsyncEvent[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+    ) -> Callable[[], bool]: ...
+    @overload
+    def register(
+        self, event: Event[_T], handler: Callable[[Any, _T], None], /, *, weak: bool = False
     ) -> Callable[[], bool]: ...
     @overload
     def unregister(self, domain: str, action: str, handler: object) -> bool: ...
@@ -90,13 +116,21 @@ class Bus:
     @overload
     def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
     @overload
-    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    def on(self, event: AsyncEvent[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+    @overload
+    def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], None]], Callable[[_C, _T], None]]: ...
     @overload
     def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
     @overload
     def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
     def pairs(self) -> tuple[tuple[str, str], ...]:
         """Every pair that has at least one handler now (as ``handlers`` says), sorted."""
+    @overload
+    def registrations(self) -> tuple[Registration, ...]: ...
+    @overload
+    def registrations(self, domain: str, action: str, /) -> tuple[Registration, ...]: ...
+    @overload
+    def registrations(self, event: Event[Any], /) -> tuple[Registration, ...]: ...
     def call(self, ctx: object, data: Data) -> None:
         """Run the handlers in order; the first exception stops the dispatch and propagates."""
     def publish(self, ctx: object, data: Data) -> None:

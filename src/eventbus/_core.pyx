@@ -331,17 +331,23 @@ def _event_class():
             "created", UserCreated)`` is an ``Event[UserCreated]``.  Events are immutable,
             equal and hashable by their three fields.  A `Bus` accepts an event wherever it
             accepts a pair: ``register(event, handler)`` calls ``handler(ctx, payload)``
-            with the payload decoded.
+            with the payload decoded.  An event is synchronous unless declared
+            ``asynchronous=True``: it refuses a coroutine-function handler when it is
+            registered, and type checkers take its handlers as ``Callable[[Any, T], None]``.
 
             Args:
                 domain: As for `Data`.
                 action: As for `Data`.
                 payload_type: Any type `decode` accepts (a dataclass, `dict`, `list`, a
                     pydantic model, ``list[X]``, ``X | None``...).
+                asynchronous: Whether its handlers may be coroutine functions; its producers
+                    then dispatch it with `Bus.acall` or `Bus.apublish`.  Part of the event's
+                    equality, hash, repr and pickles.
 
             Raises:
                 TypeError: ``payload_type`` is not a type `decode` accepts (checked here, not
-                    at the first dispatch), or ``domain`` or ``action`` is not a `str`.
+                    at the first dispatch), ``domain`` or ``action`` is not a `str`, or
+                    ``asynchronous`` is not a `bool`.
                 ValueError: ``domain`` or ``action`` is empty.
 
             Example:
@@ -391,7 +397,7 @@ cdef int _raise_noted(tuple handlers, Py_ssize_t index, Data data) except -1:
 
 @cython.auto_pickle(False)  # (a bus is never pickled: Registry.__reduce__ says so)
 cdef class Bus:
-    """Bus(logger=None, *, observer=None)
+    """Bus(logger=None, *, unhandled='ignore', observer=None)
 --
 
     Synchronous, in-process dispatch of events to the handlers of their pair.
@@ -407,13 +413,19 @@ cdef class Bus:
     Args:
         logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
             with ``exc_info``), and where an observer's failure is logged; default
-            ``logging.getLogger("eventbus")``.
+            ``logging.getLogger("eventbus")`` (which carries a `logging.NullHandler`).
+        unhandled: What a dispatch (`call`, `publish`, `acall`, `apublish`) that finds
+            no handler for its pair does: ``"ignore"`` (nothing; the default),
+            ``"warn"`` (the first one of each pair logs a WARNING naming it) or
+            ``"raise"`` (`UnhandledEventError`, with the closest registered pair).  A
+            pair muted by `eventbus.testing` is not unhandled.
         observer: An `Observer` that sees every dispatch; default none (see
             `observer`).
 
     Raises:
         TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
             ``observer`` has no ``dispatch`` method.
+        ValueError: ``unhandled`` is not one of the three.
 
     Example:
         >>> bus = eventbus.Bus()
@@ -446,6 +458,9 @@ cdef class Bus:
     cdef list _local
     cdef uint64_t* _local_versions
     cdef uint64_t _version
+    # What a dispatch that finds no handler calls (Registry._unhandled): None for "ignore".
+    # Declared last: the fields dispatch reads keep their places (and the gate its speed).
+    cdef public object _on_unhandled
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -531,6 +546,8 @@ cdef class Bus:
             TypeError: ``data`` is not a `Data` (of this implementation); a handler is
                 a coroutine function, or returned an awaitable (closed unawaited): use
                 `acall`.
+            UnhandledEventError: No handler for the pair, on a bus built with
+                ``unhandled="raise"``.
             Exception: Whatever the first failing handler raised.
         """
         if eventbus_unlikely(eventbus_flag_load(&self._observed)):

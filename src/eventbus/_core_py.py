@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, final, overload
 
 from . import _event
 from ._awaiting import await_result
@@ -87,6 +87,7 @@ from ._registry import Registry
 
 if TYPE_CHECKING:
     from ._observe import Observer
+    from ._registration import Registration
 
 __all__ = ["Bus", "Data", "Event", "must_data", "new_data"]
 
@@ -315,17 +316,23 @@ class Event(_event.Event[_T]):
     "created", UserCreated)`` is an ``Event[UserCreated]``.  Events are immutable,
     equal and hashable by their three fields.  A `Bus` accepts an event wherever it
     accepts a pair: ``register(event, handler)`` calls ``handler(ctx, payload)``
-    with the payload decoded.
+    with the payload decoded.  An event is synchronous unless declared
+    ``asynchronous=True``: it refuses a coroutine-function handler when it is
+    registered, and type checkers take its handlers as ``Callable[[Any, T], None]``.
 
     Args:
         domain: As for `Data`.
         action: As for `Data`.
         payload_type: Any type `decode` accepts (a dataclass, `dict`, `list`, a
             pydantic model, ``list[X]``, ``X | None``...).
+        asynchronous: Whether its handlers may be coroutine functions; its producers
+            then dispatch it with `Bus.acall` or `Bus.apublish`.  Part of the event's
+            equality, hash, repr and pickles.
 
     Raises:
         TypeError: ``payload_type`` is not a type `decode` accepts (checked here, not
-            at the first dispatch), or ``domain`` or ``action`` is not a `str`.
+            at the first dispatch), ``domain`` or ``action`` is not a `str`, or
+            ``asynchronous`` is not a `bool`.
         ValueError: ``domain`` or ``action`` is empty.
 
     Example:
@@ -346,10 +353,31 @@ class Event(_event.Event[_T]):
     if TYPE_CHECKING:  # the constructor binds this class's type parameter, not the base's
 
         @overload
-        def __init__(self: Event[_S], domain: str, action: str, payload_type: type[_S]) -> None: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[False] = False
+        ) -> Event[_S]: ...
         @overload
-        def __init__(self: Event[Any], domain: str, action: str, payload_type: object) -> None: ...
-        def __init__(self, domain: str, action: str, payload_type: object) -> None: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: type[_S], *, asynchronous: Literal[True]
+        ) -> AsyncEvent[_S]: ...
+        @overload
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[False] = False
+        ) -> Event[Any]: ...
+        @overload
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: Literal[True]
+        ) -> AsyncEvent[Any]: ...
+        def __new__(
+            cls, domain: str, action: str, payload_type: object, *, asynchronous: bool = False
+        ) -> Any: ...
+
+
+if TYPE_CHECKING:
+
+    class AsyncEvent(Event[_T]):
+        """For type checkers: an ``Event(..., asynchronous=True)``, whose handlers may be
+        coroutine functions (a synchronous event's must return None)."""
 
 
 class Bus(Registry):
@@ -366,13 +394,19 @@ class Bus(Registry):
     Args:
         logger: Where `publish` and `apublish` log each handler's failure (at ERROR,
             with ``exc_info``), and where an observer's failure is logged; default
-            ``logging.getLogger("eventbus")``.
+            ``logging.getLogger("eventbus")`` (which carries a `logging.NullHandler`).
+        unhandled: What a dispatch (`call`, `publish`, `acall`, `apublish`) that finds
+            no handler for its pair does: ``"ignore"`` (nothing; the default),
+            ``"warn"`` (the first one of each pair logs a WARNING naming it) or
+            ``"raise"`` (`UnhandledEventError`, with the closest registered pair).  A
+            pair muted by `eventbus.testing` is not unhandled.
         observer: An `Observer` that sees every dispatch; default none (see
             `observer`).
 
     Raises:
         TypeError: ``logger`` is not a `logging.Logger` (or adapter), or
             ``observer`` has no ``dispatch`` method.
+        ValueError: ``unhandled`` is not one of the three.
 
     Example:
         >>> bus = eventbus.Bus()
@@ -396,6 +430,7 @@ class Bus(Registry):
         "_pending",
         "_busy",
         "_observer",
+        "_on_unhandled",
         "__weakref__",
     )
 
@@ -411,7 +446,11 @@ class Bus(Registry):
         ) -> Callable[[], bool]: ...
         @overload
         def register(
-            self, event: Event[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+            self, event: AsyncEvent[_T], handler: Callable[[Any, _T], object], /, *, weak: bool = False
+        ) -> Callable[[], bool]: ...
+        @overload
+        def register(
+            self, event: Event[_T], handler: Callable[[Any, _T], None], /, *, weak: bool = False
         ) -> Callable[[], bool]: ...
         def register(self, *args: Any, **kwargs: Any) -> Callable[[], bool]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
         @overload  # type: ignore[override]
@@ -422,13 +461,26 @@ class Bus(Registry):
         @overload  # type: ignore[override]
         def on(self, domain: str, action: str) -> Callable[[_F], _F]: ...
         @overload
-        def on(self, event: Event[_T], /) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+        def on(
+            self, event: AsyncEvent[_T], /
+        ) -> Callable[[Callable[[_C, _T], _R]], Callable[[_C, _T], _R]]: ...
+        @overload
+        def on(
+            self, event: Event[_T], /
+        ) -> Callable[[Callable[[_C, _T], None]], Callable[[_C, _T], None]]: ...
         def on(self, *args: Any, **kwargs: Any) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
         @overload  # type: ignore[override]
         def handlers(self, domain: str, action: str) -> tuple[Callable[[Any, Data], object], ...]: ...
         @overload
         def handlers(self, event: Event[Any], /) -> tuple[Callable[[Any, Any], object], ...]: ...
         def handlers(self, *args: Any, **kwargs: Any) -> tuple[Callable[[Any, Any], object], ...]: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+        @overload
+        def registrations(self) -> tuple[Registration, ...]: ...
+        @overload
+        def registrations(self, domain: str, action: str, /) -> tuple[Registration, ...]: ...
+        @overload
+        def registrations(self, event: Event[Any], /) -> tuple[Registration, ...]: ...
+        def registrations(self, *args: Any) -> tuple[Registration, ...]: ...
 
     def _set_observer(self, observer: Observer | None) -> None:
         self._observer = observer
@@ -458,6 +510,8 @@ class Bus(Registry):
             TypeError: ``data`` is not a `Data` (of this implementation); a handler is
                 a coroutine function, or returned an awaitable (closed unawaited): use
                 `acall`.
+            UnhandledEventError: No handler for the pair, on a bus built with
+                ``unhandled="raise"``.
             Exception: Whatever the first failing handler raised.
         """
         if self._observer is not None:
@@ -472,7 +526,7 @@ class Bus(Registry):
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return
+                return self._unhandled(data)
             handlers = actions.get(data.action)
             if handlers is None:
                 return self._unhandled(data)
@@ -534,7 +588,7 @@ class Bus(Registry):
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return
+                return self._unhandled(data)
             handlers = actions.get(data.action)
             if handlers is None:
                 return self._unhandled(data)

@@ -6,7 +6,7 @@ The public classes say ``__module__ == "eventbus"``: they are raised to users as
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "EncodeError", "EventBusError"]
+__all__ = ["DecodeError", "EncodeError", "EventBusError", "UnhandledEventError"]
 
 
 class EventBusError(ValueError):
@@ -33,6 +33,31 @@ class DecodeError(EventBusError):
     expected int, got str``).  Raised for invalid JSON too, and for an event
     without payload decoded into a type that does not accept `None`.
     """
+
+
+class UnhandledEventError(EventBusError):
+    """A dispatch found no handler for its pair, on a bus built with ``unhandled="raise"``.
+
+    The message names the pair and, where one is registered, the closest registered pair
+    (``no handler for event 'users'/'craeted': did you mean 'users'/'created'?``).
+
+    Attributes:
+        domain (str): The domain of the event nobody handles.
+        action (str): Its action.
+        suggestion (tuple[str, str] | None): The closest registered pair, if any.
+    """
+
+    def __init__(self, domain: str, action: str, suggestion: tuple[str, str] | None = None) -> None:
+        message = f"no handler for event {domain!r}/{action!r}"
+        if suggestion is not None:
+            message += f": did you mean {suggestion[0]!r}/{suggestion[1]!r}?"
+        super().__init__(message)
+        self.domain = domain
+        self.action = action
+        self.suggestion = suggestion
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.domain, self.action, self.suggestion))
 
 
 class Located(Exception):
@@ -66,6 +91,6 @@ def describe(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-for _public in (EventBusError, EncodeError, DecodeError):
+for _public in (EventBusError, EncodeError, DecodeError, UnhandledEventError):
     _public.__module__ = "eventbus"
 del _public

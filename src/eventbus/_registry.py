@@ -24,10 +24,11 @@ holds the lock next (``_drain``), never waited for.
 from __future__ import annotations
 
 import os
+import sys
 from _thread import RLock
 from types import FunctionType, MethodType
 
-from . import _staging
+from . import _staging, _wiring
 from ._compat import FREE_THREADED as _FREE_THREADED
 from ._handlers import (
     CO_COROUTINE,
@@ -53,9 +54,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
-    from typing import Any, Self
+    from typing import Any, Literal, Self
 
     from ._observe import Observer
+    from ._registration import Registration
+
+
+_getframe = sys._getframe  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - one caller's frame, cheaply
 
 
 class _Mute:
@@ -74,12 +79,36 @@ class _Mute:
 
 class _Registration:
     """One registration: its pair, the handler as registered (or a weak reference to it),
-    the ``Event`` it was registered for (or None), whether it is a coroutine function, and
-    whether it is gone."""
+    the ``Event`` it was registered for (or None), whether it is a coroutine function, whether
+    it is gone, and where it was made (for ``registrations()``)."""
 
-    __slots__ = ("key", "handler", "event", "weak", "coroutine", "removed", "indexed", "indexed_type")
+    __slots__ = (
+        "key",
+        "handler",
+        "event",
+        "weak",
+        "coroutine",
+        "removed",
+        "indexed",
+        "indexed_type",
+        "code",
+        "offset",
+    )
 
-    def __init__(self, key: tuple[str, str], handler: Any, event: Any, weak: bool, coroutine: bool) -> None:
+    def __init__(
+        self,
+        key: tuple[str, str],
+        handler: Any,
+        event: Any,
+        weak: bool,
+        coroutine: bool,
+        code: Any,
+        offset: int,
+    ) -> None:
+        # Where it was made: the code and instruction offset of the register() call or the
+        # @bus.on() line (two fields, not a tuple: one object fewer per registration).
+        self.code = code
+        self.offset = offset
         self.key = key
         self.handler = handler  # a weak reference to it, once _weakly has run
         self.event = event
@@ -283,7 +312,7 @@ def _reinitialised_after_fork(bus: object) -> None:
 class Registry:
     """Every method of ``Bus`` but the hot path, for both implementations (see the module
     docstring).  Its subclasses declare the state: ``_logger``, ``_lock``, ``_handlers``,
-    ``_entries``, ``_holes``, ``_index``, ``_muted``, ``_pending``, ``_busy``; and the
+    ``_entries``, ``_holes``, ``_index``, ``_muted``, ``_pending``, ``_busy``, ``_on_unhandled``; and the
     observer's, ``_set_observer`` and ``_get_observer``; ``_bump``, called after each change
     of the live snapshots."""
 
@@ -311,12 +340,16 @@ class Registry:
         # read and written without a lock from any thread (free-threaded builds too).
         _busy: list[bool]
         _codec_engine: str
+        # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
+        _on_unhandled: _wiring.Unhandled | None
 
         def _set_observer(self, observer: Observer | None) -> None: ...
         def _get_observer(self) -> Observer | None: ...
         def _bump(self) -> None: ...
 
-    def __new__(cls, logger: Any = None, *, observer: Any = None) -> Self:  # __init__'s parameters
+    def __new__(
+        cls, logger: Any = None, *, unhandled: Any = "ignore", observer: Any = None
+    ) -> Self:  # (__init__'s)
         # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error (a
         # subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
         # (The pure bus's; the compiled one's __cinit__ does the same.)
@@ -324,6 +357,7 @@ class Registry:
         for name in ("_logger", "_lock", "_handlers", "_entries", "_holes", "_index", "_muted", "_pending"):
             object.__setattr__(self, name, NOT_INITIALISED)
         self._busy = [False]
+        self._on_unhandled = None
         self._set_observer(None)
         return self
 
@@ -331,6 +365,7 @@ class Registry:
         self,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         *,
+        unhandled: Literal["ignore", "warn", "raise"] = "ignore",
         observer: Observer | None = None,
     ) -> None:
         # Re-initialising a live bus would swap its lock and registry under other threads.
@@ -339,9 +374,10 @@ class Registry:
         import logging  # noqa: PLC0415 - on first use: import eventbus stays cheap
 
         if logger is None:
-            logger = logging.getLogger("eventbus")
+            logger = _wiring.library_logger()
         elif not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(f"logger must be a logging.Logger or None, not {type(logger).__qualname__}")
+        self._on_unhandled = _wiring.unhandled_policy(unhandled, logger)
         self._set_observer(check_observer(observer))
         self._logger = logger
         self._handlers = {}
@@ -390,8 +426,11 @@ class Registry:
             event: Any = domain
             return event, event.domain, event.action, action
         if action is MISSING:
-            raise TypeError(f"{method}() needs a (domain, action) pair or an eventbus.Event")
-        return None, check_name("domain", domain), check_name("action", action), MISSING
+            raise _wiring.missing_pair(method)
+        try:
+            return None, check_name("domain", domain), check_name("action", action), MISSING
+        except (TypeError, ValueError) as exc:
+            raise _wiring.pair_error(method, exc, domain) from None
 
     # -- writers ------------------------------------------------------------------------
 
@@ -426,7 +465,8 @@ class Registry:
 
         Raises:
             TypeError: ``handler`` is not callable, a name is not a `str`, ``weak`` is
-                not a `bool`, or the handler cannot be held weakly.
+                not a `bool`, the handler cannot be held weakly, or it is a coroutine
+                function and ``event`` is synchronous (declare it ``asynchronous=True``).
             ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
                 an argument is refused.
         """
@@ -437,24 +477,34 @@ class Registry:
                 raise TypeError("register(event, handler) takes no action: the event names the pair")
             domain, action, handler = event.domain, event.action, action
         elif action is MISSING:
-            raise TypeError("register() needs a (domain, action) pair or an eventbus.Event")
+            raise _wiring.missing_pair("register")
         else:
             event = None
             if type(domain) is not str or not domain or type(action) is not str or not action:
-                domain = check_name("domain", domain)  # (two plain names skip the calls)
-                action = check_name("action", action)
+                try:  # (two plain names skip the calls)
+                    domain, action = check_name("domain", domain), check_name("action", action)
+                except (TypeError, ValueError) as exc:
+                    raise _wiring.pair_error("register", exc, domain) from None
         if handler is MISSING:
             raise TypeError("register() needs a handler")
-        if not callable(handler):
+        function = type(handler) is FunctionType  # the common case: callable, no call to ask
+        if not function and not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__qualname__}")
         if weak is not False and weak is not True:
             raise TypeError(f"weak must be a bool, not {type(weak).__qualname__}")
         key = (domain, action)
-        if type(handler) is FunctionType and not MARKABLE and not handler.__code__.co_flags & CO_COROUTINE:
+        if function and not MARKABLE and not handler.__code__.co_flags & CO_COROUTINE:
             coroutine = False  # is_coroutine_function's answer, inlined for the common case
         else:
             coroutine = is_coroutine_function(handler)
-        registration = _Registration(key, handler, event, weak, coroutine)
+            if coroutine and event is not None and not event.asynchronous:
+                raise _wiring.coroutine_refused(handler_name(handler), event)
+        # Where it is registered, at registration only: the caller's code and offset (its line is
+        # worked out by registrations()).  No test of who the caller is here (registration is
+        # measured against pyee): on()'s decorator and eventbus.testing, which register for
+        # someone else, move the site to their own caller's with _registered_from.
+        caller = _getframe(1)
+        registration = _Registration(key, handler, event, weak, coroutine, caller.f_code, caller.f_lasti)
         target: Callable[[Any, Any], object]
         if weak:
             target = self._weakly(
@@ -809,7 +859,14 @@ class Registry:
             self._bump()
 
     def _unhandled(self, data: Any) -> None:
-        """A dispatch found no handler for ``data``'s pair: a no-op."""
+        """A dispatch found no handler for ``data``'s pair: ``unhandled="warn"`` or ``"raise"``
+        acts (see _wiring.Unhandled), ``"ignore"`` does nothing."""
+        if self._on_unhandled is not None:
+            self._on_unhandled(self, data)
+
+    def _is_muted(self, domain: str, action: str) -> bool:
+        """Whether ``eventbus.testing`` mutes the pair now (then it is not unhandled)."""
+        return (domain, action) in self._muted
 
     def _mute(
         self, domain: str, action: str, replacement: tuple[Callable[[Any, Any], object], ...] = ()
@@ -891,9 +948,10 @@ class Registry:
 
         def decorator(handler: Any) -> Any:
             if event is not None:
-                self.register(event, handler)
+                unregister = self.register(event, handler)
             else:
-                self.register(domain, action, handler)
+                unregister = self.register(domain, action, handler)
+            self._registered_from(unregister, _getframe(1))  # the @bus.on(...) line
             return handler
 
         return decorator
@@ -947,6 +1005,55 @@ class Registry:
             lambda: [k for k in {*self._entries, *self._muted} if self._registered_now(k)]
         )
         return tuple(sorted(found))
+
+    def registrations(self, *pair_or_event: Any) -> tuple[Registration, ...]:
+        """Every live registration, or those of one pair or `Event`: who handles what, wired where.
+
+        Takes nothing, ``(domain, action)`` or ``(event)``.  Sorted by pair, then in
+        registration order; weak handlers already collected are left out.  Each
+        `Registration` says the handler as registered, the event it was registered for
+        (`None` for a plain pair), whether it is held weakly, and its site:
+        ``"path/to/module.py:LINE"`` of the ``register(...)`` call or of the
+        ``@bus.on(...)`` line.  A muted pair's registrations are listed: they are set
+        aside, not removed.
+
+        Raises:
+            TypeError: A name is not a `str`, or the arguments are not a pair or an event.
+            ValueError: ``domain`` or ``action`` is empty.
+        """
+        wanted = _wiring.registrations_filter(self._pair, MISSING, pair_or_event)
+        rows: list[Any] = self._locked(lambda: self._registration_rows(wanted))
+        return _wiring.registrations(rows)
+
+    def _registered_from(self, unregister: object, frame: Any) -> None:
+        """Make the site of the registration ``unregister`` removes the first frame from
+        ``frame`` up that is outside eventbus: for a caller that registers for someone else."""
+        if type(unregister) is _Unregister:  # (a subclass's register may return anything)
+            registration = unregister._registration  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+            code, offset = _wiring.site_beyond(frame)
+
+            def move() -> None:  # under the lock: registrations() reads both fields at once
+                registration.code, registration.offset = code, offset
+
+            self._locked(move)
+
+    def _registration_rows(self, wanted: tuple[str, str] | None) -> list[Any]:
+        rows: list[Any] = []
+        for key, entries in self._entries.items():
+            if wanted is None or key == wanted:
+                for registration in entries:
+                    handler = registration.registered()
+                    if handler is not None and not registration.removed:
+                        rows.append(
+                            (
+                                key,
+                                handler,
+                                registration.event,
+                                registration.weak,
+                                (registration.code, registration.offset),
+                            )
+                        )
+        return rows
 
     # -- after commit (eventbus._staging) -------------------------------------------------
 

@@ -15,11 +15,12 @@ A declared ``eventbus.Event`` is accepted wherever a ``(domain, action)`` pair i
 
 from __future__ import annotations
 
+import sys
 import threading
 import typing
 from collections.abc import Callable, Generator, Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar, cast
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import Any, Generic, TypeVar, cast
 
 from ._codec.decode import decode as _decode
 from ._event import Event
@@ -30,15 +31,19 @@ if typing.TYPE_CHECKING:
 __all__ = ["Recorded", "muted", "record"]
 
 T = TypeVar("T")
+_T_co = TypeVar("_T_co", covariant=True)
+_U = TypeVar("_U")
 Pair = tuple[str, str]
 _NO_TYPE: Any = object()
 
 
-class Recorded:
+class Recorded(Generic[_T_co]):
     """What the recorded pairs were dispatched, in dispatch order (across all of them).
 
     Recording happens on the dispatching thread, as a handler; dispatches from
-    several threads are all kept, in the order they reached the recorder.
+    several threads are all kept, in the order they reached the recorder.  It is a
+    ``Recorded[T]`` for ``record(bus, event)`` of an ``Event[T]`` (`one` is a ``T``,
+    `decode` a ``list[T]``), a ``Recorded[object]`` for pairs.
     """
 
     def __init__(self, payload_types: dict[Pair, object] | None = None) -> None:
@@ -70,9 +75,9 @@ class Recorded:
         return [(data.domain, data.action) for data in self.data]
 
     @typing.overload
-    def decode(self) -> list[object]: ...
+    def decode(self) -> list[_T_co]: ...
     @typing.overload
-    def decode(self, cls: type[T]) -> list[T]: ...
+    def decode(self, cls: type[_U]) -> list[_U]: ...
     @typing.overload
     def decode(self, cls: object) -> list[Any]: ...
     def decode(self, cls: Any = None) -> list[Any]:
@@ -86,9 +91,9 @@ class Recorded:
         return _decode(data) if payload_type is _NO_TYPE else _decode(data, payload_type)
 
     @typing.overload
-    def one(self) -> object: ...
+    def one(self) -> _T_co: ...
     @typing.overload
-    def one(self, cls: type[T]) -> T: ...
+    def one(self, cls: type[_U]) -> _U: ...
     @typing.overload
     def one(self, cls: object) -> Any: ...
     def one(self, cls: Any = None) -> Any:
@@ -125,16 +130,27 @@ def _checked_pairs(pairs: tuple[object, ...]) -> list[Pair]:
     for pair in pairs:
         if isinstance(pair, Event):
             event: Event[Any] = pair  # pyright: ignore[reportUnknownVariableType]
-            domain, action = event.domain, event.action
-        elif isinstance(pair, tuple) and len(pair) == 2:  # pyright: ignore[reportUnknownArgumentType]
-            domain, action = cast("tuple[str, str]", pair)  # the bus validates them
+            key = (event.domain, event.action)
         else:
-            raise TypeError(f"a pair is a (domain, action) tuple or an eventbus.Event, not {pair!r}")
+            key = _checked_pair(pair)
         # A pair named twice (as a tuple or an Event) is recorded (or muted) once: each
         # dispatch is recorded once.
-        if (domain, action) not in checked:
-            checked.append((domain, action))
+        if key not in checked:
+            checked.append(key)
     return checked
+
+
+def _checked_pair(pair: object) -> Pair:
+    if not (isinstance(pair, tuple) and len(pair) == 2):  # pyright: ignore[reportUnknownArgumentType]
+        raise TypeError(f"a pair is a (domain, action) tuple or an eventbus.Event, not {pair!r}")
+    domain, action = cast("tuple[object, object]", pair)
+    if not (isinstance(domain, str) and isinstance(action, str)):
+        raise TypeError(f"a pair is a (domain, action) tuple of two str or an eventbus.Event, not {pair!r}")
+    if not (domain and action):
+        raise ValueError(
+            f"a pair is a (domain, action) tuple of two non-empty str or an eventbus.Event, not {pair!r}"
+        )
+    return (domain, action)
 
 
 def _payload_types(pairs: tuple[object, ...]) -> dict[Pair, object]:
@@ -154,8 +170,13 @@ def _mute(
     return bus._mute(domain, action, replacement)  # pyright: ignore[reportPrivateUsage]
 
 
-@contextmanager
-def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator[Recorded, None, None]:
+@typing.overload
+def record(bus: Bus, event: Event[T], /, *, mute: bool = False) -> AbstractContextManager[Recorded[T]]: ...
+@typing.overload
+def record(
+    bus: Bus, *pairs: Pair | Event[Any], mute: bool = False
+) -> AbstractContextManager[Recorded[object]]: ...
+def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> AbstractContextManager[Recorded[Any]]:
     """Record every `eventbus.Data` dispatched on ``bus`` to ``pairs`` while the block runs.
 
     The recorder is a handler registered after those already there, so a ``call``
@@ -171,8 +192,10 @@ def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator
             its payload type when given no type.
         mute: Also mute the pairs' own handlers (see `muted`).
 
-    Yields:
-        Recorded: What was dispatched to the pairs, in dispatch order.
+    Returns:
+        A context manager whose ``with`` target is a `Recorded`: what was dispatched to
+        the pairs, in dispatch order.  For one `eventbus.Event` ``[T]``, a
+        ``Recorded[T]``: ``.one()`` is typed ``T`` and ``.decode()`` ``list[T]``.
 
     Raises:
         TypeError: No pair, or something that is neither a pair nor an `eventbus.Event`.
@@ -185,14 +208,24 @@ def record(bus: Bus, *pairs: Pair | Event[Any], mute: bool = False) -> Generator
         >>> created.one()
         {'id': 7}
     """
+    return _record(bus, pairs, mute)
+
+
+@contextmanager
+def _record(
+    bus: Bus, pairs: tuple[Pair | Event[Any], ...], mute: bool
+) -> Generator[Recorded[Any], None, None]:
     checked = _checked_pairs(pairs)
-    recorded = Recorded(_payload_types(pairs))
+    recorded: Recorded[Any] = Recorded(_payload_types(pairs))
     with ExitStack() as stack:
         for domain, action in checked:
             if mute:
                 stack.callback(_mute(bus, domain, action, (recorded,)))
             else:
-                stack.callback(bus.register(domain, action, recorded))
+                unregister = bus.register(domain, action, recorded)
+                stack.callback(unregister)
+                # The site of the recorder: the line of the with statement, past this module.
+                bus._registered_from(unregister, sys._getframe(0))  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
         yield recorded
 
 

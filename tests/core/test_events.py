@@ -730,7 +730,7 @@ def test_nested_dispatches_add_one_note_per_handler_left(impl: ModuleType, outer
 
 def test_call_refuses_a_coroutine_function_before_running_any_handler(impl: ModuleType) -> None:
     bus = impl.Bus(quiet_logger())
-    created = impl.Event("users", "created", Person)
+    created = impl.Event("users", "created", Person, asynchronous=True)
     log: list[str] = []
 
     async def notify(ctx: object, person: Person) -> None:

@@ -23,7 +23,10 @@ def test_a_mock_with_a_str_spec_is_not_a_name(impl: ModuleType, field: str) -> N
     assert str(caught.value) == f"{field} must be str, not Mock"
     with pytest.raises(TypeError) as caught:
         impl.Bus().register(args["domain"], args["action"], lambda ctx, data: None)
-    assert str(caught.value) == f"{field} must be str, not Mock"
+    assert str(caught.value) == (
+        f"{field} must be str, not Mock: the pair is given as "
+        "register(domain, action, handler) or register(event, handler)"
+    )
 
 
 def test_a_mock_with_a_bytes_spec_is_not_raw_params(impl: ModuleType) -> None:
@@ -74,7 +77,9 @@ def test_signatures_of_data_and_bus(impl: ModuleType) -> None:
     assert list(inspect.signature(impl.Data).parameters) == ["domain", "action", "raw_params"]
     assert inspect.signature(impl.Data).parameters["raw_params"].default is None
     parameters = inspect.signature(impl.Bus).parameters
-    assert list(parameters) == ["logger", "observer"]
+    assert list(parameters) == ["logger", "unhandled", "observer"]
+    assert parameters["unhandled"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["unhandled"].default == "ignore"
     assert parameters["observer"].kind is inspect.Parameter.KEYWORD_ONLY
 
 

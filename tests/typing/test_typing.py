@@ -15,6 +15,8 @@ import dataclasses
 import inspect
 from typing import Any, assert_type
 
+import pytest
+
 import eventbus
 from eventbus.testing import Recorded, record
 
@@ -86,7 +88,7 @@ def test_testing_helpers_are_typed() -> None:
     bus = eventbus.Bus()
     with record(bus, ("users", "created")) as recorded:
         bus.call(None, eventbus.must_data("users", "created", User(2)))
-    assert_type(recorded, Recorded)
+    assert_type(recorded, Recorded[object])
     assert_type(recorded.decode(User), list[User])
     assert_type(recorded.one(User), User)
     assert_type(recorded.data, list[eventbus.Data])
@@ -102,6 +104,7 @@ class Admin(User):
 
 
 UserCreated = eventbus.Event("users", "created", User)
+UserUpdated = eventbus.Event("users", "updated", User, asynchronous=True)
 
 
 def test_an_event_carries_its_payload_type() -> None:
@@ -126,18 +129,24 @@ def test_event_handlers_are_checked_against_the_payload_type() -> None:
     bus.register(UserCreated, wider, weak=True)
 
     @bus.on(UserCreated)
-    def count(ctx: list[int], user: User) -> int:
+    def count(ctx: list[int], user: User) -> None:
+        ctx.append(user.id)
+
+    @bus.on(UserUpdated)
+    def total(ctx: list[int], user: User) -> int:  # an asynchronous event's handler may return
         ctx.append(user.id)
         return len(ctx)
 
-    @bus.on(UserCreated)
+    @bus.on(UserUpdated)
     async def later(ctx: list[int], user: User) -> None:
         await asyncio.sleep(0)
 
-    assert_type(count([], User(1)), int)  # @bus.on(event) keeps the function's own type
-    assert count([], User(1)) == 1
+    assert_type(count([], User(1)), None)  # @bus.on(event) keeps the function's own type
+    assert_type(total([], User(1)), int)
+    assert total([], User(1)) == 1
     assert inspect.iscoroutinefunction(later)
-    assert bus.handlers(UserCreated) == (exact, wider, count, later)
+    assert bus.handlers(UserCreated) == (exact, wider, count)
+    assert bus.handlers(UserUpdated) == (total, later)
     assert bus.unregister(UserCreated, exact) is True
     assert_type(bus.pairs(), tuple[tuple[str, str], ...])
 
@@ -158,3 +167,45 @@ def misuse_of_events() -> None:
     bus.register(UserCreated, for_admins)  # type: ignore[arg-type]
     bus.register(UserCreated, for_data)  # type: ignore[arg-type]
     bus.on(UserCreated)(for_admins)  # type: ignore[arg-type]
+
+
+def test_a_synchronous_event_refuses_an_async_consumer() -> None:
+    # The static side of the run-time refusal (each line is also a marked line of
+    # .ci/typing/events_misuse.py, which pyright checks too).
+    bus = eventbus.Bus()
+
+    async def consumer(ctx: object, user: User) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="asynchronous=True"):
+        bus.register(UserCreated, consumer)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="asynchronous=True"):
+        bus.on(UserCreated)(consumer)  # type: ignore[arg-type]
+    bus.register(UserUpdated, consumer)  # an asynchronous event takes it
+    assert_type(UserUpdated.asynchronous, bool)
+    assert bus.handlers(UserUpdated) == (consumer,)
+
+
+def test_record_of_an_event_is_typed_by_its_payload() -> None:
+    bus = eventbus.Bus()
+    with record(bus, UserCreated) as recorded:
+        bus.call(None, UserCreated.data(User(3)))
+    assert_type(recorded, Recorded[User])
+    assert_type(recorded.one(), User)
+    assert_type(recorded.decode(), list[User])
+    assert_type(recorded.one(dict), dict[Any, Any])
+    wrong: str = recorded.one()  # type: ignore[assignment]
+    assert wrong  # (a User at run time: only the annotation is wrong)
+    with record(bus, ("users", "created")) as pairs:
+        pass
+    assert_type(pairs.decode(), list[object])
+
+
+def test_registrations_are_typed() -> None:
+    bus = eventbus.Bus(unhandled="raise")
+    bus.register(UserCreated, lambda ctx, user: None)
+    assert_type(bus.registrations(), tuple[eventbus.Registration, ...])
+    assert_type(bus.registrations(UserCreated)[0].site, str)
+    assert_type(bus.registrations("users", "created")[0].event, "eventbus.Event[Any] | None")
+    with pytest.raises(ValueError, match="unhandled must be"):
+        eventbus.Bus(unhandled="loud")  # type: ignore[arg-type]
