@@ -66,16 +66,24 @@ static inline int eventbus_maybe_not_strict(const unsigned char *data, Py_ssize_
     unsigned char c;
     if (size < 200 && !constants) {
         /* The same answer in fewer steps for most payloads (a library that refuses constants,
-         * too short for a run of 200 digits): an 'e' or 'E' after a digit is all to look for,
-         * and eight bytes without one are passed over at once. */
+         * too short for a run of 200 digits): only an 'e' or 'E' right after a digit may start
+         * a suspect, so eight bytes at a time are passed over unless they hold an 'e' or 'E'
+         * and a digit is among them or just before them. */
         Py_ssize_t end = size - 3, stop;
-        uint64_t chunk;
+        uint64_t chunk, low, letter;
+        const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
         index = 1;
         while (index < end) {
             if (index + 8 <= size) {
                 memcpy(&chunk, data + index, 8);
-                chunk = (chunk | 0x2020202020202020ULL) ^ 0x6565656565656565ULL;
-                if (((chunk - 0x0101010101010101ULL) & ~chunk & 0x8080808080808080ULL) == 0) {
+                /* Per byte, without carries between bytes: the high bit where it is e or E... */
+                letter = (chunk | 0x20 * ones) ^ 0x65 * ones;
+                letter = ~(((letter & ~high) + ~high) | letter) & high;
+                /* ...and where it is a digit (an ASCII byte from 0x30 to 0x39). */
+                low = chunk & ~high;
+                if (letter == 0
+                    || (((low + 0x50 * ones) & ~(low + 0x46 * ones) & ~chunk & high) == 0
+                        && !eventbus_digit(data[index - 1]))) {
                     index += 8;
                     continue;
                 }
