@@ -52,6 +52,38 @@ static inline unsigned int eventbus_version_tag(PyTypeObject *type)
     return PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
 }
 
+/* A cache in front of a dict from a type to a pair (the type, what the engine knows of it) whose
+ * entries are never removed nor replaced: each of EVENTBUS_SLOTS slots holds the last pair
+ * found for a type that falls in it, a borrowed pointer read and written as one word, so that
+ * a type met again costs a compare instead of a dict lookup (hashing it, probing). */
+#define EVENTBUS_SLOTS 64
+#ifdef Py_GIL_DISABLED
+#define EVENTBUS_LOAD(slot) ((PyObject *)_Py_atomic_load_ptr_acquire(&(slot)))
+#define EVENTBUS_STORE(slot, pair) _Py_atomic_store_ptr_release(&(slot), (pair))
+#else
+#define EVENTBUS_LOAD(slot) (slot)
+#define EVENTBUS_STORE(slot, pair) ((slot) = (pair))
+#endif
+
+static inline size_t eventbus_slot(PyObject *key)
+{
+    uintptr_t bits = (uintptr_t)key;
+    return (size_t)((bits >> 4 ^ bits >> 10) & (EVENTBUS_SLOTS - 1));
+}
+
+/* What the pair cached for `key` holds (borrowed), or NULL: ask the dict. */
+static inline PyObject *eventbus_cached(PyObject **slots, PyObject *key)
+{
+    PyObject *pair = EVENTBUS_LOAD(slots[eventbus_slot(key)]);
+    return pair != NULL && PyTuple_GET_ITEM(pair, 0) == key ? PyTuple_GET_ITEM(pair, 1) : NULL;
+}
+
+/* Cache `pair`, a tuple the dict holds for good. */
+static inline void eventbus_cache(PyObject **slots, PyObject *pair)
+{
+    EVENTBUS_STORE(slots[eventbus_slot(PyTuple_GET_ITEM(pair, 0))], pair);
+}
+
 static inline int eventbus_digit(unsigned char c)
 {
     return (unsigned char)(c - '0') < 10;
