@@ -58,7 +58,7 @@ static inline unsigned int eventbus_version_tag(PyTypeObject *type)
  * a type met again costs a compare instead of a dict lookup (hashing it, probing). */
 #define EVENTBUS_SLOTS 64
 #ifdef Py_GIL_DISABLED
-#define EVENTBUS_LOAD(slot) ((PyObject *)_Py_atomic_load_ptr_acquire(&(slot)))
+#define EVENTBUS_LOAD(slot) _Py_atomic_load_ptr_acquire(&(slot))
 #define EVENTBUS_STORE(slot, pair) _Py_atomic_store_ptr_release(&(slot), (pair))
 #else
 #define EVENTBUS_LOAD(slot) (slot)
@@ -74,7 +74,7 @@ static inline size_t eventbus_slot(PyObject *key)
 /* What the pair cached for `key` holds (borrowed), or NULL: ask the dict. */
 static inline PyObject *eventbus_cached(PyObject **slots, PyObject *key)
 {
-    PyObject *pair = EVENTBUS_LOAD(slots[eventbus_slot(key)]);
+    PyObject *pair = (PyObject *)EVENTBUS_LOAD(slots[eventbus_slot(key)]);
     return pair != NULL && PyTuple_GET_ITEM(pair, 0) == key ? PyTuple_GET_ITEM(pair, 1) : NULL;
 }
 
@@ -82,6 +82,56 @@ static inline PyObject *eventbus_cached(PyObject **slots, PyObject *key)
 static inline void eventbus_cache(PyObject **slots, PyObject *pair)
 {
     EVENTBUS_STORE(slots[eventbus_slot(PyTuple_GET_ITEM(pair, 0))], pair);
+}
+
+/* How to read one attribute of the instances of one type without looking it up: its getset
+ * descriptor's getter.  Made once for a type whose attribute can be read no other way (see
+ * eventbus_learn_reader), never freed, and published as one pointer. */
+typedef struct {
+    PyTypeObject *type;
+    getter get;
+    void *closure;
+} eventbus_reader;
+
+/* A reader of `name` for `type`, or NULL (no exception): only for an immutable type (its
+ * attributes cannot be replaced) without instance dicts, where `name` is a getset descriptor. */
+static inline eventbus_reader *eventbus_learn_reader(PyTypeObject *type, PyObject *name)
+{
+    PyObject *found;
+    eventbus_reader *reader;
+    if (!PyType_HasFeature(type, Py_TPFLAGS_IMMUTABLETYPE) || type->tp_dictoffset != 0) {
+        return NULL;
+    }
+    found = _PyType_Lookup(type, name);
+    if (found == NULL || !Py_IS_TYPE(found, &PyGetSetDescr_Type)
+        || ((PyGetSetDescrObject *)found)->d_getset->get == NULL) {
+        return NULL;
+    }
+    reader = (eventbus_reader *)PyMem_RawMalloc(sizeof(eventbus_reader));
+    if (reader != NULL) {
+        Py_INCREF(type);  /* for good, as the reader */
+        reader->type = type;
+        reader->get = ((PyGetSetDescrObject *)found)->d_getset->get;
+        reader->closure = ((PyGetSetDescrObject *)found)->d_getset->closure;
+    }
+    return reader;
+}
+
+/* The attribute of `object` (a new reference) if the reader in `slot` reads objects of its type,
+ * else NULL; NULL with an exception if the getter raised. */
+static inline PyObject *eventbus_read(void **slot, PyObject *object)
+{
+    eventbus_reader *reader = (eventbus_reader *)EVENTBUS_LOAD(*slot);
+    return reader != NULL && Py_TYPE(object) == reader->type ? reader->get(object, reader->closure) : NULL;
+}
+
+/* Learn, once, the reader in `slot` of attribute `name` of `type`, if it has one. */
+static inline void eventbus_learn(void **slot, PyTypeObject *type, PyObject *name)
+{
+    eventbus_reader *reader;
+    if (EVENTBUS_LOAD(*slot) == NULL && (reader = eventbus_learn_reader(type, name)) != NULL) {
+        EVENTBUS_STORE(*slot, (void *)reader);
+    }
 }
 
 static inline int eventbus_digit(unsigned char c)

@@ -52,6 +52,8 @@ cdef extern from "_fastcodec.h":
     enum: EVENTBUS_SLOTS
     PyObject *eventbus_cached(PyObject **, PyObject *)
     void eventbus_cache(PyObject **, PyObject *)
+    PyObject *eventbus_read(void **, PyObject *) except? NULL
+    void eventbus_learn(void **, PyTypeObject *, object)
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -883,6 +885,7 @@ cdef class _Decoding:
     cdef object missing
     cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
     cdef object other_data_type
+    cdef void *raw_reader  # how to read raw_params of the compiled core's Data (an eventbus_reader)
     # target type -> (the type, its _Plan or _ModelPlan, an exact JSON type, or False: the
     # reference's), and the cache in front of it (eventbus_cached)
     cdef dict plans
@@ -905,6 +908,8 @@ cdef object _learn_data_type(_Decoding state, type kind):
         state.data_type = kind
     elif state.other_data_type is None and kind is not state.data_type:
         state.other_data_type = kind
+    # The compiled core's Data (immutable, raw_params a getset): read through its getter directly.
+    eventbus_learn(&state.raw_reader, <PyTypeObject *>kind, "raw_params")
 
 
 def _decode(data, cls=NOT_GIVEN):
@@ -915,7 +920,11 @@ def _decode(data, cls=NOT_GIVEN):
     cdef tuple pair
     if cls is NOT_GIVEN:
         cls = state.missing
-    if type(data) is state.data_type or type(data) is state.other_data_type:
+    found = eventbus_read(&state.raw_reader, <PyObject *>data)
+    if found != NULL:
+        raw = <object>found
+        Py_DECREF(raw)  # <object> took a reference of its own
+    elif type(data) is state.data_type or type(data) is state.other_data_type:
         raw = data.raw_params
     else:
         # What the reference reads of an event, in its order; anything else is its to refuse.
