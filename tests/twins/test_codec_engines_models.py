@@ -185,6 +185,20 @@ def test_the_engines_scan_for_the_same_suspects(raw: bytes, constants: bool) -> 
     assert fast.maybe_not_strict_here(raw, constants) == reference_decode.maybe_not_strict(raw, constants)
 
 
+def test_an_exponent_anywhere_is_a_suspect_on_both_engines() -> None:
+    # The compiled scan passes over eight bytes at a time: an exponent at every offset, across
+    # each boundary, found or not exactly as the reference finds it.
+    fast = engine.available()
+    assert fast is not None
+    for exponent in (b"1e100", b"1E+100", b"9e-999", b"1e10", b"xe100", b"1e+10", b"1e1000"):
+        for before in range(20):
+            for after in range(10):
+                raw = b"a" * before + exponent + b"e" * after
+                for constants in (False, True):
+                    expected = reference_decode.maybe_not_strict(raw, constants)
+                    assert fast.maybe_not_strict_here(raw, constants) == expected, raw
+
+
 @pytest.mark.parametrize("size", [199, 200, 201, 5000])
 def test_long_digit_runs_are_suspects_on_both_engines(size: int) -> None:
     fast = engine.available()

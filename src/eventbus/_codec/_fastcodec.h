@@ -5,6 +5,7 @@
 #define EVENTBUS_FASTCODEC_H
 
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Instances of `type` read attributes through PyObject_GenericGetAttr: the class defines
@@ -51,6 +52,88 @@ static inline unsigned int eventbus_version_tag(PyTypeObject *type)
     return PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
 }
 
+/* A cache in front of a dict from a type to a pair (the type, what the engine knows of it) whose
+ * entries are never removed nor replaced: each of EVENTBUS_SLOTS slots holds the last pair
+ * found for a type that falls in it, a borrowed pointer read and written as one word, so that
+ * a type met again costs a compare instead of a dict lookup (hashing it, probing). */
+#define EVENTBUS_SLOTS 64
+#ifdef Py_GIL_DISABLED
+#define EVENTBUS_LOAD(slot) _Py_atomic_load_ptr_acquire(&(slot))
+#define EVENTBUS_STORE(slot, pair) _Py_atomic_store_ptr_release(&(slot), (pair))
+#else
+#define EVENTBUS_LOAD(slot) (slot)
+#define EVENTBUS_STORE(slot, pair) ((slot) = (pair))
+#endif
+
+static inline size_t eventbus_slot(PyObject *key)
+{
+    uintptr_t bits = (uintptr_t)key;
+    return (size_t)((bits >> 4 ^ bits >> 10) & (EVENTBUS_SLOTS - 1));
+}
+
+/* What the pair cached for `key` holds (borrowed), or NULL: ask the dict. */
+static inline PyObject *eventbus_cached(PyObject **slots, PyObject *key)
+{
+    PyObject *pair = (PyObject *)EVENTBUS_LOAD(slots[eventbus_slot(key)]);
+    return pair != NULL && PyTuple_GET_ITEM(pair, 0) == key ? PyTuple_GET_ITEM(pair, 1) : NULL;
+}
+
+/* Cache `pair`, a tuple the dict holds for good. */
+static inline void eventbus_cache(PyObject **slots, PyObject *pair)
+{
+    EVENTBUS_STORE(slots[eventbus_slot(PyTuple_GET_ITEM(pair, 0))], pair);
+}
+
+/* How to read one attribute of the instances of one type without looking it up: its getset
+ * descriptor's getter.  Made once for a type whose attribute can be read no other way (see
+ * eventbus_learn_reader), never freed, and published as one pointer. */
+typedef struct {
+    PyTypeObject *type;
+    getter get;
+    void *closure;
+} eventbus_reader;
+
+/* A reader of `name` for `type`, or NULL (no exception): only for an immutable type (its
+ * attributes cannot be replaced) without instance dicts, where `name` is a getset descriptor. */
+static inline eventbus_reader *eventbus_learn_reader(PyTypeObject *type, PyObject *name)
+{
+    PyObject *found;
+    eventbus_reader *reader;
+    if (!PyType_HasFeature(type, Py_TPFLAGS_IMMUTABLETYPE) || type->tp_dictoffset != 0) {
+        return NULL;
+    }
+    found = _PyType_Lookup(type, name);
+    if (found == NULL || !Py_IS_TYPE(found, &PyGetSetDescr_Type)
+        || ((PyGetSetDescrObject *)found)->d_getset->get == NULL) {
+        return NULL;
+    }
+    reader = (eventbus_reader *)PyMem_RawMalloc(sizeof(eventbus_reader));
+    if (reader != NULL) {
+        Py_INCREF(type);  /* for good, as the reader */
+        reader->type = type;
+        reader->get = ((PyGetSetDescrObject *)found)->d_getset->get;
+        reader->closure = ((PyGetSetDescrObject *)found)->d_getset->closure;
+    }
+    return reader;
+}
+
+/* The attribute of `object` (a new reference) if the reader in `slot` reads objects of its type,
+ * else NULL; NULL with an exception if the getter raised. */
+static inline PyObject *eventbus_read(void **slot, PyObject *object)
+{
+    eventbus_reader *reader = (eventbus_reader *)EVENTBUS_LOAD(*slot);
+    return reader != NULL && Py_TYPE(object) == reader->type ? reader->get(object, reader->closure) : NULL;
+}
+
+/* Learn, once, the reader in `slot` of attribute `name` of `type`, if it has one. */
+static inline void eventbus_learn(void **slot, PyTypeObject *type, PyObject *name)
+{
+    eventbus_reader *reader;
+    if (EVENTBUS_LOAD(*slot) == NULL && (reader = eventbus_learn_reader(type, name)) != NULL) {
+        EVENTBUS_STORE(*slot, (void *)reader);
+    }
+}
+
 static inline int eventbus_digit(unsigned char c)
 {
     return (unsigned char)(c - '0') < 10;
@@ -63,6 +146,45 @@ static inline int eventbus_maybe_not_strict(const unsigned char *data, Py_ssize_
 {
     Py_ssize_t index, at, run = 0;
     unsigned char c;
+    if (size < 200 && !constants) {
+        /* The same answer in fewer steps for most payloads (a library that refuses constants,
+         * too short for a run of 200 digits): only an 'e' or 'E' right after a digit may start
+         * a suspect, so eight bytes at a time are passed over unless they hold an 'e' or 'E'
+         * and a digit is among them or just before them. */
+        Py_ssize_t end = size - 3, stop;
+        uint64_t chunk, low, letter;
+        const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+        index = 1;
+        while (index < end) {
+            if (index + 8 <= size) {
+                memcpy(&chunk, data + index, 8);
+                /* Per byte, without carries between bytes: the high bit where it is e or E... */
+                letter = (chunk | 0x20 * ones) ^ 0x65 * ones;
+                letter = ~(((letter & ~high) + ~high) | letter) & high;
+                /* ...and where it is a digit (an ASCII byte from 0x30 to 0x39). */
+                low = chunk & ~high;
+                if (letter == 0
+                    || (((low + 0x50 * ones) & ~(low + 0x46 * ones) & ~chunk & high) == 0
+                        && !eventbus_digit(data[index - 1]))) {
+                    index += 8;
+                    continue;
+                }
+            }
+            for (stop = index + 8 < end ? index + 8 : end; index < stop; index++) {
+                if ((data[index] | 0x20) == 'e' && eventbus_digit(data[index - 1])) {
+                    at = index + 1;
+                    if (data[at] == '-' || data[at] == '+') {
+                        at++;
+                    }
+                    if (size - at >= 3 && eventbus_digit(data[at]) && eventbus_digit(data[at + 1])
+                        && eventbus_digit(data[at + 2])) {
+                        return 1;
+                    }
+                }
+            }
+        }
+        return 0;
+    }
     for (index = 0; index < size; index++) {
         c = data[index];
         if (eventbus_digit(c)) {

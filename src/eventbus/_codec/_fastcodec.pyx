@@ -49,6 +49,11 @@ cdef extern from "_fastcodec.h":
     unsigned int eventbus_version_tag(PyTypeObject *)
     bint eventbus_maybe_not_strict(const unsigned char *, Py_ssize_t, bint)
     bint eventbus_contains(const char *, Py_ssize_t, const char *, Py_ssize_t)
+    enum: EVENTBUS_SLOTS
+    PyObject *eventbus_cached(PyObject **, PyObject *)
+    void eventbus_cache(PyObject **, PyObject *)
+    PyObject *eventbus_read(void **, PyObject *) except? NULL
+    void eventbus_learn(void **, PyTypeObject *, object)
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -374,16 +379,21 @@ cdef object _encode(object params, _Fields fields):
 
 
 cdef object _reference_encode = None
-# A payload's class (not a JSON one) -> its _Fields (a dataclass this engine writes), or
-# (its library's writer, the outputs that may hide a NaN) for a library model, or None.
+# A payload's class (not a JSON one) -> (the class, its _Fields (a dataclass this engine writes),
+# or (its library's writer, the outputs that may hide a NaN) for a library model, or None), and
+# the cache in front of it (eventbus_cached).
 cdef dict _payload_classes = {}
+cdef PyObject *_payload_slots[EVENTBUS_SLOTS]
 
 
 cdef inline bint _contains(bytes text, bytes part) noexcept:
     return eventbus_contains(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
 
 
-cdef object _payload_class(type kind):
+cdef tuple _payload_class(type kind):
+    cdef PyObject *known = PyDict_GetItemWithError(_payload_classes, kind)
+    if known != NULL:
+        return <tuple>known
     found = _fields_of(kind)
     if found is None:
         # Asked of the reference where the reference looks first too: at the payload's class.
@@ -391,7 +401,7 @@ cdef object _payload_class(type kind):
 
         found = model_writer(kind)
     # Complete before it is shared, and never replaced (see _fields_of).
-    return _payload_classes.setdefault(kind, found)
+    return _payload_classes.setdefault(kind, (kind, found))
 
 
 cdef object _written_by_library(object params, object described):
@@ -416,13 +426,19 @@ def _encode_params(params, domain=None, action=None):
     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
     cdef PyObject *found
     cdef type kind = type(params)
+    cdef tuple pair
     if params is None:
         return None
     if kind is dict or kind is str or kind is list or kind is int or kind is float or kind is bool or kind is tuple:
         encoded = _encode(params, None)
     else:
-        found = PyDict_GetItemWithError(_payload_classes, kind)
-        described = _payload_class(kind) if found == NULL else <object>found
+        found = eventbus_cached(_payload_slots, <PyObject *>kind)
+        if found == NULL:
+            pair = _payload_class(kind)
+            eventbus_cache(_payload_slots, <PyObject *>pair)
+            described = pair[1]
+        else:
+            described = <object>found
         if type(described) is _Fields:
             encoded = _encode(params, <_Fields>described)
         else:
@@ -869,7 +885,11 @@ cdef class _Decoding:
     cdef object missing
     cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
     cdef object other_data_type
-    cdef dict plans  # target type -> its _Plan or _ModelPlan, an exact JSON type, or False: the reference's
+    cdef void *raw_reader  # how to read raw_params of the compiled core's Data (an eventbus_reader)
+    # target type -> (the type, its _Plan or _ModelPlan, an exact JSON type, or False: the
+    # reference's), and the cache in front of it (eventbus_cached)
+    cdef dict plans
+    cdef PyObject *plan_slots[EVENTBUS_SLOTS]
 
 
 cdef _Decoding _decoding = None
@@ -888,6 +908,8 @@ cdef object _learn_data_type(_Decoding state, type kind):
         state.data_type = kind
     elif state.other_data_type is None and kind is not state.data_type:
         state.other_data_type = kind
+    # The compiled core's Data (immutable, raw_params a getset): read through its getter directly.
+    eventbus_learn(&state.raw_reader, <PyTypeObject *>kind, "raw_params")
 
 
 def _decode(data, cls=NOT_GIVEN):
@@ -895,9 +917,14 @@ def _decode(data, cls=NOT_GIVEN):
     cdef _Decoding state = _decoding
     cdef PyObject *found
     cdef object plan, value
+    cdef tuple pair
     if cls is NOT_GIVEN:
         cls = state.missing
-    if type(data) is state.data_type or type(data) is state.other_data_type:
+    found = eventbus_read(&state.raw_reader, <PyObject *>data)
+    if found != NULL:
+        raw = <object>found
+        Py_DECREF(raw)  # <object> took a reference of its own
+    elif type(data) is state.data_type or type(data) is state.other_data_type:
         raw = data.raw_params
     else:
         # What the reference reads of an event, in its order; anything else is its to refuse.
@@ -915,12 +942,18 @@ def _decode(data, cls=NOT_GIVEN):
         return state.reference(data, cls) if value is NOT_HANDLED else value
     if not isinstance(cls, type):  # generics (list[int], X | Y) compare by ==: the reference's
         return state.reference(data, cls)
-    found = PyDict_GetItemWithError(state.plans, cls)
+    found = eventbus_cached(state.plan_slots, <PyObject *>cls)
     if found == NULL:
-        plan = _plan_for(state, cls)
-        # Complete before it is shared, and never replaced: two first uses agree on the first
-        # one, and a reference borrowed from the dict stays valid (free-threaded builds too).
-        plan = state.plans.setdefault(cls, plan)
+        found = PyDict_GetItemWithError(state.plans, cls)
+        if found == NULL:
+            # Complete before it is shared, and never replaced: two first uses agree on the
+            # first one, and a reference borrowed from the dict stays valid (free-threaded
+            # builds too).
+            pair = state.plans.setdefault(cls, (cls, _plan_for(state, cls)))
+        else:
+            pair = <tuple>found
+        eventbus_cache(state.plan_slots, <PyObject *>pair)
+        plan = pair[1]
     else:
         plan = <object>found
     if type(plan) is _Plan:
@@ -969,7 +1002,7 @@ def make_decode(reference, plans, missing):
     state.plans_of = plans
     state.refused = plans.refused_error
     state.missing = missing
-    state.plans = {dict: dict, list: list, str: str, int: int, bool: bool}
+    state.plans = {kind: (kind, kind) for kind in (dict, list, str, int, bool)}
     _decoding = state  # one per process: eventbus._codec.engine makes it once
     return _decode
 
