@@ -559,10 +559,14 @@ cdef class Bus:
         # and a pair with a coroutine-function handler all take the slow path.
         if type(handlers) is not tuple:
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:  # inline: "ignore" (the default) costs one test, no call
+                    self._on_unhandled(self, data)
+                return
             handlers = self._slow(handlers, <Data>data, True)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
         # The loop is C (eventbus_run): the pure twin's for loop, without
         # Cython's per-handler bookkeeping.
         cdef Py_ssize_t index = 0
@@ -599,10 +603,14 @@ cdef class Bus:
         handlers = self._lookup(<Data>data)
         if type(handlers) is not tuple:
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
             handlers = self._slow(handlers, <Data>data, False)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
         cdef Py_ssize_t index = 0
         # The success path enters no try block: a try costs C code on every
         # dispatch here (it is free in the interpreter).  Only after a failure is

@@ -522,14 +522,20 @@ class Bus(Registry):
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:  # inline: "ignore" (the default) costs one test, no call
+                    self._on_unhandled(self, data)
+                return
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
             handlers = actions.get(data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
         while True:
             try:
                 for handler in handlers:
@@ -553,7 +559,9 @@ class Bus(Registry):
                 return
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
             if type(handlers) is Refused:
                 raise coroutine_refused(handlers.refused, "call")
 
@@ -584,14 +592,20 @@ class Bus(Registry):
         if _FREE_THREADED:
             handlers = _lookup(self._handlers, data.domain, data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
         else:  # with the GIL dict.get is lock-free, and the fastest read
             actions = self._handlers.get(data.domain)
             if actions is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
             handlers = actions.get(data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
         errors: list[Exception] | None = None
         while True:
             try:
@@ -622,7 +636,9 @@ class Bus(Registry):
                 break
             handlers = self._current(data.domain, data.action)
             if handlers is None:
-                return self._unhandled(data)
+                if self._on_unhandled is not None:
+                    self._on_unhandled(self, data)
+                return
             if type(handlers) is Refused:
                 handlers = handlers.handlers
         if errors is not None:
