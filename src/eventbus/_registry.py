@@ -707,6 +707,25 @@ class Registry:
             # keys == compares identities and runs no code.
             if registered is None or not registered == handler:  # noqa: SIM201
                 return False
+            holes = self._holes.get(key, 0) + 1
+            if holes < len(entries) and present.indexed_type is None and present in entries:
+                # _remove's common case inlined: the pair keeps other registrations, needs no
+                # compaction, and the handler's key is a plain one.  The same steps in the same
+                # order (an interruption between two leaves what _remove's would).
+                domain, action = key
+                actions = self._handlers.get(domain)
+                if actions is None:
+                    self._set_live(domain, action, STALE)
+                else:
+                    actions[action] = STALE
+                    if _FREE_THREADED:
+                        self._bump()
+                del entries[present]
+                del index.by_identity[identity]
+                present.indexed = None
+                self._holes[key] = holes
+                present.removed = True
+                return True
             if self._remove(present):
                 present.removed = True
                 return True
