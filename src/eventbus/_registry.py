@@ -516,29 +516,34 @@ class Registry:
         if lock._is_owned():
             self._pending.append((self._add, (registration, target)))
         else:
+            # (Locals, not attributes: each read of the compiled bus's fields is a call.)
+            busy = self._busy
             with lock:
-                self._busy[0] = True
+                busy[0] = True
                 # _add, inlined (registration is measured against pyee's add_listener).
-                actions = self._handlers.get(domain)
+                handlers = self._handlers
+                actions = handlers.get(domain)
                 if actions is None:
-                    actions = self._handlers[domain] = {}
+                    actions = handlers[domain] = {}
                 actions[action] = STALE
                 if _FREE_THREADED:
                     self._bump()
                 # Indexed first: should indexing fail (no memory; a class failing its own
                 # lookups is handled there), nothing is registered (an indexed registration
                 # that is not in _entries is passed over).
-                if self._index:
-                    index = self._index.get(key)
+                index_of = self._index
+                if index_of:
+                    index = index_of.get(key)
                     if index is not None:
                         index.add(registration)
-                entries = self._entries.get(key)
+                all_entries = self._entries
+                entries = all_entries.get(key)
                 if entries is None:
-                    entries = self._entries[key] = {}
+                    entries = all_entries[key] = {}
                 entries[registration] = target
                 if self._pending:
                     self._drain()
-                self._busy[0] = False
+                busy[0] = False
             if self._pending:
                 self._drain_soon()
 
@@ -577,14 +582,16 @@ class Registry:
         return weak_handler(ref, payload_type, None if payload_type is NO_PAYLOAD_TYPE else self._decoder())
 
     def _unregister(self, registration: _Registration) -> bool:
-        if self._lock._is_owned():
+        lock = self._lock
+        if lock._is_owned():
             if registration.removed:
                 return False
             self._pending.append((self._remove, registration))
             registration.removed = True
             return True
-        with self._lock:
-            self._busy[0] = True
+        busy = self._busy
+        with lock:
+            busy[0] = True
             if registration.removed:
                 found = False
             else:
@@ -594,7 +601,7 @@ class Registry:
                 registration.removed = True
             if self._pending:
                 self._drain()
-            self._busy[0] = False
+            busy[0] = False
         if self._pending:
             self._drain_soon()
         return found
@@ -629,13 +636,15 @@ class Registry:
         if entries is None:
             return False
         identity = id(handler) if type(handler) is FunctionType else _identity(handler)
-        if identity is not None and not self._lock._is_owned():
-            with self._lock:
-                self._busy[0] = True
+        lock = self._lock
+        if identity is not None and not lock._is_owned():
+            busy = self._busy
+            with lock:
+                busy[0] = True
                 removed = self._unregister_identical(key, identity, handler)
                 if self._pending:
                     self._drain()
-                self._busy[0] = False
+                busy[0] = False
             if self._pending:
                 self._drain_soon()
             if removed is not None:
@@ -698,6 +707,25 @@ class Registry:
             # keys == compares identities and runs no code.
             if registered is None or not registered == handler:  # noqa: SIM201
                 return False
+            holes = self._holes.get(key, 0) + 1
+            if holes < len(entries) and present.indexed_type is None and present in entries:
+                # _remove's common case inlined: the pair keeps other registrations, needs no
+                # compaction, and the handler's key is a plain one.  The same steps in the same
+                # order (an interruption between two leaves what _remove's would).
+                domain, action = key
+                actions = self._handlers.get(domain)
+                if actions is None:
+                    self._set_live(domain, action, STALE)
+                else:
+                    actions[action] = STALE
+                    if _FREE_THREADED:
+                        self._bump()
+                del entries[present]
+                del index.by_identity[identity]
+                present.indexed = None
+                self._holes[key] = holes
+                present.removed = True
+                return True
             if self._remove(present):
                 present.removed = True
                 return True
