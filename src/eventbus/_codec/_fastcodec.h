@@ -86,7 +86,7 @@ static inline void eventbus_cache(PyObject **slots, PyObject *pair)
 
 /* How to read one attribute of the instances of one type without looking it up: its getset
  * descriptor's getter.  Made once for a type whose attribute can be read no other way (see
- * eventbus_learn_reader), never freed, and published as one pointer. */
+ * eventbus_learn_reader), published as one pointer, freed with what holds it. */
 typedef struct {
     PyTypeObject *type;
     getter get;
@@ -125,12 +125,36 @@ static inline PyObject *eventbus_read(void **slot, PyObject *object)
     return reader != NULL && Py_TYPE(object) == reader->type ? reader->get(object, reader->closure) : NULL;
 }
 
-/* Learn, once, the reader in `slot` of attribute `name` of `type`, if it has one. */
+static inline void eventbus_free_reader(eventbus_reader *reader)
+{
+    Py_DECREF(reader->type);
+    PyMem_RawFree(reader);
+}
+
+/* Learn, once, the reader in `slot` of attribute `name` of `type`, if it has one.  Without the
+ * GIL two threads may learn it at once: one reader is published, the other freed. */
 static inline void eventbus_learn(void **slot, PyTypeObject *type, PyObject *name)
 {
     eventbus_reader *reader;
     if (EVENTBUS_LOAD(*slot) == NULL && (reader = eventbus_learn_reader(type, name)) != NULL) {
-        EVENTBUS_STORE(*slot, (void *)reader);
+#ifdef Py_GIL_DISABLED
+        void *expected = NULL;
+        if (!_Py_atomic_compare_exchange_ptr(slot, &expected, (void *)reader)) {
+            eventbus_free_reader(reader);
+        }
+#else
+        *slot = (void *)reader;
+#endif
+    }
+}
+
+/* Free the reader in `slot`, if any: only when nothing can read the slot any more. */
+static inline void eventbus_forget(void **slot)
+{
+    eventbus_reader *reader = (eventbus_reader *)*slot;
+    *slot = NULL;
+    if (reader != NULL) {
+        eventbus_free_reader(reader);
     }
 }
 

@@ -54,6 +54,7 @@ cdef extern from "_fastcodec.h":
     void eventbus_cache(PyObject **, PyObject *)
     PyObject *eventbus_read(void **, PyObject *) except? NULL
     void eventbus_learn(void **, PyTypeObject *, object)
+    void eventbus_forget(void **)
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -890,6 +891,11 @@ cdef class _Decoding:
     # reference's), and the cache in front of it (eventbus_cached)
     cdef dict plans
     cdef PyObject *plan_slots[EVENTBUS_SLOTS]
+
+    def __dealloc__(self):
+        # Nothing reads it now: every decode holds the state it reads.  (More than one state
+        # is made when the first decodes race in several threads.)
+        eventbus_forget(&self.raw_reader)
 
 
 cdef _Decoding _decoding = None
