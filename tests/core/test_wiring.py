@@ -356,7 +356,7 @@ def _typed_library(name: str) -> Any:
     """pydantic or msgspec (the typed extra): skip without it, except where CI requires it."""
     if os.environ.get("EVENTBUS_TYPED_DEPS_REQUIRED"):
         return importlib.import_module(name)
-    return pytest.importorskip(name, reason="needs the typed extra")
+    return pytest.importorskip(name, reason="needs the typed extra (pydantic, msgspec)")
 
 
 def test_data_checks_a_pydantic_model(impl: ModuleType) -> None:
