@@ -57,6 +57,10 @@ Only in the compiled twin:
   ``import eventbus`` loads no typing.
 - ``_must_data_with``: ``must_data`` on another codec engine, for benchmarks and
   differential tests.
+- ``_encode``: the compiled codec engine's ``encode_params`` through its C entry (a capsule),
+  without parsing arguments; the pure twin's ``_encode`` is ``encode_params`` itself.
+- ``_event_data``: ``Event.data``, compiled; it reads an exact Event's slots in place
+  (``eventbus_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
 
 Only in the pure twin:
 - ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its
@@ -67,6 +71,7 @@ Only in the pure twin:
 cimport cython
 from cpython.mem cimport PyMem_Free
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
 from ._awaiting import await_result
 from ._codec.encode import encode_params
@@ -86,6 +91,7 @@ from ._handlers import (
     refuse_in_publish,
     registered_name,
 )
+from ._handlers import WRAPPER_TYPES
 from ._handlers import Refused as _Refused
 from ._registry import Registry
 
@@ -105,6 +111,11 @@ cdef extern from "_dispatch.h":
     int eventbus_hide_attribute(PyObject *type, const char *name) except -1
     int eventbus_set_attribute(PyObject *type, str name, object value) except -1
     int eventbus_set_member(PyObject *type, str name, object sample, object marker) except -1
+    object eventbus_typed_type()
+    void eventbus_typed_fast(object decode, void *decode_c)
+    object eventbus_encode(void *encode, object params, object domain, object action)
+    Py_ssize_t eventbus_slot_offset(object descr) except? -2
+    PyObject *eventbus_slot(object event, Py_ssize_t offset) noexcept
 
 
 cdef extern from "_thread_copies.h":
@@ -260,7 +271,7 @@ def new_data(domain, action, params=None):
         >>> eventbus.new_data("users", "created", {"id": 7, "tags": ["new"]})
         Data(domain='users', action='created', raw_params=b'{"id":7,"tags":["new"]}')
     """
-    return Data(domain, action, _encode_payload(params, domain, action))
+    return Data(domain, action, _encode(params, domain, action))
 
 
 def must_data(domain, action, params=None):
@@ -286,7 +297,7 @@ def must_data(domain, action, params=None):
         TypeError: ``domain`` or ``action`` is not a `str`.
         ValueError: ``domain`` or ``action`` is empty.
     """
-    return Data(domain, action, _encode_payload(params, domain, action))
+    return Data(domain, action, _encode(params, domain, action))
 
 
 def _restore_data():
@@ -301,7 +312,22 @@ def _restore_data():
 _fast_engine = _active_engine()
 _encode_payload = encode_params if _fast_engine is None else _fast_engine.make_encode_params(encode_params)
 codec_engine = "python" if _fast_engine is None else "cython"
+# The compiled engine's encode and decode as C functions: what Event.data, must_data and the
+# typed wrapper call, without parsing arguments (NULL: the engine is the reference).
+cdef void* _encode_c = NULL
+cdef void* _decode_c = NULL
+if _fast_engine is not None:
+    _encode_c = PyCapsule_GetPointer(
+        _fast_engine._ENCODE_C, b"eventbus._codec._fastcodec.encode(params, domain, action)"
+    )
+    _decode_c = PyCapsule_GetPointer(_fast_engine._DECODE_C, b"eventbus._codec._fastcodec.decode(data, cls)")
 del _fast_engine
+
+
+cdef inline object _encode(object params, object domain, object action):
+    if _encode_c == NULL:
+        return _encode_payload(params, domain, action)
+    return eventbus_encode(_encode_c, params, domain, action)
 
 
 def _must_data_with(encode):
@@ -319,7 +345,7 @@ _Event = None
 def _event_class():
     global _Event
     if _Event is None:
-        from ._event import Event as base, T
+        from ._event import Event as base, T, wrong_payload
 
         class Event(base[T]):
             """A declared event: a ``(domain, action)`` pair bound to its payload type.
@@ -365,10 +391,49 @@ def _event_class():
             _encode_params = staticmethod(_encode_payload)
             _decoder = staticmethod(_decode)
 
+            # The producer's hot path, compiled: base.data's steps without its Python frame.
+            def data(self, payload):
+                return _event_data(self, payload)
+
+            data.__doc__ = base.data.__doc__
+
         Event.__module__ = __name__
         Event.__qualname__ = "Event"
+        global _domain_at, _action_at, _instance_of_at, _base_data, _wrong_payload
+        _base_data = base.data
+        _wrong_payload = wrong_payload
+        _domain_at = eventbus_slot_offset(base.__dict__["domain"])
+        _action_at = eventbus_slot_offset(base.__dict__["action"])
+        _instance_of_at = eventbus_slot_offset(base.__dict__["_instance_of"])
         _Event = Event
     return _Event
+
+
+# Where Event's slots are (see eventbus_slot): read in place on an exact Event, whose
+# attribute reads are those slot reads.  Set with the Event class.
+cdef Py_ssize_t _domain_at = -1
+cdef Py_ssize_t _action_at = -1
+cdef Py_ssize_t _instance_of_at = -1
+cdef object _base_data = None  # the pure Event.data, for any other case
+cdef object _wrong_payload = None
+
+
+cdef object _event_data(object event, object payload):
+    cdef PyObject* slot
+    if type(event) is not _Event:
+        return _base_data(event, payload)  # a subclass's: read as the pure Event.data reads it
+    # Each read in the pure Event.data's order, each value held from its read on (isinstance
+    # and the encoder run user code); a slot read as NULL is read by getattr, which raises.
+    slot = eventbus_slot(event, _instance_of_at)
+    checked = event._instance_of if slot == NULL else <object>slot
+    if checked is not None and not isinstance(payload, checked):
+        raise _wrong_payload(event, payload)
+    slot = eventbus_slot(event, _domain_at)
+    domain = event.domain if slot == NULL else <object>slot
+    slot = eventbus_slot(event, _action_at)
+    action = event.action if slot == NULL else <object>slot
+    # (The names were checked when the event was made: Data checks them again, cheaply.)
+    return Data(domain, action, _encode(payload, domain, action))
 
 
 def __getattr__(name):
@@ -740,6 +805,14 @@ for _name, _attribute in Registry.__dict__.items():
     ):
         eventbus_set_attribute(<PyObject *>Bus, _name, _attribute)
 eventbus_set_attribute(<PyObject *>Bus, "_codec_engine", codec_engine)
+# What dispatch calls for a handler registered for an Event: a C callable, no Python frame.
+_TypedHandler = eventbus_typed_type()
+WRAPPER_TYPES.add(_TypedHandler)
+if _decode_c != NULL:
+    from ._codec import _fastcodec
+
+    eventbus_typed_fast(_fastcodec._decode, _decode_c)
+eventbus_set_attribute(<PyObject *>Bus, "_typed_handler", _TypedHandler)
 del _name, _attribute
 
 

@@ -53,6 +53,10 @@ Only in the compiled twin:
   ``import eventbus`` loads no typing.
 - ``_must_data_with``: ``must_data`` on another codec engine, for benchmarks and
   differential tests.
+- ``_encode``: the compiled codec engine's ``encode_params`` through its C entry (a capsule),
+  without parsing arguments; the pure twin's ``_encode`` is ``encode_params`` itself.
+- ``_event_data``: ``Event.data``, compiled; it reads an exact Event's slots in place
+  (``eventbus_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
 
 Only in the pure twin:
 - ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its
@@ -82,6 +86,7 @@ from ._handlers import (
     observed,
     refuse_awaitable,
     registered_name,
+    typed_handler,
 )
 from ._registry import Registry
 
@@ -229,6 +234,7 @@ _set_raw_params: Callable[[Data, bytes | None], None] = Data.__dict__["raw_param
 
 # The codec's encode_params: the pure twin has one engine, the stdlib reference.
 _encode_payload = encode_params
+_encode = encode_params  # (the compiled twin's _encode calls its engine's C entry)
 
 
 def new_data(domain: str, action: str, params: object = None) -> Data:
@@ -261,7 +267,7 @@ def new_data(domain: str, action: str, params: object = None) -> Data:
         >>> eventbus.new_data("users", "created", {"id": 7, "tags": ["new"]})
         Data(domain='users', action='created', raw_params=b'{"id":7,"tags":["new"]}')
     """
-    return Data(domain, action, _encode_payload(params, domain, action))
+    return Data(domain, action, _encode(params, domain, action))
 
 
 def must_data(domain: str, action: str, params: object = None) -> Data:
@@ -287,7 +293,7 @@ def must_data(domain: str, action: str, params: object = None) -> Data:
         TypeError: ``domain`` or ``action`` is not a `str`.
         ValueError: ``domain`` or ``action`` is empty.
     """
-    return Data(domain, action, _encode_payload(params, domain, action))
+    return Data(domain, action, _encode(params, domain, action))
 
 
 def _restore_data() -> Callable[[str, str, bytes | None], object]:
@@ -437,6 +443,7 @@ class Bus(Registry):
     _observer: Observer | None
 
     _codec_engine = "python"  # the pure twin has one codec engine, the stdlib reference
+    _typed_handler = staticmethod(typed_handler)
 
     if TYPE_CHECKING:  # what type checkers see of the registry's methods (eventbus._registry)
 

@@ -149,8 +149,12 @@ static int eventbus_set_attribute(PyObject *type, PyObject *name, PyObject *valu
 #if PY_VERSION_HEX < 0x030C0000
 #include <structmember.h>
 #define EVENTBUS_T_OBJECT_EX T_OBJECT_EX
+#define EVENTBUS_T_PYSSIZET T_PYSSIZET
+#define EVENTBUS_READONLY READONLY
 #else
 #define EVENTBUS_T_OBJECT_EX Py_T_OBJECT_EX
+#define EVENTBUS_T_PYSSIZET Py_T_PYSSIZET
+#define EVENTBUS_READONLY Py_READONLY
 #endif
 
 static int eventbus_set_member(PyObject *type, PyObject *name, PyObject *sample, PyObject *marker) {
@@ -181,6 +185,163 @@ static int eventbus_set_member(PyObject *type, PyObject *name, PyObject *sample,
     if (failed) return -1;
     PyType_Modified((PyTypeObject *)type);
     return 0;
+}
+
+/* What dispatch calls for a handler registered for an Event: handler(ctx, decode(data,
+   payload_type)), with no Python frame between (the pure twin's is a closure in
+   _handlers.typed_handler).  A heap type made once at import (eventbus_typed_type); the
+   registry makes one per such registration, and _handlers.registered_handler finds the
+   handler behind it by its type. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *handler;
+    PyObject *payload_type;
+    PyObject *decode;
+    PyObject *(*decode_c)(PyObject *data, PyObject *cls);
+} eventbus_typed;
+
+typedef PyObject *(*eventbus_decode_fn)(PyObject *data, PyObject *cls);
+
+static PyObject *eventbus_typed_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                           PyObject *kwnames) {
+    eventbus_typed *typed = (eventbus_typed *)self;
+    PyObject *payload;
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a typed handler takes exactly two positional arguments (ctx, data)");
+        return NULL;
+    }
+    if (typed->decode_c != NULL) {
+        payload = typed->decode_c(args[1], typed->payload_type);
+    } else {
+        /* One slot before each argument list, for the callee's own use (ARGUMENTS_OFFSET). */
+        PyObject *decode_args[3] = {NULL, args[1], typed->payload_type};
+        payload = PyObject_Vectorcall(typed->decode, decode_args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    if (payload == NULL) return NULL;
+    PyObject *handler_args[3] = {NULL, args[0], payload};
+    PyObject *result = PyObject_Vectorcall(typed->handler, handler_args + 1,
+                                           2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(payload);
+    return result;
+}
+
+/* The compiled codec engine's decode and its C entry, set once at import when it runs:
+   a typed handler made with that decode calls the C entry directly. */
+static PyObject *eventbus_fast_decode = NULL;
+static eventbus_decode_fn eventbus_fast_decode_c = NULL;
+
+static void eventbus_typed_fast(PyObject *decode, void *decode_c) {
+    Py_XSETREF(eventbus_fast_decode, Py_NewRef(decode));
+    eventbus_fast_decode_c = (eventbus_decode_fn)decode_c;
+}
+
+/* TypedHandler(handler, payload_type, decode): what the registry makes. */
+static PyObject *eventbus_typed_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *handler, *payload_type, *decode;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "TypedHandler() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "TypedHandler", 3, 3, &handler, &payload_type, &decode)) return NULL;
+    eventbus_typed *typed = PyObject_GC_New(eventbus_typed, type);
+    if (typed == NULL) return NULL;
+    typed->vectorcall = eventbus_typed_vectorcall;
+    typed->decode_c = decode == eventbus_fast_decode ? eventbus_fast_decode_c : NULL;
+    typed->handler = Py_NewRef(handler);
+    typed->payload_type = Py_NewRef(payload_type);
+    typed->decode = Py_NewRef(decode);
+    PyObject_GC_Track(typed);
+    return (PyObject *)typed;
+}
+
+static int eventbus_typed_traverse(PyObject *self, visitproc visit, void *arg) {
+    eventbus_typed *typed = (eventbus_typed *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(typed->handler);
+    Py_VISIT(typed->payload_type);
+    Py_VISIT(typed->decode);
+    return 0;
+}
+
+static int eventbus_typed_clear(PyObject *self) {
+    eventbus_typed *typed = (eventbus_typed *)self;
+    Py_CLEAR(typed->handler);
+    Py_CLEAR(typed->payload_type);
+    Py_CLEAR(typed->decode);
+    return 0;
+}
+
+static void eventbus_typed_dealloc(PyObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    (void)eventbus_typed_clear(self);
+    PyObject_GC_Del(self);
+    Py_DECREF(type);
+}
+
+static PyObject *eventbus_typed_repr(PyObject *self) {
+    eventbus_typed *typed = (eventbus_typed *)self;
+    if (typed->handler == NULL) return PyUnicode_FromString("<typed handler (cleared)>");
+    return PyUnicode_FromFormat("<typed handler of %R, payload %R>", typed->handler, typed->payload_type);
+}
+
+static PyMemberDef eventbus_typed_members[] = {
+    {"__vectorcalloffset__", EVENTBUS_T_PYSSIZET, offsetof(eventbus_typed, vectorcall), EVENTBUS_READONLY, NULL},
+    {"handler", EVENTBUS_T_OBJECT_EX, offsetof(eventbus_typed, handler), EVENTBUS_READONLY,
+     "The handler as registered."},
+    {"payload_type", EVENTBUS_T_OBJECT_EX, offsetof(eventbus_typed, payload_type), EVENTBUS_READONLY,
+     "What the payload is decoded as."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot eventbus_typed_slots[] = {
+    {Py_tp_new, (void *)eventbus_typed_new},
+    {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_traverse, (void *)eventbus_typed_traverse},
+    {Py_tp_clear, (void *)eventbus_typed_clear},
+    {Py_tp_dealloc, (void *)eventbus_typed_dealloc},
+    {Py_tp_repr, (void *)eventbus_typed_repr},
+    {Py_tp_members, (void *)eventbus_typed_members},
+    {0, NULL},
+};
+
+static PyType_Spec eventbus_typed_spec = {
+    "eventbus._core.TypedHandler",
+    sizeof(eventbus_typed),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE,
+    eventbus_typed_slots,
+};
+
+/* The type, made once by the module's import. */
+static PyObject *eventbus_typed_type(void) { return PyType_FromSpec(&eventbus_typed_spec); }
+
+/* The compiled codec engine's encode_params, as a C function (its capsule's pointer). */
+typedef PyObject *(*eventbus_encode_fn)(PyObject *params, PyObject *domain, PyObject *action);
+
+static inline PyObject *eventbus_encode(void *encode, PyObject *params, PyObject *domain, PyObject *action) {
+    return ((eventbus_encode_fn)encode)(params, domain, action);
+}
+
+/* Event.data's reads of the event's own slots (domain, action, _instance_of): the slot's
+   offset, from its member descriptor (-1 if it is not a plain object slot), and its value,
+   borrowed, or NULL when unset.  An Event's slots are written once, in __new__; with the
+   GIL nothing can replace one between this read and the caller's use.  Free-threaded
+   builds always answer NULL: the caller then reads through getattr, which is safe there. */
+static Py_ssize_t eventbus_slot_offset(PyObject *descr) {
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) return -1;
+    PyMemberDef *def = ((PyMemberDescrObject *)descr)->d_member;
+    return def->type == EVENTBUS_T_OBJECT_EX && def->offset > 0 ? def->offset : -1;
+}
+
+static inline PyObject *eventbus_slot(PyObject *object, Py_ssize_t offset) {
+#ifdef Py_GIL_DISABLED
+    (void)object; (void)offset;
+    return NULL;
+#else
+    return offset < 0 ? NULL : *(PyObject **)((char *)object + offset);
+#endif
 }
 
 #endif /* EVENTBUS_DISPATCH_H */

@@ -53,6 +53,15 @@ def _type_repr(tp: object) -> str:
     return repr(tp)
 
 
+def wrong_payload(event: Event[Any], payload: object) -> TypeError:
+    """What ``Event.data`` raises for a payload that is not an instance of its type (both
+    implementations' ``data``)."""
+    return TypeError(
+        f"event {event.domain!r}/{event.action!r} takes a {_type_repr(event.payload_type)} payload, "
+        f"not {_type_repr(type(payload))}"
+    )
+
+
 class Event(Generic[T]):
     """A declared event: a ``(domain, action)`` pair and the type of its payload."""
 
@@ -114,10 +123,7 @@ class Event(Generic[T]):
         """
         instance_of = self._instance_of
         if instance_of is not None and not isinstance(payload, instance_of):
-            raise TypeError(
-                f"event {self.domain!r}/{self.action!r} takes a {_type_repr(self.payload_type)} payload, "
-                f"not {_type_repr(type(payload))}"
-            )
+            raise wrong_payload(self, payload)
         return self._Data(  # type: ignore[no-any-return]
             self.domain, self.action, self._encode_params(payload, self.domain, self.action)
         )

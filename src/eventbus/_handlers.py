@@ -189,20 +189,27 @@ MISSING: Any = _Missing()
 NO_PAYLOAD_TYPE: Any = object()
 
 
+# The compiled core's typed wrapper (a C type, eventbus._core.TypedHandler), added by its import.
+WRAPPER_TYPES: set[type] = set()
+
+
 def registered_handler(target: object) -> Any:
     """The handler as registered behind what dispatch calls (a typed or weak wrapper);
     ``None`` for a weak one already collected."""
-    # Known by its code, not by an attribute: a Mock handler has every attribute.
-    if type(target) is FunctionType and target.__code__ in _WRAPPER_CODES:
-        behind: Any = target._eventbus_handler  # type: ignore[attr-defined]
-        return behind[0] if type(behind) is tuple else behind()  # pyright: ignore[reportUnknownVariableType]
+    # Known by its code or type, not by an attribute: a Mock handler has every attribute.
+    if type(target) is FunctionType:
+        if target.__code__ in _WRAPPER_CODES:
+            behind: Any = target._eventbus_handler  # type: ignore[attr-defined]
+            return behind[0] if type(behind) is tuple else behind()  # pyright: ignore[reportUnknownVariableType]
+    elif type(target) in WRAPPER_TYPES:
+        return target.handler  # type: ignore[attr-defined]
     return target
 
 
 def typed_handler(
     handler: Callable[[Any, Any], object], payload_type: object, decode: Any
 ) -> Callable[[Any, Any], object]:
-    def typed_handler(ctx: object, data: Any) -> object:
+    def typed_handler(ctx: object, data: Any, /) -> object:
         return handler(ctx, decode(data, payload_type))
 
     typed_handler._eventbus_handler = (handler,)  # type: ignore[attr-defined]
@@ -210,11 +217,11 @@ def typed_handler(
 
 
 def weak_handler(ref: Callable[[], Any], payload_type: object, decode: Any) -> Callable[[Any, Any], object]:
-    def weak_handler(ctx: object, data: Any) -> object:
+    def weak_handler(ctx: object, data: Any, /) -> object:
         handler = ref()
         return None if handler is None else handler(ctx, data)
 
-    def weak_typed_handler(ctx: object, data: Any) -> object:
+    def weak_typed_handler(ctx: object, data: Any, /) -> object:
         handler = ref()
         return None if handler is None else handler(ctx, decode(data, payload_type))
 

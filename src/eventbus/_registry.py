@@ -45,7 +45,6 @@ from ._handlers import (
     is_event,
     registered_name,
     snapshot,
-    typed_handler,
     weak_handler,
 )
 
@@ -340,6 +339,9 @@ class Registry:
         # read and written without a lock from any thread (free-threaded builds too).
         _busy: list[bool]
         _codec_engine: str
+        # What dispatch calls for a handler registered for an Event: handler(ctx, payload),
+        # with the payload decoded (_handlers.typed_handler, or the compiled core's C type).
+        _typed_handler: Callable[[Callable[[Any, Any], object], object, Any], Callable[[Any, Any], object]]
         # What a dispatch that finds no handler calls: None ("ignore") or a _wiring.Unhandled.
         _on_unhandled: _wiring.Unhandled | None
 
@@ -511,7 +513,11 @@ class Registry:
                 registration, handler, NO_PAYLOAD_TYPE if event is None else event.payload_type
             )
         else:
-            target = handler if event is None else typed_handler(handler, event.payload_type, self._decoder())
+            target = (
+                handler
+                if event is None
+                else self._typed_handler(handler, event.payload_type, self._decoder())
+            )
         lock = self._lock
         if lock._is_owned():
             self._pending.append((self._add, (registration, target)))

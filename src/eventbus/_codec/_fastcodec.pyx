@@ -14,6 +14,7 @@ plan twice at worst, and the first one stored is the one every thread uses.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyObject_SetAttr, PyTypeObject, Py_TYPE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
@@ -425,6 +426,10 @@ cdef object _written_by_library(object params, object described):
 
 def _encode_params(params, domain=None, action=None):
     """``encode_params`` on this engine: the C writer first, the reference for the rest."""
+    return _encode_params_c(params, domain, action)
+
+
+cdef object _encode_params_c(object params, object domain, object action):
     cdef PyObject *found
     cdef type kind = type(params)
     cdef tuple pair
@@ -920,7 +925,13 @@ cdef object _learn_data_type(_Decoding state, type kind):
 
 def _decode(data, cls=NOT_GIVEN):
     """``decode`` on this engine: the C reader and plans first, the reference for the rest."""
+    return _decode_c(data, cls)
+
+
+cdef object _decode_c(object data, object cls):
     cdef _Decoding state = _decoding
+    if state is None:  # (make_decode not called: only a caller reaching in from outside)
+        raise RuntimeError("the compiled codec engine's decode is not set up (eventbus._codec.engine does it)")
     cdef PyObject *found
     cdef object plan, value
     cdef tuple pair
@@ -1027,3 +1038,9 @@ def parsed_here(bytes raw):
 def maybe_not_strict_here(bytes raw, bint constants):
     """This engine's ``_maybe_not_strict`` (for the tests: it must be the reference's)."""
     return _maybe_not_strict(raw, constants)
+
+
+# The compiled core calls these two directly, through C pointers (no argument parsing): the
+# names carry the C signatures, which the core asks for by the same names.
+_ENCODE_C = PyCapsule_New(<void *>_encode_params_c, b"eventbus._codec._fastcodec.encode(params, domain, action)", NULL)
+_DECODE_C = PyCapsule_New(<void *>_decode_c, b"eventbus._codec._fastcodec.decode(data, cls)", NULL)
