@@ -254,6 +254,30 @@ def model_end_to_end_timer(impl: ModuleType, engine: str, library: str) -> timei
     )
 
 
+def declared_end_to_end_timer(impl: ModuleType, library: str | None) -> timeit.Timer:
+    """``bus.call(ctx, EVENT.data(user))`` to one handler registered for ``EVENT``, which gets the
+    payload decoded: what a declared event costs its users, the dataclass (``library`` None) or
+    ``library``'s model, on the implementation's own codec engine."""
+    cls, payload = (UserCreated, USER) if library is None else model_payload(library)
+    declared = impl.Event(E2E_DOMAIN, E2E_ACTION, cls)
+    got: list[object] = []
+
+    def check(ctx: object, user: Any) -> None:
+        got.append(user)
+
+    checking = impl.Bus()
+    checking.register(declared, check)
+    checking.call(CTX, declared.data(payload))
+    assert got == [payload]
+
+    def handler(ctx: object, user: Any) -> None:
+        pass
+
+    bus = impl.Bus()
+    bus.register(declared, handler)
+    return timer("bus.call(ctx, event.data(user))", bus=bus, event=declared, ctx=CTX, user=payload)
+
+
 def model_by_hand_timer(library: str) -> timeit.Timer:
     """The library's own round trip: msgspec ``json.encode`` and a ``json.Decoder(T).decode``;
     pydantic ``model_dump_json`` and ``model_validate_json``."""
