@@ -53,10 +53,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
-    from typing import Any, Literal, Self
+    from types import CodeType, FrameType
+    from typing import Any, Literal, Self, TypeVar
 
+    from ._core_py import Data
+    from ._event import Event
     from ._observe import Observer
     from ._registration import Registration
+
+    # on()'s decorator hands back the function it registered, with its own type.
+    _F = TypeVar("_F", bound="Callable[..., object]")
+    # What a read under the lock (_locked) returns.
+    _V = TypeVar("_V")
+    # One live registration as registrations() reports it: pair, handler, event, weak, site.
+    _Row = tuple[tuple[str, str], Callable[..., object], Event[Any] | None, bool, tuple[CodeType | None, int]]
 
 
 _getframe = sys._getframe  # noqa: SLF001  # pyright: ignore[reportPrivateUsage] - one caller's frame, cheaply
@@ -98,10 +108,10 @@ class _Registration:
         self,
         key: tuple[str, str],
         handler: Any,
-        event: Any,
+        event: Event[Any] | None,
         weak: bool,
         coroutine: bool,
-        code: Any,
+        code: CodeType | None,
         offset: int,
     ) -> None:
         # Where it was made: the code and instruction offset of the register() call or the
@@ -117,9 +127,10 @@ class _Registration:
         self.indexed: object = None  # its identity key in its pair's _Index, _BY_EQUALITY, or None
         self.indexed_type: type | None = None  # the class _Index.types counts for it
 
-    def registered(self) -> Any:
+    def registered(self) -> Callable[..., object] | None:
         """The handler as registered; ``None`` once a weak one was collected."""
-        return self.handler() if self.weak else self.handler
+        # (self.handler is Any: the handler, or a weak reference to it, as self.weak says.)
+        return self.handler() if self.weak else self.handler  # type: ignore[no-any-return]
 
 
 class _Unregister:
@@ -350,7 +361,11 @@ class Registry:
         def _bump(self) -> None: ...
 
     def __new__(
-        cls, logger: Any = None, *, unhandled: Any = "ignore", observer: Any = None
+        cls,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        *,
+        unhandled: Literal["ignore", "warn", "raise"] = "ignore",
+        observer: Observer | None = None,
     ) -> Self:  # (__init__'s)
         # Until __init__ runs, a bus holds NOT_INITIALISED: using it raises a clear error (a
         # subclass that forgets super().__init__(), Bus.__new__(Bus)), not AttributeError.
@@ -422,7 +437,7 @@ class Registry:
     # -- arguments ----------------------------------------------------------------------
 
     @staticmethod
-    def _pair(domain: object, action: object, method: str) -> tuple[Any, str, str, Any]:
+    def _pair(domain: object, action: object, method: str) -> tuple[Event[Any] | None, str, str, object]:
         """(event or None, domain, action, what follows the pair) from (event, x) or (domain, action, x)."""
         if is_event(domain):
             event: Any = domain
@@ -472,6 +487,8 @@ class Registry:
             ValueError: ``domain`` or ``action`` is empty.  Nothing is registered when
                 an argument is refused.
         """
+        # domain, action and handler are Any: their overloads are the twins' (_core_py, _core.pyi),
+        # and the fast path below tests their types into locals, which checkers cannot follow.
         event: Any
         if type(domain) is not str and is_event(domain):
             event = domain
@@ -555,7 +572,7 @@ class Registry:
 
         return _Unregister(self, registration)
 
-    def _decoder(self) -> Any:
+    def _decoder(self) -> Callable[..., Any]:
         """``eventbus.decode`` on this implementation's codec engine (loaded on first use)."""
         from ._codec.engine import decode_on  # noqa: PLC0415
 
@@ -612,7 +629,9 @@ class Registry:
             self._drain_soon()
         return found
 
-    def unregister(self, domain: Any, action: Any = MISSING, handler: Any = MISSING) -> bool:
+    def unregister(
+        self, domain: str | Event[Any], action: object = MISSING, handler: object = MISSING
+    ) -> bool:
         """Remove the earliest registration of the pair whose handler ``==`` ``handler``.
 
         Takes ``(domain, action, handler)`` or ``(event, handler)``.  Equality rather
@@ -892,7 +911,7 @@ class Registry:
         if _FREE_THREADED:  # (the per-thread copies exist only there)
             self._bump()
 
-    def _unhandled(self, data: Any) -> None:
+    def _unhandled(self, data: Data) -> None:
         """A dispatch found no handler for ``data``'s pair: ``unhandled="warn"`` or ``"raise"``
         acts (see _wiring.Unhandled), ``"ignore"`` does nothing."""
         if self._on_unhandled is not None:
@@ -965,7 +984,7 @@ class Registry:
 
     # -- readers ------------------------------------------------------------------------
 
-    def on(self, domain: Any, action: Any = MISSING) -> Any:
+    def on(self, domain: str | Event[Any], action: str = MISSING) -> Callable[[_F], _F]:
         """Decorator form of `register`: registers the function and returns it unchanged.
 
         ``@bus.on(domain, action)`` registers ``handler(ctx, data)``; ``@bus.on(event)``
@@ -980,7 +999,7 @@ class Registry:
         if rest is not MISSING:
             raise TypeError("on(event) takes no action: the event names the pair")
 
-        def decorator(handler: Any) -> Any:
+        def decorator(handler: _F) -> _F:
             if event is not None:
                 unregister = self.register(event, handler)
             else:
@@ -990,7 +1009,7 @@ class Registry:
 
         return decorator
 
-    def _registered_now(self, key: tuple[str, str]) -> tuple[Any, ...]:
+    def _registered_now(self, key: tuple[str, str]) -> tuple[Callable[[Any, Any], object], ...]:
         mutes = self._muted.get(key)
         if mutes:
             return mutes[-1].handlers
@@ -1000,7 +1019,7 @@ class Registry:
         handlers = [r.registered() for r in entries if not r.removed]
         return tuple([h for h in handlers if h is not None])
 
-    def _locked(self, read: Callable[[], Any]) -> Any:
+    def _locked(self, read: Callable[[], _V]) -> _V:
         """``read()`` under the lock, applying what was queued meanwhile."""
         if self._lock._is_owned():
             return read()
@@ -1011,7 +1030,9 @@ class Registry:
             self._drain_soon()
         return found
 
-    def handlers(self, domain: Any, action: Any = MISSING) -> tuple[Callable[[Any, Any], object], ...]:
+    def handlers(
+        self, domain: str | Event[Any], action: str = MISSING
+    ) -> tuple[Callable[[Any, Any], object], ...]:
         """The handlers of a pair (or an `Event`), in registration order.
 
         A snapshot: a `tuple` of the callables as they were registered (never a
@@ -1026,8 +1047,7 @@ class Registry:
         if rest is not MISSING:
             raise TypeError("handlers(event) takes no action: the event names the pair")
         key = (domain, action)
-        found: tuple[Any, ...] = self._locked(lambda: self._registered_now(key))
-        return found
+        return self._locked(lambda: self._registered_now(key))
 
     def pairs(self) -> tuple[tuple[str, str], ...]:
         """Every pair that has at least one handler now, sorted.
@@ -1035,9 +1055,7 @@ class Registry:
         Returns:
             tuple[tuple[str, str], ...]: ``(domain, action)`` pairs, as `handlers` sees them.
         """
-        found: list[tuple[str, str]] = self._locked(
-            lambda: [k for k in {*self._entries, *self._muted} if self._registered_now(k)]
-        )
+        found = self._locked(lambda: [k for k in {*self._entries, *self._muted} if self._registered_now(k)])
         return tuple(sorted(found))
 
     def registrations(self, *pair_or_event: Any) -> tuple[Registration, ...]:
@@ -1056,10 +1074,10 @@ class Registry:
             ValueError: ``domain`` or ``action`` is empty.
         """
         wanted = _wiring.registrations_filter(self._pair, MISSING, pair_or_event)
-        rows: list[Any] = self._locked(lambda: self._registration_rows(wanted))
+        rows = self._locked(lambda: self._registration_rows(wanted))
         return _wiring.registrations(rows)
 
-    def _registered_from(self, unregister: object, frame: Any) -> None:
+    def _registered_from(self, unregister: object, frame: FrameType) -> None:
         """Make the site of the registration ``unregister`` removes the first frame from
         ``frame`` up that is outside eventbus: for a caller that registers for someone else."""
         if type(unregister) is _Unregister:  # (a subclass's register may return anything)
@@ -1071,8 +1089,8 @@ class Registry:
 
             self._locked(move)
 
-    def _registration_rows(self, wanted: tuple[str, str] | None) -> list[Any]:
-        rows: list[Any] = []
+    def _registration_rows(self, wanted: tuple[str, str] | None) -> list[_Row]:
+        rows: list[_Row] = []
         for key, entries in self._entries.items():
             if wanted is None or key == wanted:
                 for registration in entries:
@@ -1096,7 +1114,7 @@ class Registry:
 
     # -- failures -----------------------------------------------------------------------
 
-    def _log_failure(self, handler: object, data: Any, exc: Exception) -> None:
+    def _log_failure(self, handler: object, data: Data, exc: Exception) -> None:
         self._logger.error(
             "eventbus: handler %s failed for event %r/%r",
             registered_name(handler),
@@ -1105,7 +1123,7 @@ class Registry:
             exc_info=exc,
         )
 
-    def _log_observer_failure(self, observer: object, hook: str, data: Any, exc: Exception) -> None:
+    def _log_observer_failure(self, observer: object, hook: str, data: Data, exc: Exception) -> None:
         self._logger.error(
             "eventbus: observer %s failed in %s() for event %r/%r",
             handler_name(type(observer)),

@@ -26,7 +26,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
-from helpers_core import TRACED, run_workers, tracing_the_pure_core
+from helpers_core import STORM_TIMEOUT, TRACED, run_workers, tracing_the_pure_core
 
 from eventbus import _registry
 from eventbus.testing import muted
@@ -71,6 +71,9 @@ FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 THRESHOLD = 40
 
 
+# run_workers' deadline is EVENTBUS_STORM_TIMEOUT, as for the thread storms; pytest-timeout's
+# backstop is twice that, as in stress/test_threads.py.
+@pytest.mark.timeout(2 * STORM_TIMEOUT)
 def test_finalizers_unregistering_inside_locked_sections_neither_deadlock_nor_get_lost(
     impl: ModuleType,
 ) -> None:
@@ -123,7 +126,7 @@ def test_finalizers_unregistering_inside_locked_sections_neither_deadlock_nor_ge
             if not was_enabled:
                 gc.disable()
 
-    run_workers([work], timeout=60)
+    run_workers([work])
     gc.collect()
     assert len(seen) == created  # every finalizer ran, none deadlocked
     if (impl.__name__.endswith("_py") or sys.version_info < (3, 12)) and not FREE_THREADED:
@@ -150,6 +153,7 @@ class Owner:
         self.log.append(self.name)
 
 
+@pytest.mark.timeout(2 * STORM_TIMEOUT)
 def test_weak_handlers_collected_inside_bus_operations_on_many_threads(impl: ModuleType) -> None:
     bus = impl.Bus()
     data = impl.Data("d", "a")
@@ -170,7 +174,7 @@ def test_weak_handlers_collected_inside_bus_operations_on_many_threads(impl: Mod
 
         return work
 
-    run_workers([worker(n) for n in range(3)], timeout=60)
+    run_workers([worker(n) for n in range(3)])
     gc.collect()
     # Exactly the live owners are registered, in registration order per thread.
     registered = bus.handlers("d", "a")

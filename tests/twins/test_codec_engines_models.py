@@ -9,7 +9,6 @@ pattern exactly.  Collected only where the compiled engine is built (conftest), 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -37,40 +36,17 @@ if not os.environ.get("EVENTBUS_TYPED_DEPS_REQUIRED"):
     for _library in ("msgspec", "pydantic"):
         pytest.importorskip(_library, reason="needs the typed extra (pydantic, msgspec)")
 
-import msgspec  # noqa: E402  # after the skip: a plain run without the typed extra skips here
-import pydantic  # noqa: E402
+# After the skip, which a plain run without the typed extra takes.  The codec tests' own models:
+# the engines are compared on the types test_types reads and writes.
+from payload_models import (  # noqa: E402
+    Holder,
+    Reading,
+    RefusingStruct,
+    Sample,
+    SampleAsConstants,
+)
 
 PROFILE = hypothesis_profile()
-
-
-class Reading(msgspec.Struct):
-    value: float
-    note: str | None = None
-
-
-class Sample(pydantic.BaseModel):
-    value: float
-    note: str | None = None
-
-
-class Loud(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(ser_json_inf_nan="constants")
-
-    value: float
-
-
-class Checked(msgspec.Struct):
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 0:
-            raise ValueError(f"count {self.count} is negative")
-
-
-@dataclasses.dataclass
-class Holder:
-    reading: Reading
-    samples: list[Sample]
 
 
 def _model_outcomes(payload: object) -> tuple[object, ...]:
@@ -89,8 +65,8 @@ _notes = st.none() | _text
 _models = (
     st.builds(Reading, _floats, _notes)
     | st.builds(Sample, value=_floats, note=_notes)
-    | st.builds(Loud, value=_floats)
-    | st.builds(Checked, st.integers(0, 5))
+    | st.builds(SampleAsConstants, value=_floats)
+    | st.builds(RefusingStruct, st.integers(0, 5))
 )
 _model_payloads = st.recursive(
     _models,
@@ -142,7 +118,9 @@ _model_raws = (
         ]
     )
 )
-_model_targets = st.sampled_from([Reading, Sample, Loud, Checked, Holder, list[Sample], Reading | None])
+_model_targets = st.sampled_from(
+    [Reading, Sample, SampleAsConstants, RefusingStruct, Holder, list[Sample], Reading | None]
+)
 
 
 @PROFILE

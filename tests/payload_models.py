@@ -1,9 +1,10 @@
-"""pydantic and msgspec payload types for test_types (not a test module).
+"""pydantic and msgspec payload types, the one source for codec/test_types and
+twins/test_codec_engines_models (not a test module).
 
 Importing this module needs pydantic and msgspec (the ``typed`` extra); the tests
-that use it skip without them in a plain run, and ``.ci/steps/40-typing.sh``
-installs both and sets ``EVENTBUS_TYPED_DEPS_REQUIRED=1`` so that there they fail
-instead of skipping.
+that use it skip without them in a plain run, and CI's test jobs
+(``.github/workflows/test.yml``) set ``EVENTBUS_TYPED_DEPS_REQUIRED=1`` so that there
+they fail instead of skipping.
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ class CheckedDataclass:
             raise RuntimeError(f"count {self.count} is negative")
 
 
+class RefusingStruct(msgspec.Struct):
+    """A ValueError from __post_init__, which msgspec turns into its own ValidationError."""
+
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError(f"count {self.count} is negative")
+
+
 class Reading(msgspec.Struct):
     """Floats and a nullable field: msgspec writes a NaN as null, as it writes None."""
 
@@ -132,3 +143,11 @@ class Batch:
     readings: list[Reading]
     by_name: dict[str, Sample]
     first: Reading | None = None
+
+
+@dataclasses.dataclass
+class Holder:
+    """Library models nested in a dataclass: the engines hand each to its library."""
+
+    reading: Reading
+    samples: list[Sample]
