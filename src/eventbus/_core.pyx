@@ -114,7 +114,7 @@ cdef extern from "_dispatch.h":
     object eventbus_typed_type()
     void eventbus_typed_fast(object decode, void *decode_c)
     object eventbus_encode(void *encode, object params, object domain, object action)
-    Py_ssize_t eventbus_slot_offset(object descr) except? -2
+    int eventbus_learn_slot(Py_ssize_t *offset, object descr) except -1
     PyObject *eventbus_slot(object event, Py_ssize_t offset) noexcept
 
 
@@ -399,12 +399,12 @@ def _event_class():
 
         Event.__module__ = __name__
         Event.__qualname__ = "Event"
-        global _domain_at, _action_at, _instance_of_at, _base_data, _wrong_payload
+        global _base_data, _wrong_payload
         _base_data = base.data
         _wrong_payload = wrong_payload
-        _domain_at = eventbus_slot_offset(base.__dict__["domain"])
-        _action_at = eventbus_slot_offset(base.__dict__["action"])
-        _instance_of_at = eventbus_slot_offset(base.__dict__["_instance_of"])
+        eventbus_learn_slot(&_domain_at, base.__dict__["domain"])
+        eventbus_learn_slot(&_action_at, base.__dict__["action"])
+        eventbus_learn_slot(&_instance_of_at, base.__dict__["_instance_of"])
         _Event = Event
     return _Event
 
@@ -414,8 +414,9 @@ def _event_class():
 cdef Py_ssize_t _domain_at = -1
 cdef Py_ssize_t _action_at = -1
 cdef Py_ssize_t _instance_of_at = -1
-cdef object _base_data = None  # the pure Event.data, for any other case
-cdef object _wrong_payload = None
+# (Module globals, not C ones: racing first uses of Event may both set them.)
+_base_data = None  # the pure Event.data, for a subclass's event
+_wrong_payload = None
 
 
 cdef object _event_data(object event, object payload):

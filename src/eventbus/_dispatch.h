@@ -324,24 +324,30 @@ static inline PyObject *eventbus_encode(void *encode, PyObject *params, PyObject
     return ((eventbus_encode_fn)encode)(params, domain, action);
 }
 
-/* Event.data's reads of the event's own slots (domain, action, _instance_of): the slot's
-   offset, from its member descriptor (-1 if it is not a plain object slot), and its value,
-   borrowed, or NULL when unset.  An Event's slots are written once, in __new__; with the
-   GIL nothing can replace one between this read and the caller's use.  Free-threaded
-   builds always answer NULL: the caller then reads through getattr, which is safe there. */
-static Py_ssize_t eventbus_slot_offset(PyObject *descr) {
-    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) return -1;
-    PyMemberDef *def = ((PyMemberDescrObject *)descr)->d_member;
-    return def->type == EVENTBUS_T_OBJECT_EX && def->offset > 0 ? def->offset : -1;
+/* Event.data's reads of the event's own slots (domain, action, _instance_of), in place: an
+   Event's slots are written once, in __new__, and with the GIL nothing can replace one
+   between a read and the caller taking its reference.  eventbus_learn_slot stores the
+   slot's offset, from its member descriptor (-1 if it is not a plain object slot);
+   eventbus_slot reads it, borrowed, or NULL when unset.  Free-threaded builds neither store
+   nor read (NULL: the caller then reads through getattr, which is safe there), so that
+   racing first uses of Event share no plain C variable. */
+#ifdef Py_GIL_DISABLED
+#define eventbus_learn_slot(offset, descr) ((void)(descr), 0)
+#define eventbus_slot(object, offset) ((void)(object), (PyObject *)NULL)
+#else
+static int eventbus_learn_slot(Py_ssize_t *offset, PyObject *descr) {
+    PyMemberDef *def;
+    *offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        def = ((PyMemberDescrObject *)descr)->d_member;
+        if (def->type == EVENTBUS_T_OBJECT_EX && def->offset > 0) *offset = def->offset;
+    }
+    return 0;
 }
 
 static inline PyObject *eventbus_slot(PyObject *object, Py_ssize_t offset) {
-#ifdef Py_GIL_DISABLED
-    (void)object; (void)offset;
-    return NULL;
-#else
     return offset < 0 ? NULL : *(PyObject **)((char *)object + offset);
-#endif
 }
+#endif
 
 #endif /* EVENTBUS_DISPATCH_H */
