@@ -467,3 +467,56 @@ def test_the_payload_is_utf8_json_without_a_bom(impl: ModuleType, raw: bytes, wh
         eventbus.decode(data) if cls is None else eventbus.decode(data, cls)
     assert f"invalid JSON ({why}" in str(error.value)
     assert str(error.value).startswith("cannot decode event 'd'/'a' into ")
+
+
+# json's pure-Python scanner (what PyPy runs: it has no _json) reads numbers with \d, which
+# matches every Unicode digit; the reference decoder then checks that a number's digits are ASCII.
+PURE_SCANNER = """
+import json, json.scanner
+json.scanner.make_scanner = json.scanner.py_make_scanner
+json.scanner.c_make_scanner = None
+import json.decoder
+json.decoder.scanstring = json.decoder.py_scanstring
+import eventbus
+from eventbus._codec import decode as reference
+out = []
+for raw in (b"1\\xd9\\xa3", b"[1.\\xd9\\xa3]", b"{\\"a\\": 1e\\xd9\\xa3}", b"[13, 1.5, -2e3]"):
+    try:
+        out.append(repr(reference.decode(eventbus.Data("d", "a", raw))))
+    except eventbus.DecodeError as exc:
+        out.append(str(exc))
+print(json.dumps(out))
+"""
+
+
+def test_digits_beyond_ascii_are_refused_by_a_pure_python_json_scanner(tmp_path: Any) -> None:
+    import os
+    import subprocess
+
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", PURE_SCANNER],
+        capture_output=True,
+        text=True,
+        env={**clean, "EVENTBUS_NO_EXTENSIONS": "1"},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    for message in found[:3]:
+        assert "invalid JSON (number " in message and "has a digit that is not ASCII" in message
+    assert found[3] == "[13, 1.5, -2000.0]"
+
+
+def test_the_ascii_number_checks_pass_ascii_and_refuse_other_digits() -> None:
+    from eventbus._codec import decode as reference
+
+    assert reference._ascii_int("-13") == -13  # noqa: SLF001
+    assert reference._ascii_finite_float("1.5e3") == 1500.0  # noqa: SLF001
+    for check, text in ((reference._ascii_int, "1\u0663"), (reference._ascii_finite_float, "1.\u0663")):  # noqa: SLF001
+        with pytest.raises(ValueError, match="not ASCII"):
+            check(text)
+    with pytest.raises(ValueError, match="beyond the range"):
+        reference._ascii_finite_float("1e999")  # noqa: SLF001
