@@ -555,6 +555,61 @@ def test_first_decodes_from_many_threads_build_alike() -> None:
     assert results == [Fresh(1, "n")] * 8
 
 
+def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothing() -> None:
+    """A fresh compiled decoding state learns the cores' Data classes on its first decodes, without
+    a lock: threads racing on both cores' Data at once all decode alike, each class is held once
+    (a thread that loses a race gives its reference back) and released with the state."""
+    import sys
+    import threading
+
+    from eventbus._codec import decode as reference
+    from eventbus._codec import plans
+
+    fast = _engine.available()
+    assert fast is not None
+
+    def fresh_state() -> Callable[..., Any]:
+        # The engine's one state replaced: the old one (and what it learnt) is freed.
+        return fast.make_decode(reference.decode, plans, reference.MISSING)  # type: ignore[no-any-return]
+
+    @dataclasses.dataclass(frozen=True)
+    class Fresh:
+        id: int
+        name: str
+
+    raw = b'{"id":1,"name":"n"}'
+    datas = (_core.Data("d", "a", raw), _core_py.Data("d", "a", raw))
+    decode = fresh_state()
+    assert decode is FAST_DECODE  # one function, reading the state of the moment
+    before = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
+    count = 8
+    barrier = threading.Barrier(count)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def first_decodes(index: int) -> None:
+        barrier.wait()
+        try:
+            for data in (datas[index % 2], datas[1 - index % 2]):  # either core's Data first
+                results.append((decode(data), decode(data, Fresh)))
+        except BaseException as exc:  # noqa: BLE001  # reported below, on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_decodes, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == [({"id": 1, "name": "n"}, Fresh(1, "n"))] * 2 * count
+    held = [sys.getrefcount(impl.Data) - was for impl, was in zip((_core, _core_py), before, strict=True)]
+    fresh_state()
+    after = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
+    # Learnt once each (the compiled Data also by its raw_params reader), then all given back.
+    assert held == [2, 1]
+    assert after == before
+
+
 # ---------------------------------------------------------------------------
 # Reads that run code: the compiled engine leaves them to the reference
 

@@ -55,6 +55,9 @@ cdef extern from "_fastcodec.h":
     PyObject *eventbus_read(void **, PyObject *) except? NULL
     void eventbus_learn(void **, PyTypeObject *, object)
     void eventbus_forget(void **)
+    bint eventbus_is_learnt(PyTypeObject **, Py_ssize_t, PyTypeObject *) noexcept
+    void eventbus_learn_type(PyTypeObject **, Py_ssize_t, PyTypeObject *) noexcept
+    void eventbus_forget_types(PyTypeObject **, Py_ssize_t) noexcept
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -884,8 +887,9 @@ cdef class _Decoding:
     cdef object plans_of  # eventbus._codec.plans
     cdef object refused  # its refused_error, read once
     cdef object missing
-    cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
-    cdef object other_data_type
+    # The cores' Data classes, once seen (see _learn_data_type): strong references, each slot
+    # set once, read and written atomically without the GIL (eventbus_learn_type).
+    cdef PyTypeObject *data_types[2]
     cdef void *raw_reader  # how to read raw_params of the compiled core's Data (an eventbus_reader)
     # target type -> (the type, its _Plan or _ModelPlan, an exact JSON type, or False: the
     # reference's), and the cache in front of it (eventbus_cached)
@@ -896,6 +900,7 @@ cdef class _Decoding:
         # Nothing reads it now: every decode holds the state it reads.  (More than one state
         # is made when the first decodes race in several threads.)
         eventbus_forget(&self.raw_reader)
+        eventbus_forget_types(self.data_types, 2)
 
 
 cdef _Decoding _decoding = None
@@ -910,10 +915,7 @@ cdef object _learn_data_type(_Decoding state, type kind):
             return None
     except Exception:  # a class whose names are not str: not one of them
         return None
-    if state.data_type is None:
-        state.data_type = kind
-    elif state.other_data_type is None and kind is not state.data_type:
-        state.other_data_type = kind
+    eventbus_learn_type(state.data_types, 2, <PyTypeObject *>kind)
     # The compiled core's Data (immutable, raw_params a getset): read through its getter directly.
     eventbus_learn(&state.raw_reader, <PyTypeObject *>kind, "raw_params")
 
@@ -930,7 +932,7 @@ def _decode(data, cls=NOT_GIVEN):
     if found != NULL:
         raw = <object>found
         Py_DECREF(raw)  # <object> took a reference of its own
-    elif type(data) is state.data_type or type(data) is state.other_data_type:
+    elif eventbus_is_learnt(state.data_types, 2, Py_TYPE(data)):
         raw = data.raw_params
     else:
         # What the reference reads of an event, in its order; anything else is its to refuse.
