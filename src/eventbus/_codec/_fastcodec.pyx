@@ -590,12 +590,35 @@ cdef object _number(Reader *reader):
     return PyFloat_FromDouble(number)
 
 
+cdef inline bint _opened_empty(Reader *reader, unsigned char close) noexcept:
+    """Past an object's or array's opening, and past its ``close`` too if that follows: whether
+    it is empty."""
+    reader.pos += 1
+    if reader.pos < reader.size and reader.data[reader.pos] == close:
+        reader.pos += 1
+        return True
+    return False
+
+
+cdef inline int _after_item(Reader *reader, unsigned char close) noexcept:
+    """Past the comma after an object's or array's item: 0 (another item follows); past its
+    ``close``: 1 (the end); -1 at anything else (the reference's)."""
+    if reader.pos >= reader.size:
+        return -1
+    if reader.data[reader.pos] == b',':
+        reader.pos += 1
+        return 0
+    if reader.data[reader.pos] == close:
+        reader.pos += 1
+        return 1
+    return -1
+
+
 cdef object _mapping(Reader *reader, int depth):
     cdef dict result = {}
     cdef object key, item
-    reader.pos += 1
-    if reader.pos < reader.size and reader.data[reader.pos] == b'}':
-        reader.pos += 1
+    cdef int ended
+    if _opened_empty(reader, b'}'):
         return result
     while True:
         if reader.pos >= reader.size or reader.data[reader.pos] != b'"':
@@ -610,38 +633,25 @@ cdef object _mapping(Reader *reader, int depth):
         if item is NOT_HANDLED:
             return NOT_HANDLED
         result[key] = item
-        if reader.pos >= reader.size:
-            return NOT_HANDLED
-        if reader.data[reader.pos] == b',':
-            reader.pos += 1
-            continue
-        if reader.data[reader.pos] == b'}':
-            reader.pos += 1
-            return result
-        return NOT_HANDLED
+        ended = _after_item(reader, b'}')
+        if ended:
+            return result if ended > 0 else NOT_HANDLED
 
 
 cdef object _array(Reader *reader, int depth):
     cdef list result = []
     cdef object item
-    reader.pos += 1
-    if reader.pos < reader.size and reader.data[reader.pos] == b']':
-        reader.pos += 1
+    cdef int ended
+    if _opened_empty(reader, b']'):
         return result
     while True:
         item = _value(reader, depth + 1)
         if item is NOT_HANDLED:
             return NOT_HANDLED
         result.append(item)
-        if reader.pos >= reader.size:
-            return NOT_HANDLED
-        if reader.data[reader.pos] == b',':
-            reader.pos += 1
-            continue
-        if reader.data[reader.pos] == b']':
-            reader.pos += 1
-            return result
-        return NOT_HANDLED
+        ended = _after_item(reader, b']')
+        if ended:
+            return result if ended > 0 else NOT_HANDLED
 
 
 cdef object _parse(bytes raw):
