@@ -560,6 +560,7 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
     a lock: threads racing on both cores' Data at once all decode alike, each class is held once
     (a thread that loses a race gives its reference back) and released with the state."""
     import sys
+    import sysconfig
     import threading
 
     from eventbus._codec import decode as reference
@@ -605,6 +606,10 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
     held = [sys.getrefcount(impl.Data) - was for impl, was in zip((_core, _core_py), before, strict=True)]
     fresh_state()
     after = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Free-threaded 3.13 makes every class immortal once a thread starts: its reference
+        # count stays fixed and says nothing (what the threads decoded is checked above).
+        return
     # Learnt once each (the compiled Data also by its raw_params reader), then all given back.
     assert held == [2, 1]
     assert after == before
