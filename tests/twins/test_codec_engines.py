@@ -555,6 +555,47 @@ def test_first_decodes_from_many_threads_build_alike() -> None:
     assert results == [Fresh(1, "n")] * 8
 
 
+def test_threads_first_asking_for_the_compiled_decode_at_once_make_one_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compiled engine's decoding state is one per process, and a new one replaces the one
+    other threads may be decoding with: threads that first ask for it at once make it once."""
+    import sys
+    import threading
+
+    fast = _engine.available()
+    assert fast is not None
+    made: list[object] = []
+    real = fast.make_decode
+
+    def counting(*args: object) -> object:
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(fast, "make_decode", counting)
+    monkeypatch.setattr(_engine, "_decoders", {})
+    count = 8
+    barrier = threading.Barrier(count)
+    found: list[object] = []
+
+    def first_ask() -> None:
+        barrier.wait()
+        found.append(_engine.decode_on("cython"))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=first_ask) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert found == [FAST_DECODE] * count
+    assert len(made) == 1
+
+
 def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothing() -> None:
     """A fresh compiled decoding state learns the cores' Data classes on its first decodes, without
     a lock: threads racing on both cores' Data at once all decode alike, each class is held once
