@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import typing
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers_core import hypothesis_profile
+from helpers_core import hypothesis_profile, run_workers, tiny_switch_interval
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -560,9 +561,6 @@ def test_threads_first_asking_for_the_compiled_decode_at_once_make_one_state(
 ) -> None:
     """The compiled engine's decoding state is one per process, and a new one replaces the one
     other threads may be decoding with: threads that first ask for it at once make it once."""
-    import sys
-    import threading
-
     fast = _engine.available()
     assert fast is not None
     made: list[object] = []
@@ -575,23 +573,13 @@ def test_threads_first_asking_for_the_compiled_decode_at_once_make_one_state(
     monkeypatch.setattr(fast, "make_decode", counting)
     monkeypatch.setattr(_engine, "_decoders", {})
     count = 8
-    barrier = threading.Barrier(count)
     found: list[object] = []
 
     def first_ask() -> None:
-        barrier.wait()
         found.append(_engine.decode_on("cython"))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=first_ask) for _ in range(count)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    with tiny_switch_interval():
+        run_workers([first_ask] * count)
     assert found == [FAST_DECODE] * count
     assert len(made) == 1
 
@@ -602,7 +590,6 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
     (a thread that loses a race gives its reference back) and released with the state."""
     import sys
     import sysconfig
-    import threading
 
     from eventbus._codec import decode as reference
     from eventbus._codec import plans
@@ -625,24 +612,14 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
     assert decode is FAST_DECODE  # one function, reading the state of the moment
     before = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
     count = 8
-    barrier = threading.Barrier(count)
     results: list[object] = []
-    errors: list[BaseException] = []
 
-    def first_decodes(index: int) -> None:
-        barrier.wait()
-        try:
-            for data in (datas[index % 2], datas[1 - index % 2]):  # either core's Data first
-                results.append((decode(data), decode(data, Fresh)))
-        except BaseException as exc:  # noqa: BLE001  # reported below, on the test's thread
-            errors.append(exc)
+    def first_decodes(first: object, second: object) -> None:
+        for data in (first, second):
+            results.append((decode(data), decode(data, Fresh)))
 
-    threads = [threading.Thread(target=first_decodes, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    # Half the threads start with the compiled core's Data, half with the pure one's.
+    run_workers([functools.partial(first_decodes, *order) for order in (datas, datas[::-1]) * (count // 2)])
     assert results == [({"id": 1, "name": "n"}, Fresh(1, "n"))] * 2 * count
     held = [sys.getrefcount(impl.Data) - was for impl, was in zip((_core, _core_py), before, strict=True)]
     fresh_state()
