@@ -6,6 +6,11 @@ The public classes say ``__module__ == "eventbus"``: they are raised to users as
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not typing's: import eventbus imports nothing more for this
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
 __all__ = ["DecodeError", "EncodeError", "EventBusError", "UnhandledEventError"]
 
 
@@ -76,6 +81,17 @@ class Located(Exception):
 
     def within(self, step: str) -> None:
         self.steps.append(step)
+
+    @classmethod
+    def locate_item(cls, items: Iterable[Any], convert: Callable[[Any], object]) -> None:
+        """Slow path, after converting ``items`` failed: convert them again, counting, and
+        raise the first failure of this class with its index as its step."""
+        for index, item in enumerate(items):
+            try:
+                convert(item)
+            except cls as failure:
+                failure.within(f"[{index}]")
+                raise
 
     @property
     def path(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import typing
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers_core import hypothesis_profile
+from helpers_core import hypothesis_profile, run_workers, tiny_switch_interval
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -553,6 +554,83 @@ def test_first_decodes_from_many_threads_build_alike() -> None:
     for thread in threads:
         thread.join()
     assert results == [Fresh(1, "n")] * 8
+
+
+def test_threads_first_asking_for_the_compiled_decode_at_once_make_one_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compiled engine's decoding state is one per process, and a new one replaces the one
+    other threads may be decoding with: threads that first ask for it at once make it once."""
+    fast = _engine.available()
+    assert fast is not None
+    made: list[object] = []
+    real = fast.make_decode
+
+    def counting(*args: object) -> object:
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(fast, "make_decode", counting)
+    monkeypatch.setattr(_engine, "_decoders", {})
+    count = 8
+    found: list[object] = []
+
+    def first_ask() -> None:
+        found.append(_engine.decode_on("cython"))
+
+    with tiny_switch_interval():
+        run_workers([first_ask] * count)
+    assert found == [FAST_DECODE] * count
+    assert len(made) == 1
+
+
+def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothing() -> None:
+    """A fresh compiled decoding state learns the cores' Data classes on its first decodes, without
+    a lock: threads racing on both cores' Data at once all decode alike, each class is held once
+    (a thread that loses a race gives its reference back) and released with the state."""
+    import sys
+    import sysconfig
+
+    from eventbus._codec import decode as reference
+    from eventbus._codec import plans
+
+    fast = _engine.available()
+    assert fast is not None
+
+    def fresh_state() -> Callable[..., Any]:
+        # The engine's one state replaced: the old one (and what it learnt) is freed.
+        return fast.make_decode(reference.decode, plans, reference.MISSING)  # type: ignore[no-any-return]
+
+    @dataclasses.dataclass(frozen=True)
+    class Fresh:
+        id: int
+        name: str
+
+    raw = b'{"id":1,"name":"n"}'
+    datas = (_core.Data("d", "a", raw), _core_py.Data("d", "a", raw))
+    decode = fresh_state()
+    assert decode is FAST_DECODE  # one function, reading the state of the moment
+    before = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
+    count = 8
+    results: list[object] = []
+
+    def first_decodes(first: object, second: object) -> None:
+        for data in (first, second):
+            results.append((decode(data), decode(data, Fresh)))
+
+    # Half the threads start with the compiled core's Data, half with the pure one's.
+    run_workers([functools.partial(first_decodes, *order) for order in (datas, datas[::-1]) * (count // 2)])
+    assert results == [({"id": 1, "name": "n"}, Fresh(1, "n"))] * 2 * count
+    held = [sys.getrefcount(impl.Data) - was for impl, was in zip((_core, _core_py), before, strict=True)]
+    fresh_state()
+    after = [sys.getrefcount(impl.Data) for impl in (_core, _core_py)]
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Free-threaded 3.13 makes every class immortal once a thread starts: its reference
+        # count stays fixed and says nothing (what the threads decoded is checked above).
+        return
+    # Learnt once each (the compiled Data also by its raw_params reader), then all given back.
+    assert held == [2, 1]
+    assert after == before
 
 
 # ---------------------------------------------------------------------------

@@ -158,6 +158,62 @@ static inline void eventbus_forget(void **slot)
     }
 }
 
+/* Whether `type` is one of the `count` types learnt in `slots` (see eventbus_learn_type). */
+static inline int eventbus_is_learnt(PyTypeObject **slots, Py_ssize_t count, PyTypeObject *type)
+{
+    Py_ssize_t index;
+    for (index = 0; index < count; index++) {
+        if ((PyTypeObject *)EVENTBUS_LOAD(slots[index]) == type) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Learn `type` into the first empty one of the `count` slots, unless one holds it already (or
+ * all are taken).  Each slot is set once and holds a strong reference until eventbus_forget_types;
+ * without the GIL it is set by a compare-and-swap, so a thread that loses the race for a slot
+ * drops its reference and, if the winner learnt another type, tries the next slot. */
+static inline void eventbus_learn_type(PyTypeObject **slots, Py_ssize_t count, PyTypeObject *type)
+{
+    Py_ssize_t index;
+    PyTypeObject *seen;
+    for (index = 0; index < count; index++) {
+        seen = (PyTypeObject *)EVENTBUS_LOAD(slots[index]);
+        if (seen == type) {
+            return;
+        }
+        if (seen != NULL) {
+            continue;
+        }
+        Py_INCREF(type);
+#ifdef Py_GIL_DISABLED
+        if (_Py_atomic_compare_exchange_ptr(&slots[index], &seen, type)) {
+            return;
+        }
+        Py_DECREF(type);  /* `seen` is now the winner's type */
+        if (seen == type) {
+            return;
+        }
+#else
+        slots[index] = type;
+        return;
+#endif
+    }
+}
+
+/* Release the types learnt in `slots`: only when nothing can read them any more. */
+static inline void eventbus_forget_types(PyTypeObject **slots, Py_ssize_t count)
+{
+    Py_ssize_t index;
+    PyTypeObject *type;
+    for (index = 0; index < count; index++) {
+        type = slots[index];
+        slots[index] = NULL;
+        Py_XDECREF(type);
+    }
+}
+
 static inline int eventbus_digit(unsigned char c)
 {
     return (unsigned char)(c - '0') < 10;

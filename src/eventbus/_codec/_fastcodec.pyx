@@ -56,6 +56,9 @@ cdef extern from "_fastcodec.h":
     PyObject *eventbus_read(void **, PyObject *) except? NULL
     void eventbus_learn(void **, PyTypeObject *, object)
     void eventbus_forget(void **)
+    bint eventbus_is_learnt(PyTypeObject **, Py_ssize_t, PyTypeObject *) noexcept
+    void eventbus_learn_type(PyTypeObject **, Py_ssize_t, PyTypeObject *) noexcept
+    void eventbus_forget_types(PyTypeObject **, Py_ssize_t) noexcept
 
 __all__ = ["make_decode", "make_encode_params"]
 
@@ -592,12 +595,35 @@ cdef object _number(Reader *reader):
     return PyFloat_FromDouble(number)
 
 
+cdef inline bint _opened_empty(Reader *reader, unsigned char close) noexcept:
+    """Past an object's or array's opening, and past its ``close`` too if that follows: whether
+    it is empty."""
+    reader.pos += 1
+    if reader.pos < reader.size and reader.data[reader.pos] == close:
+        reader.pos += 1
+        return True
+    return False
+
+
+cdef inline int _after_item(Reader *reader, unsigned char close) noexcept:
+    """Past the comma after an object's or array's item: 0 (another item follows); past its
+    ``close``: 1 (the end); -1 at anything else (the reference's)."""
+    if reader.pos >= reader.size:
+        return -1
+    if reader.data[reader.pos] == b',':
+        reader.pos += 1
+        return 0
+    if reader.data[reader.pos] == close:
+        reader.pos += 1
+        return 1
+    return -1
+
+
 cdef object _mapping(Reader *reader, int depth):
     cdef dict result = {}
     cdef object key, item
-    reader.pos += 1
-    if reader.pos < reader.size and reader.data[reader.pos] == b'}':
-        reader.pos += 1
+    cdef int ended
+    if _opened_empty(reader, b'}'):
         return result
     while True:
         if reader.pos >= reader.size or reader.data[reader.pos] != b'"':
@@ -612,38 +638,25 @@ cdef object _mapping(Reader *reader, int depth):
         if item is NOT_HANDLED:
             return NOT_HANDLED
         result[key] = item
-        if reader.pos >= reader.size:
-            return NOT_HANDLED
-        if reader.data[reader.pos] == b',':
-            reader.pos += 1
-            continue
-        if reader.data[reader.pos] == b'}':
-            reader.pos += 1
-            return result
-        return NOT_HANDLED
+        ended = _after_item(reader, b'}')
+        if ended:
+            return result if ended > 0 else NOT_HANDLED
 
 
 cdef object _array(Reader *reader, int depth):
     cdef list result = []
     cdef object item
-    reader.pos += 1
-    if reader.pos < reader.size and reader.data[reader.pos] == b']':
-        reader.pos += 1
+    cdef int ended
+    if _opened_empty(reader, b']'):
         return result
     while True:
         item = _value(reader, depth + 1)
         if item is NOT_HANDLED:
             return NOT_HANDLED
         result.append(item)
-        if reader.pos >= reader.size:
-            return NOT_HANDLED
-        if reader.data[reader.pos] == b',':
-            reader.pos += 1
-            continue
-        if reader.data[reader.pos] == b']':
-            reader.pos += 1
-            return result
-        return NOT_HANDLED
+        ended = _after_item(reader, b']')
+        if ended:
+            return result if ended > 0 else NOT_HANDLED
 
 
 cdef object _parse(bytes raw):
@@ -889,8 +902,9 @@ cdef class _Decoding:
     cdef object plans_of  # eventbus._codec.plans
     cdef object refused  # its refused_error, read once
     cdef object missing
-    cdef object data_type  # the cores' Data classes, once seen (see _learn_data_type)
-    cdef object other_data_type
+    # The cores' Data classes, once seen (see _learn_data_type): strong references, each slot
+    # set once, read and written atomically without the GIL (eventbus_learn_type).
+    cdef PyTypeObject *data_types[2]
     cdef void *raw_reader  # how to read raw_params of the compiled core's Data (an eventbus_reader)
     # target type -> (the type, its _Plan or _ModelPlan, an exact JSON type, or False: the
     # reference's), and the cache in front of it (eventbus_cached)
@@ -898,9 +912,10 @@ cdef class _Decoding:
     cdef PyObject *plan_slots[EVENTBUS_SLOTS]
 
     def __dealloc__(self):
-        # Nothing reads it now: every decode holds the state it reads.  (More than one state
-        # is made when the first decodes race in several threads.)
+        # Nothing reads it now: every decode holds the state it reads.  (Another make_decode
+        # replaced it: eventbus._codec.engine calls it once, a test again for a fresh state.)
         eventbus_forget(&self.raw_reader)
+        eventbus_forget_types(self.data_types, 2)
 
 
 cdef _Decoding _decoding = None
@@ -915,10 +930,7 @@ cdef object _learn_data_type(_Decoding state, type kind):
             return None
     except Exception:  # a class whose names are not str: not one of them
         return None
-    if state.data_type is None:
-        state.data_type = kind
-    elif state.other_data_type is None and kind is not state.data_type:
-        state.other_data_type = kind
+    eventbus_learn_type(state.data_types, 2, <PyTypeObject *>kind)
     # The compiled core's Data (immutable, raw_params a getset): read through its getter directly.
     eventbus_learn(&state.raw_reader, <PyTypeObject *>kind, "raw_params")
 
@@ -941,7 +953,7 @@ cdef object _decode_c(object data, object cls):
     if found != NULL:
         raw = <object>found
         Py_DECREF(raw)  # <object> took a reference of its own
-    elif type(data) is state.data_type or type(data) is state.other_data_type:
+    elif eventbus_is_learnt(state.data_types, 2, Py_TYPE(data)):
         raw = data.raw_params
     else:
         # What the reference reads of an event, in its order; anything else is its to refuse.

@@ -503,29 +503,15 @@ def list_of(value):
     try:
         return [{expression} for item in value]
     except Mismatch:
-        locate(value)
+        Mismatch.locate_item(value, convert)  # the slow path: which item failed
         raise
 """
     return compile_source(  # type: ignore[no-any-return]
         source,
-        {"convert": item, "Mismatch": _Mismatch, "describe": describe, "locate": _locator(item)},
+        {"convert": item, "Mismatch": _Mismatch, "describe": describe},
         "list_of",
         "list converter",
     )
-
-
-def _locator(item: _Converter) -> Callable[[list[Any]], None]:
-    """Slow path: convert again, counting, to say which item failed."""
-
-    def locate(value: list[Any]) -> None:
-        for index, element in enumerate(value):
-            try:
-                item(element)
-            except _Mismatch as mismatch:
-                mismatch.within(f"[{index}]")
-                raise
-
-    return locate
 
 
 def _dict_converter(value_tp: Any) -> _Converter:

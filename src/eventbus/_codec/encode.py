@@ -234,13 +234,7 @@ def _list_to_json(value: list[Any] | tuple[Any, ...]) -> list[object]:
     try:
         return [item if type(item) in plain else _to_json(item) for item in value]
     except _Unencodable:
-        # Find the index again: the success path never counts.
-        for index, item in enumerate(value):
-            try:
-                _to_json(item)
-            except _Unencodable as failure:
-                failure.within(f"[{index}]")
-                raise
+        _Unencodable.locate_item(value, _to_json)  # the success path never counts
         raise
 
 

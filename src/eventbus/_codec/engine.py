@@ -10,6 +10,7 @@ values and errors (the compiled one hands whatever it cannot prove alike to the 
 from __future__ import annotations
 
 import sys
+from _thread import allocate_lock
 from types import ModuleType
 
 from .._compat import NO_FAST_CODEC
@@ -58,6 +59,9 @@ def encode_params_on(engine: str) -> Callable[..., bytes | None]:
 
 
 _decoders: dict[str, Callable[..., Any]] = {}
+# The compiled engine's decoding state is one per process, replaced by each make_decode: made
+# under this lock, once, since a thread may be decoding with it while another made a new one.
+_making = allocate_lock()
 
 
 def decode_on(engine: str) -> Callable[..., Any]:
@@ -67,14 +71,19 @@ def decode_on(engine: str) -> Callable[..., Any]:
         return found
     from . import decode, plans  # noqa: PLC0415  # on first use: import eventbus stays cheap
 
-    if engine == "python":
-        made: Callable[..., Any] = decode.decode
-    else:
-        made = _built().make_decode(decode.decode, plans, decode.MISSING)
-        # One reference text for help() and the docs, whichever engine eventbus.decode is.
-        made.__doc__ = decode.decode.__doc__
-        made.__name__ = made.__qualname__ = "decode"
-    return _decoders.setdefault(engine, made)
+    with _making:
+        found = _decoders.get(engine)
+        if found is not None:
+            return found
+        if engine == "python":
+            made: Callable[..., Any] = decode.decode
+        else:
+            made = _built().make_decode(decode.decode, plans, decode.MISSING)
+            # One reference text for help() and the docs, whichever engine eventbus.decode is.
+            made.__doc__ = decode.decode.__doc__
+            made.__name__ = made.__qualname__ = "decode"
+        _decoders[engine] = made
+        return made
 
 
 def functions(impl: ModuleType, engine: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
