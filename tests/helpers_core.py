@@ -135,13 +135,23 @@ def other_data_classes(impl: ModuleType) -> list[type]:
 
 
 def run_python(
-    *args: str, pure: bool, cwd: str | os.PathLike[str] | None = None, timeout: float = 120
+    *args: str,
+    pure: bool,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 120,
+    switches: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``python ARGS`` in a fresh interpreter, on the pure implementation if ``pure`` (else the
-    default choice), warnings as errors; its output as text."""
-    env = {key: value for key, value in os.environ.items() if key != "EVENTBUS_NO_EXTENSIONS"}
+    default choice), warnings as errors; its output as text.  With ``switches``, no
+    ``EVENTBUS_NO_*`` of this process's reaches it, only those given."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "EVENTBUS_NO_EXTENSIONS" and (switches is None or not key.startswith("EVENTBUS_NO_"))
+    }
     if pure:
         env["EVENTBUS_NO_EXTENSIONS"] = "1"
+    env.update(switches or {})
     return subprocess.run(
         [sys.executable, "-W", "error", *args],
         capture_output=True,

@@ -490,19 +490,9 @@ print(json.dumps(out))
 
 
 def test_digits_beyond_ascii_are_refused_by_a_pure_python_json_scanner(tmp_path: Any) -> None:
-    import os
-    import subprocess
+    from helpers_core import run_python
 
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
-    result = subprocess.run(
-        [sys.executable, "-c", PURE_SCANNER],
-        capture_output=True,
-        text=True,
-        env={**clean, "EVENTBUS_NO_EXTENSIONS": "1"},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", PURE_SCANNER, pure=True, cwd=tmp_path, switches={})
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     for message in found[:3]:

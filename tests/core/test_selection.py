@@ -13,6 +13,7 @@ from typing import cast
 
 import pytest
 from conftest import COMPILED_WANTED
+from helpers_core import run_python
 
 REPORT = """
 import json, eventbus, eventbus._codec.decode, eventbus._errors, eventbus._core_py
@@ -163,16 +164,7 @@ print(json.dumps({"engine": eventbus.codec_engine, "raw": data.raw_params.decode
     ids=["default", "switched-off", "zero", "pure"],
 )
 def test_codec_engine_is_reported_and_switchable(tmp_path: Path, env: dict[str, str], expected: str) -> None:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
-    result = subprocess.run(
-        [sys.executable, "-c", ENGINE],
-        capture_output=True,
-        text=True,
-        env={**clean, **env},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", ENGINE, pure=False, cwd=tmp_path, timeout=60, switches=env)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     # The child's environment has no EVENTBUS_NO_* but the row's: what it picks depends on

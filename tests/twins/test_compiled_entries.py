@@ -8,12 +8,10 @@ Collected only where the compiled pieces are built (tests/conftest.py), like all
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_core import run_python
 
 TYPED = """
 import dataclasses, json, eventbus
@@ -40,24 +38,11 @@ print(json.dumps({"engine": _core.codec_engine, "raw": data.raw_params.decode(),
 """
 
 
-def _run(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("EVENTBUS_NO_")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**clean, **env},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(("switch", "engine"), [("0", "cython"), ("1", "python")], ids=["fast", "reference"])
 def test_events_run_alike_on_either_codec_engine_under_the_compiled_core(
     tmp_path: Path, switch: str, engine: str
 ) -> None:
-    result = _run(TYPED, tmp_path, EVENTBUS_NO_FAST_CODEC=switch)
+    result = run_python("-c", TYPED, pure=False, cwd=tmp_path, switches={"EVENTBUS_NO_FAST_CODEC": switch})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "engine": engine,
@@ -75,6 +60,6 @@ def test_the_engines_decode_before_it_is_set_up_is_an_error_not_a_crash(tmp_path
         "except RuntimeError as exc:\n"
         "    print(exc)\n"
     )
-    result = _run(code, tmp_path)
+    result = run_python("-c", code, pure=False, cwd=tmp_path, switches={})
     assert result.returncode == 0, result.stderr
     assert "not set up" in result.stdout
