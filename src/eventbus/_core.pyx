@@ -60,7 +60,7 @@ Only in the compiled twin:
 - ``_encode``: the compiled codec engine's ``encode_params`` through its C entry (a capsule),
   without parsing arguments; the pure twin's ``_encode`` is ``encode_params`` itself.
 - ``_event_data``: ``Event.data``, compiled; it reads an exact Event's slots in place
-  (``eventbus_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
+  (``eventbus_event_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
 
 Only in the pure twin:
 - ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its
@@ -90,8 +90,8 @@ from ._handlers import (
     refuse_in_call,
     refuse_in_publish,
     registered_name,
+    WRAPPER_TYPES,
 )
-from ._handlers import WRAPPER_TYPES
 from ._handlers import Refused as _Refused
 from ._registry import Registry
 
@@ -115,7 +115,7 @@ cdef extern from "_dispatch.h":
     void eventbus_typed_fast(object decode, void *decode_c)
     object eventbus_encode(void *encode, object params, object domain, object action)
     int eventbus_learn_slot(Py_ssize_t *offset, object descr) except -1
-    PyObject *eventbus_slot(object event, Py_ssize_t offset) noexcept
+    PyObject *eventbus_event_slot(object event, Py_ssize_t offset) noexcept
 
 
 cdef extern from "_thread_copies.h":
@@ -316,11 +316,14 @@ codec_engine = "python" if _fast_engine is None else "cython"
 # typed wrapper call, without parsing arguments (NULL: the engine is the reference).
 cdef void* _encode_c = NULL
 cdef void* _decode_c = NULL
-if _fast_engine is not None:
+try:  # (an engine built from other sources has neither: its functions are called as any)
     _encode_c = PyCapsule_GetPointer(
         _fast_engine._ENCODE_C, b"eventbus._codec._fastcodec.encode(params, domain, action)"
     )
     _decode_c = PyCapsule_GetPointer(_fast_engine._DECODE_C, b"eventbus._codec._fastcodec.decode(data, cls)")
+    _fast_decode = _fast_engine._decode
+except (AttributeError, ValueError):
+    _encode_c = _decode_c = NULL
 del _fast_engine
 
 
@@ -395,7 +398,11 @@ def _event_class():
             def data(self, payload):
                 return _event_data(self, payload)
 
-            data.__doc__ = base.data.__doc__
+            # What help() and autodoc show of it: the pure Event.data's.
+            for _name in ("__doc__", "__module__", "__annotations__"):
+                setattr(data, _name, getattr(base.data, _name))
+            data.__qualname__ = "Event.data"
+            del _name
 
         Event.__module__ = __name__
         Event.__qualname__ = "Event"
@@ -409,7 +416,7 @@ def _event_class():
     return _Event
 
 
-# Where Event's slots are (see eventbus_slot): read in place on an exact Event, whose
+# Where Event's slots are (see eventbus_event_slot): read in place on an exact Event, whose
 # attribute reads are those slot reads.  Set with the Event class.
 cdef Py_ssize_t _domain_at = -1
 cdef Py_ssize_t _action_at = -1
@@ -425,13 +432,13 @@ cdef object _event_data(object event, object payload):
         return _base_data(event, payload)  # a subclass's: read as the pure Event.data reads it
     # Each read in the pure Event.data's order, each value held from its read on (isinstance
     # and the encoder run user code); a slot read as NULL is read by getattr, which raises.
-    slot = eventbus_slot(event, _instance_of_at)
+    slot = eventbus_event_slot(event, _instance_of_at)
     checked = event._instance_of if slot == NULL else <object>slot
     if checked is not None and not isinstance(payload, checked):
         raise _wrong_payload(event, payload)
-    slot = eventbus_slot(event, _domain_at)
+    slot = eventbus_event_slot(event, _domain_at)
     domain = event.domain if slot == NULL else <object>slot
-    slot = eventbus_slot(event, _action_at)
+    slot = eventbus_event_slot(event, _action_at)
     action = event.action if slot == NULL else <object>slot
     # (The names were checked when the event was made: Data checks them again, cheaply.)
     return Data(domain, action, _encode(payload, domain, action))
@@ -810,9 +817,8 @@ eventbus_set_attribute(<PyObject *>Bus, "_codec_engine", codec_engine)
 _TypedHandler = eventbus_typed_type()
 WRAPPER_TYPES.add(_TypedHandler)
 if _decode_c != NULL:
-    from ._codec import _fastcodec
-
-    eventbus_typed_fast(_fastcodec._decode, _decode_c)
+    eventbus_typed_fast(_fast_decode, _decode_c)
+    del _fast_decode
 eventbus_set_attribute(<PyObject *>Bus, "_typed_handler", _TypedHandler)
 del _name, _attribute
 

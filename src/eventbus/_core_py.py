@@ -56,7 +56,7 @@ Only in the compiled twin:
 - ``_encode``: the compiled codec engine's ``encode_params`` through its C entry (a capsule),
   without parsing arguments; the pure twin's ``_encode`` is ``encode_params`` itself.
 - ``_event_data``: ``Event.data``, compiled; it reads an exact Event's slots in place
-  (``eventbus_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
+  (``eventbus_event_slot``, with the GIL), and leaves a subclass's to the pure ``Event.data``.
 
 Only in the pure twin:
 - ``Data.__new__``, ``Data.__init_subclass__``: a Data built in ``__new__`` through its

@@ -203,12 +203,64 @@ typedef struct {
 
 typedef PyObject *(*eventbus_decode_fn)(PyObject *data, PyObject *cls);
 
+/* The arguments a typed handler refuses, in the words Python gives for the pure twin's closure
+   (def typed_handler(ctx, data, /), made inside typed_handler): keywords first, then too many,
+   then too few positional arguments. */
+#define EVENTBUS_TYPED_NAME "typed_handler.<locals>.typed_handler()"
+
+static int eventbus_typed_refuse(Py_ssize_t nargs, PyObject *kwnames) {
+    Py_ssize_t count = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (count > 0) {
+        PyObject *named = PyList_New(0);
+        if (named == NULL) return -1;
+        for (Py_ssize_t at = 0; at < count; at++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, at);
+            if ((PyUnicode_CompareWithASCIIString(name, "ctx") == 0
+                 || PyUnicode_CompareWithASCIIString(name, "data") == 0)
+                && PyList_Append(named, name) < 0) {
+                Py_DECREF(named);
+                return -1;
+            }
+        }
+        if (PyList_GET_SIZE(named) > 0) {
+            PyObject *comma = PyUnicode_FromString(", ");
+            PyObject *joined = comma == NULL ? NULL : PyUnicode_Join(comma, named);
+            Py_XDECREF(comma);
+            if (joined != NULL) {
+                PyErr_Format(PyExc_TypeError,
+                             EVENTBUS_TYPED_NAME " got some positional-only arguments passed as keyword arguments: '%U'",
+                             joined);
+                Py_DECREF(joined);
+            }
+        } else {
+            PyErr_Format(PyExc_TypeError, EVENTBUS_TYPED_NAME " got an unexpected keyword argument '%U'",
+                         PyTuple_GET_ITEM(kwnames, 0));
+        }
+        Py_DECREF(named);
+        return -1;
+    }
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, EVENTBUS_TYPED_NAME " takes 2 positional arguments but %zd were given", nargs);
+    } else if (nargs == 1) {
+        PyErr_SetString(PyExc_TypeError, EVENTBUS_TYPED_NAME " missing 1 required positional argument: 'data'");
+    } else {
+        PyErr_SetString(PyExc_TypeError,
+                        EVENTBUS_TYPED_NAME " missing 2 required positional arguments: 'ctx' and 'data'");
+    }
+    return -1;
+}
+
 static PyObject *eventbus_typed_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
                                            PyObject *kwnames) {
     eventbus_typed *typed = (eventbus_typed *)self;
     PyObject *payload;
-    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "a typed handler takes exactly two positional arguments (ctx, data)");
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        eventbus_typed_refuse(nargs, kwnames);
+        return NULL;
+    }
+    if (typed->handler == NULL) {  /* cleared by the collector, then reached again */
+        PyErr_SetString(PyExc_ReferenceError, "this typed handler was cleared by the garbage collector");
         return NULL;
     }
     if (typed->decode_c != NULL) {
@@ -328,12 +380,12 @@ static inline PyObject *eventbus_encode(void *encode, PyObject *params, PyObject
    Event's slots are written once, in __new__, and with the GIL nothing can replace one
    between a read and the caller taking its reference.  eventbus_learn_slot stores the
    slot's offset, from its member descriptor (-1 if it is not a plain object slot);
-   eventbus_slot reads it, borrowed, or NULL when unset.  Free-threaded builds neither store
+   eventbus_event_slot reads it, borrowed, or NULL when unset.  Free-threaded builds neither store
    nor read (NULL: the caller then reads through getattr, which is safe there), so that
    racing first uses of Event share no plain C variable. */
 #ifdef Py_GIL_DISABLED
 #define eventbus_learn_slot(offset, descr) ((void)(descr), 0)
-#define eventbus_slot(object, offset) ((void)(object), (PyObject *)NULL)
+#define eventbus_event_slot(object, offset) ((void)(object), (PyObject *)NULL)
 #else
 static int eventbus_learn_slot(Py_ssize_t *offset, PyObject *descr) {
     PyMemberDef *def;
@@ -345,7 +397,7 @@ static int eventbus_learn_slot(Py_ssize_t *offset, PyObject *descr) {
     return 0;
 }
 
-static inline PyObject *eventbus_slot(PyObject *object, Py_ssize_t offset) {
+static inline PyObject *eventbus_event_slot(PyObject *object, Py_ssize_t offset) {
     return offset < 0 ? NULL : *(PyObject **)((char *)object + offset);
 }
 #endif

@@ -503,10 +503,10 @@ def test_digits_beyond_ascii_are_refused_by_a_pure_python_json_scanner(tmp_path:
 def test_the_ascii_number_checks_pass_ascii_and_refuse_other_digits() -> None:
     from eventbus._codec import decode as reference
 
-    assert reference._ascii_int("-13") == -13  # noqa: SLF001
-    assert reference._ascii_finite_float("1.5e3") == 1500.0  # noqa: SLF001
-    for check, text in ((reference._ascii_int, "1\u0663"), (reference._ascii_finite_float, "1.\u0663")):  # noqa: SLF001
+    assert reference.ascii_int("-13") == -13
+    assert reference.ascii_finite_float("1.5e3") == 1500.0
+    for check, text in ((reference.ascii_int, "1\u0663"), (reference.ascii_finite_float, "1.\u0663")):
         with pytest.raises(ValueError, match="not ASCII"):
             check(text)
     with pytest.raises(ValueError, match="beyond the range"):
-        reference._ascii_finite_float("1e999")  # noqa: SLF001
+        reference.ascii_finite_float("1e999")

@@ -122,12 +122,26 @@ def test_the_typed_wrapper_decodes_then_calls_the_handler(impl: ModuleType) -> N
     assert registered_handler(typed) is handler
 
 
-def test_the_typed_wrapper_takes_exactly_ctx_and_data(impl: ModuleType) -> None:
+def test_the_typed_wrapper_takes_exactly_ctx_and_data_in_pythons_words(impl: ModuleType) -> None:
+    from eventbus._handlers import typed_handler
+
     typed = _typed(impl, lambda ctx, payload: None, Created)
+    closure = typed_handler(lambda ctx, payload: None, Created, None)  # the pure twin's
     data = impl.must_data("users", "created", {"id": 1, "name": "Ada"})
-    for args, kwargs in (((), {}), (("ctx",), {}), (("ctx", data, 3), {}), (("ctx",), {"data": data})):
-        with pytest.raises(TypeError):
+    cases: list[tuple[tuple[object, ...], dict[str, object]]] = [
+        ((), {}),
+        (("ctx",), {}),
+        (("ctx", data, 3), {}),
+        (("ctx",), {"data": data}),
+        (("ctx", data), {"extra": 1}),
+        ((), {"ctx": "ctx", "data": data}),
+    ]
+    for args, kwargs in cases:
+        with pytest.raises(TypeError) as expected:
+            closure(*args, **kwargs)
+        with pytest.raises(TypeError) as caught:
             typed(*args, **kwargs)
+        assert str(caught.value) == str(expected.value), (args, kwargs)
 
 
 def test_the_typed_wrapper_lets_decode_and_handler_errors_through(impl: ModuleType) -> None:

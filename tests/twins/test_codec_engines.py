@@ -599,7 +599,7 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
 
     def fresh_state() -> Callable[..., Any]:
         # The engine's one state replaced: the old one (and what it learnt) is freed.
-        return fast.make_decode(reference.decode, plans, reference.MISSING)  # type: ignore[no-any-return]
+        return fast.make_decode(reference.decode, plans, reference.MISSING, fresh=True)  # type: ignore[no-any-return]
 
     @dataclasses.dataclass(frozen=True)
     class Fresh:

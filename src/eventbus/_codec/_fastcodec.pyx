@@ -453,6 +453,10 @@ cdef object _encode_params_c(object params, object domain, object action):
         else:
             encoded = _written_by_library(params, described)
     if encoded is None:
+        if _reference_encode is None:  # (make_encode_params not called: a caller reaching in)
+            raise RuntimeError(
+                "the compiled codec engine's encode is not set up (eventbus._codec.engine does it)"
+            )
         return _reference_encode(params, domain, action)
     return encoded
 
@@ -912,8 +916,7 @@ cdef class _Decoding:
     cdef PyObject *plan_slots[EVENTBUS_SLOTS]
 
     def __dealloc__(self):
-        # Nothing reads it now: every decode holds the state it reads.  (Another make_decode
-        # replaced it: eventbus._codec.engine calls it once, a test again for a fresh state.)
+        # Replaced by make_decode(fresh=True), which only the tests call, between decodes.
         eventbus_forget(&self.raw_reader)
         eventbus_forget_types(self.data_types, 2)
 
@@ -1018,21 +1021,26 @@ cdef object _plan_for(_Decoding state, object cls):
     return plan
 
 
-def make_decode(reference, plans, missing):
+def make_decode(reference, plans, missing, fresh=False):
     """``decode`` with ``reference`` for whatever this engine leaves to it.
 
     ``plans`` is what the engine asks of the reference (``eventbus._codec.plans``): a dataclass's
     plan (``describe_plan``), a library model's own reader (``model_reader``), and the
-    reference's errors (``refused_error``, ``model_error``, ``check_strict``).
+    reference's errors (``refused_error``, ``model_error``, ``check_strict``).  The state made
+    first stays (eventbus._codec.engine makes it once, under its lock); ``fresh`` replaces it,
+    for the tests, where nothing decodes meanwhile.
     """
     global _decoding
+    if _decoding is not None and not fresh:
+        return _decode
     cdef _Decoding state = _Decoding.__new__(_Decoding)
     state.reference = reference
     state.plans_of = plans
     state.refused = plans.refused_error
     state.missing = missing
     state.plans = {kind: (kind, kind) for kind in (dict, list, str, int, bool)}
-    _decoding = state  # one per process: eventbus._codec.engine makes it once
+    if _decoding is None or fresh:  # (a finalizer's decode may have made one meanwhile)
+        _decoding = state
     return _decode
 
 

@@ -72,13 +72,13 @@ def _finite_float(text: str) -> float:
     return number
 
 
-def _ascii_int(text: str) -> int:
+def ascii_int(text: str) -> int:
     if not text.isascii():
         raise ValueError(f"number {text} has a digit that is not ASCII")
     return int(text)
 
 
-def _ascii_finite_float(text: str) -> float:
+def ascii_finite_float(text: str) -> float:
     if not text.isascii():
         raise ValueError(f"number {text} has a digit that is not ASCII")
     return _finite_float(text)
@@ -89,7 +89,7 @@ _STRICT: dict[str, Any] = {"parse_constant": _refuse_constant, "parse_float": _f
 if json.scanner.c_make_scanner is None:  # type: ignore[attr-defined]  # pragma: no cover - not CPython
     # json's pure-Python scanner (PyPy's) matches numbers with \d, which takes any Unicode
     # digit ("1\u0663" read as 13); JSON's digits are ASCII, as CPython's C scanner reads them.
-    _STRICT.update(parse_int=_ascii_int, parse_float=_ascii_finite_float)
+    _STRICT.update(parse_int=ascii_int, parse_float=ascii_finite_float)
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder(**_STRICT))  # type: ignore[arg-type]  # noqa: E501
 
 

@@ -9,8 +9,9 @@ values and errors (the compiled one hands whatever it cannot prove alike to the 
 
 from __future__ import annotations
 
+import os
 import sys
-from _thread import allocate_lock
+from _thread import RLock
 from types import ModuleType
 
 from .._compat import NO_FAST_CODEC
@@ -59,9 +60,21 @@ def encode_params_on(engine: str) -> Callable[..., bytes | None]:
 
 
 _decoders: dict[str, Callable[..., Any]] = {}
-# The compiled engine's decoding state is one per process, replaced by each make_decode: made
-# under this lock, once, since a thread may be decoding with it while another made a new one.
-_making = allocate_lock()
+# The compiled engine's decoding state is one per process, made under this lock, once: a
+# state replaced while another thread decodes with it could be freed under that thread
+# (free-threaded builds).  Reentrant, for a finalizer or signal handler that decodes while
+# its thread makes the state (make_decode then keeps the first state made), and made anew
+# in a forked child, whose parent may have held it in another thread.
+_making = RLock()
+
+
+def _new_lock_after_fork() -> None:
+    global _making  # noqa: PLW0603
+    _making = RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def decode_on(engine: str) -> Callable[..., Any]:
