@@ -68,9 +68,12 @@ _models = (
     | st.builds(SampleAsConstants, value=_floats)
     | st.builds(RefusingStruct, st.integers(0, 5))
 )
-_model_payloads = st.recursive(
-    _models,
-    lambda children: (
+
+
+# A named function, not a lambda: hypothesis describes a lambda by parsing its source, and
+# 3.11's parser fails when threads parse at once (the stress run's 4 threads).
+def _model_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return (
         st.lists(children, max_size=3)
         | st.dictionaries(_text, children, max_size=3)
         | st.builds(
@@ -78,9 +81,10 @@ _model_payloads = st.recursive(
             st.builds(Reading, _floats, _notes),
             st.lists(st.builds(Sample, value=_floats), max_size=2),
         )
-    ),
-    max_leaves=6,
-)
+    )
+
+
+_model_payloads = st.recursive(_models, _model_containers, max_leaves=6)
 
 
 @PROFILE
