@@ -628,8 +628,16 @@ def test_first_decodes_of_both_cores_data_from_many_threads_agree_and_leak_nothi
         # Free-threaded 3.13 makes every class immortal once a thread starts: its reference
         # count stays fixed and says nothing (what the threads decoded is checked above).
         return
+
+    def counted(kind: type) -> bool:
+        # 3.13 makes the compiled core's static Data type immortal: its count stays fixed.
+        was = sys.getrefcount(kind)
+        holder = [kind]
+        return sys.getrefcount(holder[0]) != was
+
     # Learnt once each (the compiled Data also by its raw_params reader), then all given back.
-    assert held == [2, 1]
+    expected = [2 if counted(_core.Data) else 0, 1]
+    assert held == expected
     assert after == before
 
 
