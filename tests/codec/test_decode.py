@@ -495,8 +495,10 @@ def test_digits_beyond_ascii_are_refused_by_a_pure_python_json_scanner(tmp_path:
     result = run_python("-c", PURE_SCANNER, pure=True, cwd=tmp_path, switches={})
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
+    # Refused: by the decoder's own check, or, where json's pure scanner reads ASCII digits only
+    # (CPython 3.13.5 and later), by that scanner.
     for message in found[:3]:
-        assert "invalid JSON (number " in message and "has a digit that is not ASCII" in message
+        assert message.startswith("cannot decode event 'd'/'a' into object: invalid JSON ("), message
     assert found[3] == "[13, 1.5, -2000.0]"
 
 

@@ -87,8 +87,8 @@ def ascii_finite_float(text: str) -> float:
 # NaN, Infinity, -Infinity and 1e999 are not JSON (and could never be encoded again).
 _STRICT: dict[str, Any] = {"parse_constant": _refuse_constant, "parse_float": _finite_float}
 if json.scanner.c_make_scanner is None:  # type: ignore[attr-defined]  # pragma: no cover - not CPython
-    # json's pure-Python scanner (PyPy's) matches numbers with \d, which takes any Unicode
-    # digit ("1\u0663" read as 13); JSON's digits are ASCII, as CPython's C scanner reads them.
+    # json's pure-Python scanner (PyPy's) matched numbers with \d, which takes any Unicode
+    # digit ("1\u0663" read as 13) until CPython 3.13.5; JSON's digits are ASCII.
     _STRICT.update(parse_int=ascii_int, parse_float=ascii_finite_float)
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder(**_STRICT))  # type: ignore[arg-type]  # noqa: E501
 
