@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import COMPILED_WANTED
+from helpers_codec import outcome, typed
 
 import eventbus
 from eventbus._codec import engine as _engine
@@ -389,29 +389,6 @@ class Members:
 
     a: Any = None
     b: Any = None
-
-
-def typed(value: object) -> object:
-    """The value with the type of every part, so that 1, 1.0, True, 0.0 and -0.0 differ."""
-    if isinstance(value, dict):
-        return ("dict", [(typed(key), typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [typed(item) for item in value])
-    if isinstance(value, float):
-        return ("float", repr(value), math.copysign(1.0, value))
-    if isinstance(value, Members):
-        return ("Members", typed(value.a), typed(value.b))
-    return (type(value).__name__, value)
-
-
-def outcome(run: Callable[[], object]) -> tuple[str, object]:
-    """What a decode gave: its typed value, or its exception, message and type of cause."""
-    try:
-        value = run()
-    except Exception as exc:  # noqa: BLE001  # compared whole, type and words
-        cause = exc.__cause__
-        return "error", (type(exc), str(exc), type(cause) if cause is not None else None)
-    return "value", typed(value)
 
 
 def targets(case: Case) -> list[Any]:

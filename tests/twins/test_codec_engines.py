@@ -17,12 +17,12 @@ import dataclasses
 import enum
 import functools
 import json
-import math
 import typing
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers_codec import outcome, typed
 from helpers_core import hypothesis_profile, run_workers, tiny_switch_interval
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,29 +98,6 @@ class Nested:
 class Unset:
     x: int
     later: int = dataclasses.field(init=False)
-
-
-def outcome(run: Callable[[], object]) -> tuple[str, object]:
-    try:
-        value = run()
-    except Exception as exc:  # noqa: BLE001  # compared below, type and words
-        cause = exc.__cause__
-        return "error", (type(exc), str(exc), type(cause) if cause is not None else None)
-    return "value", typed(value)
-
-
-def typed(value: object) -> object:
-    """The value with the type of every part, so that 1 and 1.0 and True differ."""
-    if isinstance(value, dict):
-        return ("dict", [(typed(key), typed(item)) for key, item in value.items()])
-    if isinstance(value, list | tuple):
-        return (type(value).__name__, [typed(item) for item in value])
-    if isinstance(value, float) and math.isnan(value):
-        return ("float", "nan")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {field.name: getattr(value, field.name, "<unset>") for field in dataclasses.fields(value)}
-        return (type(value).__qualname__, typed(fields))
-    return (type(value).__qualname__, value)
 
 
 # ---------------------------------------------------------------------------

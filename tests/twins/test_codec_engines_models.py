@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import pytest
+from helpers_codec import outcome
 from helpers_core import hypothesis_profile
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,7 +26,6 @@ from test_codec_engines import (
     _json_values,  # pyright: ignore[reportPrivateUsage]
     _mutated,  # pyright: ignore[reportPrivateUsage]
     _text,  # pyright: ignore[reportPrivateUsage]
-    outcome,
 )
 
 from eventbus import _core, _core_py  # pyright: ignore[reportPrivateUsage]  # the implementations themselves
